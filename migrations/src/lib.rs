@@ -1,0 +1,28 @@
+//! Schema migrations for pledgeflow, run on SQLite and PostgreSQL alike.
+//!
+//! Plain SQL that both backends accept: text keys (UUIDv7 from the application), BIGINT
+//! instants in UTC milliseconds (cheap to index and compare on both), enums as text, every
+//! foreign key and unique constraint declared in CREATE TABLE (SQLite cannot add them later).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_workflow_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_workflow_core::Migration)]
+    }
+}
+
+/// Runs each `;`-separated statement of `sql` on its own, since SQLite's driver does not
+/// promise multi-statement execution.
+pub async fn run_sql(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        db.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Wiring: from a configuration to a running process.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::runtime::Engine;
+use crate::store::{self, Workflows};
+use crate::workflow::{self, TimeEnv};
+
+/// Loads and checks the definitions, connects, migrates and deploys them. Refuses to go on
+/// when any definition has a problem.
+pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Engine> {
+    let loaded = workflow::load_dir(&config.workflows_dir).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("workflow definitions have {} problem(s):\n{}", list.len(), list.join("\n"))
+    })?;
+    let db = store::connect(&config.database_url, config.database_max_connections)
+        .await
+        .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
+    store::migrate(&db).await.context("running migrations")?;
+    let mut set = loaded.workflows;
+    store::definitions::deploy(&db, &mut set, clock.now().timestamp_millis()).await?;
+    let workflows = Workflows { set, env: TimeEnv { calendar: loaded.calendar, tz: config.timezone } };
+    Ok(Engine { db, workflows: Arc::new(workflows), clock })
+}
+
+/// A bound, ready server; `run` serves until `shutdown` resolves.
+pub struct Application {
+    listener: TcpListener,
+    engine: Engine,
+    graphiql: bool,
+}
+
+impl Application {
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let engine = build_engine(config, Arc::new(SystemClock)).await?;
+        Self::with_engine(config, engine).await
+    }
+
+    pub async fn with_engine(config: &Config, engine: Engine) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        Ok(Self { listener, engine, graphiql: config.graphiql })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let router = crate::api::router(self.engine, self.graphiql);
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+}
+
+/// A database URL with any password replaced, for logs and messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,229 @@
+//! The official working-day calendar: public holidays and the weekend days declared working
+//! days (调休), one year per table in `workflows/calendars/*.toml`, as the State Council notice
+//! gives them. A date in a year that is not on file is an error, never a guess.
+
+use std::{collections::BTreeMap, collections::BTreeSet, path::Path};
+
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CalendarError {
+    #[error("no official calendar on file for {year}: add workflows/calendars/ for that year")]
+    YearNotOnFile { year: i32 },
+    #[error("calendar file {file}: {message}")]
+    Malformed { file: String, message: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalendarFile {
+    years: BTreeMap<String, YearFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YearFile {
+    /// Source of the year's rules (the notice's name), for the person who checks it.
+    #[allow(dead_code)]
+    source: Option<String>,
+    off_days: Vec<NaiveDate>,
+    makeup_workdays: Vec<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct YearRules {
+    off: BTreeSet<NaiveDate>,
+    makeup: BTreeSet<NaiveDate>,
+}
+
+/// Working-day arithmetic over the years on file.
+#[derive(Debug, Clone, Default)]
+pub struct WorkingCalendar {
+    years: BTreeMap<i32, YearRules>,
+}
+
+impl WorkingCalendar {
+    /// Loads every `*.toml` in `dir`; a year given twice is an error.
+    pub fn load_dir(dir: &Path) -> Result<Self, CalendarError> {
+        let mut cal = Self::default();
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| CalendarError::Malformed { file: dir.display().to_string(), message: e.to_string() })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for path in files {
+            let text = std::fs::read_to_string(&path).map_err(|e| CalendarError::Malformed {
+                file: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            cal.add_toml(&path.display().to_string(), &text)?;
+        }
+        Ok(cal)
+    }
+
+    /// Parses one calendar file's text and adds its years.
+    pub fn add_toml(&mut self, file: &str, text: &str) -> Result<(), CalendarError> {
+        let malformed = |message: String| CalendarError::Malformed { file: file.to_string(), message };
+        let parsed: CalendarFile = toml::from_str(text).map_err(|e| malformed(e.to_string()))?;
+        for (key, year) in parsed.years {
+            let y: i32 = key.parse().map_err(|_| malformed(format!("year key {key:?} is not a year")))?;
+            if self.years.contains_key(&y) {
+                return Err(malformed(format!("year {y} is given twice")));
+            }
+            for d in year.off_days.iter().chain(&year.makeup_workdays) {
+                if d.year() != y {
+                    return Err(malformed(format!("{d} is listed under year {y}")));
+                }
+            }
+            if let Some(d) = year.makeup_workdays.iter().find(|d| !is_weekend(**d)) {
+                return Err(malformed(format!("makeup workday {d} is not a weekend day")));
+            }
+            if let Some(d) = year.off_days.iter().find(|d| year.makeup_workdays.contains(d)) {
+                return Err(malformed(format!("{d} is both a holiday and a makeup workday")));
+            }
+            self.years.insert(
+                y,
+                YearRules {
+                    off: year.off_days.into_iter().collect(),
+                    makeup: year.makeup_workdays.into_iter().collect(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
+        self.years.keys().copied()
+    }
+
+    pub fn is_working_day(&self, date: NaiveDate) -> Result<bool, CalendarError> {
+        let rules = self.years.get(&date.year()).ok_or(CalendarError::YearNotOnFile { year: date.year() })?;
+        Ok(if rules.off.contains(&date) {
+            false
+        } else if rules.makeup.contains(&date) {
+            true
+        } else {
+            !is_weekend(date)
+        })
+    }
+
+    /// The date `n` working days after `date` (before it, for negative `n`); `date` itself is
+    /// never counted, so `add_working_days(d, -1)` is the working day before `d`.
+    pub fn add_working_days(&self, date: NaiveDate, n: i64) -> Result<NaiveDate, CalendarError> {
+        let step = if n < 0 { -1 } else { 1 };
+        let mut d = date;
+        let mut left = n.abs();
+        while left > 0 {
+            d += Duration::days(step);
+            if self.is_working_day(d)? {
+                left -= 1;
+            }
+        }
+        Ok(d)
+    }
+
+    /// The first working day on or after `date`.
+    pub fn next_working_day_from(&self, date: NaiveDate) -> Result<NaiveDate, CalendarError> {
+        let mut d = date;
+        while !self.is_working_day(d)? {
+            d += Duration::days(1);
+        }
+        Ok(d)
+    }
+
+    /// The end of a period of `n` calendar days starting on `start`, by the Civil Code
+    /// (arts. 201–203): the start day is not counted, and a last day that is a holiday moves
+    /// to the next working day.
+    pub fn add_calendar_days(&self, start: NaiveDate, n: i64) -> Result<NaiveDate, CalendarError> {
+        let end = start + Duration::days(n);
+        if n > 0 {
+            self.next_working_day_from(end)
+        } else {
+            Ok(end)
+        }
+    }
+
+    /// Working days after `from` up to and including `to` (0 when `to <= from`).
+    pub fn working_days_between(&self, from: NaiveDate, to: NaiveDate) -> Result<i64, CalendarError> {
+        let mut count = 0;
+        let mut d = from;
+        while d < to {
+            d += Duration::days(1);
+            if self.is_working_day(d)? {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+}
+
+fn is_weekend(d: NaiveDate) -> bool {
+    matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> WorkingCalendar {
+        WorkingCalendar::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/calendars")).unwrap()
+    }
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn shipped_years_have_the_official_working_day_counts() {
+        let cal = shipped();
+        for (year, expected) in [(2024, 251), (2025, 248), (2026, 248)] {
+            let first = NaiveDate::from_ymd_opt(year, 1, 1).unwrap();
+            let n = first
+                .iter_days()
+                .take_while(|d| d.year() == year)
+                .filter(|d| cal.is_working_day(*d).unwrap())
+                .count();
+            assert_eq!(n, expected, "{year}");
+        }
+    }
+
+    #[test]
+    fn working_days_skip_holidays_and_honour_makeup_saturdays() {
+        let cal = shipped();
+        // 2026-09-30 (Wed) + 1 working day: 1–7 October are off, the 8th is a Thursday.
+        assert_eq!(cal.add_working_days(d("2026-09-30"), 1).unwrap(), d("2026-10-08"));
+        // 2026-10-10 is a Saturday declared a working day.
+        assert_eq!(cal.add_working_days(d("2026-10-09"), 1).unwrap(), d("2026-10-10"));
+        assert_eq!(cal.add_working_days(d("2026-10-12"), -1).unwrap(), d("2026-10-10"));
+        assert_eq!(cal.add_working_days(d("2026-11-23"), 3).unwrap(), d("2026-11-26"));
+    }
+
+    #[test]
+    fn calendar_day_periods_follow_the_civil_code() {
+        let cal = shipped();
+        // 10 days from 2026-09-21 end on 2026-10-01, a holiday: moved to 2026-10-08.
+        assert_eq!(cal.add_calendar_days(d("2026-09-21"), 10).unwrap(), d("2026-10-08"));
+        assert_eq!(cal.add_calendar_days(d("2026-11-02"), 10).unwrap(), d("2026-11-12"));
+    }
+
+    #[test]
+    fn a_year_not_on_file_is_an_error_not_a_guess() {
+        let cal = shipped();
+        assert_eq!(
+            cal.add_working_days(d("2026-12-30"), 5),
+            Err(CalendarError::YearNotOnFile { year: 2027 })
+        );
+    }
+
+    #[test]
+    fn malformed_calendars_are_refused() {
+        let mut cal = WorkingCalendar::default();
+        let err = cal
+            .add_toml("x.toml", "[years.2030]\noff_days = [\"2030-01-01\"]\nmakeup_workdays = [\"2030-01-02\"]")
+            .unwrap_err();
+        assert!(err.to_string().contains("not a weekend day"), "{err}");
+        let err = cal.add_toml("x.toml", "[years.2030]\noff_days = [\"2031-01-01\"]\nmakeup_workdays = []").unwrap_err();
+        assert!(err.to_string().contains("listed under year 2030"), "{err}");
+    }
+}

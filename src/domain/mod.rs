@@ -1,0 +1,2 @@
+//! Pure domain types and rules, free of storage and transport.
+pub mod calendar;

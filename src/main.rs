@@ -1,0 +1,141 @@
+use std::{path::PathBuf, process::ExitCode, sync::Arc};
+
+use clap::{Parser, Subcommand};
+use pledgeflow::{app, bench, clock::SystemClock, config::Config, config::LogFormat, store, workflow};
+
+/// pledgeflow: commitment-based licence approval (告知承诺制) as persistent state machines.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Optional TOML configuration file; PLEDGEFLOW_* environment variables override it.
+    #[arg(long, global = true, env = "PLEDGEFLOW_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: migrate, check and deploy definitions, serve HTTP.
+    Serve {
+        /// Seed demo cases into an empty database.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Check every workflow definition and calendar in DIR (default: the configured folder).
+    CheckWorkflows { dir: Option<PathBuf> },
+    /// Write the GraphQL schema (SDL) to a file.
+    ExportSchema {
+        #[arg(long, default_value = "graphql/schema.graphql")]
+        out: PathBuf,
+    },
+    /// Audit trail commands.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Measure transitions per second beside plain single-row commits.
+    Bench {
+        #[arg(long, default_value_t = 1000)]
+        cases: usize,
+        #[arg(long, default_value_t = 3000)]
+        plain_commits: usize,
+        #[arg(long, value_delimiter = ',', default_value = "1,8")]
+        clients: Vec<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk every instance's hash chain and report any break.
+    Verify,
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PLEDGEFLOW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sea_orm=warn,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format);
+    match run(cli.command, config).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve { demo } => {
+            let application = app::Application::build(&config).await?;
+            if demo {
+                let n = pledgeflow::demo::seed(application.engine()).await?;
+                tracing::info!(instances = n, "demo data seeded");
+            }
+            tracing::info!(listen = %config.listen, database = %app::redact(&config.database_url), "pledgeflow serving");
+            application.run(app::shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            let db = store::connect(&config.database_url, 1).await?;
+            store::migrate(&db).await?;
+            println!("migrations applied to {}", app::redact(&config.database_url));
+        }
+        Command::CheckWorkflows { dir } => {
+            let dir = dir.unwrap_or(config.workflows_dir);
+            return Ok(match workflow::load_dir(&dir) {
+                Ok(loaded) => {
+                    let defs: Vec<String> = loaded.workflows.all().map(|d| format!("{} v{}", d.name, d.version)).collect();
+                    let years: Vec<String> = loaded.calendar.years().map(|y| y.to_string()).collect();
+                    println!("ok: {} definition(s): {}; calendar years: {}", defs.len(), defs.join(", "), years.join(", "));
+                    ExitCode::SUCCESS
+                }
+                Err(problems) => {
+                    for p in &problems {
+                        println!("{p}");
+                    }
+                    println!("{} problem(s) found", problems.len());
+                    ExitCode::FAILURE
+                }
+            });
+        }
+        Command::ExportSchema { out } => {
+            std::fs::write(&out, pledgeflow::api::sdl())?;
+            println!("wrote {}", out.display());
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let db = store::connect(&config.database_url, 2).await?;
+            let report = store::audit::verify_all(&db).await?;
+            for b in &report.breaks {
+                println!("BREAK instance {} event {}: {}", b.instance_id, b.seq.map(|s| s.to_string()).unwrap_or("-".into()), b.problem);
+            }
+            println!("{} instance(s), {} event(s) checked, {} break(s)", report.instances, report.events, report.breaks.len());
+            if !report.breaks.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Bench { cases, plain_commits, clients } => {
+            let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
+            bench::run(engine, bench::BenchOptions { cases, plain_commits, clients }).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,68 @@
+//! The running engine: the database, the deployed definitions and the clock, with one method
+//! per thing callers do. Each write is one transaction.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr};
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::store::{self, entities, instances, FireResult, InstanceRecord, StoreError, Workflows};
+use crate::workflow::Actor;
+
+#[derive(Clone, Debug)]
+pub struct Engine {
+    pub db: DatabaseConnection,
+    pub workflows: Arc<Workflows>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Engine {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub async fn start(
+        &self,
+        definition: &str,
+        context: Value,
+        deadlines: BTreeMap<String, DateTime<Utc>>,
+        actor: &Actor,
+    ) -> Result<InstanceRecord, StoreError> {
+        let txn = store::begin_write(&self.db).await?;
+        let rec = instances::start(&txn, &self.workflows, definition, context, deadlines, actor, None, self.now()).await?;
+        txn.commit().await?;
+        Ok(rec)
+    }
+
+    pub async fn fire(
+        &self,
+        id: &str,
+        event: &str,
+        actor: &Actor,
+        payload: &Value,
+        expected_version: Option<i64>,
+    ) -> Result<FireResult, StoreError> {
+        let txn = store::begin_write(&self.db).await?;
+        let result = instances::fire(&txn, &self.workflows, id, event, actor, payload, expected_version, self.now()).await?;
+        txn.commit().await?;
+        Ok(result)
+    }
+
+    pub async fn instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+        match instances::load(&self.db, id).await {
+            Ok(r) => Ok(Some(r)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn history(&self, id: &str) -> Result<Vec<entities::event::Model>, DbErr> {
+        instances::history(&self.db, id).await
+    }
+
+    pub async fn timers(&self, id: &str) -> Result<Vec<entities::timer::Model>, DbErr> {
+        instances::timers(&self.db, id).await
+    }
+}

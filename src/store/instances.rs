@@ -1,0 +1,357 @@
+//! Starting instances and firing events on them: the engine decides, these functions write
+//! the decision — instance row, one audit event, timers, outbox rows — inside the caller's
+//! transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
+use serde_json::{json, Value};
+
+use super::audit::{event_hash, GENESIS};
+use super::entities::{event, instance, outbox, timer};
+use crate::workflow::{
+    engine::{self, ArmTimer, Snapshot},
+    vocabulary::Effect,
+    Actor, Definition, Outcome, TimeEnv, TransitionError, WorkflowSet,
+};
+
+/// The definitions and the time rules an engine runs with.
+#[derive(Debug, Clone)]
+pub struct Workflows {
+    pub set: WorkflowSet,
+    pub env: TimeEnv,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no workflow instance {0}")]
+    NotFound(String),
+    #[error("instance {id} was changed meanwhile: expected version {expected}, it is at {actual}")]
+    Conflict { id: String, expected: i64, actual: i64 },
+    #[error("no workflow definition {name:?}{}", version.map(|v| format!(" version {v}")).unwrap_or_default())]
+    UnknownDefinition { name: String, version: Option<i64> },
+    #[error("workflow {name} version {version} differs from the text deployed before under the same version: give it a new version")]
+    DefinitionChanged { name: String, version: i64 },
+    #[error("instance {0} has no parent to signal")]
+    NoParent(String),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub mod timer_status {
+    pub const PENDING: &str = "pending";
+    pub const FIRED: &str = "fired";
+    pub const CANCELLED: &str = "cancelled";
+}
+
+pub mod outbox_status {
+    pub const PENDING: &str = "pending";
+}
+
+/// An instance as the rest of the application sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRecord {
+    pub id: String,
+    pub definition_name: String,
+    pub definition_version: i64,
+    pub state: String,
+    pub version: i64,
+    pub context: Value,
+    pub deadlines: BTreeMap<String, DateTime<Utc>>,
+    pub parent_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+impl TryFrom<instance::Model> for InstanceRecord {
+    type Error = StoreError;
+    fn try_from(m: instance::Model) -> Result<Self, StoreError> {
+        let corrupt = |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("instance {} {what}: {e}", m.id));
+        let context = serde_json::from_str(&m.context).map_err(|e| corrupt("context", e))?;
+        let deadlines = serde_json::from_str(&m.deadlines).map_err(|e| corrupt("deadlines", e))?;
+        Ok(Self {
+            context,
+            deadlines,
+            created_at: from_ms(m.created_at),
+            updated_at: from_ms(m.updated_at),
+            id: m.id,
+            definition_name: m.definition_name,
+            definition_version: m.definition_version,
+            state: m.state,
+            version: m.version,
+            parent_id: m.parent_id,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FireResult {
+    pub instance: InstanceRecord,
+    /// The audit event's sequence number (equal to the instance's new version).
+    pub seq: i64,
+    pub from: String,
+    pub spawned: Vec<String>,
+}
+
+fn to_json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+async fn append_event(
+    db: &impl ConnectionTrait,
+    instance_id: &str,
+    seq: i64,
+    prev_hash: &str,
+    outcome: &Outcome,
+    actor: &Actor,
+    payload: &Value,
+    now_ms: i64,
+) -> Result<String, DbErr> {
+    let mut row = event::Model {
+        instance_id: instance_id.to_string(),
+        seq,
+        event: outcome.event.clone(),
+        from_state: outcome.from.clone(),
+        to_state: outcome.to.clone(),
+        actor: to_json(actor),
+        payload: to_json(payload),
+        occurred_at: now_ms,
+        prev_hash: prev_hash.to_string(),
+        hash: String::new(),
+    };
+    row.hash = event_hash(&row);
+    let hash = row.hash.clone();
+    event::Entity::insert(event::ActiveModel::from(row)).exec_without_returning(db).await?;
+    Ok(hash)
+}
+
+async fn arm_timers(db: &impl ConnectionTrait, instance_id: &str, seq: i64, timers: &[ArmTimer]) -> Result<(), DbErr> {
+    if timers.is_empty() {
+        return Ok(());
+    }
+    let rows = timers.iter().map(|t| timer::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        instance_id: Set(instance_id.to_string()),
+        state: Set(t.state.clone()),
+        name: Set(t.name.clone()),
+        event: Set(t.event.clone()),
+        due_at: Set(t.due_at.timestamp_millis()),
+        status: Set(timer_status::PENDING.into()),
+        armed_seq: Set(seq),
+        claimed_by: Set(None),
+        claimed_until: Set(None),
+        settled_at: Set(None),
+    });
+    timer::Entity::insert_many(rows).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Starts an instance of the newest version of `name`.
+pub async fn start(
+    db: &impl ConnectionTrait,
+    wf: &Workflows,
+    name: &str,
+    context: Value,
+    deadlines: BTreeMap<String, DateTime<Utc>>,
+    actor: &Actor,
+    parent_id: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<InstanceRecord, StoreError> {
+    let def = wf.set.latest(name).ok_or_else(|| StoreError::UnknownDefinition { name: name.into(), version: None })?;
+    let outcome = engine::start(&def, &context, &deadlines, now, &wf.env)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let now_ms = now.timestamp_millis();
+    let payload = json!({ "context": context, "deadlines": deadlines });
+    // The row must exist before its event (foreign key); its hash is set right after.
+    instance::Entity::insert(instance::ActiveModel {
+        id: Set(id.clone()),
+        definition_name: Set(def.name.clone()),
+        definition_version: Set(def.version),
+        state: Set(outcome.to.clone()),
+        version: Set(1),
+        context: Set(to_json(&outcome.context)),
+        deadlines: Set(to_json(&deadlines)),
+        parent_id: Set(parent_id.clone()),
+        last_event_hash: Set(String::new()),
+        created_at: Set(now_ms),
+        updated_at: Set(now_ms),
+    })
+    .exec_without_returning(db)
+    .await?;
+    let hash = append_event(db, &id, 1, GENESIS, &outcome, actor, &payload, now_ms).await?;
+    instance::Entity::update_many()
+        .col_expr(instance::Column::LastEventHash, Expr::value(hash))
+        .filter(instance::Column::Id.eq(id.clone()))
+        .exec(db)
+        .await?;
+    arm_timers(db, &id, 1, &outcome.arm).await?;
+    Ok(InstanceRecord {
+        id,
+        definition_name: def.name.clone(),
+        definition_version: def.version,
+        state: outcome.to,
+        version: 1,
+        context: outcome.context,
+        deadlines,
+        parent_id,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+pub async fn load(db: &impl ConnectionTrait, id: &str) -> Result<InstanceRecord, StoreError> {
+    load_model(db, id).await?.try_into()
+}
+
+async fn load_model(db: &impl ConnectionTrait, id: &str) -> Result<instance::Model, StoreError> {
+    instance::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| StoreError::NotFound(id.into()))
+}
+
+/// Fires `event` on instance `id`. With `expected_version`, refuses with a conflict unless
+/// the instance is still at the version the caller saw.
+#[allow(clippy::too_many_arguments)]
+pub async fn fire(
+    db: &impl ConnectionTrait,
+    wf: &Workflows,
+    id: &str,
+    event_name: &str,
+    actor: &Actor,
+    payload: &Value,
+    expected_version: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<FireResult, StoreError> {
+    let model = load_model(db, id).await?;
+    if let Some(expected) = expected_version {
+        if expected != model.version {
+            return Err(StoreError::Conflict { id: id.into(), expected, actual: model.version });
+        }
+    }
+    let def: std::sync::Arc<Definition> = wf.set.get(&model.definition_name, model.definition_version).ok_or_else(|| {
+        StoreError::UnknownDefinition { name: model.definition_name.clone(), version: Some(model.definition_version) }
+    })?;
+    let current: InstanceRecord = model.clone().try_into()?;
+    let snapshot = Snapshot { state: &current.state, context: &current.context, deadlines: &current.deadlines };
+    let outcome = engine::fire(&def, &snapshot, event_name, actor, payload, now, &wf.env)?;
+
+    let seq = model.version + 1;
+    let now_ms = now.timestamp_millis();
+    let mut ev = event::Model {
+        instance_id: id.to_string(),
+        seq,
+        event: outcome.event.clone(),
+        from_state: outcome.from.clone(),
+        to_state: outcome.to.clone(),
+        actor: to_json(actor),
+        payload: to_json(payload),
+        occurred_at: now_ms,
+        prev_hash: model.last_event_hash.clone(),
+        hash: String::new(),
+    };
+    ev.hash = event_hash(&ev);
+    let updated = instance::Entity::update_many()
+        .col_expr(instance::Column::State, Expr::value(outcome.to.clone()))
+        .col_expr(instance::Column::Context, Expr::value(to_json(&outcome.context)))
+        .col_expr(instance::Column::Version, Expr::value(seq))
+        .col_expr(instance::Column::LastEventHash, Expr::value(ev.hash.clone()))
+        .col_expr(instance::Column::UpdatedAt, Expr::value(now_ms))
+        .filter(instance::Column::Id.eq(id.to_string()))
+        .filter(instance::Column::Version.eq(model.version))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        let actual = load_model(db, id).await?.version;
+        return Err(StoreError::Conflict { id: id.into(), expected: model.version, actual });
+    }
+    event::Entity::insert(event::ActiveModel::from(ev)).exec_without_returning(db).await?;
+    if outcome.left_state {
+        timer::Entity::update_many()
+            .col_expr(timer::Column::Status, Expr::value(timer_status::CANCELLED))
+            .col_expr(timer::Column::SettledAt, Expr::value(now_ms))
+            .filter(timer::Column::InstanceId.eq(id.to_string()))
+            .filter(timer::Column::Status.eq(timer_status::PENDING))
+            .exec(db)
+            .await?;
+    }
+    arm_timers(db, id, seq, &outcome.arm).await?;
+
+    let mut spawned = Vec::new();
+    let mut deliveries = Vec::new();
+    for (index, effect) in outcome.effects.iter().enumerate() {
+        let key = format!("{id}:{seq}:{index}");
+        match effect {
+            Effect::Spawn { definition } => {
+                let context = json!({ "parent": { "id": id, "definition": def.name, "context": outcome.context } });
+                let child = Box::pin(start(db, wf, definition, context, BTreeMap::new(), &Actor::system(), Some(id.into()), now)).await?;
+                spawned.push(child.id);
+            }
+            Effect::Deliver { channel, recipient, topic } => {
+                deliveries.push((key, channel.as_str().to_string(), recipient.clone(), topic.clone()));
+            }
+            Effect::SignalParent { event } => {
+                let parent = model.parent_id.clone().ok_or_else(|| StoreError::NoParent(id.into()))?;
+                deliveries.push((key, "signal".into(), parent, event.clone()));
+            }
+            Effect::MergePayload => {}
+        }
+    }
+    if !deliveries.is_empty() {
+        let body = to_json(&json!({
+            "instance_id": id, "definition": def.name, "definition_version": def.version,
+            "event": event_name, "seq": seq, "from": outcome.from, "to": outcome.to,
+            "context": outcome.context, "deadlines": current.deadlines, "payload": payload,
+        }));
+        let rows = deliveries.into_iter().map(|(key, channel, recipient, topic)| outbox::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            instance_id: Set(id.to_string()),
+            event_seq: Set(seq),
+            channel: Set(channel),
+            recipient: Set(recipient),
+            topic: Set(topic),
+            payload: Set(body.clone()),
+            idempotency_key: Set(key),
+            status: Set(outbox_status::PENDING.into()),
+            attempts: Set(0),
+            next_attempt_at: Set(now_ms),
+            last_error: Set(None),
+            claimed_by: Set(None),
+            claimed_until: Set(None),
+            created_at: Set(now_ms),
+            delivered_at: Set(None),
+        });
+        outbox::Entity::insert_many(rows).exec_without_returning(db).await?;
+    }
+
+    let mut instance = current;
+    instance.state = outcome.to;
+    instance.context = outcome.context;
+    instance.version = seq;
+    instance.updated_at = now;
+    Ok(FireResult { instance, seq, from: model.state, spawned })
+}
+
+pub async fn history(db: &impl ConnectionTrait, id: &str) -> Result<Vec<event::Model>, DbErr> {
+    event::Entity::find()
+        .filter(event::Column::InstanceId.eq(id.to_string()))
+        .order_by_asc(event::Column::Seq)
+        .all(db)
+        .await
+}
+
+pub async fn timers(db: &impl ConnectionTrait, id: &str) -> Result<Vec<timer::Model>, DbErr> {
+    timer::Entity::find()
+        .filter(timer::Column::InstanceId.eq(id.to_string()))
+        .order_by_asc(timer::Column::DueAt)
+        .all(db)
+        .await
+}

@@ -1,0 +1,66 @@
+//! Persistence: connecting, migrating, and applying what the engine decides in one
+//! transaction per event. Every query goes through a `&impl ConnectionTrait` handed down from
+//! the caller, never the pool behind a transaction's back (on SQLite that would deadlock).
+
+pub mod audit;
+pub mod definitions;
+pub mod entities;
+pub mod instances;
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+pub use instances::{FireResult, InstanceRecord, StoreError, Workflows};
+
+/// Opens a pool. On SQLite the file is created if missing, in WAL mode with a busy timeout.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(url.to_string());
+    opts.max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    }
+    Database::connect(opts).await
+}
+
+/// Applies pending migrations. On PostgreSQL, under a transaction-scoped advisory lock, so
+/// that several processes starting together migrate once.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute_unprepared("SELECT pg_advisory_xact_lock(727001)").await?;
+            Migrator::up(&txn, None).await?;
+            txn.commit().await
+        }
+        _ => Migrator::up(db, None).await,
+    }
+}
+
+/// A write transaction. On SQLite it takes the write lock at BEGIN, so that a read followed
+/// by a write cannot fail with SQLITE_BUSY half-way.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Whether the database answers: what `/readyz` asks.
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    db.execute_unprepared("SELECT 1").await.is_ok()
+}

@@ -1,0 +1,355 @@
+//! A checked workflow definition, and the checks that make one out of a TOML file. Every
+//! problem found is reported with its file, line and place, not only the first.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use super::source::{DefinitionSource, LineIndex, TransitionSource};
+use super::timing::{parse_anchor, parse_offset, parse_time_of_day, Anchor, Offset, TimerSpec};
+use super::vocabulary::{parse_effect, parse_guard, Effect, Guard, ROLES};
+
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub name: String,
+    pub version: i64,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub initial: String,
+    pub deadlines: Vec<String>,
+    pub events: Vec<String>,
+    pub states: BTreeMap<String, State>,
+    pub transitions: Vec<Transition>,
+    /// The file's text, kept so that an instance's exact definition can be stored and shown.
+    pub source: String,
+    /// SHA-256 of `source`: the same name and version must never mean two different texts.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub title: Option<String>,
+    pub is_final: bool,
+    pub timers: Vec<TimerSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub from: Vec<String>,
+    pub on: String,
+    /// `None` for an internal transition: the instance stays and its timers stay armed.
+    pub to: Option<String>,
+    pub roles: Vec<String>,
+    pub guards: Vec<(String, Guard)>,
+    pub effects: Vec<(String, Effect)>,
+}
+
+impl Transition {
+    /// The system actor (timers, signals from other instances) may fire transitions that name
+    /// no role, or name `system`.
+    pub fn allows_system(&self) -> bool {
+        self.roles.is_empty() || self.roles.iter().any(|r| r == "system")
+    }
+}
+
+impl Definition {
+    pub fn transition(&self, state: &str, event: &str) -> Option<&Transition> {
+        self.transitions.iter().find(|t| t.on == event && t.from.iter().any(|f| f == state))
+    }
+
+    pub fn is_final(&self, state: &str) -> bool {
+        self.states.get(state).is_some_and(|s| s.is_final)
+    }
+}
+
+/// One thing wrong with a definition, where a person would fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub line: Option<usize>,
+    pub place: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}: {}", self.file, line, self.place, self.message),
+            None => write!(f, "{}: {}: {}", self.file, self.place, self.message),
+        }
+    }
+}
+
+struct Problems<'a> {
+    file: &'a str,
+    lines: LineIndex,
+    found: Vec<Problem>,
+}
+
+impl Problems<'_> {
+    fn at(&mut self, line: Option<usize>, place: impl Into<String>, message: impl Into<String>) {
+        self.found.push(Problem { file: self.file.to_string(), line, place: place.into(), message: message.into() });
+    }
+    fn top(&mut self, place: &str, message: impl Into<String>) {
+        self.at(None, place, message)
+    }
+    fn state(&mut self, state: &str, place: impl Into<String>, message: impl Into<String>) {
+        let line = self.lines.state(state);
+        self.at(line, place, message)
+    }
+    fn transition(&mut self, index: usize, message: impl Into<String>) {
+        let line = self.lines.transition(index);
+        self.at(line, format!("transitions[{index}]"), message)
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// Parses and checks one definition file.
+pub fn parse_definition(file: &str, text: &str) -> Result<Definition, Vec<Problem>> {
+    let mut p = Problems { file, lines: LineIndex::of(text), found: Vec::new() };
+    let src: DefinitionSource = match toml::from_str(text) {
+        Ok(src) => src,
+        Err(e) => {
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+            p.at(line, "file", format!("malformed definition: {}", e.message()));
+            return Err(p.found);
+        }
+    };
+    let def = check(&mut p, src, text);
+    if p.found.is_empty() {
+        Ok(def)
+    } else {
+        Err(p.found)
+    }
+}
+
+fn check(p: &mut Problems<'_>, src: DefinitionSource, text: &str) -> Definition {
+    if !is_name(&src.name) {
+        p.top("name", format!("{:?} is not a lowercase name (letters, digits, - and _)", src.name));
+    }
+    if src.version < 1 {
+        p.top("version", format!("{} is not a version (1 or more)", src.version));
+    }
+    if !src.states.contains_key(&src.initial) {
+        p.top("initial", format!("unknown state {:?}", src.initial));
+    }
+    let events: BTreeSet<&str> = src.events.iter().map(String::as_str).collect();
+    let deadlines: BTreeSet<&str> = src.deadlines.iter().map(String::as_str).collect();
+    for (what, list, set) in [("events", &src.events, &events), ("deadlines", &src.deadlines, &deadlines)] {
+        if list.len() != set.len() {
+            p.top(what, "a name is listed twice");
+        }
+        if let Some(bad) = list.iter().find(|n| !is_name(n)) {
+            p.top(what, format!("{bad:?} is not a lowercase name"));
+        }
+    }
+    if events.contains("start") {
+        p.top("events", "\"start\" is reserved for the creation of an instance");
+    }
+
+    let mut states = BTreeMap::new();
+    for (name, state) in &src.states {
+        if !is_name(name) {
+            p.state(name, format!("states.{name}"), "not a lowercase name");
+        }
+        if state.is_final && !state.timers.is_empty() {
+            p.state(name, format!("states.{name}"), "a final state cannot have timers");
+        }
+        let mut timers = Vec::new();
+        let mut timer_names = BTreeSet::new();
+        for (i, t) in state.timers.iter().enumerate() {
+            let place = format!("states.{name}.timers[{i}]");
+            let timer_name = t.name.clone().unwrap_or_else(|| t.fire.clone());
+            if !timer_names.insert(timer_name.clone()) {
+                p.state(name, &place, format!("timer name {timer_name:?} is used twice in this state"));
+            }
+            if !events.contains(t.fire.as_str()) {
+                p.state(name, &place, format!("fires unknown event {:?}", t.fire));
+            }
+            let anchor = parse_anchor(t.at.as_deref()).unwrap_or_else(|e| {
+                p.state(name, &place, e);
+                Anchor::Entry
+            });
+            if let Anchor::Deadline(d) = &anchor {
+                if !deadlines.contains(d.as_str()) {
+                    p.state(name, &place, format!("refers to undeclared deadline {d:?}"));
+                }
+            }
+            let offset = t.offset.as_deref().and_then(|o| parse_offset(o).map_err(|e| p.state(name, &place, e)).ok());
+            let time_of_day = t.time.as_deref().and_then(|s| parse_time_of_day(s).map_err(|e| p.state(name, &place, e)).ok());
+            if time_of_day.is_some() && matches!(offset, Some(Offset::Hours(_))) {
+                p.state(name, &place, "a time of day goes with day offsets, not hours");
+            }
+            if let Some(tr) = src_transition(&src.transitions, name, &t.fire) {
+                if !(tr.roles.is_empty() || tr.roles.iter().any(|r| r == "system")) {
+                    p.state(name, &place, format!("fires {:?}, but that transition does not let the system fire it (roles = {:?})", t.fire, tr.roles));
+                }
+            } else if events.contains(t.fire.as_str()) {
+                p.state(name, &place, format!("fires {:?}, which state {name:?} cannot take (no transition from it on that event)", t.fire));
+            }
+            timers.push(TimerSpec { name: timer_name, fire: t.fire.clone(), anchor, offset, time_of_day });
+        }
+        states.insert(name.clone(), super::State { title: state.title.clone(), is_final: state.is_final, timers });
+    }
+
+    let mut transitions = Vec::new();
+    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (i, t) in src.transitions.iter().enumerate() {
+        let from = t.from.to_vec();
+        if from.is_empty() {
+            p.transition(i, "from names no state");
+        }
+        for f in &from {
+            match src.states.get(f) {
+                None => p.transition(i, format!("from unknown state {f:?}")),
+                Some(s) if s.is_final => p.transition(i, format!("leaves final state {f:?}")),
+                Some(_) => {}
+            }
+            if let Some(j) = seen.insert((f.clone(), t.on.clone()), i) {
+                let other = &src.transitions[j];
+                let same = other.to == t.to && other.guards == t.guards;
+                let kind = if same { "duplicate of" } else { "ambiguous with" };
+                p.transition(i, format!("{kind} transitions[{j}]: both leave {f:?} on {:?}", t.on));
+            }
+        }
+        if !events.contains(t.on.as_str()) {
+            p.transition(i, format!("on unknown event {:?}", t.on));
+        }
+        match (&t.to, t.internal) {
+            (Some(to), false) if !src.states.contains_key(to) => p.transition(i, format!("to unknown state {to:?}")),
+            (Some(_), true) => p.transition(i, "an internal transition has no `to`: it stays in its state"),
+            (None, false) => p.transition(i, "needs `to`, or `internal = true`"),
+            _ => {}
+        }
+        for r in &t.roles {
+            if !ROLES.contains(&r.as_str()) {
+                p.transition(i, format!("unknown role {r:?} (known: {})", ROLES.join(", ")));
+            }
+        }
+        let guards = t.guards.iter().filter_map(|g| parse_guard(g).map(|x| (g.clone(), x)).map_err(|e| p.transition(i, e)).ok()).collect::<Vec<_>>();
+        for (_, g) in &guards {
+            if let Guard::BeforeDeadline(d) = g {
+                if !deadlines.contains(d.as_str()) {
+                    p.transition(i, format!("guard refers to undeclared deadline {d:?}"));
+                }
+            }
+        }
+        let effects = t.effects.iter().filter_map(|e| parse_effect(e).map(|x| (e.clone(), x)).map_err(|m| p.transition(i, m)).ok()).collect::<Vec<_>>();
+        for (_, e) in &effects {
+            if let Effect::SignalParent { event } = e {
+                if event == "start" {
+                    p.transition(i, "cannot signal the reserved event \"start\"");
+                }
+            }
+        }
+        transitions.push(Transition { from, on: t.on.clone(), to: t.to.clone(), roles: t.roles.clone(), guards, effects });
+    }
+
+    for e in &src.events {
+        if !src.transitions.iter().any(|t| &t.on == e) {
+            p.top("events", format!("event {e:?} is declared but no transition takes it"));
+        }
+    }
+    check_graph(p, &src, &states);
+
+    Definition {
+        name: src.name,
+        version: src.version,
+        title: src.title,
+        description: src.description,
+        initial: src.initial,
+        deadlines: src.deadlines,
+        events: src.events,
+        states,
+        transitions,
+        source: text.to_string(),
+        digest: hex::encode(Sha256::digest(text.as_bytes())),
+    }
+}
+
+fn src_transition<'a>(ts: &'a [TransitionSource], state: &str, event: &str) -> Option<&'a TransitionSource> {
+    ts.iter().find(|t| t.on == event && t.from.to_vec().iter().any(|f| f == state))
+}
+
+/// Reachability: every state reachable from the initial one, every non-final state with a
+/// way out, and from every state some final state reachable.
+fn check_graph(p: &mut Problems<'_>, src: &DefinitionSource, states: &BTreeMap<String, super::State>) {
+    let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for t in &src.transitions {
+        if let (Some(to), false) = (&t.to, t.internal) {
+            for f in t.from.to_vec() {
+                if let Some((k, _)) = src.states.get_key_value(&f) {
+                    if k != to {
+                        edges.entry(k.as_str()).or_default().insert(to.as_str());
+                    }
+                }
+            }
+        }
+    }
+    let reach = |start: &str| -> BTreeSet<String> {
+        let mut seen = BTreeSet::from([start.to_string()]);
+        let mut queue = VecDeque::from([start.to_string()]);
+        while let Some(s) = queue.pop_front() {
+            for n in edges.get(s.as_str()).into_iter().flatten() {
+                if seen.insert(n.to_string()) {
+                    queue.push_back(n.to_string());
+                }
+            }
+        }
+        seen
+    };
+    if src.states.contains_key(&src.initial) {
+        let reachable = reach(&src.initial);
+        for name in src.states.keys().filter(|s| !reachable.contains(*s)) {
+            p.state(name, format!("states.{name}"), format!("unreachable from the initial state {:?}", src.initial));
+        }
+    }
+    if !states.values().any(|s| s.is_final) {
+        p.top("states", "no state is marked final");
+    }
+    for name in states.iter().filter(|(_, s)| !s.is_final).map(|(n, _)| n) {
+        if edges.get(name.as_str()).is_none_or(|e| e.is_empty()) {
+            p.state(name, format!("states.{name}"), "a non-final state with no way out (no transition to another state)");
+        } else if !reach(name).iter().any(|s| states.get(s).is_some_and(|s| s.is_final)) {
+            p.state(name, format!("states.{name}"), "no final state can be reached from here");
+        }
+    }
+}
+
+/// Checks that span definitions: one text per name and version, spawn targets that exist.
+pub fn check_set(defs: &[(String, Definition)]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut by_key: BTreeMap<(&str, i64), &str> = BTreeMap::new();
+    let names: BTreeSet<&str> = defs.iter().map(|(_, d)| d.name.as_str()).collect();
+    for (file, d) in defs {
+        if let Some(other) = by_key.insert((&d.name, d.version), file) {
+            problems.push(Problem {
+                file: file.clone(),
+                line: None,
+                place: "version".into(),
+                message: format!("{} version {} is also defined in {other}", d.name, d.version),
+            });
+        }
+        for (i, t) in d.transitions.iter().enumerate() {
+            for (text, e) in &t.effects {
+                if let Effect::Spawn { definition } = e {
+                    if !names.contains(definition.as_str()) {
+                        problems.push(Problem {
+                            file: file.clone(),
+                            line: LineIndex::of(&d.source).transition(i),
+                            place: format!("transitions[{i}]"),
+                            message: format!("effect {text:?} spawns unknown workflow {definition:?}"),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    problems
+}

@@ -1,0 +1,180 @@
+//! The transition function: pure, over a definition, an instance's current values and one
+//! event. It decides; the store writes what it decided in one transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::definition::Definition;
+use super::timing::TimingError;
+use super::vocabulary::{Effect, GuardInput};
+use crate::domain::calendar::WorkingCalendar;
+
+/// Who fires an event. Timers and other instances act as [`Actor::system`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub subject: String,
+    pub roles: Vec<String>,
+}
+
+impl Actor {
+    pub fn system() -> Self {
+        Self { subject: "system".into(), roles: vec!["system".into()] }
+    }
+    pub fn person(subject: impl Into<String>, role: impl Into<String>) -> Self {
+        Self { subject: subject.into(), roles: vec![role.into()] }
+    }
+    pub fn is_system(&self) -> bool {
+        self.roles.iter().any(|r| r == "system")
+    }
+}
+
+/// The working-day calendar and the office's zone that timers are computed in.
+#[derive(Debug, Clone)]
+pub struct TimeEnv {
+    pub calendar: WorkingCalendar,
+    pub tz: Tz,
+}
+
+/// The parts of an instance the transition function reads.
+#[derive(Debug, Clone)]
+pub struct Snapshot<'a> {
+    pub state: &'a str,
+    pub context: &'a Value,
+    pub deadlines: &'a BTreeMap<String, DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArmTimer {
+    pub name: String,
+    pub event: String,
+    pub state: String,
+    pub due_at: DateTime<Utc>,
+}
+
+/// Everything one event causes.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub event: String,
+    pub from: Option<String>,
+    pub to: String,
+    /// The state was left, so its pending timers are cancelled.
+    pub left_state: bool,
+    pub context: Value,
+    pub arm: Vec<ArmTimer>,
+    pub effects: Vec<Effect>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("workflow {definition} has no event {event:?}")]
+    UnknownEvent { definition: String, event: String },
+    #[error("event {event:?} is not allowed in state {state:?}")]
+    NotAllowedInState { event: String, state: String },
+    #[error("event {event:?} may be fired by {allowed}, not by {actor}")]
+    RoleNotAllowed { event: String, allowed: String, actor: String },
+    #[error("refused by guard {guard}: {reason}")]
+    GuardRefused { guard: String, reason: String },
+    #[error("the payload must be a JSON object")]
+    BadPayload,
+    #[error("deadline {name:?} is not declared by workflow {definition}")]
+    UnknownDeadline { definition: String, name: String },
+    #[error(transparent)]
+    Timing(#[from] TimingError),
+}
+
+fn arm_state(
+    def: &Definition,
+    state: &str,
+    deadlines: &BTreeMap<String, DateTime<Utc>>,
+    now: DateTime<Utc>,
+    env: &TimeEnv,
+) -> Result<Vec<ArmTimer>, TransitionError> {
+    let Some(s) = def.states.get(state) else { return Ok(Vec::new()) };
+    s.timers
+        .iter()
+        .map(|t| {
+            let due_at = t.due_at(now, |n| deadlines.get(n).copied(), &env.calendar, env.tz)?;
+            Ok(ArmTimer { name: t.name.clone(), event: t.fire.clone(), state: state.to_string(), due_at })
+        })
+        .collect()
+}
+
+/// A new instance enters the initial state: its timers are armed from `now` and its
+/// deadlines. Recorded as the reserved event `start`.
+pub fn start(
+    def: &Definition,
+    context: &Value,
+    deadlines: &BTreeMap<String, DateTime<Utc>>,
+    now: DateTime<Utc>,
+    env: &TimeEnv,
+) -> Result<Outcome, TransitionError> {
+    if !context.is_object() {
+        return Err(TransitionError::BadPayload);
+    }
+    if let Some(name) = deadlines.keys().find(|k| !def.deadlines.contains(k)) {
+        return Err(TransitionError::UnknownDeadline { definition: def.name.clone(), name: name.clone() });
+    }
+    Ok(Outcome {
+        event: "start".into(),
+        from: None,
+        to: def.initial.clone(),
+        left_state: false,
+        context: context.clone(),
+        arm: arm_state(def, &def.initial, deadlines, now, env)?,
+        effects: Vec::new(),
+    })
+}
+
+/// Fires `event` on an instance: which transition applies, whether `actor` may fire it,
+/// whether its guards pass, and what follows.
+pub fn fire(
+    def: &Definition,
+    instance: &Snapshot<'_>,
+    event: &str,
+    actor: &Actor,
+    payload: &Value,
+    now: DateTime<Utc>,
+    env: &TimeEnv,
+) -> Result<Outcome, TransitionError> {
+    if !def.events.iter().any(|e| e == event) {
+        return Err(TransitionError::UnknownEvent { definition: def.name.clone(), event: event.into() });
+    }
+    let t = def.transition(instance.state, event).ok_or_else(|| TransitionError::NotAllowedInState {
+        event: event.into(),
+        state: instance.state.into(),
+    })?;
+    let permitted = if actor.is_system() { t.allows_system() } else { actor.roles.iter().any(|r| t.roles.contains(r)) };
+    if !permitted {
+        let allowed = if t.roles.is_empty() { "the system only".to_string() } else { t.roles.join(", ") };
+        return Err(TransitionError::RoleNotAllowed { event: event.into(), allowed, actor: actor.roles.join(", ") });
+    }
+    if !(payload.is_object() || payload.is_null()) {
+        return Err(TransitionError::BadPayload);
+    }
+    let deadline = |n: &str| instance.deadlines.get(n).copied();
+    let input = GuardInput { context: instance.context, payload, deadline: &deadline, now };
+    for (name, guard) in &t.guards {
+        guard.check(&input).map_err(|reason| TransitionError::GuardRefused { guard: name.clone(), reason })?;
+    }
+    let mut context = instance.context.clone();
+    let mut effects = Vec::new();
+    for (_, effect) in &t.effects {
+        match effect {
+            Effect::MergePayload => {
+                if let (Some(ctx), Some(p)) = (context.as_object_mut(), payload.as_object()) {
+                    ctx.extend(p.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+            other => effects.push(other.clone()),
+        }
+    }
+    let (to, left_state, arm) = match &t.to {
+        None => (instance.state.to_string(), false, Vec::new()),
+        Some(to) => (to.clone(), true, arm_state(def, to, instance.deadlines, now, env)?),
+    };
+    Ok(Outcome { event: event.into(), from: Some(instance.state.into()), to, left_state, context, arm, effects })
+}

@@ -1,0 +1,96 @@
+//! Workflow definitions (`workflows/*.toml`), their validation, and the pure transition
+//! function. Domain rules a definition needs are named guards and effects in [`vocabulary`].
+
+pub mod definition;
+pub mod engine;
+pub mod source;
+pub mod timing;
+pub mod vocabulary;
+
+use std::{collections::BTreeMap, path::Path, sync::Arc};
+
+pub use definition::{parse_definition, Definition, Problem, State, Transition};
+pub use engine::{Actor, Outcome, TimeEnv, TransitionError};
+
+use crate::domain::calendar::WorkingCalendar;
+
+/// Every definition the engine can run, by name and version. The newest version of a name is
+/// used for new instances; older ones stay for the instances pinned to them.
+#[derive(Debug, Clone, Default)]
+pub struct WorkflowSet {
+    by_key: BTreeMap<(String, i64), Arc<Definition>>,
+}
+
+impl WorkflowSet {
+    pub fn insert(&mut self, def: Definition) {
+        self.by_key.insert((def.name.clone(), def.version), Arc::new(def));
+    }
+
+    pub fn get(&self, name: &str, version: i64) -> Option<Arc<Definition>> {
+        self.by_key.get(&(name.to_string(), version)).cloned()
+    }
+
+    pub fn latest(&self, name: &str) -> Option<Arc<Definition>> {
+        self.by_key.range((name.to_string(), i64::MIN)..=(name.to_string(), i64::MAX)).next_back().map(|(_, d)| d.clone())
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Definition>> {
+        self.by_key.values()
+    }
+
+    pub fn latest_all(&self) -> Vec<Arc<Definition>> {
+        let mut out: BTreeMap<&str, Arc<Definition>> = BTreeMap::new();
+        for d in self.by_key.values() {
+            out.insert(&d.name, d.clone());
+        }
+        out.into_values().collect()
+    }
+}
+
+/// What `check-workflows` and `serve` load from a workflows folder.
+pub struct Loaded {
+    pub workflows: WorkflowSet,
+    pub calendar: WorkingCalendar,
+}
+
+/// Loads and checks every `*.toml` in `dir` and the calendars in `dir/calendars`, returning
+/// every problem found in any file.
+pub fn load_dir(dir: &Path) -> Result<Loaded, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut defs = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            return Err(vec![Problem { file: dir.display().to_string(), line: None, place: "folder".into(), message: e.to_string() }])
+        }
+    };
+    let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    files.sort();
+    for path in files {
+        let file = path.display().to_string();
+        match std::fs::read_to_string(&path) {
+            Err(e) => problems.push(Problem { file, line: None, place: "file".into(), message: e.to_string() }),
+            Ok(text) => match parse_definition(&file, &text) {
+                Ok(def) => defs.push((file, def)),
+                Err(mut found) => problems.append(&mut found),
+            },
+        }
+    }
+    if defs.is_empty() && problems.is_empty() {
+        problems.push(Problem { file: dir.display().to_string(), line: None, place: "folder".into(), message: "no workflow definitions (*.toml) found".into() });
+    }
+    problems.extend(definition::check_set(&defs));
+    let calendar = WorkingCalendar::load_dir(&dir.join("calendars")).unwrap_or_else(|e| {
+        problems.push(Problem { file: dir.join("calendars").display().to_string(), line: None, place: "calendar".into(), message: e.to_string() });
+        WorkingCalendar::default()
+    });
+    if problems.is_empty() {
+        let mut workflows = WorkflowSet::default();
+        for (_, d) in defs {
+            workflows.insert(d);
+        }
+        Ok(Loaded { workflows, calendar })
+    } else {
+        Err(problems)
+    }
+}
