@@ -1,0 +1,91 @@
+//! Test plumbing: one isolated database per test on each backend (SQLite always, PostgreSQL
+//! when PLEDGEFLOW_TEST_DATABASE_URL is set), an engine on it with a manual clock.
+
+use std::{path::PathBuf, sync::Arc};
+
+use chrono::{DateTime, TimeZone, Utc};
+use pledgeflow::{app, clock::ManualClock, config::Config, runtime::Engine};
+use sea_orm::{ConnectionTrait, Database};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pledgeflow"))
+}
+
+/// Monday 2026-11-23 10:00 in Shanghai.
+pub fn monday_morning() -> DateTime<Utc> {
+    chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap().with_timezone(&Utc)
+}
+
+pub struct TestDb {
+    pub url: String,
+    pub label: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/test.db", dir.path().display());
+        Self { url, label: "sqlite", _dir: Some(dir), pg_admin: None }
+    }
+
+    pub async fn postgres(admin_url: &str) -> Self {
+        let name = format!("pf_t_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(admin_url).await.expect("connect to PLEDGEFLOW_TEST_DATABASE_URL");
+        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+        admin.close().await.ok();
+        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin_url);
+        Self { url: format!("{base}/{name}"), label: "postgres", _dir: None, pg_admin: Some((admin_url.into(), name)) }
+    }
+
+    /// Drops a PostgreSQL test database (SQLite's goes with its temporary folder).
+    pub async fn cleanup(self) {
+        if let Some((admin_url, name)) = &self.pg_admin {
+            if let Ok(admin) = Database::connect(admin_url.as_str()).await {
+                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            }
+        }
+    }
+}
+
+/// A fresh database on every backend this run has.
+pub async fn backends() -> Vec<TestDb> {
+    let mut dbs = vec![TestDb::sqlite().await];
+    if let Ok(url) = std::env::var("PLEDGEFLOW_TEST_DATABASE_URL") {
+        if !url.is_empty() {
+            dbs.push(TestDb::postgres(&url).await);
+        }
+    }
+    dbs
+}
+
+pub fn config_for(db: &TestDb, workflows_dir: PathBuf) -> Config {
+    Config { database_url: db.url.clone(), workflows_dir, listen: "127.0.0.1:0".parse().unwrap(), ..Config::default() }
+}
+
+pub async fn engine_with(db: &TestDb, workflows_dir: PathBuf, clock: &ManualClock) -> Engine {
+    app::build_engine(&config_for(db, workflows_dir), Arc::new(clock.clone())).await.unwrap()
+}
+
+pub async fn engine(db: &TestDb, clock: &ManualClock) -> Engine {
+    engine_with(db, repo().join("workflows"), clock).await
+}
+
+/// A workflows folder holding the shipped calendars and the given definitions.
+pub fn workflows_dir(defs: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("calendars")).unwrap();
+    for entry in std::fs::read_dir(repo().join("workflows/calendars")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, dir.path().join("calendars").join(p.file_name().unwrap())).unwrap();
+    }
+    for (name, text) in defs {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}

@@ -1,0 +1,9 @@
+//! The one integration-test binary: the engine on real databases, the real binary over HTTP
+//! and as a process that is killed.
+
+mod check_workflows;
+mod crash;
+mod engine_store;
+mod helpers;
+mod http;
+mod schema;
