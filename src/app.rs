@@ -33,6 +33,7 @@ pub struct Application {
     listener: TcpListener,
     engine: Engine,
     graphiql: bool,
+    sweep_schedule: cron::Schedule,
 }
 
 impl Application {
@@ -43,7 +44,7 @@ impl Application {
 
     pub async fn with_engine(config: &Config, engine: Engine) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        Ok(Self { listener, engine, graphiql: config.graphiql })
+        Ok(Self { listener, engine, graphiql: config.graphiql, sweep_schedule: config.sweep_schedule.clone() })
     }
 
     pub fn port(&self) -> u16 {
@@ -54,9 +55,21 @@ impl Application {
         &self.engine
     }
 
+    /// Serves HTTP and runs the timer sweeper beside it; both stop on `shutdown`, the sweeper
+    /// after the sweep in hand.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let sweeper = tokio::spawn(crate::scheduler::run_sweeper(self.engine.clone(), self.sweep_schedule, worker, stop_rx));
         let router = crate::api::router(self.engine, self.graphiql);
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await?;
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await;
+        let _ = sweeper.await;
+        served?;
         Ok(())
     }
 }

@@ -22,6 +22,7 @@ struct RawConfig {
     graphiql: bool,
     database_max_connections: u32,
     log_format: String,
+    sweep_schedule: String,
 }
 
 impl Default for RawConfig {
@@ -34,6 +35,7 @@ impl Default for RawConfig {
             graphiql: true,
             database_max_connections: 8,
             log_format: "text".into(),
+            sweep_schedule: "0 * * * * *".into(),
         }
     }
 }
@@ -54,6 +56,8 @@ pub struct Config {
     pub graphiql: bool,
     pub database_max_connections: u32,
     pub log_format: LogFormat,
+    /// When due timers are swept (cron, seconds first, in `timezone`).
+    pub sweep_schedule: cron::Schedule,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +99,8 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 7] = [
+const ENV_KEYS: [&str; 8] = [
+    "sweep_schedule",
     "database_url",
     "listen",
     "timezone",
@@ -140,7 +145,10 @@ impl RawConfig {
             "json" => LogFormat::Json,
             other => return Err(invalid("PLEDGEFLOW_LOG_FORMAT", other, "expected text or json")),
         };
+        let sweep_schedule = crate::scheduler::parse_schedule(&self.sweep_schedule)
+            .map_err(|reason| invalid("PLEDGEFLOW_SWEEP_SCHEDULE", &self.sweep_schedule, &reason))?;
         Ok(Config {
+            sweep_schedule,
             database_url: self.database_url,
             listen,
             timezone,
@@ -190,6 +198,11 @@ mod tests {
             assert!(err.contains("PLEDGEFLOW_LISTEN") && err.contains("not-an-address"), "{err}");
 
             jail.set_env("PLEDGEFLOW_LISTEN", "127.0.0.1:1");
+            jail.set_env("PLEDGEFLOW_SWEEP_SCHEDULE", "* * * * *");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("PLEDGEFLOW_SWEEP_SCHEDULE") && err.contains("seconds first"), "{err}");
+
+            jail.set_env("PLEDGEFLOW_SWEEP_SCHEDULE", "0 30 8 * * MON-FRI");
             jail.set_env("PLEDGEFLOW_DATABASE_URL", "mysql://x");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("PLEDGEFLOW_DATABASE_URL"), "{err}");

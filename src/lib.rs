@@ -14,5 +14,6 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod runtime;
+pub mod scheduler;
 pub mod store;
 pub mod workflow;

@@ -8,7 +8,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::Value;
 
 use crate::clock::Clock;
-use crate::store::{self, entities, instances, FireResult, InstanceRecord, StoreError, Workflows};
+use crate::store::{self, entities, instances, timers, FireResult, InstanceRecord, StoreError, Workflows};
 use crate::workflow::Actor;
 
 #[derive(Clone, Debug)]
@@ -64,5 +64,10 @@ impl Engine {
 
     pub async fn timers(&self, id: &str) -> Result<Vec<entities::timer::Model>, DbErr> {
         instances::timers(&self.db, id).await
+    }
+
+    /// Fires every timer due now, as `worker`.
+    pub async fn sweep(&self, worker: &str) -> Result<timers::SweepReport, StoreError> {
+        timers::sweep(&self.db, &self.workflows, worker, self.now(), 200).await
     }
 }

@@ -7,13 +7,17 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_workflow_core;
+mod m20261123_000002_timer_errors;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_workflow_core::Migration)]
+        vec![
+            Box::new(m20261123_000001_workflow_core::Migration),
+            Box::new(m20261123_000002_timer_errors::Migration),
+        ]
     }
 }
 

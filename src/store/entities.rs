@@ -92,6 +92,7 @@ pub mod timer {
         pub claimed_by: Option<String>,
         pub claimed_until: Option<i64>,
         pub settled_at: Option<i64>,
+        pub last_error: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -49,6 +49,7 @@ pub mod timer_status {
     pub const PENDING: &str = "pending";
     pub const FIRED: &str = "fired";
     pub const CANCELLED: &str = "cancelled";
+    pub const FAILED: &str = "failed";
 }
 
 pub mod outbox_status {
@@ -152,6 +153,7 @@ async fn arm_timers(db: &impl ConnectionTrait, instance_id: &str, seq: i64, time
         claimed_by: Set(None),
         claimed_until: Set(None),
         settled_at: Set(None),
+        last_error: Set(None),
     });
     timer::Entity::insert_many(rows).exec_without_returning(db).await?;
     Ok(())

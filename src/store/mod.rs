@@ -6,6 +6,7 @@ pub mod audit;
 pub mod definitions;
 pub mod entities;
 pub mod instances;
+pub mod timers;
 
 use std::time::Duration;
 

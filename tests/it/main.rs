@@ -7,3 +7,4 @@ mod engine_store;
 mod helpers;
 mod http;
 mod schema;
+mod timers;

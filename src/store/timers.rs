@@ -1,0 +1,203 @@
+//! Due timers: claimed in batches under a lease (so that several processes never fire the same
+//! timer, and a killed process's claims are retaken once the lease runs out), then each fired
+//! through the engine in its own transaction together with the timer's own settlement.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use serde_json::json;
+
+use super::instances::{self, timer_status, StoreError, Workflows};
+use super::begin_write;
+use crate::workflow::Actor;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueTimer {
+    pub id: String,
+    pub instance_id: String,
+    pub state: String,
+    pub name: String,
+    pub event: String,
+    pub due_at: i64,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    pub fired: usize,
+    /// Settled meanwhile by another process, or their instance had left the timer's state.
+    pub stale: usize,
+    /// Refused by the engine: kept as `failed` with the reason.
+    pub failed: usize,
+    /// Lost an optimistic-concurrency race: released, fired by a later sweep.
+    pub retried: usize,
+}
+
+/// Claims up to `limit` due, unclaimed (or lease-expired) timers for `worker`. Reads only due
+/// rows through the partial index on pending `due_at`, so its cost follows the number due.
+pub async fn claim_due(
+    db: &DatabaseConnection,
+    worker: &str,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: u64,
+) -> Result<Vec<DueTimer>, DbErr> {
+    let backend = db.get_database_backend();
+    let (p, lock) = match backend {
+        DbBackend::Postgres => (["$1", "$2", "$3", "$4"], " FOR UPDATE SKIP LOCKED"),
+        _ => (["?", "?", "?", "?"], ""),
+    };
+    let sql = format!(
+        "UPDATE workflow_timers SET claimed_by = {}, claimed_until = {} \
+         WHERE id IN (SELECT id FROM workflow_timers \
+           WHERE status = 'pending' AND due_at <= {} AND (claimed_until IS NULL OR claimed_until < {}) \
+           ORDER BY due_at LIMIT {}{lock}) \
+         RETURNING id, instance_id, state, name, event, due_at",
+        p[0], p[1], p[2], p[2], p[3]
+    );
+    let now_ms = now.timestamp_millis();
+    let values: Vec<sea_orm::Value> = match backend {
+        DbBackend::Postgres => vec![worker.into(), (now_ms + lease.num_milliseconds()).into(), now_ms.into(), (limit as i64).into()],
+        // SQLite's `?` placeholders are positional: the repeated `now` is given twice.
+        _ => vec![worker.into(), (now_ms + lease.num_milliseconds()).into(), now_ms.into(), now_ms.into(), (limit as i64).into()],
+    };
+    let txn = begin_write(db).await?;
+    let rows = txn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    txn.commit().await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DueTimer {
+                id: r.try_get("", "id")?,
+                instance_id: r.try_get("", "instance_id")?,
+                state: r.try_get("", "state")?,
+                name: r.try_get("", "name")?,
+                event: r.try_get("", "event")?,
+                due_at: r.try_get("", "due_at")?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fired {
+    Fired,
+    Stale,
+    Failed,
+    Retry,
+}
+
+fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            let mut out = String::new();
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push_str(&format!("${n}"));
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+        _ => sql.to_string(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Fires one claimed timer: settles the timer and records the event in one transaction, so
+/// the event happens exactly once however often this is retried.
+pub async fn fire_claimed(
+    db: &DatabaseConnection,
+    wf: &Workflows,
+    timer: &DueTimer,
+    worker: &str,
+    now: DateTime<Utc>,
+) -> Result<Fired, StoreError> {
+    let now_ms = now.timestamp_millis();
+    let txn = begin_write(db).await?;
+    let settled = txn
+        .execute_raw(stmt(
+            &txn,
+            "UPDATE workflow_timers SET status = ?, settled_at = ? WHERE id = ? AND status = ? AND claimed_by = ?",
+            vec![timer_status::FIRED.into(), now_ms.into(), timer.id.clone().into(), timer_status::PENDING.into(), worker.into()],
+        ))
+        .await?;
+    if settled.rows_affected() == 0 {
+        return Ok(Fired::Stale);
+    }
+    let instance = instances::load(&txn, &timer.instance_id).await?;
+    if instance.state != timer.state {
+        txn.execute_raw(stmt(&txn, "UPDATE workflow_timers SET status = ? WHERE id = ?", vec![timer_status::CANCELLED.into(), timer.id.clone().into()]))
+            .await?;
+        txn.commit().await?;
+        return Ok(Fired::Stale);
+    }
+    let payload = json!({ "timer": timer.name, "due_at": instances::from_ms(timer.due_at) });
+    match instances::fire(&txn, wf, &timer.instance_id, &timer.event, &Actor::system(), &payload, Some(instance.version), now).await {
+        Ok(_) => {
+            txn.commit().await?;
+            Ok(Fired::Fired)
+        }
+        Err(StoreError::Conflict { .. }) => {
+            txn.rollback().await?;
+            db.execute_raw(stmt(db, "UPDATE workflow_timers SET claimed_until = NULL WHERE id = ? AND claimed_by = ?", vec![timer.id.clone().into(), worker.into()]))
+                .await?;
+            Ok(Fired::Retry)
+        }
+        Err(StoreError::Transition(e)) => {
+            txn.rollback().await?;
+            tracing::error!(timer = %timer.id, instance = %timer.instance_id, event = %timer.event, error = %e, "timer event refused; marked failed");
+            let txn = db.begin().await?;
+            txn.execute_raw(stmt(
+                &txn,
+                "UPDATE workflow_timers SET status = ?, settled_at = ?, last_error = ? WHERE id = ? AND status = ?",
+                vec![timer_status::FAILED.into(), now_ms.into(), e.to_string().into(), timer.id.clone().into(), timer_status::PENDING.into()],
+            ))
+            .await?;
+            txn.commit().await?;
+            Ok(Fired::Failed)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Fires every timer due at `now`, a batch at a time, until none is left.
+pub async fn sweep(
+    db: &DatabaseConnection,
+    wf: &Workflows,
+    worker: &str,
+    now: DateTime<Utc>,
+    batch: u64,
+) -> Result<SweepReport, StoreError> {
+    let mut report = SweepReport::default();
+    let lease = Duration::minutes(5);
+    loop {
+        let claimed = claim_due(db, worker, now, lease, batch).await?;
+        if claimed.is_empty() {
+            return Ok(report);
+        }
+        let mut progressed = false;
+        for t in &claimed {
+            match fire_claimed(db, wf, t, worker, now).await? {
+                Fired::Fired => {
+                    report.fired += 1;
+                    progressed = true;
+                }
+                Fired::Stale => {
+                    report.stale += 1;
+                    progressed = true;
+                }
+                Fired::Failed => {
+                    report.failed += 1;
+                    progressed = true;
+                }
+                Fired::Retry => report.retried += 1,
+            }
+        }
+        if !progressed {
+            // Only races lost: leave them to the next sweep rather than spin.
+            return Ok(report);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Time acting: due timers fired by sweeps with the clock moved, exactly once, also when
+//! sweeps repeat, overlap, or a sweeper dies holding claims.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use pledgeflow::{
+    clock::ManualClock,
+    runtime::Engine,
+    store::{entities, timers},
+    workflow::Actor,
+};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+
+use crate::helpers::{backends, engine};
+
+fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    chrono_tz::Asia::Shanghai.with_ymd_and_hms(y, m, d, h, min, 0).unwrap().with_timezone(&Utc)
+}
+
+async fn case_due(e: &Engine, due: DateTime<Utc>) -> String {
+    let ctx = json!({"materials": [{"code": "M2", "status": "deferred"}]});
+    let deadlines = BTreeMap::from([("materials_due".to_string(), due)]);
+    e.start("material-deferral", ctx, deadlines, &Actor::person("w", "window")).await.unwrap().id
+}
+
+async fn events_of(e: &Engine, id: &str) -> Vec<String> {
+    e.history(id).await.unwrap().into_iter().map(|h| h.event).collect()
+}
+
+async fn outbox_topics(e: &Engine, id: &str) -> Vec<String> {
+    let mut t: Vec<String> = entities::outbox::Entity::find()
+        .filter(entities::outbox::Column::InstanceId.eq(id))
+        .all(&e.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| format!("{}:{}:{}", o.channel, o.recipient, o.topic))
+        .collect();
+    t.sort();
+    t
+}
+
+#[tokio::test]
+async fn reminder_is_fired_the_working_day_before_the_deadline_and_expiry_at_it() {
+    for db in backends().await {
+        let clock = ManualClock::at(local(2026, 9, 28, 10, 0));
+        let e = engine(&db, &clock).await;
+        // Due Monday 12 October: the working day before is Saturday the 10th, a 调休 working day.
+        let makeup = case_due(&e, local(2026, 10, 12, 17, 30)).await;
+        // Due Thursday 8 October: 1–7 October are holidays, so the reminder is on 30 September.
+        let holiday = case_due(&e, local(2026, 10, 8, 17, 30)).await;
+
+        clock.set(local(2026, 9, 30, 8, 59));
+        assert_eq!(e.sweep("w1").await.unwrap().fired, 0);
+        clock.set(local(2026, 9, 30, 9, 0));
+        assert_eq!(e.sweep("w1").await.unwrap().fired, 1);
+        assert_eq!(events_of(&e, &holiday).await, ["start", "remind"]);
+        assert_eq!(events_of(&e, &makeup).await, ["start"]);
+
+        clock.set(local(2026, 10, 8, 17, 29));
+        assert_eq!(e.sweep("w1").await.unwrap().fired, 0);
+        clock.set(local(2026, 10, 8, 17, 30));
+        assert_eq!(e.sweep("w1").await.unwrap().fired, 1);
+        assert_eq!(events_of(&e, &holiday).await, ["start", "remind", "expire"]);
+
+        clock.set(local(2026, 10, 10, 9, 0));
+        assert_eq!(e.sweep("w1").await.unwrap().fired, 1);
+        assert_eq!(events_of(&e, &makeup).await, ["start", "remind"]);
+        assert_eq!(outbox_topics(&e, &makeup).await, ["email:applicant:deferral_reminder", "sms:applicant:deferral_reminder"]);
+
+        for _ in 0..3 {
+            assert_eq!(e.sweep("w1").await.unwrap().fired, 0, "a repeated sweep fires nothing again");
+        }
+        clock.set(local(2026, 10, 12, 17, 30));
+        assert_eq!(e.sweep("w1").await.unwrap().fired, 1);
+        assert_eq!(e.sweep("w2").await.unwrap().fired, 0);
+        assert_eq!(events_of(&e, &makeup).await, ["start", "remind", "expire"]);
+        let inst = e.instance(&makeup).await.unwrap().unwrap();
+        assert_eq!(inst.state, "revoked");
+        assert!(outbox_topics(&e, &makeup).await.contains(&"webhook:credit:breach".to_string()));
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn overlapping_sweeps_fire_each_due_timer_once() {
+    for db in backends().await {
+        let clock = ManualClock::at(local(2026, 11, 2, 10, 0));
+        let e = engine(&db, &clock).await;
+        let mut ids = Vec::new();
+        for _ in 0..40 {
+            ids.push(case_due(&e, local(2026, 11, 10, 17, 30)).await);
+        }
+        clock.set(local(2026, 11, 9, 9, 30));
+        let sweeps: Vec<_> = (0..4)
+            .map(|i| {
+                let e = e.clone();
+                tokio::spawn(async move { e.sweep(&format!("sweeper-{i}")).await.unwrap() })
+            })
+            .collect();
+        let mut fired = 0;
+        for s in sweeps {
+            fired += s.await.unwrap().fired;
+        }
+        assert_eq!(fired, 40, "{}", db.label);
+        for id in &ids {
+            assert_eq!(events_of(&e, id).await, ["start", "remind"], "{}", db.label);
+            assert_eq!(outbox_topics(&e, id).await.len(), 2);
+        }
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_dead_sweepers_claims_are_retaken_after_the_lease() {
+    for db in backends().await {
+        let clock = ManualClock::at(local(2026, 11, 2, 10, 0));
+        let e = engine(&db, &clock).await;
+        let id = case_due(&e, local(2026, 11, 10, 17, 30)).await;
+        clock.set(local(2026, 11, 9, 9, 30));
+        // A sweeper claims the reminder and dies before firing it.
+        let claimed = timers::claim_due(&e.db, "dead", e.now(), Duration::minutes(5), 100).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(e.sweep("alive").await.unwrap().fired, 0, "claimed and the lease still runs");
+        clock.advance(Duration::minutes(6));
+        assert_eq!(e.sweep("alive").await.unwrap().fired, 1);
+        assert_eq!(events_of(&e, &id).await, ["start", "remind"]);
+        // The dead sweeper coming back cannot fire it a second time.
+        let again = timers::fire_claimed(&e.db, &e.workflows, &claimed[0], "dead", e.now()).await.unwrap();
+        assert_eq!(again, timers::Fired::Stale);
+        assert_eq!(events_of(&e, &id).await, ["start", "remind"]);
+        let pending = entities::timer::Entity::find()
+            .filter(entities::timer::Column::Status.eq("pending"))
+            .count(&e.db)
+            .await
+            .unwrap();
+        assert_eq!(pending, 1, "only the expiry is still pending");
+        db.cleanup().await;
+    }
+}
