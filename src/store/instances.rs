@@ -109,8 +109,8 @@ fn to_json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-async fn append_event(
-    db: &impl ConnectionTrait,
+/// The audit event for `outcome`, hashed onto `prev_hash`.
+fn audit_event(
     instance_id: &str,
     seq: i64,
     prev_hash: &str,
@@ -118,7 +118,7 @@ async fn append_event(
     actor: &Actor,
     payload: &Value,
     now_ms: i64,
-) -> Result<String, DbErr> {
+) -> event::Model {
     let mut row = event::Model {
         instance_id: instance_id.to_string(),
         seq,
@@ -132,9 +132,12 @@ async fn append_event(
         hash: String::new(),
     };
     row.hash = event_hash(&row);
-    let hash = row.hash.clone();
-    event::Entity::insert(event::ActiveModel::from(row)).exec_without_returning(db).await?;
-    Ok(hash)
+    row
+}
+
+async fn insert_event(db: &impl ConnectionTrait, ev: event::Model) -> Result<(), DbErr> {
+    event::Entity::insert(event::ActiveModel::from(ev)).exec_without_returning(db).await?;
+    Ok(())
 }
 
 async fn arm_timers(db: &impl ConnectionTrait, instance_id: &str, seq: i64, timers: &[ArmTimer]) -> Result<(), DbErr> {
@@ -175,7 +178,8 @@ pub async fn start(
     let id = uuid::Uuid::now_v7().to_string();
     let now_ms = now.timestamp_millis();
     let payload = json!({ "context": context, "deadlines": deadlines });
-    // The row must exist before its event (foreign key); its hash is set right after.
+    let ev = audit_event(&id, 1, GENESIS, &outcome, actor, &payload, now_ms);
+    // The row goes first: the event refers to it.
     instance::Entity::insert(instance::ActiveModel {
         id: Set(id.clone()),
         definition_name: Set(def.name.clone()),
@@ -185,18 +189,13 @@ pub async fn start(
         context: Set(to_json(&outcome.context)),
         deadlines: Set(to_json(&deadlines)),
         parent_id: Set(parent_id.clone()),
-        last_event_hash: Set(String::new()),
+        last_event_hash: Set(ev.hash.clone()),
         created_at: Set(now_ms),
         updated_at: Set(now_ms),
     })
     .exec_without_returning(db)
     .await?;
-    let hash = append_event(db, &id, 1, GENESIS, &outcome, actor, &payload, now_ms).await?;
-    instance::Entity::update_many()
-        .col_expr(instance::Column::LastEventHash, Expr::value(hash))
-        .filter(instance::Column::Id.eq(id.clone()))
-        .exec(db)
-        .await?;
+    insert_event(db, ev).await?;
     arm_timers(db, &id, 1, &outcome.arm).await?;
     Ok(InstanceRecord {
         id,
@@ -248,19 +247,7 @@ pub async fn fire(
 
     let seq = model.version + 1;
     let now_ms = now.timestamp_millis();
-    let mut ev = event::Model {
-        instance_id: id.to_string(),
-        seq,
-        event: outcome.event.clone(),
-        from_state: outcome.from.clone(),
-        to_state: outcome.to.clone(),
-        actor: to_json(actor),
-        payload: to_json(payload),
-        occurred_at: now_ms,
-        prev_hash: model.last_event_hash.clone(),
-        hash: String::new(),
-    };
-    ev.hash = event_hash(&ev);
+    let ev = audit_event(id, seq, &model.last_event_hash, &outcome, actor, payload, now_ms);
     let updated = instance::Entity::update_many()
         .col_expr(instance::Column::State, Expr::value(outcome.to.clone()))
         .col_expr(instance::Column::Context, Expr::value(to_json(&outcome.context)))
@@ -275,7 +262,7 @@ pub async fn fire(
         let actual = load_model(db, id).await?.version;
         return Err(StoreError::Conflict { id: id.into(), expected: model.version, actual });
     }
-    event::Entity::insert(event::ActiveModel::from(ev)).exec_without_returning(db).await?;
+    insert_event(db, ev).await?;
     if outcome.left_state {
         timer::Entity::update_many()
             .col_expr(timer::Column::Status, Expr::value(timer_status::CANCELLED))

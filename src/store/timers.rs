@@ -3,14 +3,14 @@
 //! through the engine in its own transaction together with the timer's own settlement.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, TransactionTrait};
 use serde_json::json;
 
 use super::instances::{self, timer_status, StoreError, Workflows};
 use super::begin_write;
 use crate::workflow::Actor;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct DueTimer {
     pub id: String,
     pub instance_id: String,
@@ -62,18 +62,7 @@ pub async fn claim_due(
     let txn = begin_write(db).await?;
     let rows = txn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     txn.commit().await?;
-    rows.iter()
-        .map(|r| {
-            Ok(DueTimer {
-                id: r.try_get("", "id")?,
-                instance_id: r.try_get("", "instance_id")?,
-                state: r.try_get("", "state")?,
-                name: r.try_get("", "name")?,
-                event: r.try_get("", "event")?,
-                due_at: r.try_get("", "due_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(|r| DueTimer::from_query_result(r, "")).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,10 @@ impl Drop for Server {
     }
 }
 
+async fn graphql(http: &reqwest::Client, base: &str, body: Value) -> Value {
+    http.post(format!("{base}/graphql")).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -65,15 +69,7 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
     let query = "query($id: ID!) { workflowInstance(id: $id) { state version definitionVersion \
                  history { seq event fromState toState hash prevHash } timers { name status } } \
                  workflowDefinitions { name } }";
-    let r: Value = http
-        .post(format!("{base}/graphql"))
-        .json(&json!({"query": query, "variables": {"id": case.id}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = graphql(&http, &base, json!({"query": query, "variables": {"id": case.id}})).await;
     assert!(r.get("errors").is_none(), "{r}");
     let inst = &r["data"]["workflowInstance"];
     assert_eq!(inst["state"], "licensed");
@@ -83,14 +79,6 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
     assert_eq!(inst["history"][1]["prevHash"], inst["history"][0]["hash"]);
     assert_eq!(r["data"]["workflowDefinitions"].as_array().unwrap().len(), 4);
 
-    let missing: Value = http
-        .post(format!("{base}/graphql"))
-        .json(&json!({"query": "{ workflowInstance(id: \"nope\") { state } }"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let missing = graphql(&http, &base, json!({"query": "{ workflowInstance(id: \"nope\") { state } }"})).await;
     assert_eq!(missing["data"]["workflowInstance"], Value::Null);
 }
