@@ -88,3 +88,83 @@ pub async fn run(engine: Engine, opts: BenchOptions) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Fixture rows for the timer benchmark: instances of material-deferral waiting for their
+/// materials, each with its reminder timer due at `due_at`. Written in bulk, not through the
+/// engine (it measures the sweep, not the intake), so these instances carry no audit events.
+async fn insert_waiting_instances(engine: &Engine, count: usize, due_at: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+    use crate::store::entities::{instance, timer};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let def = engine.workflows.set.latest("material-deferral").ok_or_else(|| anyhow::anyhow!("material-deferral not deployed"))?;
+    let now_ms = engine.now().timestamp_millis();
+    let deadlines = serde_json::to_string(&BTreeMap::from([("materials_due", due_at + Duration::days(1))]))?;
+    const CHUNK: usize = 500;
+    let mut done = 0;
+    while done < count {
+        let n = CHUNK.min(count - done);
+        let ids: Vec<String> = (0..n).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+        let txn = store::begin_write(&engine.db).await?;
+        instance::Entity::insert_many(ids.iter().map(|id| instance::ActiveModel {
+            id: Set(id.clone()),
+            definition_name: Set(def.name.clone()),
+            definition_version: Set(def.version),
+            state: Set("awaiting_materials".into()),
+            version: Set(1),
+            context: Set("{}".into()),
+            deadlines: Set(deadlines.clone()),
+            parent_id: Set(None),
+            last_event_hash: Set(store::audit::GENESIS.into()),
+            created_at: Set(now_ms),
+            updated_at: Set(now_ms),
+        }))
+        .exec_without_returning(&txn)
+        .await?;
+        timer::Entity::insert_many(ids.iter().map(|id| timer::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            instance_id: Set(id.clone()),
+            state: Set("awaiting_materials".into()),
+            name: Set("reminder".into()),
+            event: Set("remind".into()),
+            due_at: Set(due_at.timestamp_millis()),
+            status: Set("pending".into()),
+            armed_seq: Set(1),
+            claimed_by: Set(None),
+            claimed_until: Set(None),
+            settled_at: Set(None),
+            last_error: Set(None),
+        }))
+        .exec_without_returning(&txn)
+        .await?;
+        txn.commit().await?;
+        done += n;
+    }
+    Ok(())
+}
+
+async fn timed_sweep(engine: &Engine) -> anyhow::Result<(f64, usize)> {
+    let started = Instant::now();
+    let report = engine.sweep("bench").await?;
+    Ok((started.elapsed().as_secs_f64(), report.fired))
+}
+
+/// Empty sweeps at 0 and at `pending` future timers, then firing `due` due timers among them.
+pub async fn run_timers(engine: Engine, pending: usize, due: usize) -> anyhow::Result<()> {
+    println!("backend: {:?}", engine.db.get_database_backend());
+    let (secs, _) = timed_sweep(&engine).await?;
+    println!("empty sweep, 0 pending timers: {:.3} ms", secs * 1e3);
+    let started = Instant::now();
+    insert_waiting_instances(&engine, pending, engine.now() + Duration::days(30)).await?;
+    println!("fixture: {pending} future timers inserted in {:.1}s", started.elapsed().as_secs_f64());
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        best = best.min(timed_sweep(&engine).await?.0);
+    }
+    println!("empty sweep, {pending} pending timers: {:.3} ms (best of 5)", best * 1e3);
+    insert_waiting_instances(&engine, due, engine.now() - Duration::minutes(1)).await?;
+    let (secs, fired) = timed_sweep(&engine).await?;
+    println!(
+        "fired {fired} due timers with {pending} pending in {secs:.1}s: {:.0} timers/s",
+        fired as f64 / secs
+    );
+    Ok(())
+}

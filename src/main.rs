@@ -45,6 +45,13 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "1,8")]
         clients: Vec<usize>,
     },
+    /// Measure timer sweeps: empty at 0 and N pending timers, and firing M due among them.
+    BenchTimers {
+        #[arg(long, default_value_t = 1_000_000)]
+        pending: usize,
+        #[arg(long, default_value_t = 100_000)]
+        due: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +142,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Bench { cases, plain_commits, clients } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
             bench::run(engine, bench::BenchOptions { cases, plain_commits, clients }).await?;
+        }
+        Command::BenchTimers { pending, due } => {
+            let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
+            bench::run_timers(engine, pending, due).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
