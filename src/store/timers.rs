@@ -40,27 +40,24 @@ pub async fn claim_due(
     lease: Duration,
     limit: u64,
 ) -> Result<Vec<DueTimer>, DbErr> {
-    let backend = db.get_database_backend();
-    let (p, lock) = match backend {
-        DbBackend::Postgres => (["$1", "$2", "$3", "$4"], " FOR UPDATE SKIP LOCKED"),
-        _ => (["?", "?", "?", "?"], ""),
-    };
+    let lock = if db.get_database_backend() == DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
     let sql = format!(
-        "UPDATE workflow_timers SET claimed_by = {}, claimed_until = {} \
+        "UPDATE workflow_timers SET claimed_by = ?, claimed_until = ? \
          WHERE id IN (SELECT id FROM workflow_timers \
-           WHERE status = 'pending' AND due_at <= {} AND (claimed_until IS NULL OR claimed_until < {}) \
-           ORDER BY due_at LIMIT {}{lock}) \
-         RETURNING id, instance_id, state, name, event, due_at",
-        p[0], p[1], p[2], p[2], p[3]
+           WHERE status = 'pending' AND due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) \
+           ORDER BY due_at LIMIT ?{lock}) \
+         RETURNING id, instance_id, state, name, event, due_at"
     );
     let now_ms = now.timestamp_millis();
-    let values: Vec<sea_orm::Value> = match backend {
-        DbBackend::Postgres => vec![worker.into(), (now_ms + lease.num_milliseconds()).into(), now_ms.into(), (limit as i64).into()],
-        // SQLite's `?` placeholders are positional: the repeated `now` is given twice.
-        _ => vec![worker.into(), (now_ms + lease.num_milliseconds()).into(), now_ms.into(), now_ms.into(), (limit as i64).into()],
-    };
+    let values = vec![
+        worker.into(),
+        (now_ms + lease.num_milliseconds()).into(),
+        now_ms.into(),
+        now_ms.into(),
+        (limit as i64).into(),
+    ];
     let txn = begin_write(db).await?;
-    let rows = txn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    let rows = txn.query_all_raw(stmt(db, &sql, values)).await?;
     txn.commit().await?;
     rows.iter().map(|r| DueTimer::from_query_result(r, "")).collect()
 }
@@ -73,6 +70,7 @@ pub enum Fired {
     Retry,
 }
 
+/// A statement written with `?` placeholders, numbered `$n` for PostgreSQL.
 fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     let backend = db.get_database_backend();
     let sql = match backend {
