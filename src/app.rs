@@ -7,6 +7,8 @@ use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::delivery::{Channels, Outbox};
+use crate::{jobs, scheduler};
 use crate::runtime::Engine;
 use crate::store::{self, Workflows};
 use crate::workflow::{self, TimeEnv};
@@ -32,8 +34,8 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
 pub struct Application {
     listener: TcpListener,
     engine: Engine,
-    graphiql: bool,
-    sweep_schedule: cron::Schedule,
+    channels: Arc<Channels>,
+    config: Config,
 }
 
 impl Application {
@@ -44,7 +46,8 @@ impl Application {
 
     pub async fn with_engine(config: &Config, engine: Engine) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        Ok(Self { listener, engine, graphiql: config.graphiql, sweep_schedule: config.sweep_schedule.clone() })
+        let channels = Arc::new(Channels::from_config(config, &engine.workflows.set)?);
+        Ok(Self { listener, engine, channels, config: config.clone() })
     }
 
     pub fn port(&self) -> u16 {
@@ -55,20 +58,40 @@ impl Application {
         &self.engine
     }
 
-    /// Serves HTTP and runs the timer sweeper beside it; both stop on `shutdown`, the sweeper
-    /// after the sweep in hand.
+    /// Serves HTTP with the timer sweeper, the outbox worker and the daily jobs beside it; all
+    /// stop on `shutdown`, each after the work in hand.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        let sweeper = tokio::spawn(crate::scheduler::run_sweeper(self.engine.clone(), self.sweep_schedule, worker, stop_rx));
-        let router = crate::api::router(self.engine, self.graphiql);
+        let config = &self.config;
+        let channels = self.channels.clone();
+        tracing::info!(mail = %channels.mailer.describe(), sms = %channels.webhooks.describe("sms"), "outbox channels");
+        let outbox = Outbox::new(self.engine.clone(), channels, config);
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let tz = self.engine.workflows.env.tz;
+        let mut tasks = vec![
+            tokio::spawn(scheduler::run_sweeper(self.engine.clone(), config.sweep_schedule.clone(), worker.clone(), stop_rx.clone())),
+            tokio::spawn(scheduler::run_outbox(outbox.clone(), worker.clone(), std::time::Duration::from_secs(2), wake.clone(), stop_rx.clone())),
+        ];
+        for (job, schedule) in [(jobs::Job::Digest, &config.digest_schedule), (jobs::Job::Housekeeping, &config.housekeeping_schedule)] {
+            let jobs = jobs::Jobs::new(outbox.clone(), config.retention_days);
+            let worker = worker.clone();
+            tasks.push(tokio::spawn(scheduler::on_schedule(schedule.clone(), tz, stop_rx.clone(), move |at| {
+                let jobs = jobs.clone();
+                let worker = worker.clone();
+                async move { jobs.run_logged(job, at, &worker).await }
+            })));
+        }
+        let router = crate::api::router(self.engine, config.graphiql);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 let _ = stop_tx.send(true);
             })
             .await;
-        let _ = sweeper.await;
+        for task in tasks {
+            let _ = task.await;
+        }
         served?;
         Ok(())
     }

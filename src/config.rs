@@ -2,7 +2,7 @@
 //! `PLEDGEFLOW_*` environment variables. Every value is checked before anything starts, and a
 //! bad one stops start-up with the setting's name and the offending value.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
 
 use chrono_tz::Tz;
 use figment::{
@@ -23,6 +23,59 @@ struct RawConfig {
     database_max_connections: u32,
     log_format: String,
     sweep_schedule: String,
+    digest_schedule: String,
+    housekeeping_schedule: String,
+    templates_dir: PathBuf,
+    data_dir: PathBuf,
+    mail_url: Option<String>,
+    mail_from: String,
+    mail_timeout_secs: u64,
+    outbox_max_attempts: u32,
+    outbox_backoff_secs: u64,
+    retention_days: u32,
+    clock: String,
+    jwt_secret: Option<String>,
+    office: Office,
+    contacts: BTreeMap<String, String>,
+    webhooks: BTreeMap<String, WebhookEndpoint>,
+}
+
+/// The office named in messages to applicants: where and how to submit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Office {
+    pub name: String,
+    pub address: String,
+    pub phone: String,
+    pub hours: String,
+    pub url: String,
+}
+
+impl Default for Office {
+    fn default() -> Self {
+        Self {
+            name: "政务服务中心".into(),
+            address: "政务服务中心一楼综合受理窗口".into(),
+            phone: "12345".into(),
+            hours: "工作日 9:00–12:00，13:30–17:30".into(),
+            url: "http://127.0.0.1:8080/".into(),
+        }
+    }
+}
+
+/// Where a webhook channel posts, and the secret its HMAC signature uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpoint {
+    pub url: String,
+    pub secret: String,
+}
+
+/// Whether the server's time is the system's or one an admin moves (training, demos, e2e tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockMode {
+    System,
+    Manual,
 }
 
 impl Default for RawConfig {
@@ -36,6 +89,21 @@ impl Default for RawConfig {
             database_max_connections: 8,
             log_format: "text".into(),
             sweep_schedule: "0 * * * * *".into(),
+            digest_schedule: "0 30 8 * * *".into(),
+            housekeeping_schedule: "0 15 3 * * *".into(),
+            templates_dir: PathBuf::from("templates"),
+            data_dir: PathBuf::from("data"),
+            mail_url: None,
+            mail_from: "政务服务中心 <noreply@pledgeflow.localhost>".into(),
+            mail_timeout_secs: 30,
+            outbox_max_attempts: 8,
+            outbox_backoff_secs: 60,
+            retention_days: 180,
+            clock: "system".into(),
+            jwt_secret: None,
+            office: Office::default(),
+            contacts: BTreeMap::new(),
+            webhooks: BTreeMap::new(),
         }
     }
 }
@@ -58,6 +126,30 @@ pub struct Config {
     pub log_format: LogFormat,
     /// When due timers are swept (cron, seconds first, in `timezone`).
     pub sweep_schedule: cron::Schedule,
+    /// The morning digest of deadlines coming up.
+    pub digest_schedule: cron::Schedule,
+    /// Nightly clean-up of delivered messages and finished job records.
+    pub housekeeping_schedule: cron::Schedule,
+    /// Message templates a department may edit (`email/*.toml`, `sms/*.txt`).
+    pub templates_dir: PathBuf,
+    /// Where the embedded defaults write mail (.eml) and unconfigured webhooks (.json).
+    pub data_dir: PathBuf,
+    /// `smtp://[user:pass@]host:port[?tls=required]` or `smtps://…`; unset writes .eml files.
+    pub mail_url: Option<String>,
+    pub mail_from: lettre::message::Mailbox,
+    pub mail_timeout: std::time::Duration,
+    pub outbox_max_attempts: u32,
+    pub outbox_backoff: std::time::Duration,
+    /// Delivered messages and job records older than this are removed by housekeeping.
+    pub retention_days: u32,
+    pub clock: ClockMode,
+    /// HS256 token secret; unset, one is generated and kept in the database.
+    pub jwt_secret: Option<String>,
+    pub office: Office,
+    /// Addresses of staff recipients by the name effects use (`department`, `supervisors`, …),
+    /// until the organisation is kept in the database.
+    pub contacts: BTreeMap<String, String>,
+    pub webhooks: BTreeMap<String, WebhookEndpoint>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +191,20 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 8] = [
+const ENV_KEYS: [&str; 20] = [
     "sweep_schedule",
+    "digest_schedule",
+    "housekeeping_schedule",
+    "templates_dir",
+    "data_dir",
+    "mail_url",
+    "mail_from",
+    "mail_timeout_secs",
+    "outbox_max_attempts",
+    "outbox_backoff_secs",
+    "retention_days",
+    "clock",
+    "jwt_secret",
     "database_url",
     "listen",
     "timezone",
@@ -147,7 +251,55 @@ impl RawConfig {
         };
         let sweep_schedule = crate::scheduler::parse_schedule(&self.sweep_schedule)
             .map_err(|reason| invalid("PLEDGEFLOW_SWEEP_SCHEDULE", &self.sweep_schedule, &reason))?;
+        let schedule = |setting: &'static str, value: &str| {
+            crate::scheduler::parse_schedule(value).map_err(|reason| invalid(setting, value, &reason))
+        };
+        let digest_schedule = schedule("PLEDGEFLOW_DIGEST_SCHEDULE", &self.digest_schedule)?;
+        let housekeeping_schedule = schedule("PLEDGEFLOW_HOUSEKEEPING_SCHEDULE", &self.housekeeping_schedule)?;
+        let mail_from = self
+            .mail_from
+            .parse()
+            .map_err(|e| invalid("PLEDGEFLOW_MAIL_FROM", &self.mail_from, &format!("not a mailbox: {e}")))?;
+        if let Some(url) = &self.mail_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(invalid("PLEDGEFLOW_MAIL_URL", &crate::app::redact(url), "expected smtp://HOST:PORT or smtps://HOST:PORT"));
+            }
+        }
+        if self.outbox_max_attempts == 0 {
+            return Err(invalid("PLEDGEFLOW_OUTBOX_MAX_ATTEMPTS", "0", "needs at least one attempt"));
+        }
+        if self.mail_timeout_secs == 0 || self.outbox_backoff_secs == 0 {
+            return Err(invalid("PLEDGEFLOW_MAIL_TIMEOUT_SECS / PLEDGEFLOW_OUTBOX_BACKOFF_SECS", "0", "must be at least one second"));
+        }
+        let clock = match self.clock.as_str() {
+            "system" => ClockMode::System,
+            "manual" => ClockMode::Manual,
+            other => return Err(invalid("PLEDGEFLOW_CLOCK", other, "expected system or manual")),
+        };
+        if matches!(&self.jwt_secret, Some(s) if s.len() < 32) {
+            return Err(invalid("PLEDGEFLOW_JWT_SECRET", "(hidden)", "needs at least 32 characters"));
+        }
+        for (channel, endpoint) in &self.webhooks {
+            if !(endpoint.url.starts_with("http://") || endpoint.url.starts_with("https://")) {
+                return Err(invalid("webhooks.*.url", &format!("{channel}: {}", endpoint.url), "expected an http(s) URL"));
+            }
+        }
         Ok(Config {
+            digest_schedule,
+            housekeeping_schedule,
+            templates_dir: self.templates_dir,
+            data_dir: self.data_dir,
+            mail_url: self.mail_url,
+            mail_from,
+            mail_timeout: std::time::Duration::from_secs(self.mail_timeout_secs),
+            outbox_max_attempts: self.outbox_max_attempts,
+            outbox_backoff: std::time::Duration::from_secs(self.outbox_backoff_secs),
+            retention_days: self.retention_days,
+            clock,
+            jwt_secret: self.jwt_secret,
+            office: self.office,
+            contacts: self.contacts,
+            webhooks: self.webhooks,
             sweep_schedule,
             database_url: self.database_url,
             listen,

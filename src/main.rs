@@ -93,6 +93,10 @@ async fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve { demo } => {
+            let mut config = config;
+            if demo && config.contacts.is_empty() {
+                config.contacts = pledgeflow::demo::contacts();
+            }
             let application = app::Application::build(&config).await?;
             if demo {
                 let n = pledgeflow::demo::seed(application.engine()).await?;
@@ -110,6 +114,17 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let dir = dir.unwrap_or(config.workflows_dir);
             return Ok(match workflow::load_dir(&dir) {
                 Ok(loaded) => {
+                    let template_problems = match pledgeflow::delivery::templates::Templates::load(&config.templates_dir) {
+                        Ok(t) => t.missing_for(&loaded.workflows),
+                        Err(problems) => problems,
+                    };
+                    if !template_problems.is_empty() {
+                        for p in &template_problems {
+                            println!("{p}");
+                        }
+                        println!("{} template problem(s) found in {}", template_problems.len(), config.templates_dir.display());
+                        return Ok(ExitCode::FAILURE);
+                    }
                     let defs: Vec<String> = loaded.workflows.all().map(|d| format!("{} v{}", d.name, d.version)).collect();
                     let years: Vec<String> = loaded.calendar.years().map(|y| y.to_string()).collect();
                     println!("ok: {} definition(s): {}; calendar years: {}", defs.len(), defs.join(", "), years.join(", "));

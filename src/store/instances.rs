@@ -52,10 +52,6 @@ pub mod timer_status {
     pub const FAILED: &str = "failed";
 }
 
-pub mod outbox_status {
-    pub const PENDING: &str = "pending";
-}
-
 /// An instance as the rest of the application sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceRecord {
@@ -309,7 +305,7 @@ pub async fn fire(
             topic: Set(topic),
             payload: Set(body.clone()),
             idempotency_key: Set(key),
-            status: Set(outbox_status::PENDING.into()),
+            status: Set(super::outbox::status::PENDING.into()),
             attempts: Set(0),
             next_attempt_at: Set(now_ms),
             last_error: Set(None),

@@ -3,11 +3,11 @@
 //! through the engine in its own transaction together with the timer's own settlement.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, TransactionTrait};
 use serde_json::json;
 
 use super::instances::{self, timer_status, StoreError, Workflows};
-use super::begin_write;
+use super::{begin_write, stmt};
 use crate::workflow::Actor;
 
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
@@ -59,7 +59,10 @@ pub async fn claim_due(
     let txn = begin_write(db).await?;
     let rows = txn.query_all_raw(stmt(db, &sql, values)).await?;
     txn.commit().await?;
-    rows.iter().map(|r| DueTimer::from_query_result(r, "")).collect()
+    // RETURNING gives no order on PostgreSQL: fire in due order, so a reminder precedes its expiry.
+    let mut due: Vec<DueTimer> = rows.iter().map(|r| DueTimer::from_query_result(r, "")).collect::<Result<_, _>>()?;
+    due.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
+    Ok(due)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,28 +71,6 @@ pub enum Fired {
     Stale,
     Failed,
     Retry,
-}
-
-/// A statement written with `?` placeholders, numbered `$n` for PostgreSQL.
-fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            let mut out = String::new();
-            let mut n = 0;
-            for c in sql.chars() {
-                if c == '?' {
-                    n += 1;
-                    out.push_str(&format!("${n}"));
-                } else {
-                    out.push(c);
-                }
-            }
-            out
-        }
-        _ => sql.to_string(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// Fires one claimed timer: settles the timer and records the event in one transaction, so

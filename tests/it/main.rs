@@ -7,4 +7,6 @@ mod engine_store;
 mod helpers;
 mod http;
 mod schema;
+mod delivery;
+mod smtp;
 mod timers;

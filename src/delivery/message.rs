@@ -1,0 +1,119 @@
+//! What a template sees: the case, its applicant and item, deadlines in the office's local
+//! time, what is still missing, and the office to turn to. Built from the outbox row's payload
+//! (the instance as the transition left it), so a message says what was true when it was decided.
+
+use chrono::{DateTime, Datelike, Utc};
+use chrono_tz::Tz;
+use serde_json::{json, Map, Value};
+
+use crate::config::Office;
+
+/// `2026年11月27日（星期五）17:30` in `tz`.
+pub fn local_text(t: DateTime<Utc>, tz: Tz) -> String {
+    let l = t.with_timezone(&tz);
+    const DAYS: [&str; 7] = ["一", "二", "三", "四", "五", "六", "日"];
+    let day = DAYS[l.weekday().num_days_from_monday() as usize];
+    format!("{}年{}月{}日（星期{day}）{}", l.year(), l.month(), l.day(), l.format("%H:%M"))
+}
+
+/// A value looked up in the context, or for a child instance (a supervision task) in its
+/// parent's context.
+pub fn inherited<'a>(context: &'a Value, key: &str) -> &'a Value {
+    match &context[key] {
+        Value::Null => &context["parent"]["context"][key],
+        v => v,
+    }
+}
+
+/// Names of materials still owed: deferred materials, and any the event said were missing.
+fn missing(context: &Value) -> Vec<String> {
+    let mut out: Vec<String> = inherited(context, "materials")
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|m| m["status"] == "deferred")
+                .map(|m| m["name"].as_str().or(m["code"].as_str()).unwrap_or("").to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    for m in context["missing"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        if !out.iter().any(|o| o == m) {
+            out.push(m.to_string());
+        }
+    }
+    out
+}
+
+pub struct Titles<'a> {
+    pub workflow: &'a str,
+    pub state: &'a str,
+}
+
+/// The template context for one delivery. `marked` is the instant a reminder is about (its
+/// calendar entry), when there is one.
+pub fn context(payload: &Value, recipient: &str, office: &Office, tz: Tz, titles: Titles<'_>, marked: Option<DateTime<Utc>>) -> Value {
+    let ctx = &payload["context"];
+    let mut deadlines = Map::new();
+    let mut first: Option<DateTime<Utc>> = None;
+    if let Some(map) = payload["deadlines"].as_object() {
+        for (name, v) in map {
+            if let Some(t) = v.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()) {
+                let t = t.with_timezone(&Utc);
+                first = Some(first.map_or(t, |f| f.min(t)));
+                deadlines.insert(name.clone(), Value::String(local_text(t, tz)));
+            }
+        }
+    }
+    let deadline = marked.or(first).map(|t| local_text(t, tz));
+    let licence = match &ctx["licence_number"] {
+        Value::Null => inherited(ctx, "parent").get("licence_number").cloned().unwrap_or(Value::Null),
+        v => v.clone(),
+    };
+    json!({
+        "case": {
+            "id": payload["instance_id"],
+            "workflow": payload["definition"],
+            "workflow_title": titles.workflow,
+            "state": payload["to"],
+            "state_title": titles.state,
+            "event": payload["event"],
+        },
+        "applicant": inherited(ctx, "applicant"),
+        "item": inherited(ctx, "item"),
+        "licence_number": licence,
+        "deadlines": deadlines,
+        "deadline": deadline,
+        "missing": missing(ctx),
+        "data": payload["payload"],
+        "office": office,
+        "recipient": recipient,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn local_time_is_written_the_chinese_way_in_the_office_zone() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap();
+        assert_eq!(local_text(t, chrono_tz::Asia::Shanghai), "2026年11月27日（星期五）17:30");
+    }
+
+    #[test]
+    fn a_child_sees_its_parents_applicant_and_what_is_missing() {
+        let payload = json!({
+            "instance_id": "c1", "definition": "supervision-task", "to": "awaiting_look",
+            "context": {"parent": {"context": {"applicant": {"name": "甲公司"},
+                "materials": [{"code": "M1", "name": "营业执照", "status": "provided"},
+                              {"code": "M2", "name": "健康证明", "status": "deferred"}]}}},
+            "deadlines": {"materials_due": "2026-11-27T09:30:00Z"},
+        });
+        let v = context(&payload, "applicant", &Office::default(), chrono_tz::Asia::Shanghai, Titles { workflow: "w", state: "s" }, None);
+        assert_eq!(v["applicant"]["name"], "甲公司");
+        assert_eq!(v["missing"], json!(["健康证明"]));
+        assert_eq!(v["deadline"], "2026年11月27日（星期五）17:30");
+    }
+}

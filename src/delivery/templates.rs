@@ -1,0 +1,163 @@
+//! Message templates, in files a department edits: `email/<topic>.toml` (subject, text and
+//! HTML bodies, and optionally the calendar entry a reminder carries) and `sms/<topic>.txt`.
+//! Jinja syntax (minijinja); HTML bodies are auto-escaped.
+
+use std::{collections::BTreeMap, path::Path};
+
+use minijinja::Environment;
+use serde::Deserialize;
+
+use crate::workflow::{vocabulary::Channel, WorkflowSet};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailFile {
+    subject: String,
+    text: String,
+    html: String,
+    calendar: Option<CalendarSpec>,
+}
+
+/// The calendar entry (.ics) attached to a reminder: the instant it marks, `deadline:NAME`
+/// (one of the instance's deadlines) or `timer:NAME` (a pending timer's due time).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarSpec {
+    pub at: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedEmail {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// The calendar entry's summary, when the template has one.
+    pub calendar_summary: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+    /// Email topics, each with the `at` of its calendar entry if it has one.
+    calendars: BTreeMap<String, Option<String>>,
+    sms: Vec<String>,
+}
+
+impl Templates {
+    /// Loads and compiles every template under `dir`; every problem as `file: message`.
+    pub fn load(dir: &Path) -> Result<Self, Vec<String>> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        let mut problems = Vec::new();
+        let mut calendars = BTreeMap::new();
+        let mut sms = Vec::new();
+        for (sub, ext) in [("email", "toml"), ("sms", "txt")] {
+            let folder = dir.join(sub);
+            let entries = match std::fs::read_dir(&folder) {
+                Ok(e) => e,
+                Err(e) => {
+                    problems.push(format!("{}: {e}", folder.display()));
+                    continue;
+                }
+            };
+            let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            paths.sort();
+            for path in paths.into_iter().filter(|p| p.extension().is_some_and(|x| x == ext)) {
+                let topic = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+                let text = match std::fs::read_to_string(&path) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        problems.push(format!("{}: {e}", path.display()));
+                        continue;
+                    }
+                };
+                // (template name, source) pairs to compile once the file is understood.
+                let mut sources = Vec::new();
+                if sub == "sms" {
+                    sources.push((format!("sms/{topic}.txt"), text));
+                    sms.push(topic);
+                } else {
+                    match toml::from_str::<EmailFile>(&text) {
+                        Ok(file) => {
+                            sources.push((format!("email/{topic}/subject.txt"), file.subject));
+                            sources.push((format!("email/{topic}/text.txt"), file.text));
+                            sources.push((format!("email/{topic}/body.html"), file.html));
+                            if let Some(c) = &file.calendar {
+                                if !(c.at.starts_with("deadline:") || c.at.starts_with("timer:")) {
+                                    problems.push(format!("{}: calendar.at {:?}: expected deadline:NAME or timer:NAME", path.display(), c.at));
+                                }
+                                sources.push((format!("email/{topic}/calendar.txt"), c.summary.clone()));
+                            }
+                            calendars.insert(topic, file.calendar.map(|c| c.at));
+                        }
+                        Err(e) => problems.push(format!("{}: {e}", path.display())),
+                    }
+                }
+                for (name, source) in sources {
+                    if let Err(e) = env.add_template_owned(name, source) {
+                        problems.push(format!("{}: {e}", path.display()));
+                    }
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self { env, calendars, sms })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Every email and SMS topic the definitions use must have a template: a missing one is
+    /// found before start-up, not when a reminder is due.
+    pub fn missing_for(&self, set: &WorkflowSet) -> Vec<String> {
+        let mut missing = Vec::new();
+        if !self.calendars.contains_key("digest") {
+            missing.push("the morning digest: email template \"digest\" not found".to_string());
+        }
+        for def in set.all() {
+            for t in &def.transitions {
+                for (_, effect) in &t.effects {
+                    if let crate::workflow::vocabulary::Effect::Deliver { channel, topic, .. } = effect {
+                        let known = match channel {
+                            Channel::Email => self.calendars.contains_key(topic),
+                            Channel::Sms => self.sms.contains(topic),
+                            Channel::Webhook => true,
+                        };
+                        let line = format!("{} v{}: {} template {topic:?} not found", def.name, def.version, channel.as_str());
+                        if !known && !missing.contains(&line) {
+                            missing.push(line);
+                        }
+                    }
+                }
+            }
+        }
+        missing
+    }
+
+    /// What the topic's calendar entry marks (`deadline:NAME` or `timer:NAME`), if it has one.
+    pub fn calendar_at(&self, topic: &str) -> Result<Option<&str>, String> {
+        self.calendars.get(topic).map(Option::as_deref).ok_or_else(|| format!("no email template {topic:?}"))
+    }
+
+    pub fn render_email(&self, topic: &str, ctx: &minijinja::Value) -> Result<RenderedEmail, String> {
+        let has_calendar = self.calendar_at(topic)?.is_some();
+        let render = |part: &str| -> Result<String, String> {
+            let name = format!("email/{topic}/{part}");
+            let tmpl = self.env.get_template(&name).map_err(|e| e.to_string())?;
+            tmpl.render(ctx).map_err(|e| format!("template {name}: {e}"))
+        };
+        Ok(RenderedEmail {
+            subject: render("subject.txt")?.trim().replace(['\r', '\n'], " "),
+            text: render("text.txt")?,
+            html: render("body.html")?,
+            calendar_summary: if has_calendar { Some(render("calendar.txt")?.trim().to_string()) } else { None },
+        })
+    }
+
+    pub fn render_sms(&self, topic: &str, ctx: &minijinja::Value) -> Result<String, String> {
+        let name = format!("sms/{topic}.txt");
+        let tmpl = self.env.get_template(&name).map_err(|_| format!("no SMS template {topic:?}"))?;
+        tmpl.render(ctx).map(|s| s.trim().to_string()).map_err(|e| format!("template {name}: {e}"))
+    }
+}
