@@ -5,8 +5,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::config::{ClockMode, Config};
 use crate::delivery::{Channels, Outbox};
 use crate::{jobs, scheduler};
 use crate::runtime::Engine;
@@ -35,19 +35,27 @@ pub struct Application {
     listener: TcpListener,
     engine: Engine,
     channels: Arc<Channels>,
+    manual_clock: Option<ManualClock>,
     config: Config,
 }
 
 impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let engine = build_engine(config, Arc::new(SystemClock)).await?;
-        Self::with_engine(config, engine).await
+        match config.clock {
+            ClockMode::System => Self::with_engine(config, build_engine(config, Arc::new(SystemClock)).await?, None).await,
+            ClockMode::Manual => {
+                let clock = ManualClock::at(chrono::Utc::now());
+                tracing::warn!("PLEDGEFLOW_CLOCK=manual: this server's time is moved by operators (advanceClock); never use it for real cases");
+                let engine = build_engine(config, Arc::new(clock.clone())).await?;
+                Self::with_engine(config, engine, Some(clock)).await
+            }
+        }
     }
 
-    pub async fn with_engine(config: &Config, engine: Engine) -> anyhow::Result<Self> {
+    pub async fn with_engine(config: &Config, engine: Engine, manual_clock: Option<ManualClock>) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let channels = Arc::new(Channels::from_config(config, &engine.workflows.set)?);
-        Ok(Self { listener, engine, channels, config: config.clone() })
+        Ok(Self { listener, engine, channels, manual_clock, config: config.clone() })
     }
 
     pub fn port(&self) -> u16 {
@@ -82,7 +90,9 @@ impl Application {
                 async move { jobs.run_logged(job, at, &worker).await }
             })));
         }
-        let router = crate::api::router(self.engine, config.graphiql);
+        let keys = crate::auth::keys(&self.engine.db, config.jwt_secret.as_deref(), self.engine.now()).await?;
+        let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker, keys };
+        let router = crate::api::router(services, config.graphiql);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;

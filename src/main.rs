@@ -24,6 +24,27 @@ enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
+    /// Mint a bearer token signed with this installation's key (local use and tests).
+    Token {
+        #[arg(long, default_value = "local-user")]
+        subject: String,
+        /// Repeat for several roles: window, approver, division_admin, inspector, supervisor, regional_admin, applicant.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long)]
+        division: Option<String>,
+        /// The applicant's unified social credit code.
+        #[arg(long)]
+        uscc: Option<String>,
+        #[arg(long, default_value_t = 8)]
+        hours: i64,
+    },
     /// Check every workflow definition and calendar in DIR (default: the configured folder).
     CheckWorkflows { dir: Option<PathBuf> },
     /// Write the GraphQL schema (SDL) to a file.
@@ -104,6 +125,24 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
             tracing::info!(listen = %config.listen, database = %app::redact(&config.database_url), "pledgeflow serving");
             application.run(app::shutdown_signal()).await?;
+        }
+        Command::Token { subject, roles, name, region, department, division, uscc, hours } => {
+            for role in &roles {
+                if !pledgeflow::workflow::vocabulary::ROLES.contains(&role.as_str()) || role == "system" {
+                    anyhow::bail!("unknown role {role:?}: expected one of {}", pledgeflow::workflow::vocabulary::ROLES.join(", "));
+                }
+            }
+            let db = store::connect(&config.database_url, 1).await?;
+            store::migrate(&db).await?;
+            let now = chrono::Utc::now();
+            let keys = pledgeflow::auth::keys(&db, config.jwt_secret.as_deref(), now).await?;
+            let mut claims = pledgeflow::auth::Claims::new(&subject, roles, now, chrono::Duration::hours(hours));
+            claims.name = name;
+            claims.region = region;
+            claims.department = department;
+            claims.division = division;
+            claims.uscc = uscc;
+            println!("{}", keys.mint(&claims));
         }
         Command::Migrate => {
             let db = store::connect(&config.database_url, 1).await?;

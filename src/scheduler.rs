@@ -73,8 +73,8 @@ pub async fn run_outbox(outbox: Outbox, worker: String, every: Duration, wake: s
 
 pub async fn deliver_once(outbox: &Outbox, worker: &str) {
     match outbox.deliver_due(worker).await {
-        Ok(r) if r.delivered + r.failed + r.dead + r.lost > 0 => {
-            tracing::info!(delivered = r.delivered, failed = r.failed, dead = r.dead, lost = r.lost, "outbox")
+        Ok(r) if r.delivered + r.failed + r.dead + r.skipped + r.lost > 0 => {
+            tracing::info!(delivered = r.delivered, failed = r.failed, dead = r.dead, skipped = r.skipped, lost = r.lost, "outbox")
         }
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "outbox delivery failed; retried shortly"),

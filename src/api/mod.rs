@@ -1,8 +1,12 @@
 //! The HTTP surface: health probes and the GraphQL endpoint (with GraphiQL).
 
+pub mod access;
+pub mod operations;
 pub mod types;
 
-use async_graphql::{http::GraphiQLSource, EmptyMutation, EmptySubscription, Object, Schema, ID};
+use std::sync::Arc;
+
+use async_graphql::{http::GraphiQLSource, EmptySubscription, MergedObject, Object, Schema, ID};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
     extract::State,
@@ -12,15 +16,38 @@ use axum::{
     Json, Router,
 };
 
+use crate::auth::Keys;
+use crate::clock::ManualClock;
+use crate::delivery::Outbox;
 use crate::runtime::Engine;
 use types::{WorkflowDefinition, WorkflowInstance};
 
-pub type PledgeflowSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type PledgeflowSchema = Schema<Query, Mutation, EmptySubscription>;
 
-pub struct Query;
+/// What resolvers reach through the context.
+#[derive(Clone)]
+pub struct Services {
+    pub engine: Engine,
+    pub outbox: Outbox,
+    /// Present only when the server runs with `PLEDGEFLOW_CLOCK=manual`.
+    pub manual_clock: Option<ManualClock>,
+    /// Wakes the outbox worker when an operator requeues a message.
+    pub wake: Arc<tokio::sync::Notify>,
+    pub worker: String,
+    pub keys: Keys,
+}
+
+#[derive(MergedObject, Default)]
+pub struct Query(WorkflowQuery, operations::OperationsQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(operations::OperationsMutation);
+
+#[derive(Default)]
+pub struct WorkflowQuery;
 
 #[Object]
-impl Query {
+impl WorkflowQuery {
     /// Every deployed definition, newest version of each name.
     async fn workflow_definitions(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Vec<WorkflowDefinition>> {
         let engine = ctx.data::<Engine>()?;
@@ -48,10 +75,10 @@ impl Query {
     }
 }
 
-pub fn schema(engine: Option<Engine>) -> PledgeflowSchema {
-    let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription);
-    if let Some(engine) = engine {
-        builder = builder.data(engine);
+pub fn schema(services: Option<Services>) -> PledgeflowSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
+    if let Some(services) = services {
+        builder = builder.data(services.engine.clone()).data(services);
     }
     builder.finish()
 }
@@ -64,21 +91,26 @@ pub fn sdl() -> String {
 #[derive(Clone)]
 struct AppState {
     engine: Engine,
+    keys: Keys,
     schema: PledgeflowSchema,
     graphiql: bool,
 }
 
-pub fn router(engine: Engine, graphiql: bool) -> Router {
-    let schema = schema(Some(engine.clone()));
+pub fn router(services: Services, graphiql: bool) -> Router {
+    let engine = services.engine.clone();
+    let keys = services.keys.clone();
+    let schema = schema(Some(services));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/graphql", get(graphiql_page).post(graphql))
-        .with_state(AppState { engine, schema, graphiql })
+        .with_state(AppState { engine, keys, schema, graphiql })
 }
 
-async fn graphql(State(state): State<AppState>, req: GraphQLRequest) -> GraphQLResponse {
-    state.schema.execute(req.into_inner()).await.into()
+async fn graphql(State(state): State<AppState>, headers: axum::http::HeaderMap, req: GraphQLRequest) -> GraphQLResponse {
+    let header = headers.get(axum::http::header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("(not text)"));
+    let caller = access::Caller(state.keys.from_header(header));
+    state.schema.execute(req.into_inner().data(caller)).await.into()
 }
 
 async fn graphiql_page(State(state): State<AppState>) -> impl IntoResponse {

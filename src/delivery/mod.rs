@@ -26,6 +26,10 @@ pub enum ChannelError {
     Transient(String),
     #[error("{0}")]
     Permanent(String),
+    /// Not worth sending any more: a reminder whose deadline has passed (after downtime, the
+    /// reminder and the expiry can fall due in one sweep).
+    #[error("{0}")]
+    Moot(String),
 }
 
 /// Everything that turns an outbox row into a message on its way.
@@ -67,6 +71,7 @@ pub struct DeliveryReport {
     /// Failed, to be tried again later.
     pub failed: usize,
     pub dead: usize,
+    pub skipped: usize,
     /// Claim lost to another worker meanwhile (a lease ran out): nothing recorded.
     pub lost: usize,
 }
@@ -118,6 +123,7 @@ impl Outbox {
                 outbox::Outcome::Failed { error, next_at: now + outbox::backoff(self.backoff, d.attempts + 1) }
             }
             Err(ChannelError::Permanent(error)) => outbox::Outcome::Dead { error },
+            Err(ChannelError::Moot(reason)) => outbox::Outcome::Skipped { reason },
         }
     }
 
@@ -128,6 +134,10 @@ impl Outbox {
             outbox::Outcome::Delivered { detail } => {
                 report.delivered += 1;
                 tracing::info!(%key, %channel, %topic, %detail, "delivered");
+            }
+            outbox::Outcome::Skipped { reason } => {
+                report.skipped += 1;
+                tracing::info!(%key, %channel, %topic, %reason, "not sent");
             }
             outbox::Outcome::Failed { error, .. } if d.attempts + 1 < i64::from(self.max_attempts) => {
                 report.failed += 1;
@@ -172,11 +182,7 @@ impl Outbox {
         let stamp = now.timestamp();
         match d.channel.as_str() {
             "email" => {
-                let at = c.templates.calendar_at(&d.topic).map_err(ChannelError::Permanent)?.map(str::to_string);
-                let marked = match &at {
-                    Some(at) => Some(self.marked_instant(d, &payload, at).await?),
-                    None => None,
-                };
+                let marked = self.reminder_instant(d, &payload, now).await?;
                 let ctx = self.template_context(d, &payload, marked);
                 let body = c.templates.render_email(&d.topic, &ctx).map_err(ChannelError::Permanent)?;
                 let message_id = email::message_id(&d.idempotency_key, &c.mailer.from);
@@ -193,7 +199,8 @@ impl Outbox {
                     .as_str()
                     .map(str::to_string)
                     .ok_or_else(|| ChannelError::Permanent(format!("no mobile number for {}", d.recipient)))?;
-                let ctx = self.template_context(d, &payload, None);
+                let marked = self.reminder_instant(d, &payload, now).await?;
+                let ctx = self.template_context(d, &payload, marked);
                 let text = c.templates.render_sms(&d.topic, &ctx).map_err(ChannelError::Permanent)?;
                 let body = json!({ "to": mobile, "text": text, "topic": d.topic, "case_id": d.instance_id, "key": d.idempotency_key });
                 c.webhooks.post("sms", &d.idempotency_key, &body, stamp).await
@@ -221,6 +228,20 @@ impl Outbox {
         minijinja::Value::from_serialize(message::context(payload, &d.recipient, &self.channels.office, tz, titles, marked))
     }
 
+    /// For a reminder (a topic whose email template has a calendar entry), the instant it
+    /// warns of; `Moot` once that has passed or the timer behind it is no longer pending.
+    async fn reminder_instant(&self, d: &outbox::Delivery, payload: &Value, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, ChannelError> {
+        let at = match self.channels.templates.calendar_at(&d.topic) {
+            Ok(Some(at)) => at.to_string(),
+            Ok(None) | Err(_) => return Ok(None),
+        };
+        let marked = self.marked_instant(d, payload, &at).await?;
+        if marked <= now {
+            return Err(ChannelError::Moot(format!("the reminder's deadline ({at}) passed at {marked} before it could be sent")));
+        }
+        Ok(Some(marked))
+    }
+
     /// The instant a reminder's calendar entry marks: one of the instance's deadlines, or the
     /// due time of one of its pending timers (the expiry the reminder warns of).
     async fn marked_instant(&self, d: &outbox::Delivery, payload: &Value, at: &str) -> Result<DateTime<Utc>, ChannelError> {
@@ -240,7 +261,7 @@ impl Outbox {
             .filter(|t: &&entities::timer::Model| t.name == name && t.status == instances::timer_status::PENDING)
             .map(|t| instances::from_ms(t.due_at))
             .next()
-            .ok_or_else(|| ChannelError::Permanent(format!("the case has no pending timer {name}")))
+            .ok_or_else(|| ChannelError::Moot(format!("the case's timer {name} is no longer pending")))
     }
 
     /// The applicant's address from the case, or staff addresses from the configuration.

@@ -16,6 +16,8 @@ pub mod status {
     pub const PENDING: &str = "pending";
     pub const DELIVERED: &str = "delivered";
     pub const DEAD: &str = "dead";
+    /// Not sent, on purpose: a reminder whose deadline had passed when its turn came.
+    pub const SKIPPED: &str = "skipped";
 }
 
 /// A claimed row, with what a channel needs to deliver it.
@@ -81,6 +83,8 @@ pub enum Outcome {
     Failed { error: String, next_at: DateTime<Utc> },
     /// Failed in a way a retry cannot fix (no address, a permanent SMTP refusal).
     Dead { error: String },
+    /// Deliberately not sent (a reminder that would arrive after its deadline).
+    Skipped { reason: String },
 }
 
 pub mod attempt_outcome {
@@ -88,6 +92,7 @@ pub mod attempt_outcome {
     pub const FAILED: &str = "failed";
     pub const DEAD: &str = "dead";
     pub const REQUEUED: &str = "requeued";
+    pub const SKIPPED: &str = "skipped";
 }
 
 /// Records one attempt of a row this worker holds and moves the row on. Returns false, and
@@ -104,6 +109,7 @@ pub async fn settle(
     let attempts = delivery.attempts + 1;
     let (row_status, next_ms, error, recorded, detail) = match outcome {
         Outcome::Delivered { detail } => (status::DELIVERED, now_ms, None, attempt_outcome::DELIVERED, detail.clone()),
+        Outcome::Skipped { reason } => (status::SKIPPED, now_ms, None, attempt_outcome::SKIPPED, reason.clone()),
         Outcome::Failed { error, next_at } if attempts < i64::from(max_attempts) => {
             (status::PENDING, next_at.timestamp_millis(), Some(error.clone()), attempt_outcome::FAILED, error.clone())
         }

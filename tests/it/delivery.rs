@@ -219,10 +219,18 @@ async fn webhooks_are_signed_retried_and_signals_reach_the_parent_once() {
         assert_eq!(headers["idempotency-key"], seen[0].0["idempotency-key"], "a retry carries the same key");
         let body: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!((body["topic"].as_str(), body["case"]["instance_id"].as_str()), (Some("breach"), Some(id.as_str())));
-        // With no mail server configured, mail goes to .eml files: the reminder (its timer was
-        // due first, in the same sweep) and the revocation to the applicant and the department.
+        // With no mail server configured, mail goes to .eml files: the revocation, to the
+        // applicant and the department. The reminder fell due in the same sweep, after its
+        // deadline: it is not sent, and says why.
         let emls = std::fs::read_dir(data.path().join("mail")).unwrap().count();
-        assert_eq!(emls, 3);
+        assert_eq!(emls, 2);
+        let reminders: Vec<_> = rows(&e, &id).await.into_iter().filter(|r| r.topic == "deferral_reminder").collect();
+        assert_eq!(reminders.len(), 2, "email and SMS");
+        for r in &reminders {
+            assert_eq!(r.status, "skipped");
+            let history = outbox::attempts(&e.db, &r.id).await.unwrap();
+            assert!(history[0].detail.as_deref().unwrap().contains("passed"), "{history:?}");
+        }
 
         // A supervision task closing signals its case, which closes exactly once.
         let case_id = case(&e, "b@example.cn").await;

@@ -25,34 +25,59 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-#[tokio::test]
-async fn serve_with_demo_data_answers_probes_and_graphql() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/serve.db", dir.path().display());
+/// Starts `serve --demo` on a fresh SQLite file in `dir` and waits until it is ready.
+async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, String, String) {
+    let url = format!("sqlite://{}/serve.db", dir.display());
     let port = free_port();
-    let _server = Server(
-        Command::new(bin())
-            .args(["serve", "--demo"])
-            .env("PLEDGEFLOW_DATABASE_URL", &url)
-            .env("PLEDGEFLOW_LISTEN", format!("127.0.0.1:{port}"))
-            .env("PLEDGEFLOW_WORKFLOWS_DIR", repo().join("workflows"))
-            .spawn()
-            .unwrap(),
-    );
+    let mut cmd = Command::new(bin());
+    cmd.args(["serve", "--demo"])
+        .env("PLEDGEFLOW_DATABASE_URL", &url)
+        .env("PLEDGEFLOW_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PLEDGEFLOW_WORKFLOWS_DIR", repo().join("workflows"))
+        .env("PLEDGEFLOW_TEMPLATES_DIR", repo().join("templates"))
+        .env("PLEDGEFLOW_DATA_DIR", dir.join("data"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let server = Server(cmd.spawn().unwrap());
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut ready = None;
     for _ in 0..200 {
         if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            ready = Some(r);
-            break;
+            assert_eq!(r.status(), 200);
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body, json!({"ready": true, "database": true, "definitions": 4}));
+            return (server, base, url);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let ready = ready.expect("server did not come up");
-    assert_eq!(ready.status(), 200);
-    let body: Value = ready.json().await.unwrap();
-    assert_eq!(body, json!({"ready": true, "database": true, "definitions": 4}));
+    panic!("server did not come up");
+}
+
+/// A token from `pledgeflow token`, signed with the installation's key in `url`'s database.
+fn token(url: &str, role: &str) -> String {
+    let out = Command::new(bin())
+        .args(["token", "--subject", "ops-1", "--role", role])
+        .env("PLEDGEFLOW_DATABASE_URL", url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+async fn graphql_as(http: &reqwest::Client, base: &str, token: &str, body: Value) -> Value {
+    http.post(format!("{base}/graphql")).bearer_auth(token).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
+fn code(r: &Value) -> &str {
+    r["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {r}"))
+}
+
+#[tokio::test]
+async fn serve_with_demo_data_answers_probes_and_graphql() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, url) = start(dir.path(), &[]).await;
+    let http = reqwest::Client::new();
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().text().await.unwrap(), "ok");
     let page = http.get(format!("{base}/graphql")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("graphiql"), "GraphiQL is served");
@@ -81,4 +106,58 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
 
     let missing = graphql(&http, &base, json!({"query": "{ workflowInstance(id: \"nope\") { state } }"})).await;
     assert_eq!(missing["data"]["workflowInstance"], Value::Null);
+}
+
+#[tokio::test]
+async fn operators_see_the_outbox_and_move_the_training_clock_only_when_it_is_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual")]).await;
+    let http = reqwest::Client::new();
+    let admin = token(&url, "regional_admin");
+    let outbox = json!({"query": "{ outbox(filter: {status: DELIVERED}, first: 100) { totalCount edges { node { channel topic status history { outcome } } } } }"});
+
+    let anonymous = graphql(&http, &base, outbox.clone()).await;
+    assert_eq!(code(&anonymous), "UNAUTHENTICATED");
+    let window = graphql_as(&http, &base, &token(&url, "window"), outbox.clone()).await;
+    assert_eq!(code(&window), "FORBIDDEN");
+    let forged = graphql_as(&http, &base, &format!("{admin}x"), outbox.clone()).await;
+    assert_eq!(code(&forged), "UNAUTHENTICATED");
+
+    // The demo's messages go out at start-up (to .eml files: no mail server configured).
+    let mut delivered = 0;
+    for _ in 0..100 {
+        let r = graphql_as(&http, &base, &admin, outbox.clone()).await;
+        delivered = r["data"]["outbox"]["totalCount"].as_u64().unwrap_or_else(|| panic!("{r}"));
+        if delivered >= 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(delivered >= 6, "demo messages delivered: {delivered}");
+
+    // Ten days on, the demo's open deferral case is reminded and revoked, and told so.
+    let move_clock = json!({"query": "mutation { advanceClock(input: {bySeconds: 864000}) { now timersFired messagesDelivered } }"});
+    let r = graphql_as(&http, &base, &token(&url, "window"), move_clock.clone()).await;
+    assert_eq!(code(&r), "FORBIDDEN");
+    let r = graphql_as(&http, &base, &admin, move_clock).await;
+    assert!(r.get("errors").is_none(), "{r}");
+    assert!(r["data"]["advanceClock"]["timersFired"].as_u64().unwrap() >= 2, "{r}");
+    assert!(r["data"]["advanceClock"]["messagesDelivered"].as_u64().unwrap() >= 3, "{r}");
+    let emls = std::fs::read_dir(dir.path().join("data/mail")).unwrap().count();
+    assert!(emls >= 6 + 3, "{emls} .eml files");
+
+    let back = json!({"query": "mutation { advanceClock(input: {to: \"2020-01-01T00:00:00Z\"}) { now } }"});
+    let r = graphql_as(&http, &base, &admin, back).await;
+    assert_eq!(code(&r), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn the_clock_cannot_be_moved_unless_the_server_was_told_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, url) = start(dir.path(), &[]).await;
+    let http = reqwest::Client::new();
+    let r = graphql_as(&http, &base, &token(&url, "regional_admin"), json!({"query": "mutation { advanceClock(input: {bySeconds: 60}) { now } }"})).await;
+    assert_eq!(code(&r), "FORBIDDEN");
+    let r = graphql_as(&http, &base, &token(&url, "regional_admin"), json!({"query": "{ serverClock { manual } }"})).await;
+    assert_eq!(r["data"]["serverClock"]["manual"], false);
 }

@@ -1,0 +1,243 @@
+//! Operating the installation through the API: the outbox and its dead letters, and the
+//! training clock. Operators only.
+
+use async_graphql::{
+    connection::{Connection, Edge, EmptyFields, OpaqueCursor},
+    Context, Enum, InputObject, Object, SimpleObject, ID,
+};
+use chrono::{DateTime, Utc};
+
+use super::access::{error, ErrorCode, OPERATORS};
+use super::Services;
+use crate::store::{entities, instances::from_ms, outbox};
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum OutboxStatus {
+    Pending,
+    Delivered,
+    /// Failed every attempt, or permanently: waits for an operator.
+    Dead,
+    /// Not sent on purpose: a reminder whose deadline passed before its turn came.
+    Skipped,
+}
+
+impl OutboxStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => outbox::status::PENDING,
+            OutboxStatus::Delivered => outbox::status::DELIVERED,
+            OutboxStatus::Dead => outbox::status::DEAD,
+            OutboxStatus::Skipped => outbox::status::SKIPPED,
+        }
+    }
+}
+
+/// A message, webhook or signal written by a transition, on its way out.
+pub struct OutboxMessage(entities::outbox::Model);
+
+#[Object]
+impl OutboxMessage {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn instance_id(&self) -> ID {
+        ID(self.0.instance_id.clone())
+    }
+    /// `email`, `sms`, `webhook` or `signal`.
+    async fn channel(&self) -> &str {
+        &self.0.channel
+    }
+    async fn recipient(&self) -> &str {
+        &self.0.recipient
+    }
+    async fn topic(&self) -> &str {
+        &self.0.topic
+    }
+    /// Stable across retries; the email's Message-ID and the webhook's Idempotency-Key.
+    async fn idempotency_key(&self) -> &str {
+        &self.0.idempotency_key
+    }
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    /// Attempts in the current round (an operator's requeue starts a new one).
+    async fn attempts(&self) -> i64 {
+        self.0.attempts
+    }
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+    async fn next_attempt_at(&self) -> DateTime<Utc> {
+        from_ms(self.0.next_attempt_at)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        from_ms(self.0.created_at)
+    }
+    async fn delivered_at(&self) -> Option<DateTime<Utc>> {
+        self.0.delivered_at.map(from_ms)
+    }
+    /// Every attempt, oldest first.
+    async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DeliveryAttempt>> {
+        let services = ctx.data::<Services>()?;
+        let attempts = outbox::attempts(&services.engine.db, &self.0.id).await.map_err(|e| e.internal())?;
+        Ok(attempts.into_iter().map(DeliveryAttempt::from).collect())
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct DeliveryAttempt {
+    pub attempt: i64,
+    pub at: DateTime<Utc>,
+    /// `delivered`, `failed`, `dead` or `requeued`.
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub worker: String,
+}
+
+impl From<outbox::Attempt> for DeliveryAttempt {
+    fn from(a: outbox::Attempt) -> Self {
+        Self { attempt: a.attempt, at: from_ms(a.at), outcome: a.outcome, detail: a.detail, worker: a.worker }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ConnectionTotal {
+    pub total_count: u64,
+}
+
+#[derive(InputObject, Default)]
+pub struct OutboxFilter {
+    pub status: Option<OutboxStatus>,
+    pub instance_id: Option<ID>,
+}
+
+#[derive(SimpleObject)]
+pub struct ServerClock {
+    pub now: DateTime<Utc>,
+    /// True when an operator may move it (`PLEDGEFLOW_CLOCK=manual`).
+    pub manual: bool,
+}
+
+#[derive(Default)]
+pub struct OperationsQuery;
+
+#[Object]
+impl OperationsQuery {
+    /// Outbox rows, newest first; `filter: {status: DEAD}` lists the dead letters.
+    #[graphql(guard = "OPERATORS")]
+    async fn outbox(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<OutboxFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<OpaqueCursor<u64>, OutboxMessage, ConnectionTotal, EmptyFields>> {
+        let services = ctx.data::<Services>()?;
+        let filter = filter.unwrap_or_default();
+        let first = match first {
+            None => 50,
+            Some(n) if (1..=200).contains(&n) => n as u64,
+            Some(_) => return Err(error("BAD_USER_INPUT", "first must be between 1 and 200").extend_with(|_, e| e.set("field", "first"))),
+        };
+        let offset = match after {
+            None => 0,
+            Some(c) => OpaqueCursor::<u64>::decode_cursor(&c)
+                .map_err(|_| error("BAD_USER_INPUT", "after is not a cursor from this list").extend_with(|_, e| e.set("field", "after")))?
+                .0 + 1,
+        };
+        let status = filter.status.map(OutboxStatus::as_str);
+        let instance = filter.instance_id.as_ref().map(|i| i.as_str());
+        let (rows, total) = outbox::list(&services.engine.db, status, instance, offset, first).await.map_err(|e| e.internal())?;
+        let mut connection = Connection::with_additional_fields(offset > 0, offset + (rows.len() as u64) < total, ConnectionTotal { total_count: total });
+        connection.edges.extend(rows.into_iter().enumerate().map(|(i, r)| Edge::new(OpaqueCursor(offset + i as u64), OutboxMessage(r))));
+        Ok(connection)
+    }
+
+    /// The time the server acts on, and whether it is the training clock.
+    #[graphql(guard = "OPERATORS")]
+    async fn server_clock(&self, ctx: &Context<'_>) -> async_graphql::Result<ServerClock> {
+        let services = ctx.data::<Services>()?;
+        Ok(ServerClock { now: services.engine.now(), manual: services.manual_clock.is_some() })
+    }
+}
+
+use async_graphql::ErrorExtensions;
+use async_graphql::connection::CursorType;
+
+#[derive(InputObject)]
+pub struct RequeueOutboxMessageInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct RequeueOutboxMessagePayload {
+    pub message: OutboxMessage,
+}
+
+/// Move the training clock: to an instant, or forward by some seconds. Never backwards.
+#[derive(InputObject)]
+pub struct AdvanceClockInput {
+    pub to: Option<DateTime<Utc>>,
+    pub by_seconds: Option<i64>,
+}
+
+#[derive(SimpleObject)]
+pub struct AdvanceClockPayload {
+    pub now: DateTime<Utc>,
+    pub timers_fired: u64,
+    pub messages_delivered: u64,
+}
+
+#[derive(Default)]
+pub struct OperationsMutation;
+
+#[Object]
+impl OperationsMutation {
+    /// Puts a dead letter back in the queue for a fresh round of attempts.
+    #[graphql(guard = "OPERATORS")]
+    async fn requeue_outbox_message(&self, ctx: &Context<'_>, input: RequeueOutboxMessageInput) -> async_graphql::Result<RequeueOutboxMessagePayload> {
+        let services = ctx.data::<Services>()?;
+        let caller = super::access::claims(ctx)?;
+        let db = &services.engine.db;
+        let find = || async {
+            use sea_orm::EntityTrait;
+            entities::outbox::Entity::find_by_id(input.id.to_string()).one(db).await.map_err(|e| e.internal())
+        };
+        let Some(row) = find().await? else {
+            return Err(error("NOT_FOUND", format!("no outbox message {}", input.id.as_str())));
+        };
+        if row.status != outbox::status::DEAD {
+            return Err(error("CONFLICT", format!("the message is {}, not dead", row.status)));
+        }
+        if !outbox::requeue(db, &row.id, &caller.sub, services.engine.now()).await.map_err(|e| e.internal())? {
+            return Err(error("CONFLICT", "the message was requeued meanwhile"));
+        }
+        services.wake.notify_one();
+        let row = find().await?.ok_or_else(|| error("NOT_FOUND", "the message vanished"))?;
+        Ok(RequeueOutboxMessagePayload { message: OutboxMessage(row) })
+    }
+
+    /// Moves the training clock and runs the due sweeps at once. Refused unless the server
+    /// was started with `PLEDGEFLOW_CLOCK=manual`.
+    #[graphql(guard = "OPERATORS")]
+    async fn advance_clock(&self, ctx: &Context<'_>, input: AdvanceClockInput) -> async_graphql::Result<AdvanceClockPayload> {
+        let services = ctx.data::<Services>()?;
+        let Some(clock) = &services.manual_clock else {
+            return Err(error("FORBIDDEN", "the server's clock is the system clock (set PLEDGEFLOW_CLOCK=manual to move it)"));
+        };
+        let now = services.engine.now();
+        let target = match (input.to, input.by_seconds) {
+            (Some(t), None) => t,
+            (None, Some(s)) if s >= 0 => now + chrono::Duration::seconds(s),
+            _ => return Err(error("BAD_USER_INPUT", "give either `to` or a non-negative `bySeconds`").extend_with(|_, e| e.set("field", "input"))),
+        };
+        if target < now {
+            return Err(error("BAD_USER_INPUT", format!("the clock never moves back (now {now})")).extend_with(|_, e| e.set("field", "to")));
+        }
+        clock.set(target);
+        tracing::warn!(%target, "training clock moved by an operator");
+        let fired = services.engine.sweep(&services.worker).await.map_err(|e| e.internal())?;
+        let delivered = services.outbox.deliver_due(&services.worker).await.map_err(|e| e.internal())?;
+        Ok(AdvanceClockPayload { now: target, timers_fired: fired.fired as u64, messages_delivered: delivered.delivered as u64 })
+    }
+}
