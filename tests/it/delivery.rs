@@ -251,3 +251,60 @@ async fn webhooks_are_signed_retried_and_signals_reach_the_parent_once() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn two_workers_racing_over_the_outbox_send_each_message_once() {
+    let smtp = SmtpServer::start();
+    for db in backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(local(2026, 9, 28, 10, 0));
+        let e = engine(&db, &clock).await;
+        let o = outbox_for(&e, &config(Some(&smtp), data.path(), 5));
+        let before = smtp.received().len();
+        for n in 0..20 {
+            case(&e, &format!("racer{n}@example.cn")).await;
+        }
+        clock.set(local(2026, 9, 30, 9, 0));
+        assert_eq!(e.sweep("s").await.unwrap().fired, 20);
+        let (a, b) = tokio::join!(o.deliver_due("worker-a"), o.deliver_due("worker-b"));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.delivered + b.delivered, 40, "20 emails and 20 SMS: {a:?} {b:?}");
+        let mut to: Vec<String> = smtp.received()[before..].iter().flat_map(|m| m.to.clone()).collect();
+        to.sort();
+        to.dedup();
+        assert_eq!(smtp.received().len() - before, 20);
+        assert_eq!(to.len(), 20, "each applicant got exactly one");
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn the_morning_digest_runs_once_per_day_however_many_processes_try() {
+    for db in backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(local(2026, 9, 28, 10, 0));
+        let e = engine(&db, &clock).await;
+        let mut cfg = config(None, data.path(), 5);
+        cfg.contacts.insert("digest".into(), "leader@example.gov.cn".into());
+        let o = outbox_for(&e, &cfg);
+        case(&e, "a@example.cn").await;
+        let jobs = pledgeflow::jobs::Jobs::new(o, 30);
+        // 29 September 08:30: the reminder (30 September 09:00) falls before the end of the
+        // next working day; the deadline (8 October) does not.
+        clock.set(local(2026, 9, 29, 8, 30));
+        let at = e.now();
+        let first = jobs.run(pledgeflow::jobs::Job::Digest, at, "p1").await.unwrap();
+        let second = jobs.run(pledgeflow::jobs::Job::Digest, at, "p2").await.unwrap();
+        assert!(first.unwrap().starts_with("1 deadline(s) listed"));
+        assert_eq!(second, None, "the other process skips the same occurrence");
+        let emls: Vec<_> = std::fs::read_dir(data.path().join("mail")).unwrap().map(|f| f.unwrap().path()).collect();
+        assert_eq!(emls.len(), 1);
+        let msg = std::fs::read(&emls[0]).unwrap();
+        let msg = MessageParser::default().parse(&msg).unwrap();
+        assert!(msg.body_text(0).unwrap().contains("2026年9月30日（星期三）09:00"), "{:?}", msg.body_text(0));
+
+        let housekeeping = jobs.run(pledgeflow::jobs::Job::Housekeeping, at, "p1").await.unwrap().unwrap();
+        assert!(housekeeping.starts_with("purged 0"), "{housekeeping}");
+        db.cleanup().await;
+    }
+}
