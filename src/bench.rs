@@ -132,6 +132,7 @@ async fn insert_waiting_instances(engine: &Engine, count: usize, due_at: chrono:
             claimed_until: Set(None),
             settled_at: Set(None),
             last_error: Set(None),
+            provisional: Set(0),
         }))
         .exec_without_returning(&txn)
         .await?;

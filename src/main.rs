@@ -165,7 +165,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                         return Ok(ExitCode::FAILURE);
                     }
                     let defs: Vec<String> = loaded.workflows.all().map(|d| format!("{} v{}", d.name, d.version)).collect();
-                    let years: Vec<String> = loaded.calendar.years().map(|y| y.to_string()).collect();
+                    let years: Vec<String> = loaded
+                        .calendar
+                        .years()
+                        .map(|y| if loaded.calendar.is_provisional_year(y) { format!("{y} (provisional: statutory holidays only)") } else { y.to_string() })
+                        .collect();
                     println!("ok: {} definition(s): {}; calendar years: {}", defs.len(), defs.join(", "), years.join(", "));
                     ExitCode::SUCCESS
                 }

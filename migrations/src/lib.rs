@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_workflow_core;
 mod m20261123_000002_timer_errors;
 mod m20261123_000003_delivery;
+mod m20261123_000004_provisional_timers;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_workflow_core::Migration),
             Box::new(m20261123_000002_timer_errors::Migration),
             Box::new(m20261123_000003_delivery::Migration),
+            Box::new(m20261123_000004_provisional_timers::Migration),
         ]
     }
 }

@@ -112,8 +112,10 @@ impl Templates {
     /// found before start-up, not when a reminder is due.
     pub fn missing_for(&self, set: &WorkflowSet) -> Vec<String> {
         let mut missing = Vec::new();
-        if !self.calendars.contains_key("digest") {
-            missing.push("the morning digest: email template \"digest\" not found".to_string());
+        for (topic, why) in [("digest", "the morning digest"), ("deadline_extended", "deadlines recomputed on the official calendar")] {
+            if !self.calendars.contains_key(topic) {
+                missing.push(format!("{why}: email template {topic:?} not found"));
+            }
         }
         for def in set.all() {
             for t in &def.transitions {

@@ -1,6 +1,8 @@
 //! The official working-day calendar: public holidays and the weekend days declared working
 //! days (调休), one year per table in `workflows/calendars/*.toml`, as the State Council notice
-//! gives them. A date in a year that is not on file is an error, never a guess.
+//! gives them. The year after the last one on file (the notice comes out late in the year, while
+//! December cases already reach into it) is computed from the statutory holidays and marked
+//! provisional; any later year is an error, never a guess.
 
 use std::{collections::BTreeMap, collections::BTreeSet, path::Path};
 
@@ -35,6 +37,51 @@ struct YearFile {
 struct YearRules {
     off: BTreeSet<NaiveDate>,
     makeup: BTreeSet<NaiveDate>,
+    /// Computed from the statutory holidays, not read from the official notice.
+    provisional: bool,
+}
+
+/// The statutory public holidays of `year` (全国年节及纪念日放假办法, as revised in 2024):
+/// New Year's Day; Spring Festival eve to the third day; Qingming; 1–2 May; Dragon Boat;
+/// Mid-Autumn; 1–3 October. A holiday falling on a weekend is made up on the next weekday
+/// that is not already off. Lunar dates and the Qingming solar term come from `tyme4rs`.
+pub fn statutory_holidays(year: i32) -> BTreeSet<NaiveDate> {
+    use tyme4rs::tyme::{lunar::LunarDay, solar::SolarTerm};
+    let ymd = |m: u32, d: u32| NaiveDate::from_ymd_opt(year, m, d);
+    let solar = |s: tyme4rs::tyme::solar::SolarDay| {
+        NaiveDate::from_ymd_opt(s.get_year() as i32, s.get_month() as u32, s.get_day() as u32)
+    };
+    let lunar = |m: isize, d: usize| solar(LunarDay::from_ymd(year as isize, m, d).get_solar_day());
+    let new_year = lunar(1, 1);
+    let mut days: Vec<NaiveDate> = [
+        ymd(1, 1),
+        new_year.map(|d| d - Duration::days(1)),
+        new_year,
+        new_year.map(|d| d + Duration::days(1)),
+        new_year.map(|d| d + Duration::days(2)),
+        solar(SolarTerm::from_name(year as isize, "清明").get_solar_day()),
+        ymd(5, 1),
+        ymd(5, 2),
+        lunar(5, 5),
+        lunar(8, 15),
+        ymd(10, 1),
+        ymd(10, 2),
+        ymd(10, 3),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    days.sort();
+    let mut off: BTreeSet<NaiveDate> = days.iter().copied().collect();
+    for d in days.iter().filter(|d| is_weekend(**d)) {
+        let mut make_up = *d + Duration::days(1);
+        while is_weekend(make_up) || off.contains(&make_up) {
+            make_up += Duration::days(1);
+        }
+        off.insert(make_up);
+    }
+    off.retain(|d| d.year() == year);
+    off
 }
 
 /// Working-day arithmetic over the years on file.
@@ -88,6 +135,7 @@ impl WorkingCalendar {
                 YearRules {
                     off: year.off_days.into_iter().collect(),
                     makeup: year.makeup_workdays.into_iter().collect(),
+                    provisional: false,
                 },
             );
         }
@@ -96,6 +144,26 @@ impl WorkingCalendar {
 
     pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
         self.years.keys().copied()
+    }
+
+    /// Adds the year after the last one on file, computed from the statutory holidays and
+    /// marked provisional.
+    pub fn with_provisional_next_year(mut self) -> Self {
+        if let Some(last) = self.years.keys().next_back().copied() {
+            let year = last + 1;
+            self.years.insert(year, YearRules { off: statutory_holidays(year), makeup: BTreeSet::new(), provisional: true });
+        }
+        self
+    }
+
+    pub fn is_provisional_year(&self, year: i32) -> bool {
+        self.years.get(&year).is_some_and(|r| r.provisional)
+    }
+
+    /// Whether counting between `a` and `b` (either order) relies on a provisional year.
+    pub fn is_provisional_between(&self, a: NaiveDate, b: NaiveDate) -> bool {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        (lo.year()..=hi.year()).any(|y| self.is_provisional_year(y))
     }
 
     pub fn is_working_day(&self, date: NaiveDate) -> Result<bool, CalendarError> {
@@ -214,6 +282,35 @@ mod tests {
             cal.add_working_days(d("2026-12-30"), 5),
             Err(CalendarError::YearNotOnFile { year: 2027 })
         );
+        let cal = cal.with_provisional_next_year();
+        assert_eq!(cal.add_working_days(d("2027-12-30"), 5), Err(CalendarError::YearNotOnFile { year: 2028 }));
+    }
+
+    #[test]
+    fn statutory_holidays_match_the_official_notices_where_no_days_were_swapped() {
+        // The official 2026 notice, less its bridging days (swapped against makeup Saturdays
+        // and Sundays, which the statute does not decide): every statutory day is in it.
+        let official = shipped();
+        for day in statutory_holidays(2026) {
+            assert!(!official.is_working_day(day).unwrap(), "{day} is off in the 2026 notice");
+        }
+        let y2027 = statutory_holidays(2027);
+        // Spring Festival 2027 falls on Saturday 6 February: eve (Fri 5th) to the third day
+        // (Mon 8th), with the weekend days made up on Tuesday 9th and Wednesday 10th.
+        for day in ["2027-02-05", "2027-02-06", "2027-02-07", "2027-02-08", "2027-02-09", "2027-02-10"] {
+            assert!(y2027.contains(&d(day)), "{day}");
+        }
+        assert!(y2027.contains(&d("2027-04-05")), "Qingming");
+        assert!(y2027.contains(&d("2027-06-09")), "Dragon Boat, lunar 5/5");
+        assert!(y2027.contains(&d("2027-09-15")), "Mid-Autumn, lunar 8/15");
+        assert!(!y2027.contains(&d("2027-02-11")));
+
+        let cal = shipped().with_provisional_next_year();
+        assert!(cal.is_provisional_year(2027) && !cal.is_provisional_year(2026));
+        assert!(cal.is_provisional_between(d("2026-12-28"), d("2027-01-05")));
+        assert!(!cal.is_provisional_between(d("2026-12-01"), d("2026-12-28")));
+        // 31 December 2026 (Thu) + 2 working days: 1 January 2027 is off, the 4th is a Monday.
+        assert_eq!(cal.add_working_days(d("2026-12-31"), 2).unwrap(), d("2027-01-05"));
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub mod timer {
         pub claimed_until: Option<i64>,
         pub settled_at: Option<i64>,
         pub last_error: Option<String>,
+        /// 1 when counted over a provisional calendar year.
+        pub provisional: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

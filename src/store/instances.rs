@@ -153,6 +153,7 @@ async fn arm_timers(db: &impl ConnectionTrait, instance_id: &str, seq: i64, time
         claimed_until: Set(None),
         settled_at: Set(None),
         last_error: Set(None),
+        provisional: Set(i64::from(t.provisional)),
     });
     timer::Entity::insert_many(rows).exec_without_returning(db).await?;
     Ok(())
@@ -211,7 +212,7 @@ pub async fn load(db: &impl ConnectionTrait, id: &str) -> Result<InstanceRecord,
     load_model(db, id).await?.try_into()
 }
 
-async fn load_model(db: &impl ConnectionTrait, id: &str) -> Result<instance::Model, StoreError> {
+pub(crate) async fn load_model(db: &impl ConnectionTrait, id: &str) -> Result<instance::Model, StoreError> {
     instance::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| StoreError::NotFound(id.into()))
 }
 
@@ -240,7 +241,26 @@ pub async fn fire(
     let current: InstanceRecord = model.clone().try_into()?;
     let snapshot = Snapshot { state: &current.state, context: &current.context, deadlines: &current.deadlines };
     let outcome = engine::fire(&def, &snapshot, event_name, actor, payload, now, &wf.env)?;
+    apply(db, wf, model, &def, current, outcome, actor, payload, now).await
+}
 
+/// Writes what was decided for `model` — the instance row, one audit event, timers, spawned
+/// instances, outbox rows — in the caller's transaction. Also used for the system's own
+/// decisions that are not a definition's events (a deadline recomputed on the official calendar).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn apply(
+    db: &impl ConnectionTrait,
+    wf: &Workflows,
+    model: instance::Model,
+    def: &Definition,
+    current: InstanceRecord,
+    outcome: Outcome,
+    actor: &Actor,
+    payload: &Value,
+    now: DateTime<Utc>,
+) -> Result<FireResult, StoreError> {
+    let id = model.id.as_str();
+    let event_name = outcome.event.as_str();
     let seq = model.version + 1;
     let now_ms = now.timestamp_millis();
     let ev = audit_event(id, seq, &model.last_event_hash, &outcome, actor, payload, now_ms);

@@ -7,6 +7,7 @@ pub mod definitions;
 pub mod entities;
 pub mod instances;
 pub mod outbox;
+pub mod provisional;
 pub mod timers;
 
 use std::time::Duration;

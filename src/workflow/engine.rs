@@ -53,6 +53,8 @@ pub struct ArmTimer {
     pub event: String,
     pub state: String,
     pub due_at: DateTime<Utc>,
+    /// Counted over a provisional calendar year: recomputed when the official one is loaded.
+    pub provisional: bool,
 }
 
 /// Everything one event causes.
@@ -98,7 +100,8 @@ fn arm_state(
         .iter()
         .map(|t| {
             let due_at = t.due_at(now, |n| deadlines.get(n).copied(), &env.calendar, env.tz)?;
-            Ok(ArmTimer { name: t.name.clone(), event: t.fire.clone(), state: state.to_string(), due_at })
+            let provisional = t.is_provisional(now, |n| deadlines.get(n).copied(), due_at, &env.calendar, env.tz);
+            Ok(ArmTimer { name: t.name.clone(), event: t.fire.clone(), state: state.to_string(), due_at, provisional })
         })
         .collect()
 }

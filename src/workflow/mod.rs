@@ -80,7 +80,7 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, Vec<Problem>> {
         problems.push(Problem { file: dir.display().to_string(), line: None, place: "folder".into(), message: "no workflow definitions (*.toml) found".into() });
     }
     problems.extend(definition::check_set(&defs));
-    let calendar = WorkingCalendar::load_dir(&dir.join("calendars")).unwrap_or_else(|e| {
+    let calendar = WorkingCalendar::load_dir(&dir.join("calendars")).map(WorkingCalendar::with_provisional_next_year).unwrap_or_else(|e| {
         problems.push(Problem { file: dir.join("calendars").display().to_string(), line: None, place: "calendar".into(), message: e.to_string() });
         WorkingCalendar::default()
     });

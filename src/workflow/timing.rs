@@ -69,6 +69,27 @@ pub fn parse_time_of_day(s: &str) -> Result<NaiveTime, String> {
 }
 
 impl TimerSpec {
+    /// Whether this timer's due time, counted from its anchor, relies on a provisional year
+    /// of the calendar (and will be recomputed once the official notice is on file).
+    pub fn is_provisional(
+        &self,
+        entered: DateTime<Utc>,
+        deadline: impl Fn(&str) -> Option<DateTime<Utc>>,
+        due: DateTime<Utc>,
+        calendar: &WorkingCalendar,
+        tz: Tz,
+    ) -> bool {
+        let counted = matches!(self.offset, Some(Offset::CalendarDays(_)) | Some(Offset::WorkingDays(_)));
+        let anchor = match &self.anchor {
+            Anchor::Entry => Some(entered),
+            Anchor::Deadline(name) => deadline(name),
+        };
+        match anchor {
+            Some(a) if counted => calendar.is_provisional_between(a.with_timezone(&tz).date_naive(), due.with_timezone(&tz).date_naive()),
+            _ => false,
+        }
+    }
+
     /// The instant this timer is due for an instance entering its state at `entered`.
     pub fn due_at(
         &self,

@@ -8,5 +8,6 @@ mod helpers;
 mod http;
 mod schema;
 mod delivery;
+mod provisional;
 mod smtp;
 mod timers;

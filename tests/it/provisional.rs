@@ -1,0 +1,97 @@
+//! Deadlines reaching a year whose official holiday notice is not on file are counted on the
+//! statutory holidays and marked provisional; when the notice is loaded they are recomputed:
+//! a later one is applied, audited and told to the applicant; an earlier one never.
+
+use chrono::{DateTime, TimeZone, Utc};
+use pledgeflow::{clock::ManualClock, runtime::Engine, workflow::Actor};
+use serde_json::json;
+
+use crate::helpers::{backends, engine_with, repo, workflows_dir};
+
+fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    chrono_tz::Asia::Shanghai.with_ymd_and_hms(y, m, d, h, min, 0).unwrap().with_timezone(&Utc)
+}
+
+/// A verification case whose unverifiable material must be supplied within 5 working days of now.
+async fn awaiting_supply(e: &Engine) -> String {
+    let w = Actor::person("w", "window");
+    let ctx = json!({"applicant": {"name": "泉州示例旅馆有限公司", "email": "a@example.cn"}, "item": {"code": "X", "name": "旅馆业特种行业许可"}});
+    let id = e.start("material-verification", ctx, Default::default(), &w).await.unwrap().id;
+    e.fire(&id, "unverifiable", &w, &json!({"missing": ["卫生许可证"]}), None).await.unwrap();
+    id
+}
+
+/// (name, due, provisional) of the pending timers.
+async fn timers(e: &Engine, id: &str) -> Vec<(String, DateTime<Utc>, i64)> {
+    e.timers(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.status == "pending")
+        .map(|t| (t.name, pledgeflow::store::instances::from_ms(t.due_at), t.provisional))
+        .collect()
+}
+
+async fn events(e: &Engine, id: &str) -> Vec<String> {
+    e.history(id).await.unwrap().into_iter().map(|h| h.event).collect()
+}
+
+#[tokio::test]
+async fn provisional_deadlines_are_recomputed_once_the_official_year_is_loaded_never_earlier() {
+    let defs: Vec<(String, String)> = std::fs::read_dir(repo().join("workflows"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    let defs: Vec<(&str, &str)> = defs.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    for db in backends().await {
+        let dir = workflows_dir(&defs);
+        let clock = ManualClock::at(local(2026, 12, 28, 10, 0));
+        let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
+
+        // Monday 28 December 2026 + 5 working days, on the statutory 2027 (1 January off).
+        let december = awaiting_supply(&e).await;
+        assert_eq!(
+            timers(&e, &december).await,
+            [("reminder".into(), local(2027, 1, 4, 9, 0), 1), ("expiry".into(), local(2027, 1, 5, 17, 30), 1)]
+        );
+        // Wednesday 3 February 2027: Spring Festival on the statute is 5–8 February with the
+        // weekend days made up on the 9th and 10th.
+        clock.set(local(2027, 2, 3, 10, 0));
+        let february = awaiting_supply(&e).await;
+        assert_eq!(
+            timers(&e, &february).await,
+            [("reminder".into(), local(2027, 2, 15, 9, 0), 1), ("expiry".into(), local(2027, 2, 16, 17, 30), 1)]
+        );
+
+        // The official notice arrives: 4 January is also off; Spring Festival 5–8 February only.
+        std::fs::write(
+            dir.path().join("calendars/cn-2027.toml"),
+            "[years.2027]\nsource = \"test notice\"\noff_days = [\"2027-01-01\", \"2027-01-04\", \"2027-02-05\", \"2027-02-08\"]\nmakeup_workdays = []\n",
+        )
+        .unwrap();
+        let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
+        // Later on the official calendar: applied, audited, the applicant told.
+        assert_eq!(
+            timers(&e, &december).await,
+            [("reminder".into(), local(2027, 1, 5, 9, 0), 0), ("expiry".into(), local(2027, 1, 6, 17, 30), 0)]
+        );
+        assert_eq!(events(&e, &december).await, ["start", "unverifiable", "deadline_extended", "deadline_extended"]);
+        let told = pledgeflow::store::outbox::list(&e.db, None, Some(&december), 0, 10).await.unwrap().0;
+        assert_eq!(told.iter().filter(|o| o.topic == "deadline_extended" && o.recipient == "applicant").count(), 2);
+        // Earlier on the official calendar (9–10 February are working days): kept as told.
+        assert_eq!(
+            timers(&e, &february).await,
+            [("reminder".into(), local(2027, 2, 15, 9, 0), 0), ("expiry".into(), local(2027, 2, 16, 17, 30), 0)]
+        );
+        assert_eq!(events(&e, &february).await, ["start", "unverifiable"]);
+
+        // Loading again changes nothing; every chain still verifies.
+        let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
+        assert_eq!(events(&e, &december).await.len(), 4);
+        let broken = pledgeflow::store::audit::verify_all(&e.db).await.unwrap();
+        assert!(broken.breaks.is_empty(), "{broken:?}");
+        db.cleanup().await;
+    }
+}
