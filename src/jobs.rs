@@ -121,8 +121,13 @@ impl Jobs {
             tracing::warn!("no contacts.digest (or contacts.department) configured: the morning digest goes nowhere");
             return Ok("skipped: no contacts.digest configured".into());
         };
-        let upcoming = self.upcoming(now).await?;
         let tz = self.outbox.engine.workflows.env.tz;
+        // Cron cannot say "working days" (holidays, 调休 Saturdays): the calendar decides.
+        let today = now.with_timezone(&tz).date_naive();
+        if !self.outbox.engine.workflows.env.calendar.is_working_day(today).unwrap_or(true) {
+            return Ok(format!("skipped: {today} is not a working day"));
+        }
+        let upcoming = self.upcoming(now).await?;
         let set = &self.outbox.engine.workflows.set;
         let items: Vec<_> = upcoming
             .iter()

@@ -303,6 +303,14 @@ async fn the_morning_digest_runs_once_per_day_however_many_processes_try() {
         let msg = MessageParser::default().parse(&msg).unwrap();
         assert!(msg.body_text(0).unwrap().contains("2026年9月30日（星期三）09:00"), "{:?}", msg.body_text(0));
 
+        // Not on a holiday (1 October), but on a 调休 Saturday (10 October).
+        clock.set(local(2026, 10, 1, 8, 30));
+        let holiday = jobs.run(pledgeflow::jobs::Job::Digest, e.now(), "p1").await.unwrap().unwrap();
+        assert!(holiday.contains("not a working day"), "{holiday}");
+        clock.set(local(2026, 10, 10, 8, 30));
+        let makeup = jobs.run(pledgeflow::jobs::Job::Digest, e.now(), "p1").await.unwrap().unwrap();
+        assert!(makeup.contains("listed"), "{makeup}");
+
         let housekeeping = jobs.run(pledgeflow::jobs::Job::Housekeeping, at, "p1").await.unwrap().unwrap();
         assert!(housekeeping.starts_with("purged 0"), "{housekeeping}");
         db.cleanup().await;
