@@ -116,6 +116,10 @@ async fn insert_waiting_instances(engine: &Engine, count: usize, due_at: chrono:
             last_event_hash: Set(store::audit::GENESIS.into()),
             created_at: Set(now_ms),
             updated_at: Set(now_ms),
+            region: Set(None),
+            department: Set(None),
+            division: Set(None),
+            applicant_uscc: Set(None),
         }))
         .exec_without_returning(&txn)
         .await?;

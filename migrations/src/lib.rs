@@ -10,6 +10,7 @@ mod m20261123_000001_workflow_core;
 mod m20261123_000002_timer_errors;
 mod m20261123_000003_delivery;
 mod m20261123_000004_provisional_timers;
+mod m20261123_000005_scope_and_idempotency;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_timer_errors::Migration),
             Box::new(m20261123_000003_delivery::Migration),
             Box::new(m20261123_000004_provisional_timers::Migration),
+            Box::new(m20261123_000005_scope_and_idempotency::Migration),
         ]
     }
 }

@@ -50,3 +50,72 @@ pub trait ErrorCode: std::fmt::Display {
 }
 
 impl ErrorCode for sea_orm::DbErr {}
+
+impl<T: std::fmt::Display> ErrorCode for std::sync::Arc<T> {}
+
+/// Every role that may call the API at all.
+pub const ANYONE: Roles = Roles(&["applicant", "window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"]);
+
+/// The instances `claims` may see, as a condition for the database: staff by their region
+/// (regional admins, supervisors), department (window, approvers) or division (division
+/// admins, inspectors); applicants by their credit code. Nothing when none applies.
+pub fn visible_instances(claims: &Claims) -> sea_orm::Condition {
+    use crate::store::entities::instance::Column;
+    use sea_orm::ColumnTrait;
+    let mut any = sea_orm::Condition::any();
+    for role in &claims.roles {
+        let (column, value) = match role.as_str() {
+            "regional_admin" | "supervisor" => (Column::Region, &claims.region),
+            "window" | "approver" => (Column::Department, &claims.department),
+            "division_admin" | "inspector" => (Column::Division, &claims.division),
+            "applicant" => (Column::ApplicantUscc, &claims.uscc),
+            _ => continue,
+        };
+        if let Some(v) = value {
+            any = any.add(column.eq(v.clone()));
+        }
+    }
+    // An empty `any` is no restriction in SQL; the primary key is never null.
+    any.add(Column::Id.is_null())
+}
+
+/// `first`/`after` of a connection, checked: BAD_USER_INPUT names the argument.
+pub struct Page {
+    pub offset: u64,
+    pub first: u64,
+}
+
+impl Page {
+    pub const DEFAULT: u64 = 50;
+    pub const MAX: u64 = 200;
+
+    pub fn from_args(first: Option<i32>, after: Option<String>) -> async_graphql::Result<Self> {
+        use async_graphql::connection::{CursorType, OpaqueCursor};
+        let bad = |field: &'static str, message: &str| error("BAD_USER_INPUT", message).extend_with(move |_, e| e.set("field", field));
+        let first = match first {
+            None => Self::DEFAULT,
+            Some(n) if n >= 1 && (n as u64) <= Self::MAX => n as u64,
+            Some(_) => return Err(bad("first", "first must be between 1 and 200")),
+        };
+        let offset = match after {
+            None => 0,
+            Some(c) => OpaqueCursor::<u64>::decode_cursor(&c).map_err(|_| bad("after", "after is not a cursor from this list"))?.0 + 1,
+        };
+        Ok(Self { offset, first })
+    }
+
+    pub fn connection<T: async_graphql::OutputType>(
+        &self,
+        items: Vec<T>,
+        total: u64,
+    ) -> async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, T, super::operations::ConnectionTotal, async_graphql::connection::EmptyFields> {
+        use async_graphql::connection::{Connection, Edge, OpaqueCursor};
+        let mut c = Connection::with_additional_fields(
+            self.offset > 0,
+            self.offset + (items.len() as u64) < total,
+            super::operations::ConnectionTotal { total_count: total },
+        );
+        c.edges.extend(items.into_iter().enumerate().map(|(i, item)| Edge::new(OpaqueCursor(self.offset + i as u64), item)));
+        c
+    }
+}

@@ -1,13 +1,15 @@
 //! The HTTP surface: health probes and the GraphQL endpoint (with GraphiQL).
 
 pub mod access;
+pub mod events;
+pub mod http;
+pub mod loaders;
 pub mod operations;
 pub mod types;
 
 use std::sync::Arc;
 
 use async_graphql::{http::GraphiQLSource, EmptySubscription, MergedObject, Object, Schema, ID};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
     extract::State,
     http::StatusCode,
@@ -20,6 +22,7 @@ use crate::auth::Keys;
 use crate::clock::ManualClock;
 use crate::delivery::Outbox;
 use crate::runtime::Engine;
+use access::ErrorCode;
 use types::{WorkflowDefinition, WorkflowInstance};
 
 pub type PledgeflowSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -41,20 +44,31 @@ pub struct Services {
 pub struct Query(WorkflowQuery, operations::OperationsQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(operations::OperationsMutation);
+pub struct Mutation(events::EventMutation, operations::OperationsMutation);
 
 #[derive(Default)]
 pub struct WorkflowQuery;
 
+#[derive(async_graphql::InputObject, Default)]
+pub struct WorkflowInstanceFilter {
+    /// Only instances of this definition (e.g. `material-deferral`).
+    pub definition: Option<String>,
+    pub state: Option<String>,
+    /// Children of this instance (a case's supervision tasks).
+    pub parent_id: Option<ID>,
+}
+
 #[Object]
 impl WorkflowQuery {
     /// Every deployed definition, newest version of each name.
+    #[graphql(guard = "access::ANYONE")]
     async fn workflow_definitions(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Vec<WorkflowDefinition>> {
         let engine = ctx.data::<Engine>()?;
         Ok(engine.workflows.set.latest_all().iter().map(|d| d.as_ref().into()).collect())
     }
 
     /// One definition; the newest version unless `version` is given.
+    #[graphql(guard = "access::ANYONE")]
     async fn workflow_definition(
         &self,
         ctx: &async_graphql::Context<'_>,
@@ -69,14 +83,70 @@ impl WorkflowQuery {
         Ok(def.map(|d| d.as_ref().into()))
     }
 
+    /// One instance, if it exists and is in the caller's scope (otherwise null: an instance
+    /// outside it is not found, not forbidden).
+    #[graphql(guard = "access::ANYONE")]
     async fn workflow_instance(&self, ctx: &async_graphql::Context<'_>, id: ID) -> async_graphql::Result<Option<WorkflowInstance>> {
+        use sea_orm::{EntityTrait, QueryFilter};
         let engine = ctx.data::<Engine>()?;
-        Ok(engine.instance(&id).await?.map(WorkflowInstance))
+        let claims = access::claims(ctx)?;
+        let row = crate::store::entities::instance::Entity::find_by_id(id.to_string())
+            .filter(access::visible_instances(claims))
+            .one(&engine.db)
+            .await
+            .map_err(|e| e.internal())?;
+        row.map(|m| m.try_into().map(WorkflowInstance).map_err(|e: crate::store::StoreError| e.internal())).transpose()
+    }
+
+    /// Instances in the caller's scope, newest first.
+    #[graphql(guard = "access::ANYONE")]
+    async fn workflow_instances(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        filter: Option<WorkflowInstanceFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, WorkflowInstance, operations::ConnectionTotal, async_graphql::connection::EmptyFields>> {
+        use crate::store::entities::instance::{Column, Entity};
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let page = access::Page::from_args(first, after)?;
+        let filter = filter.unwrap_or_default();
+        let mut query = Entity::find().filter(access::visible_instances(claims));
+        if let Some(d) = filter.definition {
+            query = query.filter(Column::DefinitionName.eq(d));
+        }
+        if let Some(st) = filter.state {
+            query = query.filter(Column::State.eq(st));
+        }
+        if let Some(p) = filter.parent_id {
+            query = query.filter(Column::ParentId.eq(p.to_string()));
+        }
+        let total = query.clone().count(&engine.db).await.map_err(|e| e.internal())?;
+        let rows = query
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::Id)
+            .offset(page.offset)
+            .limit(page.first)
+            .all(&engine.db)
+            .await
+            .map_err(|e| e.internal())?;
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        ctx.data::<loaders::Loaders>()?.prefetch(ctx, &ids).await.map_err(|e| e.internal())?;
+        let items = rows
+            .into_iter()
+            .map(|m| m.try_into().map(WorkflowInstance))
+            .collect::<Result<Vec<_>, crate::store::StoreError>>()
+            .map_err(|e| e.internal())?;
+        Ok(page.connection(items, total))
     }
 }
 
 pub fn schema(services: Option<Services>) -> PledgeflowSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
     if let Some(services) = services {
         builder = builder.data(services.engine.clone()).data(services);
     }
@@ -96,6 +166,13 @@ struct AppState {
     graphiql: bool,
 }
 
+/// Deepest query accepted; GraphiQL's introspection query needs 13.
+pub const MAX_DEPTH: usize = 15;
+/// Most expensive query accepted (each field costs 1; lists are bounded by their page size).
+pub const MAX_COMPLEXITY: usize = 2_000;
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
 pub fn router(services: Services, graphiql: bool) -> Router {
     let engine = services.engine.clone();
     let keys = services.keys.clone();
@@ -103,21 +180,56 @@ pub fn router(services: Services, graphiql: bool) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/graphql", get(graphiql_page).post(graphql))
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(AppState { engine, keys, schema, graphiql })
 }
 
-async fn graphql(State(state): State<AppState>, headers: axum::http::HeaderMap, req: GraphQLRequest) -> GraphQLResponse {
+async fn execute(state: &AppState, headers: &axum::http::HeaderMap, media: &'static str, request: async_graphql::Request) -> axum::response::Response {
     let header = headers.get(axum::http::header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("(not text)"));
     let caller = access::Caller(state.keys.from_header(header));
-    state.schema.execute(req.into_inner().data(caller)).await.into()
+    let loaders = loaders::Loaders::new(&state.engine.db);
+    http::respond(media, state.schema.execute(request.data(caller).data(loaders)).await)
 }
 
-async fn graphiql_page(State(state): State<AppState>) -> impl IntoResponse {
-    if state.graphiql {
-        Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
-    } else {
-        StatusCode::NOT_FOUND.into_response()
+async fn graphql_post(State(state): State<AppState>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> axum::response::Response {
+    let Some(media) = http::negotiate(&headers) else {
+        return (StatusCode::NOT_ACCEPTABLE, "accepts application/graphql-response+json or application/json").into_response();
+    };
+    match http::parse_post(&headers, &body) {
+        Ok(request) => execute(&state, &headers, media, request).await,
+        Err((status, message)) => http::request_error(media, status, &message),
+    }
+}
+
+async fn graphql_get(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> axum::response::Response {
+    let wants_page = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_page && query.is_none() {
+        return if state.graphiql {
+            Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
+        } else {
+            StatusCode::NOT_FOUND.into_response()
+        };
+    }
+    let Some(media) = http::negotiate(&headers) else {
+        return (StatusCode::NOT_ACCEPTABLE, "accepts application/graphql-response+json or application/json").into_response();
+    };
+    match http::parse_get(query.as_deref().unwrap_or("")) {
+        Ok(request) => execute(&state, &headers, media, request).await,
+        Err((status, message)) => {
+            let mut response = http::request_error(media, status, &message);
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                response.headers_mut().insert(axum::http::header::ALLOW, axum::http::HeaderValue::from_static("POST"));
+            }
+            response
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! training clock. Operators only.
 
 use async_graphql::{
-    connection::{Connection, Edge, EmptyFields, OpaqueCursor},
+    connection::{Connection, EmptyFields, OpaqueCursor},
     Context, Enum, InputObject, Object, SimpleObject, ID,
 };
 use chrono::{DateTime, Utc};
@@ -134,23 +134,12 @@ impl OperationsQuery {
     ) -> async_graphql::Result<Connection<OpaqueCursor<u64>, OutboxMessage, ConnectionTotal, EmptyFields>> {
         let services = ctx.data::<Services>()?;
         let filter = filter.unwrap_or_default();
-        let first = match first {
-            None => 50,
-            Some(n) if (1..=200).contains(&n) => n as u64,
-            Some(_) => return Err(error("BAD_USER_INPUT", "first must be between 1 and 200").extend_with(|_, e| e.set("field", "first"))),
-        };
-        let offset = match after {
-            None => 0,
-            Some(c) => OpaqueCursor::<u64>::decode_cursor(&c)
-                .map_err(|_| error("BAD_USER_INPUT", "after is not a cursor from this list").extend_with(|_, e| e.set("field", "after")))?
-                .0 + 1,
-        };
+        let page = super::access::Page::from_args(first, after)?;
         let status = filter.status.map(OutboxStatus::as_str);
         let instance = filter.instance_id.as_ref().map(|i| i.as_str());
-        let (rows, total) = outbox::list(&services.engine.db, status, instance, offset, first).await.map_err(|e| e.internal())?;
-        let mut connection = Connection::with_additional_fields(offset > 0, offset + (rows.len() as u64) < total, ConnectionTotal { total_count: total });
-        connection.edges.extend(rows.into_iter().enumerate().map(|(i, r)| Edge::new(OpaqueCursor(offset + i as u64), OutboxMessage(r))));
-        Ok(connection)
+        let (rows, total) =
+            outbox::list(&services.engine.db, status, instance, page.offset, page.first).await.map_err(|e| e.internal())?;
+        Ok(page.connection(rows.into_iter().map(OutboxMessage).collect(), total))
     }
 
     /// The time the server acts on, and whether it is the training clock.
@@ -162,7 +151,6 @@ impl OperationsQuery {
 }
 
 use async_graphql::ErrorExtensions;
-use async_graphql::connection::CursorType;
 
 #[derive(InputObject)]
 pub struct RequeueOutboxMessageInput {

@@ -5,6 +5,7 @@ use async_graphql::{Json, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::access::ErrorCode;
 use crate::store::{entities, instances::from_ms, InstanceRecord};
 use crate::workflow::{timing::Anchor, timing::Offset, Definition};
 
@@ -203,11 +204,13 @@ impl WorkflowInstance {
     }
     /// The audit trail, oldest first.
     async fn history(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Vec<AuditEvent>> {
-        let engine = ctx.data::<crate::runtime::Engine>()?;
-        Ok(engine.history(&self.0.id).await?.into_iter().map(Into::into).collect())
+        let loaders = ctx.data::<super::loaders::Loaders>()?;
+        let rows = loaders.history.load_one(self.0.id.clone()).await.map_err(|e| e.internal())?;
+        Ok(rows.unwrap_or_default().into_iter().map(Into::into).collect())
     }
     async fn timers(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Vec<Timer>> {
-        let engine = ctx.data::<crate::runtime::Engine>()?;
-        Ok(engine.timers(&self.0.id).await?.into_iter().map(Into::into).collect())
+        let loaders = ctx.data::<super::loaders::Loaders>()?;
+        let rows = loaders.timers.load_one(self.0.id.clone()).await.map_err(|e| e.internal())?;
+        Ok(rows.unwrap_or_default().into_iter().map(Into::into).collect())
     }
 }

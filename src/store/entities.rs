@@ -40,6 +40,10 @@ pub mod instance {
         pub last_event_hash: String,
         pub created_at: i64,
         pub updated_at: i64,
+        pub region: Option<String>,
+        pub department: Option<String>,
+        pub division: Option<String>,
+        pub applicant_uscc: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

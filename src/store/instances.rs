@@ -65,6 +65,31 @@ pub struct InstanceRecord {
     pub parent_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub scope: Scope,
+}
+
+/// Who may see an instance: staff of its region, department or division, and its applicant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub region: Option<String>,
+    pub department: Option<String>,
+    pub division: Option<String>,
+    pub applicant_uscc: Option<String>,
+}
+
+impl Scope {
+    /// From the context's `scope` (`region`, `department`, `division`) and `applicant.uscc`;
+    /// a spawned instance without its own takes its parent's.
+    pub fn from_context(ctx: &Value) -> Self {
+        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        let pick = |key: &str| text(&ctx["scope"][key]).or_else(|| text(&ctx["parent"]["context"]["scope"][key]));
+        Self {
+            region: pick("region"),
+            department: pick("department"),
+            division: pick("division"),
+            applicant_uscc: text(&ctx["applicant"]["uscc"]).or_else(|| text(&ctx["parent"]["context"]["applicant"]["uscc"])),
+        }
+    }
 }
 
 pub fn from_ms(ms: i64) -> DateTime<Utc> {
@@ -88,6 +113,7 @@ impl TryFrom<instance::Model> for InstanceRecord {
             state: m.state,
             version: m.version,
             parent_id: m.parent_id,
+            scope: Scope { region: m.region, department: m.department, division: m.division, applicant_uscc: m.applicant_uscc },
         })
     }
 }
@@ -176,6 +202,7 @@ pub async fn start(
     let now_ms = now.timestamp_millis();
     let payload = json!({ "context": context, "deadlines": deadlines });
     let ev = audit_event(&id, 1, GENESIS, &outcome, actor, &payload, now_ms);
+    let scope = Scope::from_context(&outcome.context);
     // The row goes first: the event refers to it.
     instance::Entity::insert(instance::ActiveModel {
         id: Set(id.clone()),
@@ -189,6 +216,10 @@ pub async fn start(
         last_event_hash: Set(ev.hash.clone()),
         created_at: Set(now_ms),
         updated_at: Set(now_ms),
+        region: Set(scope.region.clone()),
+        department: Set(scope.department.clone()),
+        division: Set(scope.division.clone()),
+        applicant_uscc: Set(scope.applicant_uscc.clone()),
     })
     .exec_without_returning(db)
     .await?;
@@ -205,6 +236,7 @@ pub async fn start(
         parent_id,
         created_at: now,
         updated_at: now,
+        scope,
     })
 }
 

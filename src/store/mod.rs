@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod definitions;
 pub mod entities;
+pub mod idempotency;
 pub mod instances;
 pub mod outbox;
 pub mod provisional;

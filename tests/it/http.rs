@@ -56,8 +56,17 @@ async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, String, 
 
 /// A token from `pledgeflow token`, signed with the installation's key in `url`'s database.
 fn token(url: &str, role: &str) -> String {
+    token_with(url, &["--role", role])
+}
+
+fn token_in(url: &str, role: &str, department: &str) -> String {
+    token_with(url, &["--role", role, "--department", department])
+}
+
+fn token_with(url: &str, args: &[&str]) -> String {
     let out = Command::new(bin())
-        .args(["token", "--subject", "ops-1", "--role", role])
+        .args(["token", "--subject", "ops-1"])
+        .args(args)
         .env("PLEDGEFLOW_DATABASE_URL", url)
         .output()
         .unwrap();
@@ -79,7 +88,7 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
     let (_server, base, url) = start(dir.path(), &[]).await;
     let http = reqwest::Client::new();
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().text().await.unwrap(), "ok");
-    let page = http.get(format!("{base}/graphql")).send().await.unwrap().text().await.unwrap();
+    let page = http.get(format!("{base}/graphql")).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
     assert!(page.contains("graphiql"), "GraphiQL is served");
 
     // The demo's licensed deferral case, found in the database the server wrote.
@@ -94,7 +103,13 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
     let query = "query($id: ID!) { workflowInstance(id: $id) { state version definitionVersion \
                  history { seq event fromState toState hash prevHash } timers { name status } } \
                  workflowDefinitions { name } }";
+    let window = token(&url, "window");
     let r = graphql(&http, &base, json!({"query": query, "variables": {"id": case.id}})).await;
+    assert_eq!(code(&r), "UNAUTHENTICATED");
+    let r = graphql_as(&http, &base, &window, json!({"query": query, "variables": {"id": case.id}})).await;
+    assert_eq!(r["data"]["workflowInstance"], Value::Null, "a window officer of no department sees nothing: {r}");
+    let window = token_in(&url, "window", "310101-SCJG");
+    let r = graphql_as(&http, &base, &window, json!({"query": query, "variables": {"id": case.id}})).await;
     assert!(r.get("errors").is_none(), "{r}");
     let inst = &r["data"]["workflowInstance"];
     assert_eq!(inst["state"], "licensed");
@@ -104,7 +119,7 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
     assert_eq!(inst["history"][1]["prevHash"], inst["history"][0]["hash"]);
     assert_eq!(r["data"]["workflowDefinitions"].as_array().unwrap().len(), 4);
 
-    let missing = graphql(&http, &base, json!({"query": "{ workflowInstance(id: \"nope\") { state } }"})).await;
+    let missing = graphql_as(&http, &base, &window, json!({"query": "{ workflowInstance(id: \"nope\") { state } }"})).await;
     assert_eq!(missing["data"]["workflowInstance"], Value::Null);
 }
 

@@ -1,0 +1,80 @@
+//! Per-request DataLoaders: a page of instances with their histories and timers costs one
+//! query per kind, not one per row. Made per request, so no cache is shared between callers.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::store::entities::{event, timer};
+
+pub struct HistoryLoader(pub DatabaseConnection);
+pub struct TimerLoader(pub DatabaseConnection);
+
+impl Loader<String> for HistoryLoader {
+    type Value = Vec<event::Model>;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        let rows = event::Entity::find()
+            .filter(event::Column::InstanceId.is_in(keys.iter().cloned()))
+            .order_by_asc(event::Column::InstanceId)
+            .order_by_asc(event::Column::Seq)
+            .all(&self.0)
+            .await
+            .map_err(Arc::new)?;
+        let mut out: HashMap<String, Self::Value> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for row in rows {
+            out.entry(row.instance_id.clone()).or_default().push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<String> for TimerLoader {
+    type Value = Vec<timer::Model>;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        let rows = timer::Entity::find()
+            .filter(timer::Column::InstanceId.is_in(keys.iter().cloned()))
+            .order_by_asc(timer::Column::DueAt)
+            .all(&self.0)
+            .await
+            .map_err(Arc::new)?;
+        let mut out: HashMap<String, Self::Value> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for row in rows {
+            out.entry(row.instance_id.clone()).or_default().push(row);
+        }
+        Ok(out)
+    }
+}
+
+/// The loaders one request uses, caching for that request only.
+pub struct Loaders {
+    pub history: DataLoader<HistoryLoader, HashMapCache>,
+    pub timers: DataLoader<TimerLoader, HashMapCache>,
+}
+
+impl Loaders {
+    pub fn new(db: &DatabaseConnection) -> Self {
+        Self {
+            history: DataLoader::with_cache(HistoryLoader(db.clone()), tokio::spawn, HashMapCache::default()),
+            timers: DataLoader::with_cache(TimerLoader(db.clone()), tokio::spawn, HashMapCache::default()),
+        }
+    }
+
+    /// Loads the nested lists a page selects in one query each, before the page's items
+    /// resolve them one by one from the cache (batching by delay alone splits a big page
+    /// into several queries when resolvers are slow to queue).
+    pub async fn prefetch(&self, ctx: &async_graphql::Context<'_>, ids: &[String]) -> Result<(), Arc<DbErr>> {
+        let node = ctx.look_ahead().field("edges").field("node");
+        if node.field("history").exists() {
+            self.history.load_many(ids.iter().cloned()).await?;
+        }
+        if node.field("timers").exists() {
+            self.timers.load_many(ids.iter().cloned()).await?;
+        }
+        Ok(())
+    }
+}

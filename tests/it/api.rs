@@ -1,0 +1,193 @@
+//! The GraphQL API in process: who may see and do what (per role and scope), the error codes,
+//! idempotent retries, and a page of instances costing a fixed number of SQL statements.
+
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc,
+};
+
+use async_graphql::{Request, Variables};
+use chrono::{Duration, TimeZone, Utc};
+use pledgeflow::{
+    api::{self, access::Caller, loaders::Loaders, PledgeflowSchema, Services},
+    auth::{Claims, Keys},
+    clock::ManualClock,
+    config::Config,
+    delivery::{Channels, Outbox},
+    runtime::Engine,
+    workflow::Actor,
+};
+use serde_json::{json, Value};
+
+use crate::helpers::{backends, engine, repo};
+
+struct Api {
+    schema: PledgeflowSchema,
+    engine: Engine,
+}
+
+fn claims(roles: &[&str], scope: &[(&str, &str)]) -> Claims {
+    let mut c = Claims::new("someone", roles.iter().map(|r| r.to_string()).collect(), Utc::now(), Duration::hours(1));
+    for (k, v) in scope {
+        let v = Some(v.to_string());
+        match *k {
+            "region" => c.region = v,
+            "department" => c.department = v,
+            "division" => c.division = v,
+            "uscc" => c.uscc = v,
+            "sub" => c.sub = v.unwrap(),
+            _ => unreachable!(),
+        }
+    }
+    c
+}
+
+impl Api {
+    fn new(engine: Engine, data: &std::path::Path) -> Self {
+        let config = Config { templates_dir: repo().join("templates"), data_dir: data.to_path_buf(), ..Config::default() };
+        let channels = Channels::from_config(&config, &engine.workflows.set).unwrap();
+        let outbox = Outbox::new(engine.clone(), Arc::new(channels), &config);
+        let services = Services {
+            engine: engine.clone(),
+            outbox,
+            manual_clock: None,
+            wake: Arc::default(),
+            worker: "api-test".into(),
+            keys: Keys::hs256(b"0123456789abcdef0123456789abcdef"),
+        };
+        Self { schema: api::schema(Some(services)), engine }
+    }
+
+    async fn call(&self, who: Option<&Claims>, query: &str, vars: Value) -> Value {
+        let request = Request::new(query)
+            .variables(Variables::from_json(vars))
+            .data(Caller(Ok(who.cloned())))
+            .data(Loaders::new(&self.engine.db));
+        serde_json::to_value(self.schema.execute(request).await).unwrap()
+    }
+}
+
+fn code(r: &Value) -> &str {
+    r["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {r}"))
+}
+
+async fn case(e: &Engine, scope: Value, uscc: &str) -> String {
+    let ctx = json!({"scope": scope, "applicant": {"uscc": uscc, "name": "x"},
+        "materials": [{"code": "M2", "name": "健康证明", "status": "deferred"}]});
+    let due = chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 10, 8, 17, 30, 0).unwrap().with_timezone(&Utc);
+    let deadlines = [("materials_due".to_string(), due)].into();
+    e.start("material-deferral", ctx, deadlines, &Actor::person("w", "window")).await.unwrap().id
+}
+
+const INSTANCE: &str = "query($id: ID!) { workflowInstance(id: $id) { id state version } }";
+const FIRE: &str = "mutation($input: FireEventInput!) { fireEvent(input: $input) { seq replayed spawned instance { state version } } }";
+
+#[tokio::test]
+async fn each_role_sees_and_acts_only_within_its_scope_with_coded_errors() {
+    for db in backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 9, 28, 2, 0, 0).unwrap());
+        let e = engine(&db, &clock).await;
+        let api = Api::new(e.clone(), data.path());
+        let ours = case(&e, json!({"region": "R1", "department": "D1", "division": "V1"}), "U1").await;
+        let theirs = case(&e, json!({"region": "R2", "department": "D2", "division": "V2"}), "U2").await;
+
+        let window = claims(&["window"], &[("department", "D1"), ("sub", "w1")]);
+        let approver = claims(&["approver"], &[("department", "D1")]);
+        let applicant = claims(&["applicant"], &[("uscc", "U1")]);
+        let other_applicant = claims(&["applicant"], &[("uscc", "U2")]);
+        let supervisor = claims(&["supervisor"], &[("region", "R1")]);
+        let division = claims(&["division_admin"], &[("division", "V1")]);
+        let nobody = claims(&["window"], &[]);
+
+        // Seeing: in scope yes; out of scope is not found (null), never forbidden.
+        for who in [&window, &approver, &applicant, &supervisor, &division] {
+            let r = api.call(Some(who), INSTANCE, json!({"id": ours})).await;
+            assert_eq!(r["data"]["workflowInstance"]["id"], ours, "{who:?}: {r}");
+            let r = api.call(Some(who), INSTANCE, json!({"id": theirs})).await;
+            assert_eq!(r["data"]["workflowInstance"], Value::Null, "{who:?}: {r}");
+        }
+        for who in [&other_applicant, &nobody] {
+            let r = api.call(Some(who), INSTANCE, json!({"id": ours})).await;
+            assert_eq!(r["data"]["workflowInstance"], Value::Null, "{who:?}: {r}");
+        }
+        let list = "{ workflowInstances(first: 10) { totalCount edges { node { id } } } }";
+        let r = api.call(Some(&window), list, json!({})).await;
+        assert_eq!(r["data"]["workflowInstances"]["totalCount"], 1, "{r}");
+        assert_eq!(api.call(Some(&nobody), list, json!({})).await["data"]["workflowInstances"]["totalCount"], 0);
+        assert_eq!(code(&api.call(None, list, json!({})).await), "UNAUTHENTICATED");
+        assert_eq!(code(&api.call(Some(&window), "{ workflowInstances(first: 0) { totalCount } }", json!({})).await), "BAD_USER_INPUT");
+        let r = api.call(Some(&window), "{ outbox { totalCount } }", json!({})).await;
+        assert_eq!(code(&r), "FORBIDDEN");
+
+        // Acting: every refusal has its code and changes nothing.
+        let fire = |id: &str, event: &str, payload: Value| json!({"input": {"instanceId": id, "event": event, "payload": payload}});
+        let refusals = [
+            (&window, fire(&theirs, "materials_complete", json!({"received": ["M2"]})), "NOT_FOUND"),
+            (&other_applicant, fire(&ours, "approve", json!({"licence_number": "L1"})), "NOT_FOUND"),
+            (&window, fire(&ours, "approve", json!({"licence_number": "L1"})), "INVALID_TRANSITION"),
+            (&window, fire(&ours, "materials_complete", json!({})), "INVALID_TRANSITION"),
+            (&window, fire(&ours, "no_such_event", json!({})), "BAD_USER_INPUT"),
+            (&window, fire(&ours, "materials_complete", json!([1])), "BAD_USER_INPUT"),
+            (&applicant, fire(&ours, "materials_complete", json!({"received": ["M2"]})), "FORBIDDEN"),
+        ];
+        for (who, vars, expected) in refusals {
+            let r = api.call(Some(who), FIRE, vars.clone()).await;
+            assert_eq!(code(&r), expected, "{who:?} {vars}: {r}");
+        }
+        let stale = json!({"input": {"instanceId": ours, "event": "materials_complete", "payload": {"received": ["M2"]}, "expectedVersion": 7}});
+        assert_eq!(code(&api.call(Some(&window), FIRE, stale).await), "CONFLICT");
+        for id in [&ours, &theirs] {
+            assert_eq!(e.history(id).await.unwrap().len(), 1, "nothing changed");
+        }
+
+        // A retried request with the same key acts once.
+        let keyed = json!({"input": {"instanceId": ours, "event": "materials_complete", "payload": {"received": ["M2"]}, "idempotencyKey": "k-1"}});
+        let first = api.call(Some(&window), FIRE, keyed.clone()).await;
+        assert_eq!(first["data"]["fireEvent"]["replayed"], false, "{first}");
+        let again = api.call(Some(&window), FIRE, keyed).await;
+        assert_eq!(again["data"]["fireEvent"]["replayed"], true, "{again}");
+        assert_eq!(again["data"]["fireEvent"]["seq"], first["data"]["fireEvent"]["seq"]);
+        assert_eq!(e.history(&ours).await.unwrap().len(), 2);
+        let reused = json!({"input": {"instanceId": ours, "event": "withdraw", "idempotencyKey": "k-1"}});
+        assert_eq!(code(&api.call(Some(&window), FIRE, reused).await), "CONFLICT");
+
+        // The approver licenses: the supervision task is in the supervisor's region too.
+        let r = api.call(Some(&approver), FIRE, fire(&ours, "approve", json!({"licence_number": "L1"}))).await;
+        assert_eq!(r["data"]["fireEvent"]["instance"]["state"], "licensed", "{r}");
+        let r = api.call(Some(&supervisor), list, json!({})).await;
+        assert_eq!(r["data"]["workflowInstances"]["totalCount"], 2, "the case and its task: {r}");
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_page_with_nested_history_and_timers_costs_a_fixed_number_of_statements() {
+    for db in backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 9, 28, 2, 0, 0).unwrap());
+        let mut e = engine(&db, &clock).await;
+        for n in 0..60 {
+            case(&e, json!({"department": "D1"}), &format!("U{n}")).await;
+        }
+        let statements = Arc::new(AtomicUsize::new(0));
+        let counter = statements.clone();
+        e.db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        let api = Api::new(e.clone(), data.path());
+        let window = claims(&["window"], &[("department", "D1")]);
+        let mut counts = Vec::new();
+        for first in [5, 50] {
+            statements.store(0, Ordering::SeqCst);
+            let q = format!("{{ workflowInstances(first: {first}) {{ totalCount edges {{ node {{ id history {{ seq hash }} timers {{ name dueAt }} }} }} }} }}");
+            let r = api.call(Some(&window), &q, json!({})).await;
+            assert_eq!(r["data"]["workflowInstances"]["edges"].as_array().unwrap().len(), first, "{r}");
+            assert_eq!(r["data"]["workflowInstances"]["edges"][0]["node"]["timers"].as_array().unwrap().len(), 2);
+            counts.push(statements.load(Ordering::SeqCst));
+        }
+        assert_eq!(counts[0], counts[1], "statements do not grow with the page: {counts:?}");
+        assert!(counts[1] <= 4, "count, page, histories, timers: {counts:?}");
+        db.cleanup().await;
+    }
+}
