@@ -16,10 +16,12 @@ use serde_json::json;
 pub const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
 
-/// Which media type the client takes, or `None` when it accepts neither we speak.
+/// Which media type the client takes, or `None` when it accepts neither we speak. A client
+/// that names neither (no Accept, `*/*`) gets `application/json`, as the spec advises for
+/// clients that may predate `application/graphql-response+json`.
 pub fn negotiate(headers: &HeaderMap) -> Option<&'static str> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return Some(GRAPHQL_RESPONSE);
+        return Some(JSON);
     };
     let mut best: Option<(&'static str, f32)> = None;
     for part in accept.split(',') {
@@ -29,11 +31,13 @@ pub fn negotiate(headers: &HeaderMap) -> Option<&'static str> {
             .find_map(|b| b.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
             .unwrap_or(1.0);
         let ours = match media.as_str() {
-            GRAPHQL_RESPONSE | "application/*" | "*/*" => GRAPHQL_RESPONSE,
-            JSON => JSON,
+            GRAPHQL_RESPONSE => GRAPHQL_RESPONSE,
+            JSON | "application/*" | "*/*" => JSON,
             _ => continue,
         };
-        if q > 0.0 && best.is_none_or(|(_, bq)| q > bq) {
+        // Equal weights: the exact media type named wins over a wildcard.
+        let exact = !media.contains('*');
+        if q > 0.0 && best.is_none_or(|(_, bq)| q > bq || (q == bq && exact && ours == GRAPHQL_RESPONSE)) {
             best = Some((ours, q));
         }
     }
@@ -151,11 +155,12 @@ mod tests {
 
     #[test]
     fn accept_is_negotiated() {
-        assert_eq!(negotiate(&HeaderMap::new()), Some(GRAPHQL_RESPONSE));
+        assert_eq!(negotiate(&HeaderMap::new()), Some(JSON));
         assert_eq!(negotiate(&accept("application/json")), Some(JSON));
         assert_eq!(negotiate(&accept("application/graphql-response+json, application/json;q=0.9")), Some(GRAPHQL_RESPONSE));
         assert_eq!(negotiate(&accept("application/json, application/graphql-response+json;q=0.5")), Some(JSON));
-        assert_eq!(negotiate(&accept("*/*")), Some(GRAPHQL_RESPONSE));
+        assert_eq!(negotiate(&accept("*/*")), Some(JSON));
+        assert_eq!(negotiate(&accept("*/*, application/graphql-response+json")), Some(GRAPHQL_RESPONSE));
         assert_eq!(negotiate(&accept("text/plain")), None);
     }
 
