@@ -3,13 +3,14 @@
 pub mod access;
 pub mod events;
 pub mod http;
+pub mod live;
 pub mod loaders;
 pub mod operations;
 pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{http::GraphiQLSource, EmptySubscription, MergedObject, Object, Schema, ID};
+use async_graphql::{http::GraphiQLSource, MergedObject, Object, Schema, ID};
 use axum::{
     extract::State,
     http::StatusCode,
@@ -25,7 +26,7 @@ use crate::runtime::Engine;
 use access::ErrorCode;
 use types::{WorkflowDefinition, WorkflowInstance};
 
-pub type PledgeflowSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type PledgeflowSchema = Schema<Query, Mutation, live::SubscriptionRoot>;
 
 /// What resolvers reach through the context.
 #[derive(Clone)]
@@ -38,6 +39,8 @@ pub struct Services {
     pub wake: Arc<tokio::sync::Notify>,
     pub worker: String,
     pub keys: Keys,
+    /// How often live subscriptions look for news.
+    pub live_poll: std::time::Duration,
 }
 
 #[derive(MergedObject, Default)]
@@ -144,11 +147,11 @@ impl WorkflowQuery {
 }
 
 pub fn schema(services: Option<Services>) -> PledgeflowSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), live::SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if let Some(services) = services {
-        builder = builder.data(services.engine.clone()).data(services);
+        builder = builder.data(services.engine.clone()).data(live::PollEvery(services.live_poll)).data(services);
     }
     builder.finish()
 }
@@ -181,6 +184,7 @@ pub fn router(services: Services, graphiql: bool) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(AppState { engine, keys, schema, graphiql })
 }
@@ -190,6 +194,33 @@ async fn execute(state: &AppState, headers: &axum::http::HeaderMap, media: &'sta
     let caller = access::Caller(state.keys.from_header(header));
     let loaders = loaders::Loaders::new(&state.engine.db);
     http::respond(media, state.schema.execute(request.data(caller).data(loaders)).await)
+}
+
+/// graphql-transport-ws (and the older graphql-ws): the caller's token arrives in the
+/// connection_init payload as `Authorization` (or `authorization`, or `token`).
+async fn graphql_ws(
+    State(state): State<AppState>,
+    protocol: async_graphql_axum::GraphQLProtocol,
+    upgrade: axum::extract::WebSocketUpgrade,
+) -> axum::response::Response {
+    let AppState { schema, keys, engine, .. } = state;
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            async_graphql_axum::GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload: serde_json::Value| async move {
+                    let header = ["Authorization", "authorization"]
+                        .iter()
+                        .find_map(|k| payload[k].as_str().map(str::to_string))
+                        .or_else(|| payload["token"].as_str().map(|t| format!("Bearer {t}")));
+                    let mut data = async_graphql::Data::default();
+                    data.insert(access::Caller(keys.from_header(header.as_deref())));
+                    data.insert(loaders::Loaders::new(&engine.db));
+                    Ok(data)
+                })
+                .serve()
+        })
+        .into_response()
 }
 
 async fn graphql_post(State(state): State<AppState>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> axum::response::Response {

@@ -54,6 +54,7 @@ impl Api {
             wake: Arc::default(),
             worker: "api-test".into(),
             keys: Keys::hs256(b"0123456789abcdef0123456789abcdef"),
+            live_poll: std::time::Duration::from_millis(20),
         };
         Self { schema: api::schema(Some(services)), engine }
     }
@@ -188,6 +189,65 @@ async fn a_page_with_nested_history_and_timers_costs_a_fixed_number_of_statement
         }
         assert_eq!(counts[0], counts[1], "statements do not grow with the page: {counts:?}");
         assert!(counts[1] <= 4, "count, page, histories, timers: {counts:?}");
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn subscribers_get_their_cases_events_and_their_divisions_new_tasks_only() {
+    use futures::StreamExt;
+    for db in backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 9, 28, 2, 0, 0).unwrap());
+        let e = engine(&db, &clock).await;
+        let api = Api::new(e.clone(), data.path());
+        let ours = case(&e, json!({"region": "R1", "department": "D1", "division": "V1"}), "U1").await;
+        let theirs = case(&e, json!({"region": "R2", "department": "D2", "division": "V2"}), "U2").await;
+        // Each subscription is driven at once, as the server does for a client, and its
+        // responses collected.
+        let subscribe = |who: Claims, query: &str, vars: Value| {
+            let request = Request::new(query)
+                .variables(Variables::from_json(vars))
+                .data(Caller(Ok(Some(who))))
+                .data(Loaders::new(&e.db));
+            let mut stream = api.schema.execute_stream(request).boxed();
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(async move {
+                while let Some(r) = stream.next().await {
+                    if tx.send(r).is_err() {
+                        break;
+                    }
+                }
+            });
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) }).boxed()
+        };
+        let window = claims(&["window"], &[("department", "D1")]);
+        let events = "subscription($id: ID!) { caseEvents(instanceId: $id) { seq event toState } }";
+        let mut mine = subscribe(window.clone(), events, json!({"id": ours}));
+        let mut not_mine = subscribe(window.clone(), events, json!({"id": theirs}));
+        let refused = serde_json::to_value(not_mine.next().await.unwrap()).unwrap();
+        assert_eq!(code(&refused), "NOT_FOUND");
+        let ours_division = claims(&["division_admin"], &[("division", "V1")]);
+        let other_division = claims(&["division_admin"], &[("division", "V2")]);
+        let tasks = "subscription { newTasks { id definitionName parentId } }";
+        let mut our_tasks = subscribe(ours_division, tasks, json!({}));
+        let mut other_tasks = subscribe(other_division, tasks, json!({}));
+        let no_division = serde_json::to_value(subscribe(window.clone(), tasks, json!({})).next().await.unwrap()).unwrap();
+        assert_eq!(code(&no_division), "FORBIDDEN");
+        // Let the streams take their starting point before anything happens.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+        e.fire(&ours, "materials_complete", &Actor::person("w", "window"), &json!({"received": ["M2"]}), None).await.unwrap();
+        e.fire(&ours, "approve", &Actor::person("a", "approver"), &json!({"licence_number": "L1"}), None).await.unwrap();
+        let wait = std::time::Duration::from_secs(10);
+        let first = serde_json::to_value(tokio::time::timeout(wait, mine.next()).await.unwrap().unwrap()).unwrap();
+        assert_eq!(first["data"]["caseEvents"]["event"], "materials_complete", "{first}");
+        let second = serde_json::to_value(tokio::time::timeout(wait, mine.next()).await.unwrap().unwrap()).unwrap();
+        assert_eq!(second["data"]["caseEvents"]["toState"], "licensed");
+        let task = serde_json::to_value(tokio::time::timeout(wait, our_tasks.next()).await.unwrap().unwrap()).unwrap();
+        assert_eq!(task["data"]["newTasks"]["parentId"], ours, "{task}");
+        let none = tokio::time::timeout(std::time::Duration::from_millis(300), other_tasks.next()).await;
+        assert!(none.is_err(), "another division hears nothing");
         db.cleanup().await;
     }
 }
