@@ -176,3 +176,57 @@ async fn the_clock_cannot_be_moved_unless_the_server_was_told_so() {
     let r = graphql_as(&http, &base, &token(&url, "regional_admin"), json!({"query": "{ serverClock { manual } }"})).await;
     assert_eq!(r["data"]["serverClock"]["manual"], false);
 }
+
+#[tokio::test]
+async fn a_subscriber_over_graphql_transport_ws_hears_its_case() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, url) = start(dir.path(), &[]).await;
+    let db = store::connect(&url, 1).await.unwrap();
+    let case = entities::instance::Entity::find()
+        .filter(entities::instance::Column::DefinitionName.eq("material-deferral"))
+        .filter(entities::instance::Column::State.eq("awaiting_materials"))
+        .one(&db)
+        .await
+        .unwrap()
+        .expect("demo seeds a deferral case awaiting materials");
+    let window = token_in(&url, "window", "310101-SCJG");
+
+    let mut request = format!("{}/graphql/ws", base.replace("http://", "ws://")).into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "graphql-transport-ws");
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {window}")}}))).await.unwrap();
+    assert_eq!(next_text(&mut ws).await["type"], "connection_ack");
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {
+        "query": "subscription($id: ID!) { caseEvents(instanceId: $id) { event toState } }", "variables": {"id": case.id}}});
+    ws.send(send(subscribe)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let http = reqwest::Client::new();
+    let fire = json!({"query": "mutation($i: FireEventInput!) { fireEvent(input: $i) { instance { state } } }",
+        "variables": {"i": {"instanceId": case.id, "event": "withdraw", "payload": {"reason": "不再经营"}}}});
+    let r = graphql_as(&http, &base, &window, fire).await;
+    assert_eq!(r["data"]["fireEvent"]["instance"]["state"], "withdrawn", "{r}");
+    let heard = next_text(&mut ws).await;
+    assert_eq!(heard["type"], "next", "{heard}");
+    assert_eq!(heard["payload"]["data"]["caseEvents"], json!({"event": "withdraw", "toState": "withdrawn"}));
+}
+
+/// The next text frame as JSON, within 10 s.
+async fn next_text<S, E>(ws: &mut S) -> Value
+where
+    S: futures::Stream<Item = Result<tokio_tungstenite::tungstenite::Message, E>> + Unpin,
+    E: std::fmt::Debug,
+{
+    use futures::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a message within 10 s");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = frame.unwrap().unwrap() {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
