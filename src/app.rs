@@ -94,9 +94,9 @@ impl Application {
                 async move { jobs.run_logged(job, at, &worker).await }
             })));
         }
-        let keys = crate::auth::keys(&self.engine.db, config.jwt_secret.as_deref(), self.engine.now()).await?;
+        let keys = crate::auth::keys(&self.engine.db, config, self.engine.now()).await?;
         let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker, keys, live_poll: std::time::Duration::from_secs(1) };
-        let router = crate::api::router(services, config.graphiql);
+        let router = crate::api::router(services, config.graphiql, &config.cors_origins);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -60,18 +60,23 @@ pub enum AuthError {
     BadSignature,
     #[error("the token is malformed: {0}")]
     Malformed(String),
+    /// Well signed, but not for this service: another issuer or audience, or roles it does not know.
+    #[error("the token is not valid here: {0}")]
+    WrongScope(String),
 }
 
 #[derive(Clone)]
 pub struct Keys {
-    encoding: EncodingKey,
+    /// Present when this installation signs its own tokens (HS256); absent when an outside
+    /// issuer (a unified government login) signs them and only its public key is here.
+    encoding: Option<EncodingKey>,
     decoding: DecodingKey,
     validation: Validation,
 }
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Keys(HS256, hidden)")
+        write!(f, "Keys({:?}, hidden)", self.validation.algorithms)
     }
 }
 
@@ -79,20 +84,51 @@ impl Keys {
     pub fn hs256(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 30;
+        validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+        Self { encoding: Some(EncodingKey::from_secret(secret)), decoding: DecodingKey::from_secret(secret), validation }
     }
 
-    pub fn mint(&self, claims: &Claims) -> String {
-        encode(&Header::new(Algorithm::HS256), claims, &self.encoding).expect("HS256 signing of plain claims cannot fail")
+    /// Tokens from an outside issuer, checked with its public key (PEM, RS256 or ES256), its
+    /// `iss` and, if given, the `aud` it issues for this service.
+    pub fn issuer(algorithm: &str, public_pem: &[u8], issuer: &str, audience: Option<&str>) -> Result<Self, String> {
+        let (algorithm, decoding) = match algorithm {
+            "RS256" => (Algorithm::RS256, DecodingKey::from_rsa_pem(public_pem)),
+            "ES256" => (Algorithm::ES256, DecodingKey::from_ec_pem(public_pem)),
+            other => return Err(format!("algorithm {other:?}: expected RS256 or ES256")),
+        };
+        let decoding = decoding.map_err(|e| format!("public key: {e}"))?;
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = 30;
+        validation.set_issuer(&[issuer]);
+        match audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        Ok(Self { encoding: None, decoding, validation })
+    }
+
+    /// Signs a token; `None` when tokens come from an outside issuer.
+    pub fn mint(&self, claims: &Claims) -> Option<String> {
+        let key = self.encoding.as_ref()?;
+        Some(encode(&Header::new(Algorithm::HS256), claims, key).expect("HS256 signing of plain claims cannot fail"))
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|e| match e.kind() {
+        let claims = decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => AuthError::Expired,
             ErrorKind::InvalidSignature => AuthError::BadSignature,
+            ErrorKind::InvalidIssuer => AuthError::WrongScope("issued by another issuer".into()),
+            ErrorKind::InvalidAudience => AuthError::WrongScope("issued for another audience".into()),
+            ErrorKind::InvalidAlgorithm => AuthError::WrongScope("signed with another algorithm".into()),
             _ => AuthError::Malformed(e.to_string()),
-        })
+        })?;
+        let known = |r: &String| crate::workflow::vocabulary::ROLES.contains(&r.as_str()) && r != "system";
+        if claims.roles.is_empty() || !claims.roles.iter().all(known) {
+            return Err(AuthError::WrongScope(format!("roles {:?} are not roles of this service", claims.roles)));
+        }
+        Ok(claims)
     }
 
     /// Reads `Authorization: Bearer …`; `Ok(None)` when there is none.
@@ -109,8 +145,19 @@ impl Keys {
 
 const SECRET_KEY: &str = "jwt_hs256_secret";
 
-/// The configured secret, or the installation's generated one (made on first use).
-pub async fn keys(db: &DatabaseConnection, configured: Option<&str>, now: DateTime<Utc>) -> Result<Keys, DbErr> {
+/// The outside issuer's key when one is configured; else the configured HS256 secret, or the
+/// installation's generated one (made on first use).
+pub async fn keys(db: &DatabaseConnection, config: &crate::config::Config, now: DateTime<Utc>) -> anyhow::Result<Keys> {
+    if let Some(issuer) = &config.jwt_issuer {
+        let path = config.jwt_public_key_file.as_ref().ok_or_else(|| anyhow::anyhow!("PLEDGEFLOW_JWT_ISSUER needs PLEDGEFLOW_JWT_PUBLIC_KEY_FILE"))?;
+        let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?;
+        return Keys::issuer(&config.jwt_algorithm, &pem, issuer, config.jwt_audience.as_deref())
+            .map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()));
+    }
+    Ok(own_keys(db, config.jwt_secret.as_deref(), now).await?)
+}
+
+async fn own_keys(db: &DatabaseConnection, configured: Option<&str>, now: DateTime<Utc>) -> Result<Keys, DbErr> {
     if let Some(secret) = configured {
         return Ok(Keys::hs256(secret.as_bytes()));
     }
@@ -143,16 +190,18 @@ mod tests {
         let keys = Keys::hs256(b"0123456789abcdef0123456789abcdef");
         let now = Utc::now();
         let claims = Claims::new("ops-1", vec!["regional_admin".into()], now, Duration::hours(1));
-        let token = keys.mint(&claims);
+        let token = keys.mint(&claims).unwrap();
         assert_eq!(keys.verify(&token).unwrap(), claims);
         assert_eq!(keys.from_header(Some(&format!("Bearer {token}"))).unwrap(), Some(claims));
         assert_eq!(keys.from_header(None).unwrap(), None);
 
-        let expired = keys.mint(&Claims::new("x", vec![], now - Duration::hours(3), Duration::hours(1)));
+        let expired = keys.mint(&Claims::new("x", vec!["window".into()], now - Duration::hours(3), Duration::hours(1))).unwrap();
         assert_eq!(keys.verify(&expired), Err(AuthError::Expired));
-        let other = Keys::hs256(b"another-secret-another-secret-xx").mint(&Claims::new("x", vec![], now, Duration::hours(1)));
+        let other = Keys::hs256(b"another-secret-another-secret-xx").mint(&Claims::new("x", vec!["window".into()], now, Duration::hours(1))).unwrap();
         assert_eq!(keys.verify(&other), Err(AuthError::BadSignature));
         assert!(matches!(keys.verify("not.a.token"), Err(AuthError::Malformed(_))));
         assert!(matches!(keys.from_header(Some("Basic abc")), Err(AuthError::Malformed(_))));
+        let stranger = keys.mint(&Claims::new("x", vec!["superuser".into()], now, Duration::hours(1))).unwrap();
+        assert!(matches!(keys.verify(&stranger), Err(AuthError::WrongScope(_))));
     }
 }

@@ -35,6 +35,11 @@ struct RawConfig {
     retention_days: u32,
     clock: String,
     jwt_secret: Option<String>,
+    jwt_issuer: Option<String>,
+    jwt_public_key_file: Option<PathBuf>,
+    jwt_algorithm: String,
+    jwt_audience: Option<String>,
+    cors_origins: Vec<String>,
     office: Office,
     contacts: BTreeMap<String, String>,
     webhooks: BTreeMap<String, WebhookEndpoint>,
@@ -101,6 +106,11 @@ impl Default for RawConfig {
             retention_days: 180,
             clock: "system".into(),
             jwt_secret: None,
+            jwt_issuer: None,
+            jwt_public_key_file: None,
+            jwt_algorithm: "RS256".into(),
+            jwt_audience: None,
+            cors_origins: Vec::new(),
             office: Office::default(),
             contacts: BTreeMap::new(),
             webhooks: BTreeMap::new(),
@@ -145,6 +155,14 @@ pub struct Config {
     pub clock: ClockMode,
     /// HS256 token secret; unset, one is generated and kept in the database.
     pub jwt_secret: Option<String>,
+    /// An outside issuer (unified login): tokens are checked with its public key instead.
+    pub jwt_issuer: Option<String>,
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// `RS256` or `ES256`, for the outside issuer's tokens.
+    pub jwt_algorithm: String,
+    pub jwt_audience: Option<String>,
+    /// Browser origins allowed to call the API (CORS); empty allows none.
+    pub cors_origins: Vec<String>,
     pub office: Office,
     /// Addresses of staff recipients by the name effects use (`department`, `supervisors`, …),
     /// until the organisation is kept in the database.
@@ -191,7 +209,12 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 20] = [
+const ENV_KEYS: [&str; 25] = [
+    "jwt_issuer",
+    "jwt_public_key_file",
+    "jwt_algorithm",
+    "jwt_audience",
+    "cors_origins",
     "sweep_schedule",
     "digest_schedule",
     "housekeeping_schedule",
@@ -279,6 +302,17 @@ impl RawConfig {
         if matches!(&self.jwt_secret, Some(s) if s.len() < 32) {
             return Err(invalid("PLEDGEFLOW_JWT_SECRET", "(hidden)", "needs at least 32 characters"));
         }
+        if !matches!(self.jwt_algorithm.as_str(), "RS256" | "ES256") {
+            return Err(invalid("PLEDGEFLOW_JWT_ALGORITHM", &self.jwt_algorithm, "expected RS256 or ES256"));
+        }
+        if self.jwt_issuer.is_some() && self.jwt_public_key_file.is_none() {
+            return Err(invalid("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE", "(unset)", "PLEDGEFLOW_JWT_ISSUER needs the issuer's public key (PEM)"));
+        }
+        for origin in &self.cors_origins {
+            if origin.parse::<axum::http::HeaderValue>().is_err() || !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(invalid("PLEDGEFLOW_CORS_ORIGINS", origin, "expected origins like https://zwfw.example.gov.cn"));
+            }
+        }
         for (channel, endpoint) in &self.webhooks {
             if !(endpoint.url.starts_with("http://") || endpoint.url.starts_with("https://")) {
                 return Err(invalid("webhooks.*.url", &format!("{channel}: {}", endpoint.url), "expected an http(s) URL"));
@@ -297,6 +331,11 @@ impl RawConfig {
             retention_days: self.retention_days,
             clock,
             jwt_secret: self.jwt_secret,
+            jwt_issuer: self.jwt_issuer,
+            jwt_public_key_file: self.jwt_public_key_file,
+            jwt_algorithm: self.jwt_algorithm,
+            jwt_audience: self.jwt_audience,
+            cors_origins: self.cors_origins,
             office: self.office,
             contacts: self.contacts,
             webhooks: self.webhooks,

@@ -135,14 +135,17 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let db = store::connect(&config.database_url, 1).await?;
             store::migrate(&db).await?;
             let now = chrono::Utc::now();
-            let keys = pledgeflow::auth::keys(&db, config.jwt_secret.as_deref(), now).await?;
+            let keys = pledgeflow::auth::keys(&db, &config, now).await?;
             let mut claims = pledgeflow::auth::Claims::new(&subject, roles, now, chrono::Duration::hours(hours));
             claims.name = name;
             claims.region = region;
             claims.department = department;
             claims.division = division;
             claims.uscc = uscc;
-            println!("{}", keys.mint(&claims));
+            let token = keys
+                .mint(&claims)
+                .ok_or_else(|| anyhow::anyhow!("tokens are issued by {} here; this installation cannot mint them", config.jwt_issuer.as_deref().unwrap_or("an outside issuer")))?;
+            println!("{token}");
         }
         Command::Migrate => {
             let db = store::connect(&config.database_url, 1).await?;

@@ -176,24 +176,53 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-pub fn router(services: Services, graphiql: bool) -> Router {
+pub fn router(services: Services, graphiql: bool, cors_origins: &[String]) -> Router {
     let engine = services.engine.clone();
     let keys = services.keys.clone();
     let schema = schema(Some(services));
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(AppState { engine, keys, schema, graphiql })
+        .with_state(AppState { engine, keys, schema, graphiql });
+    if cors_origins.is_empty() {
+        return router;
+    }
+    // Origins were checked when the configuration was read.
+    let origins: Vec<axum::http::HeaderValue> = cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
+    router.layer(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+            .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE, axum::http::header::ACCEPT]),
+    )
 }
 
 async fn execute(state: &AppState, headers: &axum::http::HeaderMap, media: &'static str, request: async_graphql::Request) -> axum::response::Response {
     let header = headers.get(axum::http::header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("(not text)"));
     let caller = access::Caller(state.keys.from_header(header));
+    let span = tracing::info_span!(
+        "graphql",
+        request_id = %uuid::Uuid::now_v7(),
+        operation = request.operation_name.as_deref().unwrap_or("-"),
+        actor = caller.0.as_ref().ok().and_then(|c| c.as_ref()).map_or("-", |c| c.sub.as_str()),
+    );
     let loaders = loaders::Loaders::new(&state.engine.db);
-    http::respond(media, state.schema.execute(request.data(caller).data(loaders)).await)
+    let response = {
+        use tracing::Instrument;
+        state.schema.execute(request.data(caller).data(loaders)).instrument(span.clone()).await
+    };
+    span.in_scope(|| {
+        if response.errors.is_empty() {
+            tracing::debug!("answered")
+        } else {
+            let codes: Vec<String> = response.errors.iter().map(|e| e.extensions.as_ref().and_then(|x| x.get("code")).map_or("-".into(), |c| c.to_string())).collect();
+            tracing::info!(errors = ?codes, "answered with errors")
+        }
+    });
+    http::respond(media, response)
 }
 
 /// graphql-transport-ws (and the older graphql-ws): the caller's token arrives in the

@@ -169,8 +169,35 @@ async fn operators_see_the_outbox_and_move_the_training_clock_only_when_it_is_on
 #[tokio::test]
 async fn the_clock_cannot_be_moved_unless_the_server_was_told_so() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, base, url) = start(dir.path(), &[]).await;
+    let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CORS_ORIGINS", "[\"https://zwfw.example.gov.cn\"]")]).await;
     let http = reqwest::Client::new();
+    // CORS: the configured origin may call from a browser; another may not.
+    for (origin, allowed) in [("https://zwfw.example.gov.cn", true), ("https://evil.example", false)] {
+        let preflight = http
+            .request(reqwest::Method::OPTIONS, format!("{base}/graphql"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization,content-type")
+            .send()
+            .await
+            .unwrap();
+        let allow = preflight.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(allow.as_deref() == Some(origin), allowed, "{origin}: {allow:?}");
+    }
+    // Each kind of bad token is told apart.
+    let expired = token_with(&url, &["--role", "window", "--hours=-1"]);
+    let claims = pledgeflow::auth::Claims::new("x", vec!["window".into()], chrono::Utc::now(), chrono::Duration::hours(1));
+    let forged = pledgeflow::auth::Keys::hs256(b"not-this-installations-key-at-all").mint(&claims).unwrap();
+    let cases = [(None, "no bearer token"), (Some("not-a-token".to_string()), "malformed"), (Some(expired), "expired"), (Some(forged), "signature")];
+    for (bearer, says) in cases {
+        let mut req = http.post(format!("{base}/graphql")).json(&json!({"query": "{ workflowInstances { totalCount } }"}));
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let r: Value = req.send().await.unwrap().json().await.unwrap();
+        assert_eq!(code(&r), "UNAUTHENTICATED");
+        assert!(r["errors"][0]["message"].as_str().unwrap().contains(says), "{says}: {r}");
+    }
     let r = graphql_as(&http, &base, &token(&url, "regional_admin"), json!({"query": "mutation { advanceClock(input: {bySeconds: 60}) { now } }"})).await;
     assert_eq!(code(&r), "FORBIDDEN");
     let r = graphql_as(&http, &base, &token(&url, "regional_admin"), json!({"query": "{ serverClock { manual } }"})).await;

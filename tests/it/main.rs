@@ -7,6 +7,7 @@ mod crash;
 mod engine_store;
 mod helpers;
 mod http;
+mod identity;
 mod schema;
 mod delivery;
 mod provisional;
