@@ -63,11 +63,19 @@ pub struct WorkflowInstanceFilter {
 
 #[Object]
 impl WorkflowQuery {
-    /// Every deployed definition, newest version of each name.
+    /// Every deployed definition, newest version of each name, by name.
     #[graphql(guard = "access::ANYONE")]
-    async fn workflow_definitions(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Vec<WorkflowDefinition>> {
+    async fn workflow_definitions(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, WorkflowDefinition, operations::ConnectionTotal, async_graphql::connection::EmptyFields>> {
         let engine = ctx.data::<Engine>()?;
-        Ok(engine.workflows.set.latest_all().iter().map(|d| d.as_ref().into()).collect())
+        let page = access::Page::from_args(first, after)?;
+        let all = engine.workflows.set.latest_all();
+        let items = all.iter().skip(page.offset as usize).take(page.first as usize).map(|d| d.as_ref().into()).collect();
+        Ok(page.connection(items, all.len() as u64))
     }
 
     /// One definition; the newest version unless `version` is given.

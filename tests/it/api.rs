@@ -99,10 +99,11 @@ async fn each_role_sees_and_acts_only_within_its_scope_with_coded_errors() {
         let other_applicant = claims(&["applicant"], &[("uscc", "U2")]);
         let supervisor = claims(&["supervisor"], &[("region", "R1")]);
         let division = claims(&["division_admin"], &[("division", "V1")]);
+        let inspector = claims(&["inspector"], &[("division", "V1")]);
         let nobody = claims(&["window"], &[]);
 
         // Seeing: in scope yes; out of scope is not found (null), never forbidden.
-        for who in [&window, &approver, &applicant, &supervisor, &division] {
+        for who in [&window, &approver, &applicant, &supervisor, &division, &inspector] {
             let r = api.call(Some(who), INSTANCE, json!({"id": ours})).await;
             assert_eq!(r["data"]["workflowInstance"]["id"], ours, "{who:?}: {r}");
             let r = api.call(Some(who), INSTANCE, json!({"id": theirs})).await;

@@ -102,7 +102,7 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
         .expect("demo seeds a licensed deferral case");
     let query = "query($id: ID!) { workflowInstance(id: $id) { state version definitionVersion \
                  history { seq event fromState toState hash prevHash } timers { name status } } \
-                 workflowDefinitions { name } }";
+                 workflowDefinitions { totalCount edges { node { name } } } }";
     let window = token(&url, "window");
     let r = graphql(&http, &base, json!({"query": query, "variables": {"id": case.id}})).await;
     assert_eq!(code(&r), "UNAUTHENTICATED");
@@ -117,7 +117,8 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
     let events: Vec<&str> = inst["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
     assert_eq!(events, ["start", "materials_complete", "approve"]);
     assert_eq!(inst["history"][1]["prevHash"], inst["history"][0]["hash"]);
-    assert_eq!(r["data"]["workflowDefinitions"].as_array().unwrap().len(), 4);
+    assert_eq!(r["data"]["workflowDefinitions"]["totalCount"], 4);
+    assert_eq!(r["data"]["workflowDefinitions"]["edges"].as_array().unwrap().len(), 4);
 
     let missing = graphql_as(&http, &base, &window, json!({"query": "{ workflowInstance(id: \"nope\") { state } }"})).await;
     assert_eq!(missing["data"]["workflowInstance"], Value::Null);
@@ -256,4 +257,56 @@ where
             return serde_json::from_str(&t).unwrap();
         }
     }
+}
+
+#[tokio::test]
+async fn hostile_requests_are_refused_before_they_cost_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, url) = start(dir.path(), &[]).await;
+    let http = reqwest::Client::new();
+    let admin = token(&url, "regional_admin");
+
+    // Too deep: refused at validation (no data, 400 with the spec's media type).
+    let mut deep = String::from("__typename");
+    for _ in 0..20 {
+        deep = format!("ofType {{ {deep} }}");
+    }
+    let query = format!("{{ __schema {{ types {{ {deep} }} }} }}");
+    let r = http
+        .post(format!("{base}/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .bearer_auth(&admin)
+        .json(&json!({"query": query}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(body.get("data").is_none() && body["errors"][0]["message"].as_str().unwrap().contains("deep"), "{body}");
+
+    // GraphiQL's own introspection still fits the limits.
+    let introspection = "query { __schema { queryType { name } types { name kind fields(includeDeprecated: true) { name args { name type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }";
+    let r = graphql_as(&http, &base, &admin, json!({"query": introspection})).await;
+    assert!(r.get("errors").is_none(), "{r}");
+
+    // Too big: 413 before parsing.
+    let huge = "x".repeat(300 * 1024);
+    let r = http.post(format!("{base}/graphql")).json(&json!({"query": format!("{{ __typename }} # {huge}")})).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+
+    // A mutation by GET: 405, and nothing ran.
+    let r = http
+        .get(format!("{base}/graphql"))
+        .query(&[("query", "mutation { advanceClock(input: {bySeconds: 60}) { now } }")])
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
+
+    // Injection in a string field is data, not SQL.
+    let sneaky = json!({"query": "query($id: ID!) { workflowInstance(id: $id) { id } }", "variables": {"id": "x' OR '1'='1"}});
+    let r = graphql_as(&http, &base, &token_in(&url, "window", "310101-SCJG"), sneaky).await;
+    assert_eq!(r["data"]["workflowInstance"], Value::Null, "{r}");
 }
