@@ -1,2 +1,3 @@
 //! Pure domain types and rules, free of storage and transport.
 pub mod calendar;
+pub mod ids;
