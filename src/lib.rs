@@ -19,4 +19,5 @@ pub mod jobs;
 pub mod runtime;
 pub mod scheduler;
 pub mod store;
+pub mod window;
 pub mod workflow;

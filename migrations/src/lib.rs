@@ -11,6 +11,7 @@ mod m20261123_000002_timer_errors;
 mod m20261123_000003_delivery;
 mod m20261123_000004_provisional_timers;
 mod m20261123_000005_scope_and_idempotency;
+mod m20261123_000006_window;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_delivery::Migration),
             Box::new(m20261123_000004_provisional_timers::Migration),
             Box::new(m20261123_000005_scope_and_idempotency::Migration),
+            Box::new(m20261123_000006_window::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ pub mod live;
 pub mod loaders;
 pub mod operations;
 pub mod types;
+pub mod window;
 
 use std::sync::Arc;
 
@@ -44,10 +45,10 @@ pub struct Services {
 }
 
 #[derive(MergedObject, Default)]
-pub struct Query(WorkflowQuery, operations::OperationsQuery);
+pub struct Query(WorkflowQuery, window::WindowQuery, operations::OperationsQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(events::EventMutation, operations::OperationsMutation);
+pub struct Mutation(events::EventMutation, window::WindowMutation, operations::OperationsMutation);
 
 #[derive(Default)]
 pub struct WorkflowQuery;

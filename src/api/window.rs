@@ -1,0 +1,501 @@
+//! The window's GraphQL: the catalogue and organisation (regional admin), applicants and
+//! credit imports, opening and carrying cases (window officers, approvers).
+
+use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject, ID};
+use chrono::NaiveDate;
+use sea_orm::{ConnectionTrait, FromQueryResult};
+
+use super::access::{self, error, ErrorCode, Roles};
+use super::events::store_error;
+use super::types::WorkflowInstance;
+use crate::domain::ids;
+use crate::runtime::Engine;
+use crate::store::{instances, stmt};
+use crate::window::catalogue::{self, ItemSpec};
+use crate::window::intake::{self, OpenCaseInput, ReturnCategory, WindowError};
+use crate::window::registry::{self, Applicant as ApplicantRow, ElectronicLicence};
+
+const ADMIN: Roles = Roles(&["regional_admin"]);
+const WINDOW: Roles = Roles(&["window"]);
+const APPROVER: Roles = Roles(&["approver"]);
+const STAFF: Roles = Roles(&["window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"]);
+
+fn window_error(e: WindowError) -> async_graphql::Error {
+    match e {
+        WindowError::BadInput { field, message } => error("BAD_USER_INPUT", message).extend_with(|_, x| x.set("field", field)),
+        WindowError::NotFound(m) => error("NOT_FOUND", m),
+        WindowError::Forbidden(m) => error("FORBIDDEN", m),
+        WindowError::Invalid(m) => error("INVALID_TRANSITION", m),
+        WindowError::Store(s) => store_error(s),
+    }
+}
+
+fn bad(field: &'static str, message: impl Into<String>) -> async_graphql::Error {
+    error("BAD_USER_INPUT", message.into()).extend_with(move |_, x| x.set("field", field))
+}
+
+#[derive(SimpleObject)]
+pub struct ApprovalItem {
+    pub code: String,
+    pub version: i64,
+    pub name: String,
+    pub department: String,
+    pub excluded: bool,
+    pub spec: ItemSpec,
+}
+
+impl From<catalogue::Item> for ApprovalItem {
+    fn from(i: catalogue::Item) -> Self {
+        Self { code: i.code, version: i.version, name: i.name, department: i.department, excluded: i.excluded, spec: i.spec }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Applicant {
+    pub uscc: String,
+    pub name: String,
+    pub legal_representative: String,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub credit_tier: String,
+    pub dishonest: bool,
+}
+
+impl From<ApplicantRow> for Applicant {
+    fn from(a: ApplicantRow) -> Self {
+        Self {
+            uscc: a.uscc,
+            name: a.name,
+            legal_representative: a.legal_representative,
+            email: a.email,
+            mobile: a.mobile,
+            credit_tier: a.credit_tier,
+            dishonest: a.dishonest != 0,
+        }
+    }
+}
+
+#[derive(SimpleObject, FromQueryResult)]
+pub struct CaseMaterial {
+    pub code: String,
+    pub name: String,
+    /// provided, deferred, received, verified, to_supply.
+    pub status: String,
+    pub file_ref: Option<String>,
+    pub received_by: Option<String>,
+    /// The electronic licence checked and the verdict, as JSON text.
+    pub verification: Option<String>,
+}
+
+/// A case: its workflow instance with what the window recorded.
+pub struct Case {
+    row: intake::CaseRow,
+    instance: crate::store::InstanceRecord,
+}
+
+#[Object]
+impl Case {
+    async fn id(&self) -> ID {
+        ID(self.row.instance_id.clone())
+    }
+    async fn instance(&self) -> WorkflowInstance {
+        WorkflowInstance(self.instance.clone())
+    }
+    async fn state(&self) -> &str {
+        &self.instance.state
+    }
+    async fn item_code(&self) -> &str {
+        &self.row.item_code
+    }
+    /// The catalogue version the case started on, and keeps.
+    async fn item_version(&self) -> i64 {
+        self.row.item_version
+    }
+    async fn mode(&self) -> &str {
+        &self.row.mode
+    }
+    async fn applicant_uscc(&self) -> &str {
+        &self.row.applicant_uscc
+    }
+    async fn licence_number(&self) -> Option<&str> {
+        self.row.licence_number.as_deref()
+    }
+    /// The signed commitment letter, verbatim as rendered from its template version.
+    async fn commitment_text(&self) -> Option<&str> {
+        self.row.commitment_text.as_deref()
+    }
+    async fn commitment_version(&self) -> Option<i64> {
+        self.row.commitment_version
+    }
+    async fn signed_by(&self) -> Option<&str> {
+        self.row.signed_by.as_deref()
+    }
+    async fn materials(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CaseMaterial>> {
+        let engine = ctx.data::<Engine>()?;
+        let rows = engine
+            .db
+            .query_all_raw(stmt(
+                &engine.db,
+                "SELECT code, name, status, file_ref, received_by, verification FROM case_materials WHERE instance_id = ? ORDER BY code",
+                vec![self.row.instance_id.clone().into()],
+            ))
+            .await
+            .map_err(|e| e.internal())?;
+        rows.iter().map(|r| CaseMaterial::from_query_result(r, "").map_err(|e| e.internal())).collect()
+    }
+}
+
+/// Loads a case if its instance is in the caller's scope.
+async fn visible_case(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Option<Case>> {
+    use sea_orm::{EntityTrait, QueryFilter};
+    let engine = ctx.data::<Engine>()?;
+    let claims = access::claims(ctx)?;
+    let visible = crate::store::entities::instance::Entity::find_by_id(id.to_string())
+        .filter(access::visible_instances(claims))
+        .one(&engine.db)
+        .await
+        .map_err(|e| e.internal())?;
+    if visible.is_none() {
+        return Ok(None);
+    }
+    let Some(row) = intake::case_row(&engine.db, id).await.map_err(|e| e.internal())? else { return Ok(None) };
+    let instance = instances::load(&engine.db, id).await.map_err(store_error)?;
+    Ok(Some(Case { row, instance }))
+}
+
+async fn case_after(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Case> {
+    visible_case(ctx, id).await?.ok_or_else(|| error("NOT_FOUND", format!("no case {id}")))
+}
+
+#[derive(Default)]
+pub struct WindowQuery;
+
+#[Object]
+impl WindowQuery {
+    /// The catalogue: newest version of each approval item.
+    #[graphql(guard = "access::ANYONE")]
+    async fn approval_items(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, ApprovalItem, super::operations::ConnectionTotal, async_graphql::connection::EmptyFields>> {
+        let engine = ctx.data::<Engine>()?;
+        let page = access::Page::from_args(first, after)?;
+        let all = catalogue::items(&engine.db).await.map_err(|e| e.internal())?;
+        let total = all.len() as u64;
+        let items = all.into_iter().skip(page.offset as usize).take(page.first as usize).map(ApprovalItem::from).collect();
+        Ok(page.connection(items, total))
+    }
+
+    /// One item: the newest version unless `version` is given.
+    #[graphql(guard = "access::ANYONE")]
+    async fn approval_item(&self, ctx: &Context<'_>, code: String, version: Option<i64>) -> async_graphql::Result<Option<ApprovalItem>> {
+        let engine = ctx.data::<Engine>()?;
+        Ok(catalogue::item(&engine.db, &code, version).await.map_err(|e| e.internal())?.map(ApprovalItem::from))
+    }
+
+    /// An applicant with its credit status: staff, or the applicant itself.
+    #[graphql(guard = "access::ANYONE")]
+    async fn applicant(&self, ctx: &Context<'_>, uscc: String) -> async_graphql::Result<Option<Applicant>> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let uscc = ids::uscc(&uscc).map_err(|e| bad("uscc", e.to_string()))?;
+        let is_staff = claims.roles.iter().any(|r| r != "applicant");
+        if !is_staff && claims.uscc.as_deref() != Some(uscc.as_str()) {
+            return Ok(None);
+        }
+        Ok(registry::applicant(&engine.db, &uscc).await.map_err(|e| e.internal())?.map(Applicant::from))
+    }
+
+    /// A case in the caller's scope.
+    #[graphql(guard = "access::ANYONE")]
+    async fn case(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Case>> {
+        visible_case(ctx, &id).await
+    }
+}
+
+#[derive(InputObject)]
+pub struct PutDepartmentInput {
+    pub region: String,
+    pub region_name: String,
+    pub code: String,
+    pub name: String,
+    /// `approval` or `supervision`.
+    pub side: String,
+    pub divisions: Vec<DivisionInput>,
+}
+
+#[derive(InputObject)]
+pub struct DivisionInput {
+    pub code: String,
+    pub name: String,
+    pub email: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct PutApprovalItemInput {
+    pub code: String,
+    pub name: String,
+    pub department: String,
+    #[graphql(default)]
+    pub excluded: bool,
+    pub spec: ItemSpec,
+}
+
+#[derive(SimpleObject)]
+pub struct PutApprovalItemPayload {
+    pub item: ApprovalItem,
+}
+
+#[derive(InputObject)]
+pub struct PutApplicantInput {
+    pub uscc: String,
+    pub name: String,
+    pub legal_representative: String,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CreditRecordInput {
+    pub uscc: String,
+    /// A, B, C or D.
+    pub tier: String,
+    pub dishonest: bool,
+}
+
+#[derive(InputObject)]
+pub struct ImportCreditInput {
+    pub records: Vec<CreditRecordInput>,
+}
+
+#[derive(SimpleObject)]
+pub struct ImportCreditPayload {
+    pub updated: i64,
+    /// Codes of applicants not on file (nothing was changed for them).
+    pub unknown: Vec<String>,
+}
+
+#[derive(InputObject)]
+pub struct ElectronicLicenceInput {
+    pub holder_uscc: String,
+    pub kind: String,
+    pub number: String,
+    pub valid_until: NaiveDate,
+    #[graphql(default)]
+    pub revoked: bool,
+}
+
+#[derive(InputObject)]
+pub struct ImportElectronicLicencesInput {
+    pub licences: Vec<ElectronicLicenceInput>,
+}
+
+#[derive(SimpleObject)]
+pub struct CasePayload {
+    pub case: Case,
+}
+
+#[derive(InputObject)]
+pub struct SubmitMaterialInput {
+    pub case_id: ID,
+    pub code: String,
+    pub file_ref: String,
+}
+
+#[derive(InputObject)]
+pub struct IssueLicenceInput {
+    pub case_id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct IssueLicencePayload {
+    pub case: Case,
+    pub licence_number: String,
+}
+
+#[derive(InputObject)]
+pub struct ReturnApplicationInput {
+    pub item_code: String,
+    pub applicant_uscc: Option<String>,
+    pub category: ReturnCategory,
+    pub reason: String,
+}
+
+#[derive(SimpleObject)]
+pub struct ReturnApplicationPayload {
+    pub id: ID,
+}
+
+#[derive(Default)]
+pub struct WindowMutation;
+
+#[Object]
+impl WindowMutation {
+    /// A department of the caller's region and its divisions (created or replaced).
+    #[graphql(guard = "ADMIN")]
+    async fn put_department(&self, ctx: &Context<'_>, input: PutDepartmentInput) -> async_graphql::Result<bool> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        if claims.region.as_deref() != Some(input.region.as_str()) {
+            return Err(error("FORBIDDEN", "a regional admin manages their own region only"));
+        }
+        if !matches!(input.side.as_str(), "approval" | "supervision") {
+            return Err(bad("side", "expected approval or supervision"));
+        }
+        let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
+        registry::put_region(&txn, &input.region, &input.region_name).await.map_err(|e| e.internal())?;
+        registry::put_department(&txn, &input.code, &input.region, &input.name, &input.side).await.map_err(|e| e.internal())?;
+        for d in &input.divisions {
+            registry::put_division(&txn, &d.code, &input.code, &d.name, d.email.as_deref()).await.map_err(|e| e.internal())?;
+        }
+        txn.commit().await.map_err(|e| e.internal())?;
+        Ok(true)
+    }
+
+    /// A new version of an approval item; running cases keep theirs.
+    #[graphql(guard = "ADMIN")]
+    async fn put_approval_item(&self, ctx: &Context<'_>, input: PutApprovalItemInput) -> async_graphql::Result<PutApprovalItemPayload> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let department = registry::department(&engine.db, &input.department)
+            .await
+            .map_err(|e| e.internal())?
+            .ok_or_else(|| bad("department", format!("no department {}", input.department)))?;
+        if claims.region.as_deref() != Some(department.region.as_str()) {
+            return Err(error("FORBIDDEN", "a regional admin manages their own region only"));
+        }
+        let spec = &input.spec;
+        if spec.materials.is_empty() || spec.conditions.is_empty() {
+            return Err(bad("spec", "an item lists its conditions and its materials"));
+        }
+        if let Some(max) = spec.modes.deferral_max_working_days {
+            if max < 1 {
+                return Err(bad("spec", "the longest deferral is at least one working day"));
+            }
+        }
+        if minijinja::Environment::new().template_from_str(&spec.commitment_template).is_err() {
+            return Err(bad("spec", "the commitment template does not compile"));
+        }
+        if !spec.licence_pattern.contains("{seq") {
+            return Err(bad("spec", "the licence pattern needs {seq} so numbers are unique"));
+        }
+        let now = engine.now();
+        let version = catalogue::put(&engine.db, &input.code, &input.name, &input.department, input.excluded, spec, &claims.sub, now)
+            .await
+            .map_err(|e| e.internal())?;
+        let item = catalogue::item(&engine.db, &input.code, Some(version)).await.map_err(|e| e.internal())?.ok_or_else(|| error("INTERNAL", "internal error"))?;
+        Ok(PutApprovalItemPayload { item: item.into() })
+    }
+
+    /// An applicant (created or its details replaced); credit comes from credit imports.
+    #[graphql(guard = "STAFF")]
+    async fn put_applicant(&self, ctx: &Context<'_>, input: PutApplicantInput) -> async_graphql::Result<Applicant> {
+        let engine = ctx.data::<Engine>()?;
+        let uscc = ids::uscc(&input.uscc).map_err(|e| bad("uscc", e.to_string()))?;
+        if input.name.trim().is_empty() || input.legal_representative.trim().is_empty() {
+            return Err(bad("name", "name and legal representative are required"));
+        }
+        if let Some(email) = &input.email {
+            if email.parse::<lettre::Address>().is_err() {
+                return Err(bad("email", format!("{email:?} is not an email address")));
+            }
+        }
+        let existing = registry::applicant(&engine.db, &uscc).await.map_err(|e| e.internal())?;
+        let row = ApplicantRow {
+            uscc,
+            name: input.name.trim().to_string(),
+            legal_representative: input.legal_representative.trim().to_string(),
+            email: input.email,
+            mobile: input.mobile,
+            credit_tier: existing.as_ref().map_or("B".into(), |a| a.credit_tier.clone()),
+            dishonest: existing.as_ref().map_or(0, |a| a.dishonest),
+        };
+        registry::put_applicant(&engine.db, &row, engine.now()).await.map_err(|e| e.internal())?;
+        Ok(row.into())
+    }
+
+    /// Credit statuses from the credit platform: all or nothing.
+    #[graphql(guard = "ADMIN")]
+    async fn import_credit(&self, ctx: &Context<'_>, input: ImportCreditInput) -> async_graphql::Result<ImportCreditPayload> {
+        let engine = ctx.data::<Engine>()?;
+        for r in &input.records {
+            ids::uscc(&r.uscc).map_err(|e| bad("records", format!("{}: {e}", r.uscc)))?;
+            if !registry::CREDIT_TIERS.contains(&r.tier.as_str()) {
+                return Err(bad("records", format!("{}: tier {:?} is not A, B, C or D", r.uscc, r.tier)));
+            }
+        }
+        let now = engine.now();
+        let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
+        let (mut updated, mut unknown) = (0, Vec::new());
+        for r in &input.records {
+            let code = ids::uscc(&r.uscc).unwrap_or_default();
+            if registry::set_credit(&txn, &code, &r.tier, r.dishonest, now).await.map_err(|e| e.internal())? {
+                updated += 1;
+            } else {
+                unknown.push(code);
+            }
+        }
+        txn.commit().await.map_err(|e| e.internal())?;
+        Ok(ImportCreditPayload { updated, unknown })
+    }
+
+    /// Electronic licences for verification (the embedded library).
+    #[graphql(guard = "ADMIN")]
+    async fn import_electronic_licences(&self, ctx: &Context<'_>, input: ImportElectronicLicencesInput) -> async_graphql::Result<i64> {
+        let engine = ctx.data::<Engine>()?;
+        let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
+        for l in &input.licences {
+            let holder = ids::uscc(&l.holder_uscc).map_err(|e| bad("licences", format!("{}: {e}", l.holder_uscc)))?;
+            let row = ElectronicLicence {
+                holder_uscc: holder,
+                kind: l.kind.clone(),
+                number: l.number.clone(),
+                valid_until: l.valid_until.to_string(),
+                revoked: i64::from(l.revoked),
+            };
+            registry::put_electronic_licence(&txn, &row).await.map_err(|e| e.internal())?;
+        }
+        txn.commit().await.map_err(|e| e.internal())?;
+        Ok(input.licences.len() as i64)
+    }
+
+    /// Opens a case at the window: credit gate, materials, the signed commitment.
+    #[graphql(guard = "WINDOW")]
+    async fn open_case(&self, ctx: &Context<'_>, input: OpenCaseInput) -> async_graphql::Result<CasePayload> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let record = intake::open_case(engine, claims, input).await.map_err(window_error)?;
+        Ok(CasePayload { case: case_after(ctx, &record.id).await? })
+    }
+
+    /// Records a deferred (or unverifiable) material as received.
+    #[graphql(guard = "WINDOW")]
+    async fn submit_material(&self, ctx: &Context<'_>, input: SubmitMaterialInput) -> async_graphql::Result<CasePayload> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        intake::submit_material(engine, claims, &input.case_id, &input.code, &input.file_ref).await.map_err(window_error)?;
+        Ok(CasePayload { case: case_after(ctx, &input.case_id).await? })
+    }
+
+    /// Approves and issues the licence, with the item's next number.
+    #[graphql(guard = "APPROVER")]
+    async fn issue_licence(&self, ctx: &Context<'_>, input: IssueLicenceInput) -> async_graphql::Result<IssueLicencePayload> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let (_, number) = intake::issue_licence(engine, claims, &input.case_id).await.map_err(window_error)?;
+        Ok(IssueLicencePayload { case: case_after(ctx, &input.case_id).await?, licence_number: number })
+    }
+
+    /// Returns an application at intake (退件), with the reason's category.
+    #[graphql(guard = "WINDOW")]
+    async fn return_application(&self, ctx: &Context<'_>, input: ReturnApplicationInput) -> async_graphql::Result<ReturnApplicationPayload> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let id = intake::return_application(engine, claims, &input.item_code, input.applicant_uscc.as_deref(), input.category, &input.reason)
+            .await
+            .map_err(window_error)?;
+        Ok(ReturnApplicationPayload { id: ID(id) })
+    }
+}

@@ -1,0 +1,193 @@
+//! The catalogue: approval items, each edit a new version (a running case keeps the version it
+//! started with), with the commitment modes they allow and their limits, the materials, the
+//! commitment letter template, and the linkage to the supervising division.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use serde::{Deserialize, Serialize};
+
+use crate::store::stmt;
+
+/// The commitment modes (告知承诺审批情形).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// 材料延期 / 容缺受理: materials later, by a deadline.
+    Deferral,
+    /// 材料核验: materials checked against electronic licences.
+    Verification,
+    /// 事后核查: decided on the spot, checked afterwards.
+    AfterTheFact,
+}
+
+impl Mode {
+    pub fn workflow(self) -> &'static str {
+        match self {
+            Mode::Deferral => "material-deferral",
+            Mode::Verification => "material-verification",
+            Mode::AfterTheFact => "after-the-fact-review",
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Deferral => "deferral",
+            Mode::Verification => "verification",
+            Mode::AfterTheFact => "after_the_fact",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject, async_graphql::InputObject)]
+#[graphql(input_name = "MaterialSpecInput")]
+pub struct MaterialSpec {
+    pub code: String,
+    pub name: String,
+    /// May be supplied later under material deferral.
+    #[serde(default)]
+    pub deferrable: bool,
+    /// The kind of electronic licence it can be verified against, if any.
+    #[serde(default)]
+    pub licence_kind: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject, async_graphql::InputObject)]
+#[graphql(input_name = "ModeLimitsInput")]
+pub struct ModeLimits {
+    /// Longest deferral in working days; null when deferral is not allowed.
+    pub deferral_max_working_days: Option<i64>,
+    /// Whether verification against electronic licences is allowed.
+    #[serde(default)]
+    pub verification: bool,
+    /// Whether the decision may be made on the spot and checked afterwards.
+    #[serde(default)]
+    pub after_the_fact: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject, async_graphql::InputObject)]
+#[graphql(input_name = "LinkageInput")]
+pub struct Linkage {
+    pub department: String,
+    pub division: String,
+    pub supervision_item: String,
+}
+
+/// Everything about an item beyond its code, name and department.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject, async_graphql::InputObject)]
+#[graphql(input_name = "ItemSpecInput")]
+pub struct ItemSpec {
+    pub legal_basis: String,
+    /// 直接取消审批 / 审批改为备案 / 实行告知承诺 / 优化审批服务.
+    pub reform_mode: String,
+    /// The licence conditions: quantifiable, no catch-all clause.
+    pub conditions: Vec<String>,
+    pub materials: Vec<MaterialSpec>,
+    pub modes: ModeLimits,
+    /// The commitment letter template (minijinja), and its version.
+    pub commitment_template: String,
+    pub commitment_version: i64,
+    pub breach_consequences: String,
+    pub supervision: Option<Linkage>,
+    /// e.g. `JY{year}{seq:06}`: `{year}` and `{seq:0N}` are filled in.
+    pub licence_pattern: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub code: String,
+    pub version: i64,
+    pub name: String,
+    pub department: String,
+    /// Excluded from commitment approval (public safety, health, …): ordinary procedure only.
+    pub excluded: bool,
+    pub spec: ItemSpec,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(FromQueryResult)]
+struct Row {
+    code: String,
+    version: i64,
+    name: String,
+    department: String,
+    excluded: i64,
+    spec: String,
+    created_at: i64,
+}
+
+impl TryFrom<Row> for Item {
+    type Error = DbErr;
+    fn try_from(r: Row) -> Result<Self, DbErr> {
+        let spec = serde_json::from_str(&r.spec).map_err(|e| DbErr::Custom(format!("item {} v{}: {e}", r.code, r.version)))?;
+        Ok(Item {
+            code: r.code,
+            version: r.version,
+            name: r.name,
+            department: r.department,
+            excluded: r.excluded != 0,
+            spec,
+            created_at: crate::store::instances::from_ms(r.created_at),
+        })
+    }
+}
+
+const COLUMNS: &str = "code, version, name, department, excluded, spec, created_at";
+
+/// The newest version of `code`, or the given one.
+pub async fn item(db: &impl ConnectionTrait, code: &str, version: Option<i64>) -> Result<Option<Item>, DbErr> {
+    let row = match version {
+        Some(v) => db.query_one_raw(stmt(db, &format!("SELECT {COLUMNS} FROM approval_items WHERE code = ? AND version = ?"), vec![code.into(), v.into()])).await?,
+        None => {
+            db.query_one_raw(stmt(db, &format!("SELECT {COLUMNS} FROM approval_items WHERE code = ? ORDER BY version DESC LIMIT 1"), vec![code.into()]))
+                .await?
+        }
+    };
+    row.map(|r| Row::from_query_result(&r, "").and_then(Item::try_from)).transpose()
+}
+
+/// Newest version of every item, by code.
+pub async fn items(db: &impl ConnectionTrait) -> Result<Vec<Item>, DbErr> {
+    let rows = db
+        .query_all_raw(stmt(
+            db,
+            &format!("SELECT {COLUMNS} FROM approval_items a WHERE version = (SELECT MAX(version) FROM approval_items b WHERE b.code = a.code) ORDER BY code"),
+            vec![],
+        ))
+        .await?;
+    rows.iter().map(|r| Row::from_query_result(r, "").and_then(Item::try_from)).collect()
+}
+
+/// Stores a new version of an item (1 for a new code). Returns the version.
+pub async fn put(
+    db: &impl ConnectionTrait,
+    code: &str,
+    name: &str,
+    department: &str,
+    excluded: bool,
+    spec: &ItemSpec,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Max {
+        v: Option<i64>,
+    }
+    let max = db.query_one_raw(stmt(db, "SELECT MAX(version) AS v FROM approval_items WHERE code = ?", vec![code.into()])).await?;
+    let version = max.map(|r| Max::from_query_result(&r, "")).transpose()?.and_then(|m| m.v).unwrap_or(0) + 1;
+    let spec = serde_json::to_string(spec).map_err(|e| DbErr::Custom(e.to_string()))?;
+    db.execute_raw(stmt(
+        db,
+        "INSERT INTO approval_items (code, version, name, department, excluded, spec, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        vec![
+            code.into(),
+            version.into(),
+            name.into(),
+            department.into(),
+            i64::from(excluded).into(),
+            spec.into(),
+            by.into(),
+            now.timestamp_millis().into(),
+        ],
+    ))
+    .await?;
+    Ok(version)
+}
