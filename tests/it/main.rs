@@ -13,3 +13,4 @@ mod delivery;
 mod provisional;
 mod smtp;
 mod timers;
+mod window;

@@ -1,0 +1,214 @@
+//! The window through the GraphQL API: catalogue, applicants, the credit gate, the three
+//! modes from intake to licence, and every refusal leaving nothing changed.
+
+use std::sync::Arc;
+
+use async_graphql::{Request, Variables};
+use chrono::{Duration, TimeZone, Utc};
+use pledgeflow::{
+    api::{self, access::Caller, loaders::Loaders, PledgeflowSchema, Services},
+    auth::{Claims, Keys},
+    clock::ManualClock,
+    config::Config,
+    delivery::{Channels, Outbox},
+    runtime::Engine,
+};
+use serde_json::{json, Value};
+
+use crate::helpers::{backends, engine, repo};
+
+struct Api {
+    schema: PledgeflowSchema,
+    engine: Engine,
+}
+
+impl Api {
+    fn new(engine: Engine, data: &std::path::Path) -> Self {
+        let config = Config { templates_dir: repo().join("templates"), data_dir: data.to_path_buf(), ..Config::default() };
+        let channels = Channels::from_config(&config, &engine.workflows.set).unwrap();
+        let services = Services {
+            engine: engine.clone(),
+            outbox: Outbox::new(engine.clone(), Arc::new(channels), &config),
+            manual_clock: None,
+            wake: Arc::default(),
+            worker: "window-test".into(),
+            keys: Keys::hs256(b"0123456789abcdef0123456789abcdef"),
+            live_poll: std::time::Duration::from_millis(20),
+        };
+        Self { schema: api::schema(Some(services)), engine }
+    }
+
+    async fn call(&self, who: &Claims, query: &str, vars: Value) -> Value {
+        let request = Request::new(query)
+            .variables(Variables::from_json(vars))
+            .data(Caller(Ok(Some(who.clone()))))
+            .data(Loaders::new(&self.engine.db));
+        serde_json::to_value(self.schema.execute(request).await).unwrap()
+    }
+
+    async fn ok(&self, who: &Claims, query: &str, vars: Value) -> Value {
+        let r = self.call(who, query, vars).await;
+        assert!(r.get("errors").is_none() || r["errors"].as_array().is_some_and(|e| e.is_empty()), "{r}");
+        r["data"].clone()
+    }
+}
+
+fn who(sub: &str, role: &str, scope: &[(&str, &str)]) -> Claims {
+    let mut c = Claims::new(sub, vec![role.into()], Utc::now(), Duration::hours(1));
+    for (k, v) in scope {
+        match *k {
+            "region" => c.region = Some(v.to_string()),
+            "department" => c.department = Some(v.to_string()),
+            _ => unreachable!(),
+        }
+    }
+    c
+}
+
+fn code(r: &Value) -> (&str, Option<&str>) {
+    let ext = &r["errors"][0]["extensions"];
+    (ext["code"].as_str().unwrap_or_else(|| panic!("no error in {r}")), ext["field"].as_str())
+}
+
+const FOOD: &str = "310101-FOOD-01";
+const GOOD: &str = "91310110666007217T";
+const DISHONEST: &str = "91310115591693856A";
+
+/// A region, an approval department, a supervision division, and a food licence item.
+async fn catalogue(api: &Api, admin: &Claims) {
+    let dept = "mutation($i: PutDepartmentInput!) { putDepartment(input: $i) }";
+    api.ok(admin, dept, json!({"i": {"region": "310101", "regionName": "黄浦区", "code": "310101-SCJG", "name": "黄浦区市场监督管理局",
+        "side": "approval", "divisions": [{"code": "310101-SCJG-SP", "name": "食品经营监管科", "email": "sp@example.gov.cn"}]}})).await;
+    let item = json!({"i": {"code": FOOD, "name": "食品经营许可", "department": "310101-SCJG", "spec": {
+        "legalBasis": "《中华人民共和国食品安全法》第三十五条", "reformMode": "实行告知承诺",
+        "conditions": ["经营场所面积不少于 10 平方米", "从业人员持有效健康证明"],
+        "materials": [
+            {"code": "M01", "name": "营业执照", "deferrable": false, "licenceKind": "business_licence"},
+            {"code": "M02", "name": "从业人员健康证明", "deferrable": true},
+            {"code": "M03", "name": "经营场所平面图", "deferrable": true}],
+        "modes": {"deferralMaxWorkingDays": 20, "verification": true, "afterTheFact": true},
+        "commitmentTemplate": "本人{{ signed_by }}代表{{ applicant.name }}承诺：申请{{ item.name }}符合以下条件：{% for c in item.conditions %}{{ c }}；{% endfor %}{% if due %}并于{{ due }}前补齐容缺材料。{% endif %}如有不实，愿承担{{ item.breach_consequences }}。",
+        "commitmentVersion": 3, "breachConsequences": "撤销许可并记入信用记录",
+        "supervision": {"department": "310101-SCJG", "division": "310101-SCJG-SP", "supervisionItem": "SUP-FOOD-01"},
+        "licencePattern": "JY{year}{seq:06}"}}});
+    api.ok(admin, "mutation($i: PutApprovalItemInput!) { putApprovalItem(input: $i) { item { version } } }", item).await;
+    let applicant = "mutation($i: PutApplicantInput!) { putApplicant(input: $i) { uscc } }";
+    for (uscc, name) in [(GOOD, "上海示例餐饮管理有限公司"), (DISHONEST, "上海示例便利店有限公司")] {
+        api.ok(admin, applicant, json!({"i": {"uscc": uscc, "name": name, "legalRepresentative": "张三", "email": "boss@example.cn", "mobile": "13800000000"}})).await;
+    }
+    api.ok(admin, "mutation($i: ImportCreditInput!) { importCredit(input: $i) { updated } }",
+        json!({"i": {"records": [{"uscc": GOOD, "tier": "A", "dishonest": false}, {"uscc": DISHONEST, "tier": "D", "dishonest": true}]}})).await;
+    api.ok(admin, "mutation($i: ImportElectronicLicencesInput!) { importElectronicLicences(input: $i) }",
+        json!({"i": {"licences": [{"holderUscc": GOOD, "kind": "business_licence", "number": "310101000123456", "validUntil": "2046-01-01"}]}})).await;
+}
+
+fn open(mode: &str, deferred: bool, days: Option<i64>) -> Value {
+    let status = |c: &str| if deferred && c != "M01" { "DEFERRED" } else { "PROVIDED" };
+    let m01 = if mode == "VERIFICATION" { json!({"code": "M01", "status": "TO_VERIFY", "licenceNumber": "310101000123456"}) } else { json!({"code": "M01", "status": "PROVIDED", "fileRef": "doc-1"}) };
+    json!({"i": {"applicantUscc": GOOD, "itemCode": FOOD, "mode": mode, "signedBy": "张三", "deferralWorkingDays": days,
+        "materials": [m01, {"code": "M02", "status": status("M02")}, {"code": "M03", "status": status("M03")}]}})
+}
+
+const OPEN: &str = "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id state mode itemVersion commitmentText materials { code status } instance { deadlines { name at } } } } }";
+
+#[tokio::test]
+async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_nothing() {
+    for db in backends().await {
+        let data = tempfile::tempdir().unwrap();
+        // Monday 28 September 2026, 10:00 in Shanghai.
+        let clock = ManualClock::at(chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 9, 28, 10, 0, 0).unwrap().with_timezone(&Utc));
+        let e = engine(&db, &clock).await;
+        let api = Api::new(e.clone(), data.path());
+        let admin = who("admin", "regional_admin", &[("region", "310101")]);
+        let window = who("window-07", "window", &[("department", "310101-SCJG")]);
+        let approver = who("approver-02", "approver", &[("department", "310101-SCJG")]);
+        let elsewhere = who("window-99", "window", &[("department", "310104-SCJG")]);
+        catalogue(&api, &admin).await;
+
+        let count = |table: &'static str| {
+            let db = e.db.clone();
+            async move {
+                use sea_orm::ConnectionTrait;
+                let r = db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), format!("SELECT COUNT(*) AS n FROM {table}"))).await.unwrap().unwrap();
+                r.try_get::<i64>("", "n").unwrap()
+            }
+        };
+        let mut dishonest = open("DEFERRAL", true, Some(5));
+        dishonest["i"]["applicantUscc"] = json!(DISHONEST);
+        let mut bad_uscc = open("DEFERRAL", true, Some(5));
+        bad_uscc["i"]["applicantUscc"] = json!("91310110666007217A");
+        let mut unknown_item = open("DEFERRAL", true, Some(5));
+        unknown_item["i"]["itemCode"] = json!("NO-SUCH-ITEM");
+        let mut not_deferrable = open("DEFERRAL", true, Some(5));
+        not_deferrable["i"]["materials"][0] = json!({"code": "M01", "status": "DEFERRED"});
+        let refusals = [
+            (&window, dishonest, ("BAD_USER_INPUT", Some("mode"))),
+            (&window, bad_uscc, ("BAD_USER_INPUT", Some("applicantUscc"))),
+            (&window, unknown_item, ("NOT_FOUND", None)),
+            (&window, open("DEFERRAL", true, Some(21)), ("BAD_USER_INPUT", Some("deferralWorkingDays"))),
+            (&window, not_deferrable, ("BAD_USER_INPUT", Some("materials"))),
+            (&elsewhere, open("DEFERRAL", true, Some(5)), ("FORBIDDEN", None)),
+            (&approver, open("DEFERRAL", true, Some(5)), ("FORBIDDEN", None)),
+        ];
+        for (caller, vars, expected) in refusals {
+            let r = api.call(caller, OPEN, vars.clone()).await;
+            assert_eq!(code(&r), expected, "{vars}: {r}");
+        }
+        assert_eq!((count("cases").await, count("workflow_instances").await), (0, 0), "refusals wrote nothing");
+
+        // Deferral for 5 working days from Monday 28 September: 29, 30 September, then 1–7 October
+        // are holidays, 8, 9 October, and Saturday 10 October is a 调休 working day: the fifth.
+        let opened = api.ok(&window, OPEN, open("DEFERRAL", true, Some(5))).await;
+        let case = &opened["openCase"]["case"];
+        let id = case["id"].as_str().unwrap().to_string();
+        assert_eq!(case["state"], "awaiting_materials");
+        assert_eq!(case["instance"]["deadlines"][0]["at"], "2026-10-10T09:30:00+00:00");
+        let letter = case["commitmentText"].as_str().unwrap();
+        assert!(letter.contains("张三代表上海示例餐饮管理有限公司") && letter.contains("2026年10月10日（星期六）17:30"), "{letter}");
+
+        // Editing the item makes a version 2; the running case keeps version 1.
+        catalogue(&api, &admin).await;
+        let r = api.call(&admin, "{ approvalItem(code: \"310101-FOOD-01\") { version } }", json!({})).await;
+        assert_eq!(r["data"]["approvalItem"]["version"], 2);
+        let r = api.ok(&window, "query($id: ID!) { case(id: $id) { itemVersion } }", json!({"id": id})).await;
+        assert_eq!(r["case"]["itemVersion"], 1);
+
+        let submit = "mutation($i: SubmitMaterialInput!) { submitMaterial(input: $i) { case { state materials { code status receivedBy } } } }";
+        let r = api.call(&elsewhere, submit, json!({"i": {"caseId": id, "code": "M02", "fileRef": "doc-2"}})).await;
+        assert_eq!(code(&r).0, "NOT_FOUND", "another department's case is not found");
+        let r = api.call(&window, submit, json!({"i": {"caseId": id, "code": "M01", "fileRef": "doc-2"}})).await;
+        assert_eq!(code(&r), ("BAD_USER_INPUT", Some("code")), "M01 was not deferred");
+        let r = api.ok(&window, submit, json!({"i": {"caseId": id, "code": "M02", "fileRef": "doc-2"}})).await;
+        assert_eq!(r["submitMaterial"]["case"]["state"], "awaiting_materials");
+        let r = api.ok(&window, submit, json!({"i": {"caseId": id, "code": "M03", "fileRef": "doc-3"}})).await;
+        assert_eq!(r["submitMaterial"]["case"]["state"], "under_review", "all deferred materials in");
+        let r = api.call(&window, submit, json!({"i": {"caseId": id, "code": "M03", "fileRef": "doc-3"}})).await;
+        assert_eq!(code(&r).0, "INVALID_TRANSITION", "a case under review takes no materials");
+
+        let issue = "mutation($i: IssueLicenceInput!) { issueLicence(input: $i) { licenceNumber case { state licenceNumber } } }";
+        let r = api.call(&window, issue, json!({"i": {"caseId": id}})).await;
+        assert_eq!(code(&r).0, "FORBIDDEN");
+        let r = api.ok(&approver, issue, json!({"i": {"caseId": id}})).await;
+        assert_eq!(r["issueLicence"]["licenceNumber"], "JY2026000001");
+        assert_eq!(r["issueLicence"]["case"]["state"], "licensed");
+        let events: Vec<String> = e.history(&id).await.unwrap().into_iter().map(|h| h.event).collect();
+        assert_eq!(events, ["start", "materials_complete", "approve"]);
+
+        // After the fact: decided on the spot, the next licence number; verification against the library.
+        let opened = api.ok(&window, OPEN, open("AFTER_THE_FACT", false, None)).await;
+        let spot = opened["openCase"]["case"]["id"].as_str().unwrap().to_string();
+        let r = api.ok(&approver, issue, json!({"i": {"caseId": spot}})).await;
+        assert_eq!(r["issueLicence"]["licenceNumber"], "JY2026000002");
+        let opened = api.ok(&window, OPEN, open("VERIFICATION", false, None)).await;
+        let verified = &opened["openCase"]["case"];
+        assert_eq!(verified["state"], "under_review", "{verified}");
+        assert_eq!(verified["materials"][0], json!({"code": "M01", "status": "verified"}));
+
+        // A return at intake, with its category.
+        let r = api.ok(&window, "mutation($i: ReturnApplicationInput!) { returnApplication(input: $i) { id } }",
+            json!({"i": {"itemCode": FOOD, "applicantUscc": GOOD, "category": "OFFICER_ERROR", "reason": "漏收平面图"}})).await;
+        assert!(r["returnApplication"]["id"].is_string());
+        assert_eq!(count("returns").await, 1);
+        db.cleanup().await;
+    }
+}
