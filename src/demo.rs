@@ -1,21 +1,19 @@
-//! Demo data for a fresh local install: a few cases in each commitment mode at different
-//! points of their lives, made through the engine like any real case.
+//! Demo data for a fresh local install: a district's organisation, a catalogue of five
+//! approval items, applicants of every credit tier, electronic licences, and cases in every
+//! mode at different points of their lives — all made through the window's own functions,
+//! like real ones. Try `pledgeflow token --role window --department 310101-SCJG`.
 
-use std::collections::BTreeMap;
-
-use chrono::{NaiveTime, TimeZone, Utc};
+use chrono::Duration;
 use sea_orm::{EntityTrait, PaginatorTrait};
-use serde_json::json;
 
+use crate::auth::Claims;
 use crate::runtime::Engine;
 use crate::store::entities::instance;
-use crate::workflow::Actor;
+use crate::window::catalogue::{self, ItemSpec, Linkage, MaterialSpec, Mode, ModeLimits};
+use crate::window::intake::{self, MaterialInput, MaterialStatus, OpenCaseInput, ReturnCategory};
+use crate::window::registry::{self, Applicant, ElectronicLicence};
 
-/// Huangpu district (310101), market regulation bureau, food safety division: try
-/// `pledgeflow token --role window --department 310101-SCJG`.
-fn shanghai_food() -> serde_json::Value {
-    json!({"region": "310101", "department": "310101-SCJG", "division": "310101-SCJG-SP"})
-}
+const REGION: &str = "310101";
 
 /// Staff addresses for a demo install with none configured (mail goes to .eml files there).
 pub fn contacts() -> std::collections::BTreeMap<String, String> {
@@ -25,59 +23,225 @@ pub fn contacts() -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
-/// Seeds the demo cases unless the database already holds instances. Returns how many
-/// instances it started.
+fn staff(sub: &str, role: &str, department: &str) -> Claims {
+    let mut c = Claims::new(sub, vec![role.into()], chrono::Utc::now(), Duration::hours(1));
+    c.region = Some(REGION.into());
+    c.department = Some(department.into());
+    c
+}
+
+fn material(code: &str, name: &str, deferrable: bool, licence_kind: Option<&str>) -> MaterialSpec {
+    MaterialSpec { code: code.into(), name: name.into(), deferrable, licence_kind: licence_kind.map(Into::into) }
+}
+
+const LETTER: &str = "告知承诺书（第{{ item.code }}号事项）\n\
+本人{{ signed_by }}，作为{{ applicant.name }}（统一社会信用代码 {{ applicant.uscc }}）的法定代表人或受托人，\
+已知悉{{ item.name }}的设定依据（{{ item.legal_basis }}）、许可条件和应提交的材料，现承诺：\n\
+{% for c in item.conditions %}{{ loop.index }}. {{ c }}\n{% endfor %}\
+{% if due %}尚未提交的材料将于{{ due }}前补齐。\n{% endif %}\
+所填写的信息和提交的材料真实、有效；如有不实或未履行承诺，自愿承担{{ item.breach_consequences }}。\n\
+承诺人：{{ signed_by }}　　{{ signed_at }}";
+
+struct ItemDef {
+    code: &'static str,
+    name: &'static str,
+    department: &'static str,
+    division: &'static str,
+    excluded: bool,
+    basis: &'static str,
+    conditions: &'static [&'static str],
+    materials: Vec<MaterialSpec>,
+    modes: ModeLimits,
+    pattern: &'static str,
+}
+
+fn items() -> Vec<ItemDef> {
+    let licence = || material("M01", "营业执照", false, Some("business_licence"));
+    vec![
+        ItemDef {
+            code: "310101-FOOD-01",
+            name: "食品经营许可",
+            department: "310101-SCJG",
+            division: "310101-SCJG-SP",
+            excluded: false,
+            basis: "《中华人民共和国食品安全法》第三十五条",
+            conditions: &["经营场所面积不少于 10 平方米，与有毒有害场所距离 25 米以上", "从业人员持有效健康证明", "设有食品安全管理人员和管理制度"],
+            materials: vec![licence(), material("M02", "从业人员健康证明", true, None), material("M03", "经营场所平面布局图", true, None)],
+            modes: ModeLimits { deferral_max_working_days: Some(20), verification: true, after_the_fact: true },
+            pattern: "JY1310101{year}{seq:05}",
+        },
+        ItemDef {
+            code: "310101-HYG-01",
+            name: "公共场所卫生许可",
+            department: "310101-WJW",
+            division: "310101-WJW-WSJD",
+            excluded: false,
+            basis: "《公共场所卫生管理条例》第八条",
+            conditions: &["通风、采光、照明符合卫生标准", "从业人员持有效健康合格证明"],
+            materials: vec![licence(), material("M02", "卫生检测报告", true, None), material("M03", "从业人员健康合格证明", true, None)],
+            modes: ModeLimits { deferral_max_working_days: Some(10), verification: false, after_the_fact: true },
+            pattern: "沪卫公字[{year}]第{seq:06}号",
+        },
+        ItemDef {
+            code: "310101-TZSB-01",
+            name: "特种设备使用登记",
+            department: "310101-SCJG",
+            division: "310101-SCJG-TZ",
+            excluded: true,
+            basis: "《中华人民共和国特种设备安全法》第三十三条",
+            conditions: &["设备经监督检验合格", "配备持证作业人员"],
+            materials: vec![licence(), material("M02", "监督检验证书", false, None)],
+            modes: ModeLimits { deferral_max_working_days: None, verification: false, after_the_fact: false },
+            pattern: "TZ{year}{seq:06}",
+        },
+        ItemDef {
+            code: "310101-YPLS-01",
+            name: "药品零售企业许可",
+            department: "310101-SCJG",
+            division: "310101-SCJG-YP",
+            excluded: false,
+            basis: "《中华人民共和国药品管理法》第五十一条",
+            conditions: &["配备依法经过资格认定的执业药师", "营业场所面积不少于 40 平方米"],
+            materials: vec![licence(), material("M02", "执业药师注册证", false, Some("pharmacist_registration"))],
+            modes: ModeLimits { deferral_max_working_days: None, verification: true, after_the_fact: false },
+            pattern: "沪DA{year}{seq:04}",
+        },
+        ItemDef {
+            code: "310101-HY-01",
+            name: "道路货物运输经营许可",
+            department: "310101-JTW",
+            division: "310101-JTW-YG",
+            excluded: false,
+            basis: "《中华人民共和国道路运输条例》第二十一条",
+            conditions: &["有与经营业务相适应并经检测合格的车辆", "有符合规定条件的驾驶人员"],
+            materials: vec![licence(), material("M02", "车辆行驶证", true, None), material("M03", "驾驶人员从业资格证", true, None)],
+            modes: ModeLimits { deferral_max_working_days: Some(15), verification: false, after_the_fact: true },
+            pattern: "沪交运管许可黄字{year}{seq:06}号",
+        },
+    ]
+}
+
+/// Seeds the demo unless the database already holds instances. Returns how many instances
+/// it started.
 pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
     if instance::Entity::find().count(&engine.db).await? > 0 {
         return Ok(0);
     }
-    let window = Actor::person("demo-window-01", "window");
-    let approver = Actor::person("demo-approver-01", "approver");
-    let env = &engine.workflows.env;
-    let today = engine.now().with_timezone(&env.tz).date_naive();
-    let due_day = env.calendar.add_working_days(today, 5)?;
-    let end_of_day = NaiveTime::from_hms_opt(17, 30, 0).unwrap_or_default();
-    let due = env
-        .tz
-        .from_local_datetime(&due_day.and_time(end_of_day))
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| anyhow::anyhow!("no local time {due_day} 17:30"))?;
-    let deadlines = BTreeMap::from([("materials_due".to_string(), due)]);
-    let materials = |deferred: &str| {
-        json!([
-            {"code": "M01", "name": "营业执照", "status": "provided"},
-            {"code": "M02", "name": deferred, "status": "deferred"},
-        ])
+    let db = &engine.db;
+    let now = engine.now();
+    registry::put_region(db, REGION, "上海市黄浦区").await?;
+    for (code, name, side, divisions) in [
+        ("310101-SCJG", "黄浦区市场监督管理局", "approval", vec![("310101-SCJG-SP", "食品经营监管科"), ("310101-SCJG-TZ", "特种设备安全监察科"), ("310101-SCJG-YP", "药品监管科")]),
+        ("310101-WJW", "黄浦区卫生健康委员会", "approval", vec![("310101-WJW-WSJD", "卫生监督所")]),
+        ("310101-JTW", "黄浦区交通委员会", "approval", vec![("310101-JTW-YG", "运输管理科")]),
+    ] {
+        registry::put_department(db, code, REGION, name, side).await?;
+        for (d, n) in divisions {
+            registry::put_division(db, d, code, n, Some(&format!("{}@demo.pledgeflow.localhost", d.to_lowercase()))).await?;
+        }
+    }
+    for (id, name, department, division, role) in [
+        ("window-01", "李窗口", "310101-SCJG", None, "window"),
+        ("approver-01", "王审批", "310101-SCJG", None, "approver"),
+        ("window-02", "赵窗口", "310101-WJW", None, "window"),
+        ("approver-02", "钱审批", "310101-WJW", None, "approver"),
+        ("window-03", "吴窗口", "310101-JTW", None, "window"),
+        ("approver-03", "郑审批", "310101-JTW", None, "approver"),
+        ("divadmin-sp", "孙科长", "310101-SCJG", Some("310101-SCJG-SP"), "division_admin"),
+        ("inspector-sp-1", "周监管", "310101-SCJG", Some("310101-SCJG-SP"), "inspector"),
+    ] {
+        registry::put_staff(db, id, name, department, division, &[role.to_string()], Some(&format!("{id}@demo.pledgeflow.localhost")), now).await?;
+    }
+    for def in items() {
+        registry::put_supervision_item(db, &format!("SUP-{}", def.code), &format!("{}事中事后监管", def.name), def.department, def.division).await?;
+        let spec = ItemSpec {
+            legal_basis: def.basis.into(),
+            reform_mode: "实行告知承诺".into(),
+            conditions: def.conditions.iter().map(|c| c.to_string()).collect(),
+            materials: def.materials,
+            modes: def.modes,
+            commitment_template: LETTER.into(),
+            commitment_version: 1,
+            breach_consequences: "撤销许可、记入信用记录并向社会公开的法律责任".into(),
+            supervision: Some(Linkage { department: def.department.into(), division: def.division.into(), supervision_item: format!("SUP-{}", def.code) }),
+            licence_pattern: def.pattern.into(),
+        };
+        catalogue::put(db, def.code, def.name, def.department, def.excluded, &spec, "demo", now).await?;
+    }
+    let applicants = [
+        ("91310110666007217T", "上海示例餐饮管理有限公司", "张伟", "A", false),
+        ("91110000600037341L", "上海示例货运有限公司", "刘洋", "A", false),
+        ("9135052155323005XL", "上海示例大药房有限公司", "陈静", "B", false),
+        ("91350100M000100Y43", "上海示例浴室管理有限公司", "杨帆", "C", false),
+        ("91310115591693856A", "上海示例便利店有限公司", "黄磊", "D", true),
+    ];
+    for (n, (uscc, name, rep, tier, dishonest)) in applicants.iter().enumerate() {
+        let a = Applicant {
+            uscc: uscc.to_string(),
+            name: name.to_string(),
+            legal_representative: rep.to_string(),
+            email: Some(format!("contact{n}@applicant.demo.pledgeflow.localhost")),
+            mobile: Some(format!("1380000000{n}")),
+            credit_tier: tier.to_string(),
+            dishonest: i64::from(*dishonest),
+        };
+        registry::put_applicant(db, &a, now).await?;
+        registry::put_electronic_licence(
+            db,
+            &ElectronicLicence { holder_uscc: uscc.to_string(), kind: "business_licence".into(), number: format!("3101010000{n}{n}{n}{n}{n}"), valid_until: "2045-12-31".into(), revoked: 0 },
+        )
+        .await?;
+    }
+    registry::put_electronic_licence(
+        db,
+        &ElectronicLicence { holder_uscc: "9135052155323005XL".into(), kind: "pharmacist_registration".into(), number: "ZY2019000123".into(), valid_until: "2025-06-30".into(), revoked: 0 },
+    )
+    .await?;
+
+    let scjg_window = staff("window-01", "window", "310101-SCJG");
+    let scjg_approver = staff("approver-01", "approver", "310101-SCJG");
+    let wjw_window = staff("window-02", "window", "310101-WJW");
+    let jtw_window = staff("window-03", "window", "310101-JTW");
+    let jtw_approver = staff("approver-03", "approver", "310101-JTW");
+    let m = |code: &str, status: MaterialStatus, number: Option<&str>| MaterialInput {
+        code: code.into(),
+        status,
+        file_ref: (status == MaterialStatus::Provided).then(|| format!("DOC-{code}")),
+        licence_number: number.map(Into::into),
     };
-
+    let open = |uscc: &str, item: &str, mode: Mode, materials: Vec<MaterialInput>, days: Option<i64>| OpenCaseInput {
+        applicant_uscc: uscc.into(),
+        item_code: item.into(),
+        mode,
+        materials,
+        deferral_working_days: days,
+        signed_by: "法定代表人".into(),
+    };
+    use MaterialStatus::{Deferred, Provided, ToVerify};
+    let food = "310101-FOOD-01";
     let mut started = 0;
-    // A restaurant waiting for its fire-safety acceptance certificate.
-    let ctx = json!({"scope": shanghai_food(), "applicant": {"uscc": "91310110666007217T", "name": "上海示例餐饮管理有限公司", "email": "contact@canyin.demo.pledgeflow.localhost", "mobile": "13800000001"},
-        "item": {"code": "310101-FOOD-01", "name": "食品经营许可"}, "materials": materials("消防安全检查合格证明")});
-    engine.start("material-deferral", ctx, deadlines.clone(), &window).await?;
+    // A restaurant waiting for its health certificates and floor plan.
+    intake::open_case(engine, &scjg_window, open("91310110666007217T", food, Mode::Deferral, vec![m("M01", Provided, None), m("M02", Deferred, None), m("M03", Deferred, None)], Some(5))).await?;
     started += 1;
-
-    // One that supplied its materials and was licensed: a supervision task is running.
-    let ctx = json!({"scope": shanghai_food(), "applicant": {"uscc": "91310115591693856A", "name": "上海示例便利店有限公司", "email": "contact@bianlidian.demo.pledgeflow.localhost", "mobile": "13800000002"},
-        "item": {"code": "310101-FOOD-02", "name": "食品经营许可（仅销售预包装食品）"}, "materials": materials("健康证明")});
-    let case = engine.start("material-deferral", ctx, deadlines.clone(), &window).await?;
-    let r = engine.fire(&case.id, "materials_complete", &window, &json!({"received": ["M02"]}), None).await?;
-    let r = engine.fire(&r.instance.id, "approve", &approver, &json!({"licence_number": "JY13101010000001"}), None).await?;
-    started += 1 + r.spawned.len();
-
-    // Verification against electronic licences, one certificate could not be verified.
-    let ctx = json!({"scope": {"region": "350500", "department": "350500-GA", "division": "350500-GA-ZA"}, "applicant": {"uscc": "9135052155323005XL", "name": "泉州示例旅馆有限公司", "email": "contact@lvguan.demo.pledgeflow.localhost", "mobile": "13800000003"},
-        "item": {"code": "350500-HOTEL-01", "name": "旅馆业特种行业许可"}});
-    let case = engine.start("material-verification", ctx, BTreeMap::new(), &window).await?;
-    engine.fire(&case.id, "unverifiable", &window, &json!({"missing": ["卫生许可证"]}), None).await?;
+    // One that supplied them in time and was licensed: its supervision task is running.
+    let case = intake::open_case(engine, &scjg_window, open("91310110666007217T", food, Mode::Deferral, vec![m("M01", Provided, None), m("M02", Provided, None), m("M03", Deferred, None)], Some(10))).await?;
+    intake::submit_material(engine, &scjg_window, &case.id, "M03", "DOC-M03-2").await?;
+    intake::issue_licence(engine, &scjg_approver, &case.id).await?;
+    started += 2;
+    // Verification: the business licence checks out, the pharmacist's registration has expired.
+    intake::open_case(engine, &scjg_window, open("9135052155323005XL", "310101-YPLS-01", Mode::Verification, vec![m("M01", ToVerify, Some("310101000022222")), m("M02", ToVerify, Some("ZY2019000123"))], None)).await?;
     started += 1;
-
-    // Decided on the spot, checked afterwards.
-    let ctx = json!({"scope": {"region": "350100", "department": "350100-XC", "division": "350100-XC-CB"}, "applicant": {"uscc": "91350100M000100Y43", "name": "福州示例印刷有限公司", "email": "contact@yinshua.demo.pledgeflow.localhost", "mobile": "13800000004"},
-        "item": {"code": "350100-PRINT-01", "name": "印刷经营许可（包装装潢）"}});
-    let case = engine.start("after-the-fact-review", ctx, BTreeMap::new(), &window).await?;
-    let r = engine.fire(&case.id, "decide_on_spot", &window, &json!({"licence_number": "YS35010020260001"}), None).await?;
-    started += 1 + r.spawned.len();
+    // Verified entirely: under review.
+    intake::open_case(engine, &scjg_window, open("91310110666007217T", food, Mode::Verification, vec![m("M01", ToVerify, Some("310101000000000")), m("M02", Provided, None), m("M03", Provided, None)], None)).await?;
+    started += 1;
+    // A bath house's hygiene licence on deferral, with the health office.
+    intake::open_case(engine, &wjw_window, open("91350100M000100Y43", "310101-HYG-01", Mode::Deferral, vec![m("M01", Provided, None), m("M02", Deferred, None), m("M03", Provided, None)], Some(10))).await?;
+    started += 1;
+    // Road freight decided on the spot, checked afterwards.
+    let case = intake::open_case(engine, &jtw_window, open("91110000600037341L", "310101-HY-01", Mode::AfterTheFact, vec![m("M01", Provided, None), m("M02", Provided, None), m("M03", Provided, None)], None)).await?;
+    intake::issue_licence(engine, &jtw_approver, &case.id).await?;
+    started += 2;
+    // A return at intake: the officer forgot to collect the floor plan.
+    intake::return_application(engine, &scjg_window, food, Some("91310110666007217T"), ReturnCategory::OfficerError, "漏收经营场所平面布局图").await?;
     Ok(started)
 }

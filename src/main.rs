@@ -24,6 +24,8 @@ enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
+    /// Load the demo organisation, catalogue, applicants and cases into an empty database.
+    Demo,
     /// Mint a bearer token signed with this installation's key (local use and tests).
     Token {
         #[arg(long, default_value = "local-user")]
@@ -146,6 +148,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 .mint(&claims)
                 .ok_or_else(|| anyhow::anyhow!("tokens are issued by {} here; this installation cannot mint them", config.jwt_issuer.as_deref().unwrap_or("an outside issuer")))?;
             println!("{token}");
+        }
+        Command::Demo => {
+            let engine = app::build_engine(&config, std::sync::Arc::new(pledgeflow::clock::SystemClock)).await?;
+            let n = pledgeflow::demo::seed(&engine).await?;
+            if n == 0 {
+                println!("the database already holds instances: demo data not loaded");
+            } else {
+                println!("demo data loaded: {n} instances; try `pledgeflow token --role window --department 310101-SCJG`");
+            }
         }
         Command::Migrate => {
             let db = store::connect(&config.database_url, 1).await?;

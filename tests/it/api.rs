@@ -6,25 +6,11 @@ use std::sync::{
     Arc,
 };
 
-use async_graphql::{Request, Variables};
 use chrono::{Duration, TimeZone, Utc};
-use pledgeflow::{
-    api::{self, access::Caller, loaders::Loaders, PledgeflowSchema, Services},
-    auth::{Claims, Keys},
-    clock::ManualClock,
-    config::Config,
-    delivery::{Channels, Outbox},
-    runtime::Engine,
-    workflow::Actor,
-};
+use pledgeflow::{auth::Claims, clock::ManualClock, runtime::Engine, workflow::Actor};
 use serde_json::{json, Value};
 
-use crate::helpers::{backends, engine, repo};
-
-struct Api {
-    schema: PledgeflowSchema,
-    engine: Engine,
-}
+use crate::helpers::{backends, engine, Api};
 
 fn claims(roles: &[&str], scope: &[(&str, &str)]) -> Claims {
     let mut c = Claims::new("someone", roles.iter().map(|r| r.to_string()).collect(), Utc::now(), Duration::hours(1));
@@ -40,32 +26,6 @@ fn claims(roles: &[&str], scope: &[(&str, &str)]) -> Claims {
         }
     }
     c
-}
-
-impl Api {
-    fn new(engine: Engine, data: &std::path::Path) -> Self {
-        let config = Config { templates_dir: repo().join("templates"), data_dir: data.to_path_buf(), ..Config::default() };
-        let channels = Channels::from_config(&config, &engine.workflows.set).unwrap();
-        let outbox = Outbox::new(engine.clone(), Arc::new(channels), &config);
-        let services = Services {
-            engine: engine.clone(),
-            outbox,
-            manual_clock: None,
-            wake: Arc::default(),
-            worker: "api-test".into(),
-            keys: Keys::hs256(b"0123456789abcdef0123456789abcdef"),
-            live_poll: std::time::Duration::from_millis(20),
-        };
-        Self { schema: api::schema(Some(services)), engine }
-    }
-
-    async fn call(&self, who: Option<&Claims>, query: &str, vars: Value) -> Value {
-        let request = Request::new(query)
-            .variables(Variables::from_json(vars))
-            .data(Caller(Ok(who.cloned())))
-            .data(Loaders::new(&self.engine.db));
-        serde_json::to_value(self.schema.execute(request).await).unwrap()
-    }
 }
 
 fn code(r: &Value) -> &str {
@@ -207,11 +167,7 @@ async fn subscribers_get_their_cases_events_and_their_divisions_new_tasks_only()
         // Each subscription is driven at once, as the server does for a client, and its
         // responses collected.
         let subscribe = |who: Claims, query: &str, vars: Value| {
-            let request = Request::new(query)
-                .variables(Variables::from_json(vars))
-                .data(Caller(Ok(Some(who))))
-                .data(Loaders::new(&e.db));
-            let mut stream = api.schema.execute_stream(request).boxed();
+            let mut stream = api.schema.execute_stream(api.request(Some(&who), query, vars)).boxed();
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             tokio::spawn(async move {
                 while let Some(r) = stream.next().await {

@@ -89,3 +89,44 @@ pub fn workflows_dir(defs: &[(&str, &str)]) -> tempfile::TempDir {
     }
     dir
 }
+
+/// The GraphQL schema in process, over an engine, for API tests that need no HTTP.
+pub struct Api {
+    pub schema: pledgeflow::api::PledgeflowSchema,
+    pub engine: Engine,
+}
+
+impl Api {
+    pub fn new(engine: Engine, data: &std::path::Path) -> Self {
+        let config = Config { templates_dir: repo().join("templates"), data_dir: data.to_path_buf(), ..Config::default() };
+        let channels = pledgeflow::delivery::Channels::from_config(&config, &engine.workflows.set).unwrap();
+        let services = pledgeflow::api::Services {
+            engine: engine.clone(),
+            outbox: pledgeflow::delivery::Outbox::new(engine.clone(), Arc::new(channels), &config),
+            manual_clock: None,
+            wake: Arc::default(),
+            worker: "api-test".into(),
+            keys: pledgeflow::auth::Keys::hs256(b"0123456789abcdef0123456789abcdef"),
+            live_poll: std::time::Duration::from_millis(20),
+        };
+        Self { schema: pledgeflow::api::schema(Some(services)), engine }
+    }
+
+    pub fn request(&self, who: Option<&pledgeflow::auth::Claims>, query: &str, vars: serde_json::Value) -> async_graphql::Request {
+        async_graphql::Request::new(query)
+            .variables(async_graphql::Variables::from_json(vars))
+            .data(pledgeflow::api::access::Caller(Ok(who.cloned())))
+            .data(pledgeflow::api::loaders::Loaders::new(&self.engine.db))
+    }
+
+    pub async fn call(&self, who: Option<&pledgeflow::auth::Claims>, query: &str, vars: serde_json::Value) -> serde_json::Value {
+        serde_json::to_value(self.schema.execute(self.request(who, query, vars)).await).unwrap()
+    }
+
+    /// Like `call`, asserting there were no errors; the `data`.
+    pub async fn ok(&self, who: &pledgeflow::auth::Claims, query: &str, vars: serde_json::Value) -> serde_json::Value {
+        let r = self.call(Some(who), query, vars).await;
+        assert!(r["errors"].as_array().is_none_or(|e| e.is_empty()), "{r}");
+        r["data"].clone()
+    }
+}
