@@ -310,3 +310,79 @@ async fn hostile_requests_are_refused_before_they_cost_anything() {
     let r = graphql_as(&http, &base, &token_in(&url, "window", "310101-SCJG"), sneaky).await;
     assert_eq!(r["data"]["workflowInstance"], Value::Null, "{r}");
 }
+
+/// The window end to end through the real binary: a deferral case opened over HTTP, its
+/// reminder arriving at a real SMTP server on the working day before the deadline (the clock
+/// moved by an operator), the materials received, the licence issued, the audit trail whole;
+/// and a second case left to run out, revoked at its deadline with its notices sent.
+#[tokio::test]
+async fn a_deferral_case_end_to_end_over_http_with_the_reminder_at_a_real_smtp_server() {
+    let smtp = crate::smtp::SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let smtp_url = smtp.url();
+    let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_MAIL_URL", &smtp_url)]).await;
+    let http = reqwest::Client::new();
+    let window = token_with(&url, &["--role", "window", "--department", "310101-SCJG"]);
+    let approver = token_with(&url, &["--role", "approver", "--department", "310101-SCJG"]);
+    let admin = token_with(&url, &["--role", "regional_admin", "--region", "310101"]);
+    let open = json!({"query": "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id state instance { timers { name dueAt status } } } } }",
+        "variables": {"i": {"applicantUscc": "91310110666007217T", "itemCode": "310101-FOOD-01", "mode": "DEFERRAL", "deferralWorkingDays": 3,
+            "signedBy": "张伟", "materials": [{"code": "M01", "status": "PROVIDED", "fileRef": "DOC-1"},
+            {"code": "M02", "status": "DEFERRED"}, {"code": "M03", "status": "PROVIDED", "fileRef": "DOC-3"}]}}});
+    let kept = graphql_as(&http, &base, &window, open.clone()).await;
+    let broken = graphql_as(&http, &base, &window, open).await;
+    let id = |r: &Value| r["data"]["openCase"]["case"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    let (kept_id, broken_id) = (id(&kept), id(&broken));
+    let due = |r: &Value, name: &str| {
+        let timers = r["data"]["openCase"]["case"]["instance"]["timers"].as_array().unwrap();
+        timers.iter().find(|t| t["name"] == name).unwrap()["dueAt"].as_str().unwrap().to_string()
+    };
+    let advance = |to: String| json!({"query": "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { timersFired messagesDelivered } }", "variables": {"to": to}});
+
+    // The working day before the deadline, 09:00: both reminders go out, once.
+    let before = smtp.received().len();
+    let r = graphql_as(&http, &base, &admin, advance(due(&kept, "reminder"))).await;
+    // (The demo's own cases and tasks have timers too.)
+    assert!(r["data"]["advanceClock"]["timersFired"].as_u64().unwrap() >= 2, "{r}");
+    // (The demo's start-up notices may still be arriving: pick the reminders.)
+    let subject = |m: &crate::smtp::Received| {
+        mail_parser::MessageParser::default().parse(&m.data).and_then(|p| p.subject().map(str::to_string)).unwrap_or_default()
+    };
+    let reminders: Vec<_> = smtp.received()[before..]
+        .iter()
+        .filter(|m| m.to == ["contact0@applicant.demo.pledgeflow.localhost"] && subject(m).contains("容缺材料明天到期"))
+        .cloned()
+        .collect();
+    assert_eq!(reminders.len(), 2, "one reminder per case");
+    for m in &reminders {
+        let text = String::from_utf8_lossy(&m.data).to_string();
+        assert!(text.contains("text/calendar") && text.contains("method=PUBLISH"), "{text}");
+    }
+
+    // The kept case: the certificate arrives, the licence is issued.
+    let submit = json!({"query": "mutation($id: ID!) { submitMaterial(input: {caseId: $id, code: \"M02\", fileRef: \"DOC-2\"}) { case { state } } }", "variables": {"id": kept_id}});
+    let r = graphql_as(&http, &base, &window, submit).await;
+    assert_eq!(r["data"]["submitMaterial"]["case"]["state"], "under_review", "{r}");
+    let issue = json!({"query": "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber case { state } } }", "variables": {"id": kept_id}});
+    let r = graphql_as(&http, &base, &approver, issue).await;
+    assert_eq!(r["data"]["issueLicence"]["case"]["state"], "licensed", "{r}");
+
+    // The broken case runs out: revoked at the deadline, applicant and department told, the
+    // credit platform told of the breach.
+    let before = smtp.received().len();
+    let r = graphql_as(&http, &base, &admin, advance(due(&broken, "expiry"))).await;
+    assert!(r["data"]["advanceClock"]["timersFired"].as_u64().unwrap() >= 1, "{r}");
+    let history = json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state history { seq event prevHash hash } } }", "variables": {"id": broken_id}});
+    let r = graphql_as(&http, &base, &window, history).await;
+    let inst = &r["data"]["workflowInstance"];
+    assert_eq!(inst["state"], "revoked", "{r}");
+    let events: Vec<&str> = inst["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["start", "remind", "expire"]);
+    let notices: Vec<Vec<String>> = smtp.received()[before..].iter().map(|m| m.to.clone()).collect();
+    assert!(notices.contains(&vec!["contact0@applicant.demo.pledgeflow.localhost".to_string()]), "{notices:?}");
+    assert!(notices.contains(&vec!["department@demo.pledgeflow.localhost".to_string()]), "{notices:?}");
+    let breach = std::fs::read_dir(dir.path().join("data/webhooks/credit")).unwrap().count();
+    assert_eq!(breach, 1, "one breach pushed to the credit platform");
+    let out = Command::new(bin()).args(["audit", "verify"]).env("PLEDGEFLOW_DATABASE_URL", &url).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
