@@ -135,7 +135,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
         ("310101-WJW", "黄浦区卫生健康委员会", "approval", vec![("310101-WJW-WSJD", "卫生监督所")]),
         ("310101-JTW", "黄浦区交通委员会", "approval", vec![("310101-JTW-YG", "运输管理科")]),
     ] {
-        registry::put_department(db, code, REGION, name, side).await?;
+        registry::put_department(db, code, REGION, name, side, Some(&format!("{}@demo.pledgeflow.localhost", code.to_lowercase()))).await?;
         for (d, n) in divisions {
             registry::put_division(db, d, code, n, Some(&format!("{}@demo.pledgeflow.localhost", d.to_lowercase()))).await?;
         }

@@ -17,7 +17,8 @@ CREATE TABLE departments (
     code   TEXT PRIMARY KEY,
     region TEXT NOT NULL REFERENCES regions (code),
     name   TEXT NOT NULL,
-    side   TEXT NOT NULL
+    side   TEXT NOT NULL,
+    email  TEXT NULL
 );
 CREATE TABLE divisions (
     code       TEXT PRIMARY KEY,

@@ -223,6 +223,8 @@ pub struct PutDepartmentInput {
     pub name: String,
     /// `approval` or `supervision`.
     pub side: String,
+    /// Where the department's notices go (revocations, overdue decisions).
+    pub email: Option<String>,
     pub divisions: Vec<DivisionInput>,
 }
 
@@ -346,7 +348,12 @@ impl WindowMutation {
         }
         let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
         registry::put_region(&txn, &input.region, &input.region_name).await.map_err(|e| e.internal())?;
-        registry::put_department(&txn, &input.code, &input.region, &input.name, &input.side).await.map_err(|e| e.internal())?;
+        for email in input.email.iter().chain(input.divisions.iter().filter_map(|d| d.email.as_ref())) {
+            if email.parse::<lettre::Address>().is_err() {
+                return Err(bad("email", format!("{email:?} is not an email address")));
+            }
+        }
+        registry::put_department(&txn, &input.code, &input.region, &input.name, &input.side, input.email.as_deref()).await.map_err(|e| e.internal())?;
         for d in &input.divisions {
             registry::put_division(&txn, &d.code, &input.code, &d.name, d.email.as_deref()).await.map_err(|e| e.internal())?;
         }

@@ -78,11 +78,17 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// From the context's `scope` (`region`, `department`, `division`) and `applicant.uscc`;
-    /// a spawned instance without its own takes its parent's.
+    /// From the context's `scope` (`region`, `department`, `division`) and `applicant.uscc`.
+    /// A spawned instance without its own belongs to the supervising department and division
+    /// its parent names (`supervision`), else takes its parent's scope.
     pub fn from_context(ctx: &Value) -> Self {
         let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
-        let pick = |key: &str| text(&ctx["scope"][key]).or_else(|| text(&ctx["parent"]["context"]["scope"][key]));
+        let parent = &ctx["parent"]["context"];
+        let pick = |key: &str| {
+            text(&ctx["scope"][key])
+                .or_else(|| if key == "region" { None } else { text(&parent["supervision"][key]) })
+                .or_else(|| text(&parent["scope"][key]))
+        };
         Self {
             region: pick("region"),
             department: pick("department"),

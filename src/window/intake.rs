@@ -165,6 +165,12 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
         return Err(bad("signedBy", "the commitment must be signed"));
     }
     let department = registry::department(db, &item.department).await?.ok_or_else(|| WindowError::NotFound(format!("no department {}", item.department)))?;
+    // Who is told what: the approving department, and the supervising division the case is
+    // handed to (its supervision task belongs to that division).
+    let supervising = match &item.spec.supervision {
+        Some(link) => registry::division(db, &link.division).await?,
+        None => None,
+    };
     let commitment = render_commitment(&item, &applicant, deadlines.get("materials_due").copied(), &input.signed_by, now, env.tz)?;
 
     let material_json: Vec<Value> = materials
@@ -178,6 +184,8 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
         "mode": input.mode.as_str(),
         "materials": material_json,
         "supervision": item.spec.supervision,
+        "department": {"code": department.code, "name": department.name, "email": department.email},
+        "division": supervising.as_ref().map(|d| json!({"code": d.code, "name": d.name, "email": d.email})),
         "credit": {"tier": applicant.credit_tier, "dishonest": false, "checked_at": now},
     });
     let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };

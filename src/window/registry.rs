@@ -24,9 +24,16 @@ pub async fn put_region(db: &impl ConnectionTrait, code: &str, name: &str) -> Re
     upsert(db, "regions", "code", &["code", "name"], vec![code.into(), name.into()]).await
 }
 
-/// `side`: `approval` or `supervision`.
-pub async fn put_department(db: &impl ConnectionTrait, code: &str, region: &str, name: &str, side: &str) -> Result<(), DbErr> {
-    upsert(db, "departments", "code", &["code", "region", "name", "side"], vec![code.into(), region.into(), name.into(), side.into()]).await
+/// `side`: `approval` or `supervision`; `email` receives the department's notices.
+pub async fn put_department(db: &impl ConnectionTrait, code: &str, region: &str, name: &str, side: &str, email: Option<&str>) -> Result<(), DbErr> {
+    upsert(
+        db,
+        "departments",
+        "code",
+        &["code", "region", "name", "side", "email"],
+        vec![code.into(), region.into(), name.into(), side.into(), email.into()],
+    )
+    .await
 }
 
 pub async fn put_division(db: &impl ConnectionTrait, code: &str, department: &str, name: &str, email: Option<&str>) -> Result<(), DbErr> {
@@ -51,10 +58,11 @@ pub struct Department {
     pub region: String,
     pub name: String,
     pub side: String,
+    pub email: Option<String>,
 }
 
 pub async fn department(db: &impl ConnectionTrait, code: &str) -> Result<Option<Department>, DbErr> {
-    let row = db.query_one_raw(stmt(db, "SELECT code, region, name, side FROM departments WHERE code = ?", vec![code.into()])).await?;
+    let row = db.query_one_raw(stmt(db, "SELECT code, region, name, side, email FROM departments WHERE code = ?", vec![code.into()])).await?;
     row.map(|r| Department::from_query_result(&r, "")).transpose()
 }
 

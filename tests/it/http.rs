@@ -380,7 +380,7 @@ async fn a_deferral_case_end_to_end_over_http_with_the_reminder_at_a_real_smtp_s
     assert_eq!(events, ["start", "remind", "expire"]);
     let notices: Vec<Vec<String>> = smtp.received()[before..].iter().map(|m| m.to.clone()).collect();
     assert!(notices.contains(&vec!["contact0@applicant.demo.pledgeflow.localhost".to_string()]), "{notices:?}");
-    assert!(notices.contains(&vec!["department@demo.pledgeflow.localhost".to_string()]), "{notices:?}");
+    assert!(notices.contains(&vec!["310101-scjg@demo.pledgeflow.localhost".to_string()]), "the approving department, at its own address: {notices:?}");
     let breach = std::fs::read_dir(dir.path().join("data/webhooks/credit")).unwrap().count();
     assert_eq!(breach, 1, "one breach pushed to the credit platform");
     let out = Command::new(bin()).args(["audit", "verify"]).env("PLEDGEFLOW_DATABASE_URL", &url).output().unwrap();

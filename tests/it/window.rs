@@ -147,6 +147,12 @@ async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_no
         assert_eq!(r["issueLicence"]["case"]["state"], "licensed");
         let events: Vec<String> = e.history(&id).await.unwrap().into_iter().map(|h| h.event).collect();
         assert_eq!(events, ["start", "materials_complete", "approve"]);
+        // Handed over: the supervision task belongs to the linked division, whose admin sees it.
+        let mut division_admin = who("divadmin", "division_admin", &[]);
+        division_admin.division = Some("310101-SCJG-SP".into());
+        let tasks = "{ workflowInstances(filter: {definition: \"supervision-task\"}) { totalCount edges { node { parentId } } } }";
+        let r = api.ok(&division_admin, tasks, json!({})).await;
+        assert_eq!(r["workflowInstances"]["edges"][0]["node"]["parentId"], id.as_str(), "{r}");
 
         // After the fact: decided on the spot, the next licence number; verification against the library.
         let opened = api.ok(&window, OPEN, open("AFTER_THE_FACT", false, None)).await;
