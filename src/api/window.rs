@@ -167,6 +167,22 @@ async fn case_after(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Case> 
     visible_case(ctx, id).await?.ok_or_else(|| error("NOT_FOUND", format!("no case {id}")))
 }
 
+#[derive(SimpleObject)]
+pub struct DivisionView {
+    pub code: String,
+    pub name: String,
+    pub email: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct DepartmentView {
+    pub code: String,
+    pub name: String,
+    pub side: String,
+    pub email: Option<String>,
+    pub divisions: Vec<DivisionView>,
+}
+
 #[derive(Default)]
 pub struct WindowQuery;
 
@@ -208,6 +224,29 @@ impl WindowQuery {
         Ok(registry::applicant(&engine.db, &uscc).await.map_err(|e| e.internal())?.map(Applicant::from))
     }
 
+    /// The departments of the caller's region, with their divisions.
+    #[graphql(guard = "STAFF")]
+    async fn departments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DepartmentView>> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let region = match (&claims.region, &claims.department) {
+            (Some(r), _) => r.clone(),
+            (None, Some(d)) => registry::department(&engine.db, d).await.map_err(|e| e.internal())?.map(|d| d.region).unwrap_or_default(),
+            (None, None) => return Ok(Vec::new()),
+        };
+        let all = registry::departments(&engine.db, &region).await.map_err(|e| e.internal())?;
+        Ok(all
+            .into_iter()
+            .map(|(d, divisions)| DepartmentView {
+                code: d.code,
+                name: d.name,
+                side: d.side,
+                email: d.email,
+                divisions: divisions.into_iter().map(|v| DivisionView { code: v.code, name: v.name, email: v.email }).collect(),
+            })
+            .collect())
+    }
+
     /// A case in the caller's scope.
     #[graphql(guard = "access::ANYONE")]
     async fn case(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Case>> {
@@ -232,6 +271,17 @@ pub struct PutDepartmentInput {
 pub struct DivisionInput {
     pub code: String,
     pub name: String,
+    pub email: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct PutStaffInput {
+    /// The login subject the staff member's tokens carry.
+    pub id: String,
+    pub name: String,
+    pub department: String,
+    pub division: Option<String>,
+    pub roles: Vec<String>,
     pub email: Option<String>,
 }
 
@@ -358,6 +408,37 @@ impl WindowMutation {
             registry::put_division(&txn, &d.code, &input.code, &d.name, d.email.as_deref()).await.map_err(|e| e.internal())?;
         }
         txn.commit().await.map_err(|e| e.internal())?;
+        Ok(true)
+    }
+
+    /// A staff account in the caller's region (created or replaced).
+    #[graphql(guard = "ADMIN")]
+    async fn put_staff(&self, ctx: &Context<'_>, input: PutStaffInput) -> async_graphql::Result<bool> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let department = registry::department(&engine.db, &input.department)
+            .await
+            .map_err(|e| e.internal())?
+            .ok_or_else(|| bad("department", format!("no department {}", input.department)))?;
+        if claims.region.as_deref() != Some(department.region.as_str()) {
+            return Err(error("FORBIDDEN", "a regional admin manages their own region only"));
+        }
+        if let Some(division) = &input.division {
+            let found = registry::division(&engine.db, division).await.map_err(|e| e.internal())?;
+            if found.is_none_or(|d| d.department != input.department) {
+                return Err(bad("division", format!("{division} is not a division of {}", input.department)));
+            }
+        }
+        let staff_roles = ["window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"];
+        if input.roles.is_empty() || !input.roles.iter().all(|r| staff_roles.contains(&r.as_str())) {
+            return Err(bad("roles", format!("roles must be among {}", staff_roles.join(", "))));
+        }
+        if input.id.trim().is_empty() || input.name.trim().is_empty() {
+            return Err(bad("id", "id and name are required"));
+        }
+        registry::put_staff(&engine.db, input.id.trim(), input.name.trim(), &input.department, input.division.as_deref(), &input.roles, input.email.as_deref(), engine.now())
+            .await
+            .map_err(|e| e.internal())?;
         Ok(true)
     }
 

@@ -190,3 +190,26 @@ pub async fn electronic_licence(db: &impl ConnectionTrait, kind: &str, number: &
         .await?;
     row.map(|r| ElectronicLicence::from_query_result(&r, "")).transpose()
 }
+
+/// Departments of a region with their divisions, by code.
+pub async fn departments(db: &impl ConnectionTrait, region: &str) -> Result<Vec<(Department, Vec<Division>)>, DbErr> {
+    let rows = db
+        .query_all_raw(stmt(db, "SELECT code, region, name, side, email FROM departments WHERE region = ? ORDER BY code", vec![region.into()]))
+        .await?;
+    let departments: Vec<Department> = rows.iter().map(|r| Department::from_query_result(r, "")).collect::<Result<_, _>>()?;
+    let rows = db
+        .query_all_raw(stmt(
+            db,
+            "SELECT d.code, d.department, d.name, d.email FROM divisions d JOIN departments p ON p.code = d.department WHERE p.region = ? ORDER BY d.code",
+            vec![region.into()],
+        ))
+        .await?;
+    let divisions: Vec<Division> = rows.iter().map(|r| Division::from_query_result(r, "")).collect::<Result<_, _>>()?;
+    Ok(departments
+        .into_iter()
+        .map(|d| {
+            let own = divisions.iter().filter(|v| v.department == d.code).cloned().collect();
+            (d, own)
+        })
+        .collect())
+}

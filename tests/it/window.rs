@@ -78,6 +78,14 @@ async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_no
         let approver = who("approver-02", "approver", &[("department", "310101-SCJG")]);
         let elsewhere = who("window-99", "window", &[("department", "310104-SCJG")]);
         catalogue(&api, &admin).await;
+        let put_staff = "mutation($i: PutStaffInput!) { putStaff(input: $i) }";
+        let r = api.call(Some(&admin), put_staff, json!({"i": {"id": "window-07", "name": "李娜", "department": "310101-SCJG", "division": "NOPE", "roles": ["window"]}})).await;
+        assert_eq!(code(&r), ("BAD_USER_INPUT", Some("division")));
+        let r = api.call(Some(&admin), put_staff, json!({"i": {"id": "window-07", "name": "李娜", "department": "310101-SCJG", "roles": ["root"]}})).await;
+        assert_eq!(code(&r), ("BAD_USER_INPUT", Some("roles")));
+        api.ok(&admin, put_staff, json!({"i": {"id": "window-07", "name": "李娜", "department": "310101-SCJG", "roles": ["window"]}})).await;
+        let r = api.ok(&window, "{ departments { code divisions { code email } } }", json!({})).await;
+        assert_eq!(r["departments"], json!([{"code": "310101-SCJG", "divisions": [{"code": "310101-SCJG-SP", "email": "sp@example.gov.cn"}]}]));
 
         let count = |table: &'static str| {
             let db = e.db.clone();
