@@ -120,10 +120,19 @@ CREATE TABLE electronic_licences (
     revoked     BIGINT NOT NULL,
     PRIMARY KEY (kind, number)
 );
-CREATE INDEX ix_elicences_holder ON electronic_licences (holder_uscc, kind)
+CREATE INDEX ix_elicences_holder ON electronic_licences (holder_uscc, kind);
+CREATE TABLE provisional_deadlines (
+    instance_id  TEXT   NOT NULL REFERENCES workflow_instances (id),
+    name         TEXT   NOT NULL,
+    from_date    TEXT   NOT NULL,
+    working_days BIGINT NOT NULL,
+    time_of_day  TEXT   NOT NULL,
+    PRIMARY KEY (instance_id, name)
+)
 "#;
 
 const DOWN: &str = r#"
+DROP TABLE provisional_deadlines;
 DROP TABLE electronic_licences;
 DROP TABLE licence_sequences;
 DROP TABLE returns;

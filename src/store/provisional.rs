@@ -4,7 +4,7 @@
 //! (the deadline may already have been communicated), only the mark is cleared.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter};
 use serde_json::json;
 
 use super::entities::{event, timer};
@@ -22,9 +22,35 @@ pub struct ConfirmReport {
     pub still_provisional: usize,
 }
 
-/// Recomputes every pending provisional timer whose years are now all official.
+/// Recomputes every provisional deadline, then every pending provisional timer, whose years
+/// are now all official.
 pub async fn confirm(db: &DatabaseConnection, wf: &Workflows, now: DateTime<Utc>) -> Result<ConfirmReport, StoreError> {
     let mut report = ConfirmReport::default();
+    let rows = db
+        .query_all_raw(stmt(db, "SELECT instance_id, name, from_date, working_days, time_of_day FROM provisional_deadlines", vec![]))
+        .await?;
+    for row in rows {
+        let d = DeadlineBasis::from_query_result(&row, "")?;
+        let txn = begin_write(db).await?;
+        match confirm_deadline(&txn, wf, &d, now).await {
+            Ok(Confirmed::StillProvisional) => {
+                txn.rollback().await?;
+                report.still_provisional += 1;
+            }
+            Ok(c) => {
+                txn.commit().await?;
+                if c == Confirmed::Extended {
+                    report.extended += 1;
+                } else {
+                    report.kept += 1;
+                }
+            }
+            Err(e) => {
+                txn.rollback().await?;
+                return Err(e);
+            }
+        }
+    }
     let pending = timer::Entity::find()
         .filter(timer::Column::Provisional.eq(1))
         .filter(timer::Column::Status.eq(timer_status::PENDING))
@@ -116,6 +142,95 @@ async fn confirm_one(db: &impl ConnectionTrait, wf: &Workflows, t: &timer::Model
         context: current.context.clone(),
         arm: Vec::new(),
         effects,
+    };
+    instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
+    Ok(Confirmed::Extended)
+}
+
+/// How a deadline was counted: `working_days` after `from_date`, at `time_of_day`.
+#[derive(Debug, Clone, FromQueryResult)]
+struct DeadlineBasis {
+    instance_id: String,
+    name: String,
+    from_date: String,
+    working_days: i64,
+    time_of_day: String,
+}
+
+/// Recounts one deadline on the calendar on file. Later: the deadline moves, the timers
+/// anchored on it are re-armed from it, one `deadline_extended` event, the applicant told.
+async fn confirm_deadline(db: &impl ConnectionTrait, wf: &Workflows, d: &DeadlineBasis, now: DateTime<Utc>) -> Result<Confirmed, StoreError> {
+    use chrono::{NaiveDate, NaiveTime, TimeZone};
+    let env = &wf.env;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("provisional deadline {} of {}: {what}", d.name, d.instance_id));
+    let from = NaiveDate::parse_from_str(&d.from_date, "%Y-%m-%d").map_err(|_| corrupt("from_date"))?;
+    let time = NaiveTime::parse_from_str(&d.time_of_day, "%H:%M").map_err(|_| corrupt("time_of_day"))?;
+    let day = env.calendar.add_working_days(from, d.working_days).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if env.calendar.is_provisional_between(from, day) {
+        return Ok(Confirmed::StillProvisional);
+    }
+    let due = env.tz.from_local_datetime(&day.and_time(time)).earliest().map(|t| t.with_timezone(&Utc)).ok_or_else(|| corrupt("no such local time"))?;
+    db.execute_raw(stmt(db, "DELETE FROM provisional_deadlines WHERE instance_id = ? AND name = ?", vec![d.instance_id.clone().into(), d.name.clone().into()]))
+        .await?;
+    let model = instances::load_model(db, &d.instance_id).await?;
+    let mut current: instances::InstanceRecord = model.clone().try_into()?;
+    let was = current.deadlines.get(&d.name).copied().ok_or_else(|| corrupt("the instance has no such deadline"))?;
+    if due <= was {
+        return Ok(Confirmed::Kept);
+    }
+    let def = wf.set.get(&model.definition_name, model.definition_version).ok_or_else(|| StoreError::UnknownDefinition {
+        name: model.definition_name.clone(),
+        version: Some(model.definition_version),
+    })?;
+    current.deadlines.insert(d.name.clone(), due);
+    let deadlines = serde_json::to_string(&current.deadlines).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    db.execute_raw(stmt(db, "UPDATE workflow_instances SET deadlines = ? WHERE id = ?", vec![deadlines.into(), d.instance_id.clone().into()]))
+        .await?;
+    // Re-arm the pending timers of the current state that count from this deadline.
+    let anchored: Vec<_> = def
+        .states
+        .get(&current.state)
+        .map(|s| s.timers.iter().filter(|t| t.anchor == crate::workflow::timing::Anchor::Deadline(d.name.clone())).collect())
+        .unwrap_or_default();
+    let mut arm = Vec::new();
+    for spec in anchored {
+        let cancelled = db
+            .execute_raw(stmt(
+                db,
+                "UPDATE workflow_timers SET status = ?, settled_at = ? WHERE instance_id = ? AND state = ? AND name = ? AND status = ?",
+                vec![
+                    timer_status::CANCELLED.into(),
+                    now.timestamp_millis().into(),
+                    d.instance_id.clone().into(),
+                    current.state.clone().into(),
+                    spec.name.clone().into(),
+                    timer_status::PENDING.into(),
+                ],
+            ))
+            .await?;
+        if cancelled.rows_affected() == 0 {
+            continue; // already fired: nothing to move
+        }
+        let at = spec.due_at(now, |n| current.deadlines.get(n).copied(), &env.calendar, env.tz).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let provisional = spec.is_provisional(now, |n| current.deadlines.get(n).copied(), at, &env.calendar, env.tz);
+        arm.push(crate::workflow::engine::ArmTimer { name: spec.name.clone(), event: spec.fire.clone(), state: current.state.clone(), due_at: at, provisional });
+    }
+    let local = |t| crate::delivery::message::local_text(t, env.tz);
+    let payload = json!({
+        "deadline": d.name, "was": was, "now": due, "was_local": local(was), "now_local": local(due), "reason": "official calendar loaded",
+    });
+    let mut context = current.context.clone();
+    if let Some(list) = context.get_mut("provisional_deadlines").and_then(|v| v.as_array_mut()) {
+        list.retain(|n| n != d.name.as_str());
+    }
+    let outcome = Outcome {
+        event: "deadline_extended".into(),
+        from: Some(current.state.clone()),
+        to: current.state.clone(),
+        left_state: false,
+        context,
+        arm,
+        effects: vec![Effect::Deliver { channel: Channel::Email, recipient: "applicant".into(), topic: "deadline_extended".into() }],
     };
     instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
     Ok(Confirmed::Extended)

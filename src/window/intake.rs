@@ -140,6 +140,8 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
 
     let today = now.with_timezone(&env.tz).date_naive();
     let mut deadlines = BTreeMap::new();
+    // Counted over a year whose official notice is not on file yet: (from, working days).
+    let mut provisional = None;
     if input.mode == Mode::Deferral {
         if deferred.is_empty() {
             return Err(bad("materials", "material deferral needs at least one deferred material"));
@@ -158,6 +160,9 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
             .map(|t| t.with_timezone(&Utc))
             .ok_or_else(|| bad("deferralWorkingDays", format!("no local time {day} 17:30")))?;
         deadlines.insert("materials_due".to_string(), at);
+        if env.calendar.is_provisional_between(today, day) {
+            provisional = Some((today, days));
+        }
     } else if input.deferral_working_days.is_some() {
         return Err(bad("deferralWorkingDays", "only material deferral has a deferral deadline"));
     }
@@ -187,6 +192,8 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
         "department": {"code": department.code, "name": department.name, "email": department.email},
         "division": supervising.as_ref().map(|d| json!({"code": d.code, "name": d.name, "email": d.email})),
         "credit": {"tier": applicant.credit_tier, "dishonest": false, "checked_at": now},
+        // Counted on the statutory holidays: recomputed (never earlier) once the notice is on file.
+        "provisional_deadlines": if provisional.is_some() { json!(["materials_due"]) } else { json!([]) },
     });
     let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };
 
@@ -214,6 +221,15 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
         ],
     ))
     .await?;
+    if let Some((from, days)) = provisional {
+        let (h, m) = END_OF_DAY;
+        txn.execute_raw(stmt(
+            &txn,
+            "INSERT INTO provisional_deadlines (instance_id, name, from_date, working_days, time_of_day) VALUES (?, 'materials_due', ?, ?, ?)",
+            vec![id.clone().into(), from.to_string().into(), days.into(), format!("{h:02}:{m:02}").into()],
+        ))
+        .await?;
+    }
     let mut unverified = Vec::new();
     for (spec, m) in &materials {
         let (status, due, verification) = match m.status {

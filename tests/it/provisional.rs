@@ -95,3 +95,71 @@ async fn provisional_deadlines_are_recomputed_once_the_official_year_is_loaded_n
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_deferral_deadline_given_at_intake_in_a_provisional_year_is_recounted_and_its_timers_follow() {
+    use pledgeflow::window::{catalogue, intake, registry};
+    let defs: Vec<(String, String)> = std::fs::read_dir(repo().join("workflows"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    let defs: Vec<(&str, &str)> = defs.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    for db in backends().await {
+        let dir = workflows_dir(&defs);
+        let clock = ManualClock::at(local(2026, 12, 28, 10, 0));
+        let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
+        let now = e.now();
+        registry::put_region(&e.db, "R", "区").await.unwrap();
+        registry::put_department(&e.db, "D", "R", "局", "approval", Some("d@example.gov.cn")).await.unwrap();
+        let spec: catalogue::ItemSpec = serde_json::from_value(json!({
+            "legal_basis": "法", "reform_mode": "实行告知承诺", "conditions": ["条件"],
+            "materials": [{"code": "M1", "name": "健康证明", "deferrable": true}],
+            "modes": {"deferral_max_working_days": 10}, "commitment_template": "承诺于{{ due }}前补齐。", "commitment_version": 1,
+            "breach_consequences": "撤销", "supervision": null, "licence_pattern": "X{seq}"})).unwrap();
+        catalogue::put(&e.db, "I", "许可", "D", false, &spec, "admin", now).await.unwrap();
+        let applicant = registry::Applicant {
+            uscc: "91310110666007217T".into(), name: "甲".into(), legal_representative: "张".into(),
+            email: Some("a@example.cn".into()), mobile: None, credit_tier: "A".into(), dishonest: 0,
+        };
+        registry::put_applicant(&e.db, &applicant, now).await.unwrap();
+        let mut window = pledgeflow::auth::Claims::new("w", vec!["window".into()], now, chrono::Duration::hours(1));
+        window.department = Some("D".into());
+        let input = intake::OpenCaseInput {
+            applicant_uscc: applicant.uscc.clone(),
+            item_code: "I".into(),
+            mode: catalogue::Mode::Deferral,
+            materials: vec![intake::MaterialInput { code: "M1".into(), status: intake::MaterialStatus::Deferred, file_ref: None, licence_number: None }],
+            deferral_working_days: Some(5),
+            signed_by: "张".into(),
+        };
+        // 29, 30, 31 December, then (1 January off) 4 and 5 January 2027: provisional.
+        let case = intake::open_case(&e, &window, input).await.unwrap();
+        assert_eq!(case.deadlines["materials_due"], local(2027, 1, 5, 17, 30));
+        assert_eq!(case.context["provisional_deadlines"], json!(["materials_due"]));
+        assert_eq!(
+            timers(&e, &case.id).await,
+            [("reminder".into(), local(2027, 1, 4, 9, 0), 1), ("expiry".into(), local(2027, 1, 5, 17, 30), 0)]
+        );
+
+        std::fs::write(
+            dir.path().join("calendars/cn-2027.toml"),
+            "[years.2027]\noff_days = [\"2027-01-01\", \"2027-01-04\"]\nmakeup_workdays = []\n",
+        )
+        .unwrap();
+        let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
+        let after = e.instance(&case.id).await.unwrap().unwrap();
+        assert_eq!(after.deadlines["materials_due"], local(2027, 1, 6, 17, 30), "one more holiday: a day later");
+        assert_eq!(after.context["provisional_deadlines"], json!([]));
+        assert_eq!(
+            timers(&e, &case.id).await,
+            [("reminder".into(), local(2027, 1, 5, 9, 0), 0), ("expiry".into(), local(2027, 1, 6, 17, 30), 0)],
+            "the reminder and the expiry follow the deadline"
+        );
+        assert_eq!(events(&e, &case.id).await, ["start", "deadline_extended"], "one audited change");
+        let told = pledgeflow::store::outbox::list(&e.db, None, Some(&case.id), 0, 10).await.unwrap().0;
+        assert_eq!(told.iter().filter(|o| o.topic == "deadline_extended").count(), 1);
+        db.cleanup().await;
+    }
+}
