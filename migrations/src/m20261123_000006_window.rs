@@ -121,6 +121,16 @@ CREATE TABLE electronic_licences (
     PRIMARY KEY (kind, number)
 );
 CREATE INDEX ix_elicences_holder ON electronic_licences (holder_uscc, kind);
+CREATE TABLE credit_records (
+    id             TEXT   PRIMARY KEY,
+    applicant_uscc TEXT   NOT NULL,
+    kind           TEXT   NOT NULL,
+    instance_id    TEXT   NULL REFERENCES workflow_instances (id),
+    event_seq      BIGINT NULL,
+    reason         TEXT   NOT NULL,
+    created_at     BIGINT NOT NULL
+);
+CREATE INDEX ix_credit_records_applicant ON credit_records (applicant_uscc, created_at);
 CREATE TABLE provisional_deadlines (
     instance_id  TEXT   NOT NULL REFERENCES workflow_instances (id),
     name         TEXT   NOT NULL,
@@ -133,6 +143,7 @@ CREATE TABLE provisional_deadlines (
 
 const DOWN: &str = r#"
 DROP TABLE provisional_deadlines;
+DROP TABLE credit_records;
 DROP TABLE electronic_licences;
 DROP TABLE licence_sequences;
 DROP TABLE returns;

@@ -346,6 +346,18 @@ pub(crate) async fn apply(
                 deliveries.push((key, "signal".into(), parent, event.clone()));
             }
             Effect::MergePayload => {}
+            Effect::CreditRecord { kind } => match &current.scope.applicant_uscc {
+                Some(uscc) => {
+                    let reason = payload["reason"].as_str().map_or_else(|| format!("{} {event_name}", def.name), str::to_string);
+                    db.execute_raw(super::stmt(
+                        db,
+                        "INSERT INTO credit_records (id, applicant_uscc, kind, instance_id, event_seq, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        vec![uuid::Uuid::now_v7().to_string().into(), uscc.clone().into(), kind.clone().into(), id.into(), seq.into(), reason.into(), now_ms.into()],
+                    ))
+                    .await?;
+                }
+                None => tracing::warn!(instance = %id, event = %event_name, "credit:{kind} on an instance with no applicant: no record written"),
+            },
         }
     }
     if !deliveries.is_empty() {

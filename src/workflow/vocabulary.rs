@@ -42,7 +42,13 @@ pub enum Effect {
     Deliver { channel: Channel, recipient: String, topic: String },
     /// Fire an event on the parent instance, delivered by the outbox after commit.
     SignalParent { event: String },
+    /// A credit record for the instance's applicant (`fulfilment`, `breach`, `revocation`),
+    /// written in the same transaction.
+    CreditRecord { kind: String },
 }
+
+/// Kinds of credit record a transition may write (repair is an act of its own).
+pub const CREDIT_KINDS: [&str; 3] = ["fulfilment", "breach", "revocation"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
@@ -84,7 +90,7 @@ pub fn parse_effect(name: &str) -> Result<Effect, String> {
     let parts: Vec<&str> = name.split(':').collect();
     let unknown = || {
         format!(
-            "unknown effect {name:?} (known: context:merge_payload, spawn:DEFINITION, signal:parent:EVENT, \
+            "unknown effect {name:?} (known: context:merge_payload, spawn:DEFINITION, signal:parent:EVENT, credit:fulfilment|breach|revocation, \
              email|sms:RECIPIENT:TEMPLATE with RECIPIENT one of {}, webhook:CHANNEL:TOPIC with CHANNEL one of {})",
             RECIPIENTS.join("|"),
             WEBHOOK_CHANNELS.join("|")
@@ -94,6 +100,7 @@ pub fn parse_effect(name: &str) -> Result<Effect, String> {
         ["context", "merge_payload"] => Ok(Effect::MergePayload),
         ["spawn", def] if is_identifier(def) => Ok(Effect::Spawn { definition: def.to_string() }),
         ["signal", "parent", event] if is_identifier(event) => Ok(Effect::SignalParent { event: event.to_string() }),
+        ["credit", kind] if CREDIT_KINDS.contains(kind) => Ok(Effect::CreditRecord { kind: kind.to_string() }),
         [kind @ ("email" | "sms"), recipient, template] if RECIPIENTS.contains(recipient) && is_identifier(template) => {
             let channel = if *kind == "email" { Channel::Email } else { Channel::Sms };
             Ok(Effect::Deliver { channel, recipient: recipient.to_string(), topic: template.to_string() })

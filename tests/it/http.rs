@@ -46,7 +46,7 @@ async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, String, 
         if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
             assert_eq!(r.status(), 200);
             let body: Value = r.json().await.unwrap();
-            assert_eq!(body, json!({"ready": true, "database": true, "definitions": 4}));
+            assert_eq!(body, json!({"ready": true, "database": true, "definitions": 7}), "every deployed version");
             return (server, base, url);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -383,6 +383,14 @@ async fn a_deferral_case_end_to_end_over_http_with_the_reminder_at_a_real_smtp_s
     assert!(notices.contains(&vec!["310101-scjg@demo.pledgeflow.localhost".to_string()]), "the approving department, at its own address: {notices:?}");
     let breach = std::fs::read_dir(dir.path().join("data/webhooks/credit")).unwrap().count();
     assert_eq!(breach, 1, "one breach pushed to the credit platform");
+    let db = store::connect(&url, 1).await.unwrap();
+    let records = {
+        use sea_orm::ConnectionTrait;
+        let sql = format!("SELECT applicant_uscc, kind FROM credit_records WHERE instance_id = '{broken_id}'");
+        db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await.unwrap()
+    };
+    let records: Vec<(String, String)> = records.iter().map(|r| (r.try_get("", "applicant_uscc").unwrap(), r.try_get("", "kind").unwrap())).collect();
+    assert_eq!(records, [("91310110666007217T".to_string(), "breach".to_string())], "one breach credit record");
     let out = Command::new(bin()).args(["audit", "verify"]).env("PLEDGEFLOW_DATABASE_URL", &url).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
