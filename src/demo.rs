@@ -30,6 +30,10 @@ fn staff(sub: &str, role: &str, department: &str) -> Claims {
     c
 }
 
+fn limits(deferral: Option<i64>, licence_first: bool, verification: bool, after_the_fact: bool) -> ModeLimits {
+    ModeLimits { deferral_max_working_days: deferral, deferral_licence_first: licence_first, verification, after_the_fact }
+}
+
 fn material(code: &str, name: &str, deferrable: bool, licence_kind: Option<&str>) -> MaterialSpec {
     MaterialSpec { code: code.into(), name: name.into(), deferrable, licence_kind: licence_kind.map(Into::into) }
 }
@@ -67,7 +71,7 @@ fn items() -> Vec<ItemDef> {
             basis: "《中华人民共和国食品安全法》第三十五条",
             conditions: &["经营场所面积不少于 10 平方米，与有毒有害场所距离 25 米以上", "从业人员持有效健康证明", "设有食品安全管理人员和管理制度"],
             materials: vec![licence(), material("M02", "从业人员健康证明", true, None), material("M03", "经营场所平面布局图", true, None)],
-            modes: ModeLimits { deferral_max_working_days: Some(20), verification: true, after_the_fact: true },
+            modes: limits(Some(20), false, true, true),
             pattern: "JY1310101{year}{seq:05}",
         },
         ItemDef {
@@ -79,7 +83,7 @@ fn items() -> Vec<ItemDef> {
             basis: "《公共场所卫生管理条例》第八条",
             conditions: &["通风、采光、照明符合卫生标准", "从业人员持有效健康合格证明"],
             materials: vec![licence(), material("M02", "卫生检测报告", true, None), material("M03", "从业人员健康合格证明", true, None)],
-            modes: ModeLimits { deferral_max_working_days: Some(10), verification: false, after_the_fact: true },
+            modes: limits(Some(10), false, false, true),
             pattern: "沪卫公字[{year}]第{seq:06}号",
         },
         ItemDef {
@@ -91,7 +95,7 @@ fn items() -> Vec<ItemDef> {
             basis: "《中华人民共和国特种设备安全法》第三十三条",
             conditions: &["设备经监督检验合格", "配备持证作业人员"],
             materials: vec![licence(), material("M02", "监督检验证书", false, None)],
-            modes: ModeLimits { deferral_max_working_days: None, verification: false, after_the_fact: false },
+            modes: limits(None, false, false, false),
             pattern: "TZ{year}{seq:06}",
         },
         ItemDef {
@@ -103,7 +107,7 @@ fn items() -> Vec<ItemDef> {
             basis: "《中华人民共和国药品管理法》第五十一条",
             conditions: &["配备依法经过资格认定的执业药师", "营业场所面积不少于 40 平方米"],
             materials: vec![licence(), material("M02", "执业药师注册证", false, Some("pharmacist_registration"))],
-            modes: ModeLimits { deferral_max_working_days: None, verification: true, after_the_fact: false },
+            modes: limits(None, false, true, false),
             pattern: "沪DA{year}{seq:04}",
         },
         ItemDef {
@@ -115,7 +119,7 @@ fn items() -> Vec<ItemDef> {
             basis: "《中华人民共和国道路运输条例》第二十一条",
             conditions: &["有与经营业务相适应并经检测合格的车辆", "有符合规定条件的驾驶人员"],
             materials: vec![licence(), material("M02", "车辆行驶证", true, None), material("M03", "驾驶人员从业资格证", true, None)],
-            modes: ModeLimits { deferral_max_working_days: Some(15), verification: false, after_the_fact: true },
+            modes: limits(Some(15), true, false, true),
             pattern: "沪交运管许可黄字{year}{seq:06}号",
         },
     ]
@@ -241,6 +245,10 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
     let case = intake::open_case(engine, &jtw_window, open("91110000600037341L", "310101-HY-01", Mode::AfterTheFact, vec![m("M01", Provided, None), m("M02", Provided, None), m("M03", Provided, None)], None)).await?;
     intake::issue_licence(engine, &jtw_approver, &case.id).await?;
     started += 2;
+    // Road freight licence-first: licensed, but may not operate until the drivers' certificates are in.
+    let case = intake::open_case(engine, &jtw_window, open("91110000600037341L", "310101-HY-01", Mode::Deferral, vec![m("M01", Provided, None), m("M02", Provided, None), m("M03", Deferred, None)], Some(10))).await?;
+    intake::issue_licence(engine, &jtw_approver, &case.id).await?;
+    started += 1;
     // A return at intake: the officer forgot to collect the floor plan.
     intake::return_application(engine, &scjg_window, food, Some("91310110666007217T"), ReturnCategory::OfficerError, "漏收经营场所平面布局图").await?;
     Ok(started)

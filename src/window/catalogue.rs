@@ -21,8 +21,10 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn workflow(self) -> &'static str {
+    /// The workflow a case in this mode runs, for an item with these limits.
+    pub fn workflow(self, limits: &ModeLimits) -> &'static str {
         match self {
+            Mode::Deferral if limits.deferral_licence_first => "material-deferral-licence-first",
             Mode::Deferral => "material-deferral",
             Mode::Verification => "material-verification",
             Mode::AfterTheFact => "after-the-fact-review",
@@ -44,6 +46,7 @@ pub struct MaterialSpec {
     pub name: String,
     /// May be supplied later under material deferral.
     #[serde(default)]
+    #[graphql(default)]
     pub deferrable: bool,
     /// The kind of electronic licence it can be verified against, if any.
     #[serde(default)]
@@ -55,11 +58,18 @@ pub struct MaterialSpec {
 pub struct ModeLimits {
     /// Longest deferral in working days; null when deferral is not allowed.
     pub deferral_max_working_days: Option<i64>,
+    /// Deferral issues the licence first; the holder may not operate until the materials are
+    /// in (seed 001 (二)3). Otherwise the licence waits for the materials.
+    #[serde(default)]
+    #[graphql(default)]
+    pub deferral_licence_first: bool,
     /// Whether verification against electronic licences is allowed.
     #[serde(default)]
+    #[graphql(default)]
     pub verification: bool,
     /// Whether the decision may be made on the spot and checked afterwards.
     #[serde(default)]
+    #[graphql(default)]
     pub after_the_fact: bool,
 }
 

@@ -198,7 +198,7 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
     let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };
 
     let txn = store::begin_write(db).await?;
-    let started = instances::start(&txn, &engine.workflows, input.mode.workflow(), context, deadlines.clone(), &actor, None, now).await?;
+    let started = instances::start(&txn, &engine.workflows, input.mode.workflow(limits), context, deadlines.clone(), &actor, None, now).await?;
     let id = started.id.clone();
     txn.execute_raw(stmt(
         &txn,
@@ -334,7 +334,8 @@ pub async fn submit_material(engine: &Engine, officer: &Claims, id: &str, code: 
     }
     let instance = instances::load(db, id).await?;
     let waiting = match case.mode.as_str() {
-        "deferral" => instance.state == "awaiting_materials",
+        "deferral" => matches!(instance.state.as_str(), "awaiting_materials" | "under_review" | "licensed_not_operating")
+            && !(instance.definition_name == "material-deferral" && instance.state == "under_review"),
         "verification" => instance.state == "awaiting_supply",
         _ => false,
     };
@@ -400,7 +401,7 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str) -> Resul
     let instance = instances::load(db, id).await?;
     let event = match (case.mode.as_str(), instance.state.as_str()) {
         ("after_the_fact", "intake") => "decide_on_spot",
-        (_, "under_review") => "approve",
+        (_, "under_review" | "under_review_complete") => "approve",
         (_, state) => return Err(WindowError::Invalid(format!("the case is {state}: no licence can be issued"))),
     };
     let year = now.with_timezone(&engine.workflows.env.tz).format("%Y").to_string();

@@ -180,3 +180,56 @@ async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_no
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn licence_first_deferral_licenses_at_once_operates_after_materials_and_falls_if_they_never_come() {
+    for db in backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap().with_timezone(&Utc));
+        let e = engine(&db, &clock).await;
+        let api = Api::new(e.clone(), data.path());
+        let admin = who("admin", "regional_admin", &[("region", "310101")]);
+        let window = who("window-07", "window", &[("department", "310101-SCJG")]);
+        let approver = who("approver-02", "approver", &[("department", "310101-SCJG")]);
+        catalogue(&api, &admin).await;
+        // The same item, now licence-first (a new version).
+        let r = api.ok(&admin, "{ approvalItem(code: \"310101-FOOD-01\") { spec { legalBasis } } }", json!({})).await;
+        assert!(r["approvalItem"]["spec"]["legalBasis"].is_string());
+        let mut item = json!({"i": {"code": FOOD, "name": "食品经营许可", "department": "310101-SCJG", "spec": {
+            "legalBasis": "《中华人民共和国食品安全法》第三十五条", "reformMode": "实行告知承诺", "conditions": ["条件"],
+            "materials": [{"code": "M01", "name": "营业执照"}, {"code": "M02", "name": "从业人员健康证明", "deferrable": true}, {"code": "M03", "name": "平面图", "deferrable": true}],
+            "modes": {"deferralMaxWorkingDays": 20, "deferralLicenceFirst": true},
+            "commitmentTemplate": "承诺", "commitmentVersion": 4, "breachConsequences": "撤销", "supervision": null, "licencePattern": "JY{year}{seq:06}"}}});
+        item["i"]["spec"]["supervision"] = json!({"department": "310101-SCJG", "division": "310101-SCJG-SP", "supervisionItem": "SUP-FOOD-01"});
+        api.ok(&admin, "mutation($i: PutApprovalItemInput!) { putApprovalItem(input: $i) { item { version } } }", item).await;
+
+        let kept = api.ok(&window, OPEN, open("DEFERRAL", true, Some(10))).await["openCase"]["case"]["id"].as_str().unwrap().to_string();
+        let lapsed = api.ok(&window, OPEN, open("DEFERRAL", true, Some(10))).await["openCase"]["case"]["id"].as_str().unwrap().to_string();
+        let issue = "mutation($i: IssueLicenceInput!) { issueLicence(input: $i) { licenceNumber case { state } } }";
+        for id in [&kept, &lapsed] {
+            let r = api.ok(&approver, issue, json!({"i": {"caseId": id}})).await;
+            assert_eq!(r["issueLicence"]["case"]["state"], "licensed_not_operating", "licensed before the materials: {r}");
+        }
+        let submit = "mutation($i: SubmitMaterialInput!) { submitMaterial(input: $i) { case { state } } }";
+        api.ok(&window, submit, json!({"i": {"caseId": kept, "code": "M02", "fileRef": "doc-2"}})).await;
+        let r = api.ok(&window, submit, json!({"i": {"caseId": kept, "code": "M03", "fileRef": "doc-3"}})).await;
+        assert_eq!(r["submitMaterial"]["case"]["state"], "licensed", "may operate now");
+
+        // The other runs past its deadline: the licence falls, with a breach credit record.
+        let due = e.instance(&lapsed).await.unwrap().unwrap().deadlines["materials_due"];
+        clock.set(due);
+        e.sweep("s").await.unwrap();
+        assert_eq!(e.instance(&lapsed).await.unwrap().unwrap().state, "revoked");
+        let events: Vec<String> = e.history(&lapsed).await.unwrap().into_iter().map(|h| h.event).collect();
+        assert_eq!(events, ["start", "approve", "remind", "expire"]);
+        let records = {
+            use sea_orm::ConnectionTrait;
+            let sql = format!("SELECT kind FROM credit_records WHERE instance_id = '{lapsed}'");
+            e.db.query_all_raw(sea_orm::Statement::from_string(e.db.get_database_backend(), sql)).await.unwrap()
+        };
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].try_get::<String>("", "kind").unwrap(), "breach");
+        assert_eq!(e.instance(&kept).await.unwrap().unwrap().state, "licensed", "the kept one is untouched");
+        db.cleanup().await;
+    }
+}
