@@ -46,7 +46,8 @@ async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, String, 
         if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
             assert_eq!(r.status(), 200);
             let body: Value = r.json().await.unwrap();
-            assert_eq!(body, json!({"ready": true, "database": true, "definitions": 7}), "every deployed version");
+            let files = std::fs::read_dir(repo().join("workflows")).unwrap().filter(|f| f.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml")).count();
+            assert_eq!(body, json!({"ready": true, "database": true, "definitions": files}), "every deployed version");
             return (server, base, url);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -117,8 +118,9 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
     let events: Vec<&str> = inst["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
     assert_eq!(events, ["start", "materials_complete", "approve"]);
     assert_eq!(inst["history"][1]["prevHash"], inst["history"][0]["hash"]);
-    assert_eq!(r["data"]["workflowDefinitions"]["totalCount"], 4);
-    assert_eq!(r["data"]["workflowDefinitions"]["edges"].as_array().unwrap().len(), 4);
+    // One per name (the newest version): the three modes, the licence-first variant, supervision.
+    assert_eq!(r["data"]["workflowDefinitions"]["totalCount"], 5);
+    assert_eq!(r["data"]["workflowDefinitions"]["edges"].as_array().unwrap().len(), 5);
 
     let missing = graphql_as(&http, &base, &window, json!({"query": "{ workflowInstance(id: \"nope\") { state } }"})).await;
     assert_eq!(missing["data"]["workflowInstance"], Value::Null);
