@@ -25,6 +25,7 @@ fn code(r: &Value) -> (&str, Option<&str>) {
 }
 
 const FOOD: &str = "310101-FOOD-01";
+const EXCLUDED: &str = "310101-TZSB-01";
 const GOOD: &str = "91310110666007217T";
 const DISHONEST: &str = "91310115591693856A";
 
@@ -45,7 +46,13 @@ async fn catalogue(api: &Api, admin: &Claims) {
         "commitmentVersion": 3, "breachConsequences": "撤销许可并记入信用记录",
         "supervision": {"department": "310101-SCJG", "division": "310101-SCJG-SP", "supervisionItem": "SUP-FOOD-01"},
         "licencePattern": "JY{year}{seq:06}"}}});
-    api.ok(admin, "mutation($i: PutApprovalItemInput!) { putApprovalItem(input: $i) { item { version } } }", item).await;
+    api.ok(admin, "mutation($i: PutApprovalItemInput!) { putApprovalItem(input: $i) { item { version } } }", item.clone()).await;
+    // Special equipment touches public safety: excluded from commitment approval.
+    let mut excluded = item;
+    excluded["i"]["code"] = json!(EXCLUDED);
+    excluded["i"]["name"] = json!("特种设备使用登记");
+    excluded["i"]["excluded"] = json!(true);
+    api.ok(admin, "mutation($i: PutApprovalItemInput!) { putApprovalItem(input: $i) { item { version } } }", excluded).await;
     let applicant = "mutation($i: PutApplicantInput!) { putApplicant(input: $i) { uscc } }";
     for (uscc, name) in [(GOOD, "上海示例餐饮管理有限公司"), (DISHONEST, "上海示例便利店有限公司")] {
         api.ok(admin, applicant, json!({"i": {"uscc": uscc, "name": name, "legalRepresentative": "张三", "email": "boss@example.cn", "mobile": "13800000000"}})).await;
@@ -101,12 +108,15 @@ async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_no
         bad_uscc["i"]["applicantUscc"] = json!("91310110666007217A");
         let mut unknown_item = open("DEFERRAL", true, Some(5));
         unknown_item["i"]["itemCode"] = json!("NO-SUCH-ITEM");
+        let mut excluded = open("DEFERRAL", true, Some(5));
+        excluded["i"]["itemCode"] = json!(EXCLUDED);
         let mut not_deferrable = open("DEFERRAL", true, Some(5));
         not_deferrable["i"]["materials"][0] = json!({"code": "M01", "status": "DEFERRED"});
         let refusals = [
             (&window, dishonest, ("BAD_USER_INPUT", Some("mode"))),
             (&window, bad_uscc, ("BAD_USER_INPUT", Some("applicantUscc"))),
             (&window, unknown_item, ("NOT_FOUND", None)),
+            (&window, excluded, ("BAD_USER_INPUT", Some("itemCode"))),
             (&window, open("DEFERRAL", true, Some(21)), ("BAD_USER_INPUT", Some("deferralWorkingDays"))),
             (&window, not_deferrable, ("BAD_USER_INPUT", Some("materials"))),
             (&elsewhere, open("DEFERRAL", true, Some(5)), ("FORBIDDEN", None)),
@@ -171,6 +181,43 @@ async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_no
         let verified = &opened["openCase"]["case"];
         assert_eq!(verified["state"], "under_review", "{verified}");
         assert_eq!(verified["materials"][0], json!({"code": "M01", "status": "verified"}));
+
+        // Another deferral left to run out over the holiday: due Saturday 10 October (调休), so
+        // reminded on Friday the 9th at 09:00, revoked at 17:30 on the 10th, a breach recorded,
+        // the applicant and the department told.
+        clock.set(chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 9, 28, 10, 0, 0).unwrap().with_timezone(&Utc));
+        let lapsed = api.ok(&window, OPEN, open("DEFERRAL", true, Some(5))).await["openCase"]["case"]["id"].as_str().unwrap().to_string();
+        let at = |d: u32, h: u32, m: u32| chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 10, d, h, m, 0).unwrap().with_timezone(&Utc);
+        let events = |id: String| {
+            let e = e.clone();
+            async move { e.history(&id).await.unwrap().into_iter().map(|h| h.event).collect::<Vec<_>>() }
+        };
+        clock.set(at(9, 8, 59));
+        e.sweep("s").await.unwrap();
+        assert_eq!(events(lapsed.clone()).await, ["start"], "not before 09:00 on the 9th");
+        clock.set(at(9, 9, 0));
+        e.sweep("s").await.unwrap();
+        assert_eq!(events(lapsed.clone()).await, ["start", "remind"]);
+        clock.set(at(10, 17, 29));
+        e.sweep("s").await.unwrap();
+        assert_eq!(e.instance(&lapsed).await.unwrap().unwrap().state, "awaiting_materials");
+        clock.set(at(10, 17, 30));
+        e.sweep("s").await.unwrap();
+        assert_eq!(events(lapsed.clone()).await, ["start", "remind", "expire"]);
+        assert_eq!(e.instance(&lapsed).await.unwrap().unwrap().state, "revoked");
+        assert_eq!(count("credit_records").await, 1, "one breach record");
+        let told: Vec<String> = pledgeflow::store::outbox::list(&e.db, None, Some(&lapsed), 0, 20)
+            .await
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|o| format!("{}:{}:{}", o.channel, o.recipient, o.topic))
+            .collect();
+        for expected in ["email:applicant:deferral_reminder", "sms:applicant:deferral_reminder", "email:applicant:deferral_revoked", "email:department:deferral_revoked", "webhook:credit:breach"] {
+            assert!(told.contains(&expected.to_string()), "{expected} in {told:?}");
+        }
+        let r = api.call(Some(&window), submit, json!({"i": {"caseId": lapsed, "code": "M02", "fileRef": "late"}})).await;
+        assert_eq!(code(&r).0, "INVALID_TRANSITION", "a revoked case takes no materials");
 
         // A return at intake, with its category.
         let r = api.ok(&window, "mutation($i: ReturnApplicationInput!) { returnApplication(input: $i) { id } }",
