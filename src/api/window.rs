@@ -275,6 +275,15 @@ pub struct DivisionInput {
 }
 
 #[derive(InputObject)]
+pub struct PutSupervisionItemInput {
+    pub code: String,
+    pub name: String,
+    /// The supervising department and the division that owns the item.
+    pub department: String,
+    pub division: String,
+}
+
+#[derive(InputObject)]
 pub struct PutStaffInput {
     /// The login subject the staff member's tokens carry.
     pub id: String,
@@ -411,6 +420,28 @@ impl WindowMutation {
         Ok(true)
     }
 
+    /// A supervision item (监管事项) owned by a division of the caller's region.
+    #[graphql(guard = "ADMIN")]
+    async fn put_supervision_item(&self, ctx: &Context<'_>, input: PutSupervisionItemInput) -> async_graphql::Result<bool> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let department = registry::department(&engine.db, &input.department)
+            .await
+            .map_err(|e| e.internal())?
+            .ok_or_else(|| bad("department", format!("no department {}", input.department)))?;
+        if claims.region.as_deref() != Some(department.region.as_str()) {
+            return Err(error("FORBIDDEN", "a regional admin manages their own region only"));
+        }
+        let division = registry::division(&engine.db, &input.division).await.map_err(|e| e.internal())?;
+        if division.is_none_or(|d| d.department != input.department) {
+            return Err(bad("division", format!("{} is not a division of {}", input.division, input.department)));
+        }
+        registry::put_supervision_item(&engine.db, &input.code, &input.name, &input.department, &input.division)
+            .await
+            .map_err(|e| e.internal())?;
+        Ok(true)
+    }
+
     /// A staff account in the caller's region (created or replaced).
     #[graphql(guard = "ADMIN")]
     async fn put_staff(&self, ctx: &Context<'_>, input: PutStaffInput) -> async_graphql::Result<bool> {
@@ -465,6 +496,12 @@ impl WindowMutation {
         }
         if minijinja::Environment::new().template_from_str(&spec.commitment_template).is_err() {
             return Err(bad("spec", "the commitment template does not compile"));
+        }
+        if let Some(link) = &spec.supervision {
+            let division = registry::division(&engine.db, &link.division).await.map_err(|e| e.internal())?;
+            if division.is_none_or(|d| d.department != link.department) {
+                return Err(bad("spec", format!("linkage: {} is not a division of {}", link.division, link.department)));
+            }
         }
         if !spec.licence_pattern.contains("{seq") {
             return Err(bad("spec", "the licence pattern needs {seq} so numbers are unique"));

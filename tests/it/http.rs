@@ -396,3 +396,68 @@ async fn a_deferral_case_end_to_end_over_http_with_the_reminder_at_a_real_smtp_s
     let out = Command::new(bin()).args(["audit", "verify"]).env("PLEDGEFLOW_DATABASE_URL", &url).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// Verification and after-the-fact, each from intake to licence through the real binary: the
+/// pharmacist's registration has expired in the library, so it must be supplied; its reminder
+/// reaches a real SMTP server; the audit trail of each case is whole.
+#[tokio::test]
+async fn verification_and_after_the_fact_cases_end_to_end_over_http() {
+    let smtp = crate::smtp::SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let smtp_url = smtp.url();
+    let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_MAIL_URL", &smtp_url)]).await;
+    let http = reqwest::Client::new();
+    let window = token_with(&url, &["--role", "window", "--department", "310101-SCJG"]);
+    let approver = token_with(&url, &["--role", "approver", "--department", "310101-SCJG"]);
+    let admin = token_with(&url, &["--role", "regional_admin", "--region", "310101"]);
+    let open = |item: &str, uscc: &str, mode: &str, materials: Value| {
+        json!({"query": "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id state materials { code status verification } instance { timers { name dueAt status } } } } }",
+            "variables": {"i": {"applicantUscc": uscc, "itemCode": item, "mode": mode, "signedBy": "法定代表人", "materials": materials}}})
+    };
+    let issue = |id: &str| json!({"query": "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber case { state } } }", "variables": {"id": id}});
+    let history = |id: &str| json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state history { event prevHash hash } } }", "variables": {"id": id}});
+    let events = |r: &Value| -> Vec<String> {
+        let h = r["data"]["workflowInstance"]["history"].as_array().unwrap();
+        for pair in h.windows(2) {
+            assert_eq!(pair[1]["prevHash"], pair[0]["hash"], "the chain is whole");
+        }
+        h.iter().map(|e| e["event"].as_str().unwrap().to_string()).collect()
+    };
+
+    // After the fact: decided on the spot, licensed, handed to supervision.
+    let r = graphql_as(&http, &base, &window, open("310101-FOOD-01", "91310110666007217T", "AFTER_THE_FACT", json!([
+        {"code": "M01", "status": "PROVIDED", "fileRef": "D1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "D2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "D3"}]))).await;
+    let spot = r["data"]["openCase"]["case"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    let r = graphql_as(&http, &base, &approver, issue(&spot)).await;
+    assert_eq!(r["data"]["issueLicence"]["case"]["state"], "licensed", "{r}");
+    assert!(r["data"]["issueLicence"]["licenceNumber"].as_str().unwrap().starts_with("JY1310101"));
+    assert_eq!(events(&graphql_as(&http, &base, &window, history(&spot)).await), ["start", "decide_on_spot"]);
+
+    // Verification: the business licence checks out, the registration has expired.
+    let r = graphql_as(&http, &base, &window, open("310101-YPLS-01", "9135052155323005XL", "VERIFICATION", json!([
+        {"code": "M01", "status": "TO_VERIFY", "licenceNumber": "310101000022222"}, {"code": "M02", "status": "TO_VERIFY", "licenceNumber": "ZY2019000123"}]))).await;
+    let case = &r["data"]["openCase"]["case"];
+    let id = case["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    assert_eq!(case["state"], "awaiting_supply");
+    assert!(case["materials"][1]["verification"].as_str().unwrap().contains("expired"), "{case}");
+    let reminder = case["instance"]["timers"].as_array().unwrap().iter().find(|t| t["name"] == "reminder").unwrap()["dueAt"].clone();
+    let r = graphql_as(&http, &base, &admin, json!({"query": "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { timersFired } }", "variables": {"to": reminder}})).await;
+    assert!(r["data"]["advanceClock"]["timersFired"].as_u64().unwrap() >= 1, "{r}");
+    let ours: Vec<_> = smtp
+        .received()
+        .into_iter()
+        .filter_map(|m| {
+            let parsed = mail_parser::MessageParser::default().parse(&m.data)?;
+            let text = parsed.body_text(0)?.to_string();
+            (text.contains(&id) && parsed.subject()?.contains("补交期限")).then_some((m.to.clone(), text))
+        })
+        .collect();
+    assert_eq!(ours.len(), 1, "one supply reminder for this case");
+    assert!(ours[0].1.contains("执业药师注册证"), "it names what is missing: {}", ours[0].1);
+    let supply = json!({"query": "mutation($id: ID!) { submitMaterial(input: {caseId: $id, code: \"M02\", fileRef: \"ZY-2026\"}) { case { state } } }", "variables": {"id": id}});
+    let r = graphql_as(&http, &base, &window, supply).await;
+    assert_eq!(r["data"]["submitMaterial"]["case"]["state"], "under_review", "{r}");
+    let r = graphql_as(&http, &base, &approver, issue(&id)).await;
+    assert_eq!(r["data"]["issueLicence"]["case"]["state"], "licensed", "{r}");
+    assert_eq!(events(&graphql_as(&http, &base, &window, history(&id)).await), ["start", "unverifiable", "remind", "supplied", "approve"]);
+}

@@ -91,6 +91,10 @@ async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_no
         let r = api.call(Some(&admin), put_staff, json!({"i": {"id": "window-07", "name": "李娜", "department": "310101-SCJG", "roles": ["root"]}})).await;
         assert_eq!(code(&r), ("BAD_USER_INPUT", Some("roles")));
         api.ok(&admin, put_staff, json!({"i": {"id": "window-07", "name": "李娜", "department": "310101-SCJG", "roles": ["window"]}})).await;
+        let put_sup = "mutation($i: PutSupervisionItemInput!) { putSupervisionItem(input: $i) }";
+        let r = api.call(Some(&admin), put_sup, json!({"i": {"code": "SUP-X", "name": "监管", "department": "310101-SCJG", "division": "ELSEWHERE"}})).await;
+        assert_eq!(code(&r), ("BAD_USER_INPUT", Some("division")));
+        api.ok(&admin, put_sup, json!({"i": {"code": "SUP-FOOD-01", "name": "食品经营事中事后监管", "department": "310101-SCJG", "division": "310101-SCJG-SP"}})).await;
         let r = api.ok(&window, "{ departments { code divisions { code email } } }", json!({})).await;
         assert_eq!(r["departments"], json!([{"code": "310101-SCJG", "divisions": [{"code": "310101-SCJG-SP", "email": "sp@example.gov.cn"}]}]));
 
