@@ -145,6 +145,18 @@ impl Case {
     }
 }
 
+/// A department of the regional admin's own region, or the coded refusal.
+async fn own_department(engine: &Engine, claims: &crate::auth::Claims, code: &str) -> async_graphql::Result<registry::Department> {
+    let department = registry::department(&engine.db, code)
+        .await
+        .map_err(|e| e.internal())?
+        .ok_or_else(|| bad("department", format!("no department {code}")))?;
+    if claims.region.as_deref() != Some(department.region.as_str()) {
+        return Err(error("FORBIDDEN", "a regional admin manages their own region only"));
+    }
+    Ok(department)
+}
+
 /// Loads a case if its instance is in the caller's scope.
 async fn visible_case(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Option<Case>> {
     use sea_orm::{EntityTrait, QueryFilter};
@@ -425,13 +437,7 @@ impl WindowMutation {
     async fn put_supervision_item(&self, ctx: &Context<'_>, input: PutSupervisionItemInput) -> async_graphql::Result<bool> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
-        let department = registry::department(&engine.db, &input.department)
-            .await
-            .map_err(|e| e.internal())?
-            .ok_or_else(|| bad("department", format!("no department {}", input.department)))?;
-        if claims.region.as_deref() != Some(department.region.as_str()) {
-            return Err(error("FORBIDDEN", "a regional admin manages their own region only"));
-        }
+        own_department(engine, claims, &input.department).await?;
         let division = registry::division(&engine.db, &input.division).await.map_err(|e| e.internal())?;
         if division.is_none_or(|d| d.department != input.department) {
             return Err(bad("division", format!("{} is not a division of {}", input.division, input.department)));
@@ -447,13 +453,7 @@ impl WindowMutation {
     async fn put_staff(&self, ctx: &Context<'_>, input: PutStaffInput) -> async_graphql::Result<bool> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
-        let department = registry::department(&engine.db, &input.department)
-            .await
-            .map_err(|e| e.internal())?
-            .ok_or_else(|| bad("department", format!("no department {}", input.department)))?;
-        if claims.region.as_deref() != Some(department.region.as_str()) {
-            return Err(error("FORBIDDEN", "a regional admin manages their own region only"));
-        }
+        own_department(engine, claims, &input.department).await?;
         if let Some(division) = &input.division {
             let found = registry::division(&engine.db, division).await.map_err(|e| e.internal())?;
             if found.is_none_or(|d| d.department != input.department) {
@@ -478,13 +478,7 @@ impl WindowMutation {
     async fn put_approval_item(&self, ctx: &Context<'_>, input: PutApprovalItemInput) -> async_graphql::Result<PutApprovalItemPayload> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
-        let department = registry::department(&engine.db, &input.department)
-            .await
-            .map_err(|e| e.internal())?
-            .ok_or_else(|| bad("department", format!("no department {}", input.department)))?;
-        if claims.region.as_deref() != Some(department.region.as_str()) {
-            return Err(error("FORBIDDEN", "a regional admin manages their own region only"));
-        }
+        own_department(engine, claims, &input.department).await?;
         let spec = &input.spec;
         if spec.materials.is_empty() || spec.conditions.is_empty() {
             return Err(bad("spec", "an item lists its conditions and its materials"));

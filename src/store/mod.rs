@@ -91,3 +91,33 @@ pub(crate) fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Va
     Statement::from_sql_and_values(backend, sql, values)
 }
 
+
+/// A lease claim on due rows of `table` (timers, outbox): marks up to `limit` pending rows with
+/// `due_column <= now` and no live lease as held by `worker` until `now + lease`, and returns
+/// `returning` of them, in no particular order. One statement, so its cost follows the number
+/// due (the partial indexes on pending rows); `SKIP LOCKED` lets PostgreSQL processes share.
+pub(crate) async fn claim_rows<T: sea_orm::FromQueryResult>(
+    db: &DatabaseConnection,
+    table: &str,
+    due_column: &str,
+    returning: &str,
+    worker: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    lease: chrono::Duration,
+    limit: u64,
+) -> Result<Vec<T>, DbErr> {
+    let lock = if db.get_database_backend() == DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = format!(
+        "UPDATE {table} SET claimed_by = ?, claimed_until = ? \
+         WHERE id IN (SELECT id FROM {table} \
+           WHERE status = 'pending' AND {due_column} <= ? AND (claimed_until IS NULL OR claimed_until < ?) \
+           ORDER BY {due_column} LIMIT ?{lock}) \
+         RETURNING {returning}"
+    );
+    let now_ms = now.timestamp_millis();
+    let values = vec![worker.into(), (now_ms + lease.num_milliseconds()).into(), now_ms.into(), now_ms.into(), (limit as i64).into()];
+    let txn = begin_write(db).await?;
+    let rows = txn.query_all_raw(stmt(db, &sql, values)).await?;
+    txn.commit().await?;
+    rows.iter().map(|r| T::from_query_result(r, "")).collect()
+}

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect,
 };
 use sea_orm::ColumnTrait;
@@ -50,27 +50,9 @@ pub async fn claim_due(
     lease: Duration,
     limit: u64,
 ) -> Result<Vec<Delivery>, DbErr> {
-    let lock = if db.get_database_backend() == DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-    let sql = format!(
-        "UPDATE outbox SET claimed_by = ?, claimed_until = ? \
-         WHERE id IN (SELECT id FROM outbox \
-           WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) \
-           ORDER BY next_attempt_at LIMIT ?{lock}) \
-         RETURNING id, instance_id, event_seq, channel, recipient, topic, payload, idempotency_key, attempts"
-    );
-    let now_ms = now.timestamp_millis();
-    let values = vec![
-        worker.into(),
-        (now_ms + lease.num_milliseconds()).into(),
-        now_ms.into(),
-        now_ms.into(),
-        (limit as i64).into(),
-    ];
-    let txn = begin_write(db).await?;
-    let rows = txn.query_all_raw(stmt(db, &sql, values)).await?;
-    txn.commit().await?;
+    let returning = "id, instance_id, event_seq, channel, recipient, topic, payload, idempotency_key, attempts";
+    let mut due: Vec<Delivery> = super::claim_rows(db, "outbox", "next_attempt_at", returning, worker, now, lease, limit).await?;
     // RETURNING gives no order on PostgreSQL: deliver in the order the transitions wrote them.
-    let mut due: Vec<Delivery> = rows.iter().map(|r| Delivery::from_query_result(r, "")).collect::<Result<_, _>>()?;
     due.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(due)
 }

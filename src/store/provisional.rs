@@ -32,24 +32,8 @@ pub async fn confirm(db: &DatabaseConnection, wf: &Workflows, now: DateTime<Utc>
     for row in rows {
         let d = DeadlineBasis::from_query_result(&row, "")?;
         let txn = begin_write(db).await?;
-        match confirm_deadline(&txn, wf, &d, now).await {
-            Ok(Confirmed::StillProvisional) => {
-                txn.rollback().await?;
-                report.still_provisional += 1;
-            }
-            Ok(c) => {
-                txn.commit().await?;
-                if c == Confirmed::Extended {
-                    report.extended += 1;
-                } else {
-                    report.kept += 1;
-                }
-            }
-            Err(e) => {
-                txn.rollback().await?;
-                return Err(e);
-            }
-        }
+        let outcome = confirm_deadline(&txn, wf, &d, now).await;
+        finish(txn, outcome, &mut report).await?;
     }
     let pending = timer::Entity::find()
         .filter(timer::Column::Provisional.eq(1))
@@ -59,26 +43,32 @@ pub async fn confirm(db: &DatabaseConnection, wf: &Workflows, now: DateTime<Utc>
     for t in pending {
         let txn = begin_write(db).await?;
         let outcome = confirm_one(&txn, wf, &t, now).await;
-        match outcome {
-            Ok(Confirmed::StillProvisional) => {
-                txn.rollback().await?;
-                report.still_provisional += 1;
-            }
-            Ok(c) => {
-                txn.commit().await?;
-                if c == Confirmed::Extended {
-                    report.extended += 1;
-                } else {
-                    report.kept += 1;
-                }
-            }
-            Err(e) => {
-                txn.rollback().await?;
-                return Err(e);
-            }
-        }
+        finish(txn, outcome, &mut report).await?;
     }
     Ok(report)
+}
+
+/// Commits what was confirmed (or drops it while still provisional, or on error) and counts it.
+async fn finish(txn: sea_orm::DatabaseTransaction, outcome: Result<Confirmed, StoreError>, report: &mut ConfirmReport) -> Result<(), StoreError> {
+    match outcome {
+        Ok(Confirmed::StillProvisional) => {
+            txn.rollback().await?;
+            report.still_provisional += 1;
+        }
+        Ok(c) => {
+            txn.commit().await?;
+            if c == Confirmed::Extended {
+                report.extended += 1;
+            } else {
+                report.kept += 1;
+            }
+        }
+        Err(e) => {
+            txn.rollback().await?;
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! through the engine in its own transaction together with the timer's own settlement.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, TransactionTrait};
 use serde_json::json;
 
 use super::instances::{self, timer_status, StoreError, Workflows};
@@ -40,27 +40,9 @@ pub async fn claim_due(
     lease: Duration,
     limit: u64,
 ) -> Result<Vec<DueTimer>, DbErr> {
-    let lock = if db.get_database_backend() == DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-    let sql = format!(
-        "UPDATE workflow_timers SET claimed_by = ?, claimed_until = ? \
-         WHERE id IN (SELECT id FROM workflow_timers \
-           WHERE status = 'pending' AND due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?) \
-           ORDER BY due_at LIMIT ?{lock}) \
-         RETURNING id, instance_id, state, name, event, due_at"
-    );
-    let now_ms = now.timestamp_millis();
-    let values = vec![
-        worker.into(),
-        (now_ms + lease.num_milliseconds()).into(),
-        now_ms.into(),
-        now_ms.into(),
-        (limit as i64).into(),
-    ];
-    let txn = begin_write(db).await?;
-    let rows = txn.query_all_raw(stmt(db, &sql, values)).await?;
-    txn.commit().await?;
+    let mut due: Vec<DueTimer> =
+        super::claim_rows(db, "workflow_timers", "due_at", "id, instance_id, state, name, event, due_at", worker, now, lease, limit).await?;
     // RETURNING gives no order on PostgreSQL: fire in due order, so a reminder precedes its expiry.
-    let mut due: Vec<DueTimer> = rows.iter().map(|r| DueTimer::from_query_result(r, "")).collect::<Result<_, _>>()?;
     due.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
     Ok(due)
 }

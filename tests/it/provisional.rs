@@ -12,6 +12,16 @@ fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     chrono_tz::Asia::Shanghai.with_ymd_and_hms(y, m, d, h, min, 0).unwrap().with_timezone(&Utc)
 }
 
+/// The shipped definitions as (file name, text), for a workflows folder of a test's own.
+fn shipped_definitions() -> Vec<(String, String)> {
+    std::fs::read_dir(repo().join("workflows"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .collect()
+}
+
 /// A verification case whose unverifiable material must be supplied within 5 working days of now.
 async fn awaiting_supply(e: &Engine) -> String {
     let w = Actor::person("w", "window");
@@ -38,12 +48,7 @@ async fn events(e: &Engine, id: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn provisional_deadlines_are_recomputed_once_the_official_year_is_loaded_never_earlier() {
-    let defs: Vec<(String, String)> = std::fs::read_dir(repo().join("workflows"))
-        .unwrap()
-        .map(|f| f.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read_to_string(&p).unwrap()))
-        .collect();
+    let defs = shipped_definitions();
     let defs: Vec<(&str, &str)> = defs.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     for db in backends().await {
         let dir = workflows_dir(&defs);
@@ -99,12 +104,7 @@ async fn provisional_deadlines_are_recomputed_once_the_official_year_is_loaded_n
 #[tokio::test]
 async fn a_deferral_deadline_given_at_intake_in_a_provisional_year_is_recounted_and_its_timers_follow() {
     use pledgeflow::window::{catalogue, intake, registry};
-    let defs: Vec<(String, String)> = std::fs::read_dir(repo().join("workflows"))
-        .unwrap()
-        .map(|f| f.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read_to_string(&p).unwrap()))
-        .collect();
+    let defs = shipped_definitions();
     let defs: Vec<(&str, &str)> = defs.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     for db in backends().await {
         let dir = workflows_dir(&defs);
