@@ -43,6 +43,7 @@ struct RawConfig {
     office: Office,
     contacts: BTreeMap<String, String>,
     webhooks: BTreeMap<String, WebhookEndpoint>,
+    credit: crate::store::credit::CreditRules,
 }
 
 /// The office named in messages to applicants: where and how to submit.
@@ -114,6 +115,7 @@ impl Default for RawConfig {
             office: Office::default(),
             contacts: BTreeMap::new(),
             webhooks: BTreeMap::new(),
+            credit: Default::default(),
         }
     }
 }
@@ -168,6 +170,8 @@ pub struct Config {
     /// until the organisation is kept in the database.
     pub contacts: BTreeMap<String, String>,
     pub webhooks: BTreeMap<String, WebhookEndpoint>,
+    /// How credit records move an applicant's tier and the dishonesty list (`[credit]`).
+    pub credit: crate::store::credit::CreditRules,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -339,6 +343,14 @@ impl RawConfig {
             office: self.office,
             contacts: self.contacts,
             webhooks: self.webhooks,
+            credit: {
+                for (setting, tier) in [("credit.breach_tier", &self.credit.breach_tier), ("credit.revocation_tier", &self.credit.revocation_tier)] {
+                    if !["A", "B", "C", "D"].contains(&tier.as_str()) {
+                        return Err(invalid(setting, tier, "expected A, B, C or D"));
+                    }
+                }
+                self.credit
+            },
             sweep_schedule,
             database_url: self.database_url,
             listen,

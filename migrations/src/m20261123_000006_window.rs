@@ -61,6 +61,8 @@ CREATE TABLE applicants (
     mobile               TEXT   NULL,
     credit_tier          TEXT   NOT NULL,
     dishonest            BIGINT NOT NULL,
+    imported_tier        TEXT   NOT NULL,
+    imported_dishonest   BIGINT NOT NULL,
     updated_at           BIGINT NOT NULL
 );
 CREATE TABLE cases (
@@ -128,7 +130,10 @@ CREATE TABLE credit_records (
     instance_id    TEXT   NULL REFERENCES workflow_instances (id),
     event_seq      BIGINT NULL,
     reason         TEXT   NOT NULL,
-    created_at     BIGINT NOT NULL
+    created_at     BIGINT NOT NULL,
+    repaired_at    BIGINT NULL,
+    repaired_by    TEXT   NULL,
+    repair_reason  TEXT   NULL
 );
 CREATE INDEX ix_credit_records_applicant ON credit_records (applicant_uscc, created_at);
 CREATE TABLE provisional_deadlines (

@@ -180,6 +180,49 @@ async fn case_after(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Case> 
 }
 
 #[derive(SimpleObject)]
+pub struct CreditRecordView {
+    pub id: ID,
+    /// fulfilment, breach, revocation or repair.
+    pub kind: String,
+    pub case_id: Option<ID>,
+    pub reason: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Set once repaired: the record no longer counts.
+    pub repaired_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub repaired_by: Option<String>,
+    pub repair_reason: Option<String>,
+}
+
+impl From<crate::store::credit::CreditRecord> for CreditRecordView {
+    fn from(r: crate::store::credit::CreditRecord) -> Self {
+        use crate::store::instances::from_ms;
+        Self {
+            id: ID(r.id),
+            kind: r.kind,
+            case_id: r.instance_id.map(ID),
+            reason: r.reason,
+            created_at: from_ms(r.created_at),
+            repaired_at: r.repaired_at.map(from_ms),
+            repaired_by: r.repaired_by,
+            repair_reason: r.repair_reason,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct RepairCreditInput {
+    pub record_id: ID,
+    /// Why the record is repaired (信用修复): the decision's reference and grounds.
+    pub reason: String,
+}
+
+#[derive(SimpleObject)]
+pub struct RepairCreditPayload {
+    pub applicant: Applicant,
+    pub repair: CreditRecordView,
+}
+
+#[derive(SimpleObject)]
 pub struct DivisionView {
     pub code: String,
     pub name: String,
@@ -234,6 +277,20 @@ impl WindowQuery {
             return Ok(None);
         }
         Ok(registry::applicant(&engine.db, &uscc).await.map_err(|e| e.internal())?.map(Applicant::from))
+    }
+
+    /// An applicant's credit records, oldest first: staff, or the applicant itself.
+    #[graphql(guard = "access::ANYONE")]
+    async fn credit_records(&self, ctx: &Context<'_>, uscc: String) -> async_graphql::Result<Vec<CreditRecordView>> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let uscc = ids::uscc(&uscc).map_err(|e| bad("uscc", e.to_string()))?;
+        let is_staff = claims.roles.iter().any(|r| r != "applicant");
+        if !is_staff && claims.uscc.as_deref() != Some(uscc.as_str()) {
+            return Ok(Vec::new());
+        }
+        let rows = crate::store::credit::records(&engine.db, &uscc).await.map_err(|e| e.internal())?;
+        Ok(rows.into_iter().map(CreditRecordView::from).collect())
     }
 
     /// The departments of the caller's region, with their divisions.
@@ -535,6 +592,38 @@ impl WindowMutation {
         Ok(row.into())
     }
 
+    /// Repairs a breach or revocation record (信用修复) with the reason; the applicant's
+    /// standing is recomputed (and may leave the dishonesty list).
+    #[graphql(guard = "Roles(&[\"supervisor\", \"regional_admin\"])")]
+    async fn repair_credit(&self, ctx: &Context<'_>, input: RepairCreditInput) -> async_graphql::Result<RepairCreditPayload> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        if input.reason.trim().is_empty() {
+            return Err(bad("reason", "say why the record is repaired"));
+        }
+        let now = engine.now();
+        let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
+        let repaired = crate::store::credit::repair(&txn, &engine.workflows.credit, &input.record_id, &claims.sub, input.reason.trim(), now)
+            .await
+            .map_err(|e| e.internal())?;
+        let Some(repair_id) = repaired else {
+            return Err(error("NOT_FOUND", format!("no unrepaired breach or revocation record {}", input.record_id.as_str())));
+        };
+        txn.commit().await.map_err(|e| e.internal())?;
+        let records_of = |uscc: String| async move { crate::store::credit::records(&engine.db, &uscc).await.map_err(|e| e.internal()) };
+        let row = sea_orm::ConnectionTrait::query_one_raw(
+            &engine.db,
+            stmt(&engine.db, "SELECT applicant_uscc FROM credit_records WHERE id = ?", vec![repair_id.clone().into()]),
+        )
+        .await
+        .map_err(|e| e.internal())?
+        .ok_or_else(|| error("INTERNAL", "internal error"))?;
+        let uscc: String = row.try_get("", "applicant_uscc").map_err(|e| e.internal())?;
+        let applicant = registry::applicant(&engine.db, &uscc).await.map_err(|e| e.internal())?.ok_or_else(|| error("NOT_FOUND", format!("no applicant {uscc}")))?;
+        let repair = records_of(uscc).await?.into_iter().find(|r| r.id == repair_id).ok_or_else(|| error("INTERNAL", "internal error"))?;
+        Ok(RepairCreditPayload { applicant: applicant.into(), repair: repair.into() })
+    }
+
     /// Credit statuses from the credit platform: all or nothing.
     #[graphql(guard = "ADMIN")]
     async fn import_credit(&self, ctx: &Context<'_>, input: ImportCreditInput) -> async_graphql::Result<ImportCreditPayload> {
@@ -550,7 +639,7 @@ impl WindowMutation {
         let (mut updated, mut unknown) = (0, Vec::new());
         for r in &input.records {
             let code = ids::uscc(&r.uscc).unwrap_or_default();
-            if registry::set_credit(&txn, &code, &r.tier, r.dishonest, now).await.map_err(|e| e.internal())? {
+            if registry::set_credit(&txn, &engine.workflows.credit, &code, &r.tier, r.dishonest, now).await.map_err(|e| e.internal())? {
                 updated += 1;
             } else {
                 unknown.push(code);

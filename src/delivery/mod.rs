@@ -229,7 +229,7 @@ impl Outbox {
     }
 
     /// For a reminder (a topic whose email template has a calendar entry), the instant it
-    /// warns of; `Moot` once that has passed or the timer behind it is no longer pending.
+    /// warns of; `Moot` once that has passed.
     async fn reminder_instant(&self, d: &outbox::Delivery, payload: &Value, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, ChannelError> {
         let at = match self.channels.templates.calendar_at(&d.topic) {
             Ok(Some(at)) => at.to_string(),
@@ -256,12 +256,14 @@ impl Outbox {
         let timers = instances::timers(&self.engine.db, &d.instance_id)
             .await
             .map_err(|e| ChannelError::Transient(e.to_string()))?;
+        // The latest arming of that timer, whatever became of it since: an order sent after the
+        // case moved on still names the deadline it set.
         timers
             .iter()
-            .filter(|t: &&entities::timer::Model| t.name == name && t.status == instances::timer_status::PENDING)
+            .filter(|t: &&entities::timer::Model| t.name == name)
+            .max_by_key(|t| t.armed_seq)
             .map(|t| instances::from_ms(t.due_at))
-            .next()
-            .ok_or_else(|| ChannelError::Moot(format!("the case's timer {name} is no longer pending")))
+            .ok_or_else(|| ChannelError::Permanent(format!("the case has no timer {name}")))
     }
 
     /// The applicant's address from the case, or staff addresses from the configuration.

@@ -23,6 +23,8 @@ use crate::workflow::{
 pub struct Workflows {
     pub set: WorkflowSet,
     pub env: TimeEnv,
+    /// How `credit:*` effects move an applicant's standing.
+    pub credit: super::credit::CreditRules,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -349,12 +351,7 @@ pub(crate) async fn apply(
             Effect::CreditRecord { kind } => match &current.scope.applicant_uscc {
                 Some(uscc) => {
                     let reason = payload["reason"].as_str().map_or_else(|| format!("{} {event_name}", def.name), str::to_string);
-                    db.execute_raw(super::stmt(
-                        db,
-                        "INSERT INTO credit_records (id, applicant_uscc, kind, instance_id, event_seq, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        vec![uuid::Uuid::now_v7().to_string().into(), uscc.clone().into(), kind.clone().into(), id.into(), seq.into(), reason.into(), now_ms.into()],
-                    ))
-                    .await?;
+                    super::credit::record(db, &wf.credit, uscc, kind, Some(id), Some(seq), &reason, now).await?;
                 }
                 None => tracing::warn!(instance = %id, event = %event_name, "credit:{kind} on an instance with no applicant: no record written"),
             },

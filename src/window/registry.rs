@@ -114,12 +114,15 @@ pub struct Applicant {
 
 pub const CREDIT_TIERS: [&str; 4] = ["A", "B", "C", "D"];
 
+/// Creates an applicant (its credit as given, as if imported) or updates its details; credit
+/// afterwards changes only through imports and credit records.
 pub async fn put_applicant(db: &impl ConnectionTrait, a: &Applicant, now: DateTime<Utc>) -> Result<(), DbErr> {
-    upsert(
+    let sql = "INSERT INTO applicants (uscc, name, legal_representative, email, mobile, credit_tier, dishonest, imported_tier, imported_dishonest, updated_at) \
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uscc) DO UPDATE SET name = excluded.name, \
+               legal_representative = excluded.legal_representative, email = excluded.email, mobile = excluded.mobile, updated_at = excluded.updated_at";
+    db.execute_raw(stmt(
         db,
-        "applicants",
-        "uscc",
-        &["uscc", "name", "legal_representative", "email", "mobile", "credit_tier", "dishonest", "updated_at"],
+        sql,
         vec![
             a.uscc.clone().into(),
             a.name.clone().into(),
@@ -128,10 +131,13 @@ pub async fn put_applicant(db: &impl ConnectionTrait, a: &Applicant, now: DateTi
             a.mobile.clone().into(),
             a.credit_tier.clone().into(),
             a.dishonest.into(),
+            a.credit_tier.clone().into(),
+            a.dishonest.into(),
             now.timestamp_millis().into(),
         ],
-    )
-    .await
+    ))
+    .await?;
+    Ok(())
 }
 
 pub async fn applicant(db: &impl ConnectionTrait, uscc: &str) -> Result<Option<Applicant>, DbErr> {
@@ -145,16 +151,28 @@ pub async fn applicant(db: &impl ConnectionTrait, uscc: &str) -> Result<Option<A
     row.map(|r| Applicant::from_query_result(&r, "")).transpose()
 }
 
-/// Sets an applicant's credit status (a credit import). False when the applicant is unknown.
-pub async fn set_credit(db: &impl ConnectionTrait, uscc: &str, tier: &str, dishonest: bool, now: DateTime<Utc>) -> Result<bool, DbErr> {
+/// Sets an applicant's imported credit status (a credit import) and recomputes its effective
+/// standing with its records. False when the applicant is unknown.
+pub async fn set_credit(
+    db: &impl ConnectionTrait,
+    rules: &crate::store::credit::CreditRules,
+    uscc: &str,
+    tier: &str,
+    dishonest: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
     let r = db
         .execute_raw(stmt(
             db,
-            "UPDATE applicants SET credit_tier = ?, dishonest = ?, updated_at = ? WHERE uscc = ?",
+            "UPDATE applicants SET imported_tier = ?, imported_dishonest = ?, updated_at = ? WHERE uscc = ?",
             vec![tier.into(), i64::from(dishonest).into(), now.timestamp_millis().into(), uscc.into()],
         ))
         .await?;
-    Ok(r.rows_affected() == 1)
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    crate::store::credit::recompute(db, rules, uscc, now).await?;
+    Ok(true)
 }
 
 /// An electronic licence in the library materials are verified against.

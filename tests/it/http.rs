@@ -461,3 +461,78 @@ async fn verification_and_after_the_fact_cases_end_to_end_over_http() {
     assert_eq!(r["data"]["issueLicence"]["case"]["state"], "licensed", "{r}");
     assert_eq!(events(&graphql_as(&http, &base, &window, history(&id)).await), ["start", "unverifiable", "remind", "supplied", "approve"]);
 }
+
+/// The supervision loop through the real binary: a licence decided on the spot, its task
+/// accepted and inspected, rectification ordered and failed → the licence revoked, a breach on
+/// the applicant's credit, the window then refusing it commitment approval; a credit repair
+/// lets it in again. Notices arrive at a real SMTP server.
+#[tokio::test]
+async fn a_failed_rectification_revokes_puts_the_applicant_on_the_list_and_repair_lets_it_back() {
+    let smtp = crate::smtp::SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let smtp_url = smtp.url();
+    let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_MAIL_URL", &smtp_url)]).await;
+    let http = reqwest::Client::new();
+    let window = token_with(&url, &["--role", "window", "--department", "310101-SCJG"]);
+    let approver = token_with(&url, &["--role", "approver", "--department", "310101-SCJG"]);
+    let division = token_with(&url, &["--role", "division_admin", "--department", "310101-SCJG", "--division", "310101-SCJG-SP"]);
+    let inspector = token_with(&url, &["--role", "inspector", "--department", "310101-SCJG", "--division", "310101-SCJG-SP"]);
+    let supervisor = token_with(&url, &["--role", "supervisor", "--region", "310101"]);
+    let admin = token_with(&url, &["--role", "regional_admin", "--region", "310101"]);
+    const USCC: &str = "91310110666007217T";
+    let open = json!({"query": "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id } } }",
+        "variables": {"i": {"applicantUscc": USCC, "itemCode": "310101-FOOD-01", "mode": "AFTER_THE_FACT", "signedBy": "张伟",
+            "materials": [{"code": "M01", "status": "PROVIDED", "fileRef": "D1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "D2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "D3"}]}}});
+    let r = graphql_as(&http, &base, &window, open.clone()).await;
+    let case = r["data"]["openCase"]["case"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    let r = graphql_as(&http, &base, &approver, json!({"query": "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { case { state } } }", "variables": {"id": case}})).await;
+    assert_eq!(r["data"]["issueLicence"]["case"]["state"], "licensed", "{r}");
+
+    // The division finds the task for the case among its own.
+    let tasks = json!({"query": "query($p: ID!) { workflowInstances(filter: {definition: \"supervision-task\", parentId: $p}) { edges { node { id state } } } }", "variables": {"p": case}});
+    let r = graphql_as(&http, &base, &division, tasks).await;
+    let task = r["data"]["workflowInstances"]["edges"][0]["node"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    let fire = |event: &str, payload: Value| json!({"query": "mutation($i: FireEventInput!) { fireEvent(input: $i) { instance { state } } }",
+        "variables": {"i": {"instanceId": task, "event": event, "payload": payload}}});
+    let steps = [
+        (&division, "accept", json!({"inspectors": ["inspector-sp-1"]}), "inspecting"),
+        (&inspector, "inspection_finished", json!({"findings": [{"condition": "从业人员持有效健康证明", "kept": false}], "inspected_on": "2026-11-24"}), "awaiting_feedback"),
+        (&inspector, "not_kept", json!({"rectification_order": "限期补办健康证明"}), "rectifying"),
+        (&inspector, "still_failing", json!({"reason": "复查仍无健康证明"}), "revocation_recommended"),
+    ];
+    for (who, event, payload, state) in steps {
+        let r = graphql_as(&http, &base, who, fire(event, payload)).await;
+        assert_eq!(r["data"]["fireEvent"]["instance"]["state"], state, "{event}: {r}");
+    }
+    // The revocation decision reaches the case through the outbox (run at once by moving the clock 0 s).
+    graphql_as(&http, &base, &admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 0}) { messagesDelivered } }"})).await;
+    let r = graphql_as(&http, &base, &window, json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state history { event } } }", "variables": {"id": case}})).await;
+    assert_eq!(r["data"]["workflowInstance"]["state"], "revoked", "{r}");
+    let subjects: Vec<String> = smtp
+        .received()
+        .iter()
+        .filter(|m| m.to == ["contact0@applicant.demo.pledgeflow.localhost"])
+        .filter_map(|m| mail_parser::MessageParser::default().parse(&m.data).and_then(|p| p.subject().map(str::to_string)))
+        .collect();
+    assert!(subjects.iter().any(|s| s.contains("责令整改")), "{subjects:?}");
+    assert!(subjects.iter().any(|s| s.contains("许可已撤销")), "{subjects:?}");
+
+    // On the dishonesty list now: the window may not take it on commitment.
+    let r = graphql_as(&http, &base, &window, open.clone()).await;
+    assert_eq!(r["errors"][0]["extensions"]["field"], "mode", "{r}");
+    let r = graphql_as(&http, &base, &supervisor, json!({"query": "query($u: String!) { applicant(uscc: $u) { creditTier dishonest } creditRecords(uscc: $u) { id kind repairedAt } }", "variables": {"u": USCC}})).await;
+    assert_eq!(r["data"]["applicant"], json!({"creditTier": "D", "dishonest": true}), "{r}");
+    let breach = r["data"]["creditRecords"].as_array().unwrap().iter().find(|c| c["kind"] == "breach").unwrap()["id"].clone();
+
+    // Credit repair (信用修复): off the list, still marked by the revocation.
+    let repair = json!({"query": "mutation($i: RepairCreditInput!) { repairCredit(input: $i) { applicant { creditTier dishonest } repair { kind } } }",
+        "variables": {"i": {"recordId": breach, "reason": "已完成整改并公开承诺，信用修复决定书 黄市监信修〔2026〕12号"}}});
+    let r = graphql_as(&http, &base, &window, repair.clone()).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "FORBIDDEN", "a window officer may not repair credit");
+    let r = graphql_as(&http, &base, &supervisor, repair.clone()).await;
+    assert_eq!(r["data"]["repairCredit"]["applicant"], json!({"creditTier": "C", "dishonest": false}), "{r}");
+    let r = graphql_as(&http, &base, &supervisor, repair).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "NOT_FOUND", "a record is repaired once");
+    let r = graphql_as(&http, &base, &window, open).await;
+    assert!(r["data"]["openCase"]["case"]["id"].is_string(), "allowed again: {r}");
+}
