@@ -536,3 +536,80 @@ async fn a_failed_rectification_revokes_puts_the_applicant_on_the_list_and_repai
     let r = graphql_as(&http, &base, &window, open).await;
     assert!(r["data"]["openCase"]["case"]["id"].is_string(), "allowed again: {r}");
 }
+
+/// Three supervision tasks through the real binary: one looked at in time and closed as kept
+/// (the case closes, a fulfilment record), one ignored past 3 working days and escalated to the
+/// region's supervisors, one failing inspection then rectified.
+#[tokio::test]
+async fn supervision_tasks_kept_escalated_and_rectified_over_http() {
+    let smtp = crate::smtp::SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let smtp_url = smtp.url();
+    let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_MAIL_URL", &smtp_url)]).await;
+    let http = reqwest::Client::new();
+    let window = token_with(&url, &["--role", "window", "--department", "310101-SCJG"]);
+    let approver = token_with(&url, &["--role", "approver", "--department", "310101-SCJG"]);
+    let division = token_with(&url, &["--role", "division_admin", "--department", "310101-SCJG", "--division", "310101-SCJG-SP"]);
+    let inspector = token_with(&url, &["--role", "inspector", "--department", "310101-SCJG", "--division", "310101-SCJG-SP"]);
+    let admin = token_with(&url, &["--role", "regional_admin", "--region", "310101"]);
+    let open = json!({"query": "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id } } }",
+        "variables": {"i": {"applicantUscc": "91110000600037341L", "itemCode": "310101-FOOD-01", "mode": "AFTER_THE_FACT", "signedBy": "刘洋",
+            "materials": [{"code": "M01", "status": "PROVIDED", "fileRef": "D1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "D2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "D3"}]}}});
+    let mut cases = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let r = graphql_as(&http, &base, &window, open.clone()).await;
+        let case = r["data"]["openCase"]["case"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+        graphql_as(&http, &base, &approver, json!({"query": "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber } }", "variables": {"id": case}})).await;
+        let r = graphql_as(&http, &base, &division, json!({"query": "query($p: ID!) { workflowInstances(filter: {parentId: $p}) { edges { node { id timers { name dueAt } } } } }", "variables": {"p": case}})).await;
+        tasks.push(r["data"]["workflowInstances"]["edges"][0]["node"].clone());
+        cases.push(case);
+    }
+    let id = |t: &Value| t["id"].as_str().unwrap().to_string();
+    let fire = |task: String, event: &str, payload: Value| json!({"query": "mutation($i: FireEventInput!) { fireEvent(input: $i) { instance { state } } }",
+        "variables": {"i": {"instanceId": task, "event": event, "payload": payload}}});
+    let findings = json!({"findings": [{"condition": "经营场所面积不少于 10 平方米", "kept": true}]});
+    let steps: Vec<(&String, String, &str, Value, &str)> = vec![
+        (&division, id(&tasks[0]), "accept", json!({"inspectors": ["inspector-sp-1"]}), "inspecting"),
+        (&inspector, id(&tasks[0]), "inspection_finished", findings.clone(), "awaiting_feedback"),
+        (&inspector, id(&tasks[0]), "kept", json!({}), "closed_kept"),
+        (&division, id(&tasks[2]), "accept", json!({"inspectors": ["inspector-sp-1"]}), "inspecting"),
+        (&inspector, id(&tasks[2]), "inspection_finished", findings, "awaiting_feedback"),
+        (&inspector, id(&tasks[2]), "not_kept", json!({"rectification_order": "补办健康证明"}), "rectifying"),
+        (&inspector, id(&tasks[2]), "rectified", json!({"evidence": ["DOC-9"]}), "closed_kept"),
+    ];
+    for (who, task, event, payload, state) in steps {
+        let r = graphql_as(&http, &base, who, fire(task, event, payload)).await;
+        assert_eq!(r["data"]["fireEvent"]["instance"]["state"], state, "{event}: {r}");
+    }
+
+    // Three working days on, the ignored task is overdue: escalated to the region's supervisors.
+    let limit = tasks[1]["timers"].as_array().unwrap().iter().find(|t| t["name"] == "look_at_limit").unwrap()["dueAt"].clone();
+    let r = graphql_as(&http, &base, &admin, json!({"query": "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { timersFired } }", "variables": {"to": limit}})).await;
+    assert!(r["data"]["advanceClock"]["timersFired"].as_u64().unwrap() >= 2, "the reminder, then the limit: {r}");
+    let history = |task: String| json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state history { event } } }", "variables": {"id": task}});
+    let r = graphql_as(&http, &base, &division, history(id(&tasks[1]))).await;
+    let events: Vec<&str> = r["data"]["workflowInstance"]["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["start", "look_at_reminder", "look_at_overdue"], "one audit event per step");
+    // (The demo's own tasks, created at the same time, are overdue too: count this one's.)
+    let ignored = id(&tasks[1]);
+    let escalations = smtp
+        .received()
+        .iter()
+        .filter(|m| m.to == ["supervisors@demo.pledgeflow.localhost"])
+        .filter_map(|m| mail_parser::MessageParser::default().parse(&m.data).map(|p| (p.subject().unwrap_or("").to_string(), p.body_text(0).unwrap_or_default().to_string())))
+        .filter(|(subject, body)| subject.contains("超过 3 个工作日") && body.contains(&ignored))
+        .count();
+    assert_eq!(escalations, 1, "the supervisors hear of it once");
+    let breaches = std::fs::read_dir(dir.path().join("data/webhooks/supervision")).unwrap().filter(|f| f.as_ref().unwrap().path().to_string_lossy().contains(&id(&tasks[1]))).count();
+    assert_eq!(breaches, 1, "and the supervision platform is told of the SLA breach");
+
+    // The kept task closed its case, with a fulfilment record; the rectified one too.
+    for case in [&cases[0], &cases[2]] {
+        let r = graphql_as(&http, &base, &window, history(case.clone())).await;
+        assert_eq!(r["data"]["workflowInstance"]["state"], "closed", "{r}");
+    }
+    let r = graphql_as(&http, &base, &admin, json!({"query": "{ creditRecords(uscc: \"91110000600037341L\") { kind } }"})).await;
+    let fulfilments = r["data"]["creditRecords"].as_array().unwrap().iter().filter(|c| c["kind"] == "fulfilment").count();
+    assert_eq!(fulfilments, 2, "{r}");
+}
