@@ -85,8 +85,13 @@ impl Application {
             tokio::spawn(scheduler::run_sweeper(self.engine.clone(), config.sweep_schedule.clone(), worker.clone(), stop_rx.clone())),
             tokio::spawn(scheduler::run_outbox(outbox.clone(), worker.clone(), std::time::Duration::from_secs(2), wake.clone(), stop_rx.clone())),
         ];
-        for (job, schedule) in [(jobs::Job::Digest, &config.digest_schedule), (jobs::Job::Housekeeping, &config.housekeeping_schedule)] {
-            let jobs = jobs::Jobs::new(outbox.clone(), config.retention_days);
+        let daily = [
+            (jobs::Job::Digest, &config.digest_schedule),
+            (jobs::Job::Housekeeping, &config.housekeeping_schedule),
+            (jobs::Job::Draw, &config.draw_schedule),
+        ];
+        for (job, schedule) in daily {
+            let jobs = jobs::Jobs::new(outbox.clone(), config.retention_days).with_sampling(config.sampling.clone());
             let worker = worker.clone();
             tasks.push(tokio::spawn(scheduler::on_schedule(schedule.clone(), tz, stop_rx.clone(), move |at| {
                 let jobs = jobs.clone();
@@ -95,7 +100,7 @@ impl Application {
             })));
         }
         let keys = crate::auth::keys(&self.engine.db, config, self.engine.now()).await?;
-        let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker, keys, live_poll: std::time::Duration::from_secs(1) };
+        let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker, keys, live_poll: std::time::Duration::from_secs(1), sampling: config.sampling.clone() };
         let router = crate::api::router(services, config.graphiql, &config.cors_origins);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {

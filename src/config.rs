@@ -44,6 +44,8 @@ struct RawConfig {
     contacts: BTreeMap<String, String>,
     webhooks: BTreeMap<String, WebhookEndpoint>,
     credit: crate::store::credit::CreditRules,
+    sampling: BTreeMap<String, f64>,
+    draw_schedule: String,
 }
 
 /// The office named in messages to applicants: where and how to submit.
@@ -116,6 +118,8 @@ impl Default for RawConfig {
             contacts: BTreeMap::new(),
             webhooks: BTreeMap::new(),
             credit: Default::default(),
+            sampling: crate::supervision::draw::default_ratios(),
+            draw_schedule: "0 0 9 1 * *".into(),
         }
     }
 }
@@ -172,6 +176,10 @@ pub struct Config {
     pub webhooks: BTreeMap<String, WebhookEndpoint>,
     /// How credit records move an applicant's tier and the dishonesty list (`[credit]`).
     pub credit: crate::store::credit::CreditRules,
+    /// Share of after-the-fact cases drawn for random inspection, per credit tier (`[sampling]`).
+    pub sampling: BTreeMap<String, f64>,
+    /// When the random inspection draw runs (cron, seconds first).
+    pub draw_schedule: cron::Schedule,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -213,7 +221,8 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 25] = [
+const ENV_KEYS: [&str; 26] = [
+    "draw_schedule",
     "jwt_issuer",
     "jwt_public_key_file",
     "jwt_algorithm",
@@ -283,6 +292,12 @@ impl RawConfig {
         };
         let digest_schedule = schedule("PLEDGEFLOW_DIGEST_SCHEDULE", &self.digest_schedule)?;
         let housekeeping_schedule = schedule("PLEDGEFLOW_HOUSEKEEPING_SCHEDULE", &self.housekeeping_schedule)?;
+        let draw_schedule = schedule("PLEDGEFLOW_DRAW_SCHEDULE", &self.draw_schedule)?;
+        for (tier, ratio) in &self.sampling {
+            if !["A", "B", "C", "D"].contains(&tier.as_str()) || !(0.0..=1.0).contains(ratio) {
+                return Err(invalid("sampling", &format!("{tier} = {ratio}"), "expected A–D with a share between 0 and 1"));
+            }
+        }
         let mail_from = self
             .mail_from
             .parse()
@@ -325,6 +340,8 @@ impl RawConfig {
         Ok(Config {
             digest_schedule,
             housekeeping_schedule,
+            draw_schedule,
+            sampling: self.sampling,
             templates_dir: self.templates_dir,
             data_dir: self.data_dir,
             mail_url: self.mail_url,

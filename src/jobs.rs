@@ -14,6 +14,8 @@ use crate::store::{self, outbox, stmt};
 pub enum Job {
     Digest,
     Housekeeping,
+    /// The random inspection draw (双随机).
+    Draw,
 }
 
 impl Job {
@@ -21,6 +23,7 @@ impl Job {
         match self {
             Job::Digest => "digest",
             Job::Housekeeping => "housekeeping",
+            Job::Draw => "draw",
         }
     }
 }
@@ -29,6 +32,7 @@ impl Job {
 pub struct Jobs {
     outbox: Outbox,
     retention_days: u32,
+    sampling: crate::supervision::draw::Ratios,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +41,8 @@ pub enum JobError {
     Db(#[from] DbErr),
     #[error("{0}")]
     Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// One deadline in the digest.
@@ -52,7 +58,12 @@ pub struct Upcoming {
 
 impl Jobs {
     pub fn new(outbox: Outbox, retention_days: u32) -> Self {
-        Self { outbox, retention_days }
+        Self { outbox, retention_days, sampling: crate::supervision::draw::default_ratios() }
+    }
+
+    pub fn with_sampling(mut self, sampling: crate::supervision::draw::Ratios) -> Self {
+        self.sampling = sampling;
+        self
     }
 
     /// Runs `job` for the occurrence at `at` unless some process already has. `None` when
@@ -73,6 +84,13 @@ impl Jobs {
         let summary = match job {
             Job::Digest => self.digest(now).await,
             Job::Housekeeping => self.housekeeping(now).await,
+            Job::Draw => {
+                let seed: u64 = rand::random();
+                crate::supervision::draws::run(&self.outbox.engine, &self.sampling, seed, "cron")
+                    .await
+                    .map(|r| format!("draw {} (seed {}): {} of {} cases", r.id, r.seed, r.picks.len(), r.pool))
+                    .map_err(JobError::from)
+            }
         };
         let recorded = match &summary {
             Ok(s) => s.clone(),

@@ -19,5 +19,6 @@ pub mod jobs;
 pub mod runtime;
 pub mod scheduler;
 pub mod store;
+pub mod supervision;
 pub mod window;
 pub mod workflow;

@@ -136,6 +136,15 @@ CREATE TABLE credit_records (
     repair_reason  TEXT   NULL
 );
 CREATE INDEX ix_credit_records_applicant ON credit_records (applicant_uscc, created_at);
+CREATE TABLE inspection_draws (
+    id         TEXT   PRIMARY KEY,
+    seed       BIGINT NOT NULL,
+    drawn_by   TEXT   NOT NULL,
+    drawn_at   BIGINT NOT NULL,
+    ratios     TEXT   NOT NULL,
+    pool       TEXT   NOT NULL,
+    picks      TEXT   NOT NULL
+);
 CREATE TABLE provisional_deadlines (
     instance_id  TEXT   NOT NULL REFERENCES workflow_instances (id),
     name         TEXT   NOT NULL,
@@ -148,6 +157,7 @@ CREATE TABLE provisional_deadlines (
 
 const DOWN: &str = r#"
 DROP TABLE provisional_deadlines;
+DROP TABLE inspection_draws;
 DROP TABLE credit_records;
 DROP TABLE electronic_licences;
 DROP TABLE licence_sequences;

@@ -119,3 +119,5 @@ impl Page {
         c
     }
 }
+
+impl ErrorCode for serde_json::Error {}

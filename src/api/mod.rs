@@ -7,6 +7,7 @@ pub mod live;
 pub mod loaders;
 pub mod operations;
 pub mod types;
+pub mod supervision;
 pub mod window;
 
 use std::sync::Arc;
@@ -42,13 +43,15 @@ pub struct Services {
     pub keys: Keys,
     /// How often live subscriptions look for news.
     pub live_poll: std::time::Duration,
+    /// Shares per credit tier for the random inspection draw.
+    pub sampling: crate::supervision::draw::Ratios,
 }
 
 #[derive(MergedObject, Default)]
-pub struct Query(WorkflowQuery, window::WindowQuery, operations::OperationsQuery);
+pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(events::EventMutation, window::WindowMutation, operations::OperationsMutation);
+pub struct Mutation(events::EventMutation, window::WindowMutation, supervision::SupervisionMutation, operations::OperationsMutation);
 
 #[derive(Default)]
 pub struct WorkflowQuery;

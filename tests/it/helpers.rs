@@ -108,6 +108,7 @@ impl Api {
             worker: "api-test".into(),
             keys: pledgeflow::auth::Keys::hs256(b"0123456789abcdef0123456789abcdef"),
             live_poll: std::time::Duration::from_millis(20),
+            sampling: pledgeflow::supervision::draw::default_ratios(),
         };
         Self { schema: pledgeflow::api::schema(Some(services)), engine }
     }

@@ -10,6 +10,7 @@ mod http;
 mod identity;
 mod schema;
 mod delivery;
+mod draw;
 mod provisional;
 mod smtp;
 mod timers;

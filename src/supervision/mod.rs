@@ -1,0 +1,4 @@
+//! The supervising side beyond single tasks (issue #6): the random inspection draw.
+
+pub mod draw;
+pub mod draws;
