@@ -231,12 +231,12 @@ impl Outbox {
     /// For a reminder (a topic whose email template has a calendar entry), the instant it
     /// warns of; `Moot` once that has passed.
     async fn reminder_instant(&self, d: &outbox::Delivery, payload: &Value, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, ChannelError> {
-        let at = match self.channels.templates.calendar_at(&d.topic) {
-            Ok(Some(at)) => at.to_string(),
+        let (at, skip_when_past) = match self.channels.templates.calendar_at(&d.topic) {
+            Ok(Some(m)) => (m.at.clone(), m.skip_when_past),
             Ok(None) | Err(_) => return Ok(None),
         };
         let marked = self.marked_instant(d, payload, &at).await?;
-        if marked <= now {
+        if skip_when_past && marked <= now {
             return Err(ChannelError::Moot(format!("the reminder's deadline ({at}) passed at {marked} before it could be sent")));
         }
         Ok(Some(marked))

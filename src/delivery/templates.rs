@@ -25,6 +25,21 @@ struct EmailFile {
 pub struct CalendarSpec {
     pub at: String,
     pub summary: String,
+    /// A reminder is not sent once its instant has passed (true, the default); a notice that
+    /// still matters late (an assignment, an order) says false.
+    #[serde(default = "yes")]
+    pub skip_when_past: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What a topic's calendar entry marks, and whether the message is moot once it has passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marks {
+    pub at: String,
+    pub skip_when_past: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +54,8 @@ pub struct RenderedEmail {
 #[derive(Debug)]
 pub struct Templates {
     env: Environment<'static>,
-    /// Email topics, each with the `at` of its calendar entry if it has one.
-    calendars: BTreeMap<String, Option<String>>,
+    /// Email topics, each with its calendar entry's mark if it has one.
+    calendars: BTreeMap<String, Option<Marks>>,
     sms: Vec<String>,
 }
 
@@ -89,7 +104,7 @@ impl Templates {
                                 }
                                 sources.push((format!("email/{topic}/calendar.txt"), c.summary.clone()));
                             }
-                            calendars.insert(topic, file.calendar.map(|c| c.at));
+                            calendars.insert(topic, file.calendar.map(|c| Marks { at: c.at, skip_when_past: c.skip_when_past }));
                         }
                         Err(e) => problems.push(format!("{}: {e}", path.display())),
                     }
@@ -138,8 +153,8 @@ impl Templates {
     }
 
     /// What the topic's calendar entry marks (`deadline:NAME` or `timer:NAME`), if it has one.
-    pub fn calendar_at(&self, topic: &str) -> Result<Option<&str>, String> {
-        self.calendars.get(topic).map(Option::as_deref).ok_or_else(|| format!("no email template {topic:?}"))
+    pub fn calendar_at(&self, topic: &str) -> Result<Option<&Marks>, String> {
+        self.calendars.get(topic).map(Option::as_ref).ok_or_else(|| format!("no email template {topic:?}"))
     }
 
     pub fn render_email(&self, topic: &str, ctx: &minijinja::Value) -> Result<RenderedEmail, String> {

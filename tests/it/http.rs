@@ -350,6 +350,8 @@ async fn a_deferral_case_end_to_end_over_http_with_the_reminder_at_a_real_smtp_s
     let subject = |m: &crate::smtp::Received| {
         mail_parser::MessageParser::default().parse(&m.data).and_then(|p| p.subject().map(str::to_string)).unwrap_or_default()
     };
+    let is_reminder = |m: &crate::smtp::Received| m.to == ["contact0@applicant.demo.pledgeflow.localhost"] && subject(m).contains("容缺材料明天到期");
+    mails_eventually(&smtp, 2, |all| all[before..].iter().filter(|m| is_reminder(m)).count()).await;
     let reminders: Vec<_> = smtp.received()[before..]
         .iter()
         .filter(|m| m.to == ["contact0@applicant.demo.pledgeflow.localhost"] && subject(m).contains("容缺材料明天到期"))
@@ -380,11 +382,20 @@ async fn a_deferral_case_end_to_end_over_http_with_the_reminder_at_a_real_smtp_s
     assert_eq!(inst["state"], "revoked", "{r}");
     let events: Vec<&str> = inst["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
     assert_eq!(events, ["start", "remind", "expire"]);
+    let told = |all: &[crate::smtp::Received]| {
+        let to: Vec<&Vec<String>> = all[before..].iter().map(|m| &m.to).collect();
+        ["contact0@applicant.demo.pledgeflow.localhost", "310101-scjg@demo.pledgeflow.localhost"]
+            .iter()
+            .filter(|a| to.iter().any(|t| t.as_slice() == [a.to_string()]))
+            .count()
+    };
+    mails_eventually(&smtp, 2, told).await;
     let notices: Vec<Vec<String>> = smtp.received()[before..].iter().map(|m| m.to.clone()).collect();
     assert!(notices.contains(&vec!["contact0@applicant.demo.pledgeflow.localhost".to_string()]), "{notices:?}");
     assert!(notices.contains(&vec!["310101-scjg@demo.pledgeflow.localhost".to_string()]), "the approving department, at its own address: {notices:?}");
-    let breach = std::fs::read_dir(dir.path().join("data/webhooks/credit")).unwrap().count();
-    assert_eq!(breach, 1, "one breach pushed to the credit platform");
+    let breaches = || std::fs::read_dir(dir.path().join("data/webhooks/credit")).map_or(0, |d| d.count());
+    until(|| breaches() >= 1).await;
+    assert_eq!(breaches(), 1, "one breach pushed to the credit platform");
     let db = store::connect(&url, 1).await.unwrap();
     let records = {
         use sea_orm::ConnectionTrait;
@@ -443,6 +454,12 @@ async fn verification_and_after_the_fact_cases_end_to_end_over_http() {
     let reminder = case["instance"]["timers"].as_array().unwrap().iter().find(|t| t["name"] == "reminder").unwrap()["dueAt"].clone();
     let r = graphql_as(&http, &base, &admin, json!({"query": "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { timersFired } }", "variables": {"to": reminder}})).await;
     assert!(r["data"]["advanceClock"]["timersFired"].as_u64().unwrap() >= 1, "{r}");
+    let is_ours = |m: &crate::smtp::Received| {
+        mail_parser::MessageParser::default()
+            .parse(&m.data)
+            .is_some_and(|p| p.body_text(0).is_some_and(|t| t.contains(&id)) && p.subject().is_some_and(|s| s.contains("补交期限")))
+    };
+    mails_eventually(&smtp, 1, |all| all.iter().filter(|m| is_ours(m)).count()).await;
     let ours: Vec<_> = smtp
         .received()
         .into_iter()
@@ -506,16 +523,19 @@ async fn a_failed_rectification_revokes_puts_the_applicant_on_the_list_and_repai
     }
     // The revocation decision reaches the case through the outbox (run at once by moving the clock 0 s).
     graphql_as(&http, &base, &admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 0}) { messagesDelivered } }"})).await;
-    let r = graphql_as(&http, &base, &window, json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state history { event } } }", "variables": {"id": case}})).await;
-    assert_eq!(r["data"]["workflowInstance"]["state"], "revoked", "{r}");
-    let subjects: Vec<String> = smtp
-        .received()
-        .iter()
-        .filter(|m| m.to == ["contact0@applicant.demo.pledgeflow.localhost"])
-        .filter_map(|m| mail_parser::MessageParser::default().parse(&m.data).and_then(|p| p.subject().map(str::to_string)))
-        .collect();
-    assert!(subjects.iter().any(|s| s.contains("责令整改")), "{subjects:?}");
-    assert!(subjects.iter().any(|s| s.contains("许可已撤销")), "{subjects:?}");
+    let state = json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state } }", "variables": {"id": case}});
+    eventually(&http, &base, &window, state, |r| r["data"]["workflowInstance"]["state"] == "revoked").await;
+    // The server's own outbox worker may hold some of the messages: wait for them (bounded).
+    let subjects = || -> Vec<String> {
+        smtp.received()
+            .iter()
+            .filter(|m| m.to == ["contact0@applicant.demo.pledgeflow.localhost"])
+            .filter_map(|m| mail_parser::MessageParser::default().parse(&m.data).and_then(|p| p.subject().map(str::to_string)))
+            .collect()
+    };
+    let arrived = |list: &[String]| list.iter().any(|s| s.contains("责令整改")) && list.iter().any(|s| s.contains("许可已撤销"));
+    until(|| arrived(&subjects())).await;
+    assert!(arrived(&subjects()), "{:?}", subjects());
 
     // On the dishonesty list now: the window may not take it on commitment.
     let r = graphql_as(&http, &base, &window, open.clone()).await;
@@ -588,28 +608,75 @@ async fn supervision_tasks_kept_escalated_and_rectified_over_http() {
     let r = graphql_as(&http, &base, &admin, json!({"query": "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { timersFired } }", "variables": {"to": limit}})).await;
     assert!(r["data"]["advanceClock"]["timersFired"].as_u64().unwrap() >= 2, "the reminder, then the limit: {r}");
     let history = |task: String| json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state history { event } } }", "variables": {"id": task}});
+    let ignored = id(&tasks[1]);
     let r = graphql_as(&http, &base, &division, history(id(&tasks[1]))).await;
     let events: Vec<&str> = r["data"]["workflowInstance"]["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
-    assert_eq!(events, ["start", "look_at_reminder", "look_at_overdue"], "one audit event per step");
+    assert_eq!(events, ["start", "notify", "look_at_reminder", "look_at_overdue"], "one audit event per step");
+    // The division heard of the task at once, at its own address, with the limit in its calendar.
+    let notices = mails_eventually(&smtp, 1, |all| {
+        all.iter()
+            .filter(|m| m.to == ["310101-scjg-sp@demo.pledgeflow.localhost"])
+            .filter_map(|m| mail_parser::MessageParser::default().parse(&m.data).map(|p| p.body_text(0).unwrap_or_default().to_string()))
+            .filter(|body| body.contains(&ignored))
+            .count()
+    })
+    .await;
+    let outbox = graphql_as(&http, &base, &admin, json!({"query": "query($id: ID!) { outbox(filter: {instanceId: $id}) { edges { node { channel recipient topic status lastError } } } }", "variables": {"id": ignored}})).await;
+    assert_eq!(notices, 1, "one notice to the division: {outbox}");
     // (The demo's own tasks, created at the same time, are overdue too: count this one's.)
-    let ignored = id(&tasks[1]);
-    let escalations = smtp
-        .received()
-        .iter()
-        .filter(|m| m.to == ["supervisors@demo.pledgeflow.localhost"])
-        .filter_map(|m| mail_parser::MessageParser::default().parse(&m.data).map(|p| (p.subject().unwrap_or("").to_string(), p.body_text(0).unwrap_or_default().to_string())))
-        .filter(|(subject, body)| subject.contains("超过 3 个工作日") && body.contains(&ignored))
-        .count();
+    let escalations = mails_eventually(&smtp, 1, |all| {
+        all.iter()
+            .filter(|m| m.to == ["supervisors@demo.pledgeflow.localhost"])
+            .filter_map(|m| mail_parser::MessageParser::default().parse(&m.data).map(|p| (p.subject().unwrap_or("").to_string(), p.body_text(0).unwrap_or_default().to_string())))
+            .filter(|(subject, body)| subject.contains("超过 3 个工作日") && body.contains(&ignored))
+            .count()
+    })
+    .await;
     assert_eq!(escalations, 1, "the supervisors hear of it once");
-    let breaches = std::fs::read_dir(dir.path().join("data/webhooks/supervision")).unwrap().filter(|f| f.as_ref().unwrap().path().to_string_lossy().contains(&id(&tasks[1]))).count();
+    let sla = || {
+        std::fs::read_dir(dir.path().join("data/webhooks/supervision"))
+            .map_or(0, |d| d.filter(|f| f.as_ref().is_ok_and(|f| f.path().to_string_lossy().contains(&ignored))).count())
+    };
+    until(|| sla() >= 1).await;
+    let breaches = sla();
     assert_eq!(breaches, 1, "and the supervision platform is told of the SLA breach");
 
     // The kept task closed its case, with a fulfilment record; the rectified one too.
     for case in [&cases[0], &cases[2]] {
-        let r = graphql_as(&http, &base, &window, history(case.clone())).await;
-        assert_eq!(r["data"]["workflowInstance"]["state"], "closed", "{r}");
+        eventually(&http, &base, &window, history(case.clone()), |r| r["data"]["workflowInstance"]["state"] == "closed").await;
     }
     let r = graphql_as(&http, &base, &admin, json!({"query": "{ creditRecords(uscc: \"91110000600037341L\") { kind } }"})).await;
     let fulfilments = r["data"]["creditRecords"].as_array().unwrap().iter().filter(|c| c["kind"] == "fulfilment").count();
     assert_eq!(fulfilments, 2, "{r}");
+}
+
+/// Asks `body` until `done` holds of the answer (at most 10 s): for effects that travel through
+/// the server's outbox worker, which may hold a message for a moment.
+async fn eventually(http: &reqwest::Client, base: &str, token: &str, body: Value, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        last = graphql_as(http, base, token, body.clone()).await;
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not within 10 s: {last}");
+}
+
+/// Waits (at most 10 s) until `count` of the messages the SMTP server received reaches `want`;
+/// returns the final count.
+async fn mails_eventually(smtp: &crate::smtp::SmtpServer, want: usize, count: impl Fn(&[crate::smtp::Received]) -> usize) -> usize {
+    until(|| count(&smtp.received()) >= want).await;
+    count(&smtp.received())
+}
+
+/// Waits until `done` holds, at most 10 s (the caller asserts afterwards).
+async fn until(done: impl Fn() -> bool) {
+    for _ in 0..100 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
