@@ -548,6 +548,11 @@ impl WindowMutation {
         if minijinja::Environment::new().template_from_str(&spec.commitment_template).is_err() {
             return Err(bad("spec", "the commitment template does not compile"));
         }
+        let on_commitment = spec.modes.deferral_max_working_days.is_some() || spec.modes.verification || spec.modes.after_the_fact;
+        if on_commitment && !input.excluded && spec.supervision.is_none() {
+            // A licence on commitment without a supervising division would fall through the cracks.
+            return Err(bad("spec", "an item approved on commitment needs its supervision linkage (department, division, supervision item)"));
+        }
         if let Some(link) = &spec.supervision {
             let division = registry::division(&engine.db, &link.division).await.map_err(|e| e.internal())?;
             if division.is_none_or(|d| d.department != link.department) {

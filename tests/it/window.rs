@@ -243,6 +243,15 @@ async fn licence_first_deferral_licenses_at_once_operates_after_materials_and_fa
         let window = who("window-07", "window", &[("department", "310101-SCJG")]);
         let approver = who("approver-02", "approver", &[("department", "310101-SCJG")]);
         catalogue(&api, &admin).await;
+        // An item on commitment without a supervising division is refused: nothing may fall through.
+        let mut orphan = json!({"i": {"code": "310101-X-01", "name": "无监管事项", "department": "310101-SCJG", "spec": {
+            "legalBasis": "法", "reformMode": "实行告知承诺", "conditions": ["条件"], "materials": [{"code": "M01", "name": "营业执照"}],
+            "modes": {"afterTheFact": true}, "commitmentTemplate": "承诺", "commitmentVersion": 1, "breachConsequences": "撤销",
+            "supervision": null, "licencePattern": "X{seq}"}}});
+        let r = api.call(Some(&admin), "mutation($i: PutApprovalItemInput!) { putApprovalItem(input: $i) { item { version } } }", orphan.clone()).await;
+        assert_eq!(code(&r), ("BAD_USER_INPUT", Some("spec")), "{r}");
+        orphan["i"]["excluded"] = json!(true);
+        api.ok(&admin, "mutation($i: PutApprovalItemInput!) { putApprovalItem(input: $i) { item { version } } }", orphan).await;
         // The same item, now licence-first (a new version).
         let r = api.ok(&admin, "{ approvalItem(code: \"310101-FOOD-01\") { spec { legalBasis } } }", json!({})).await;
         assert!(r["approvalItem"]["spec"]["legalBasis"].is_string());
