@@ -29,6 +29,27 @@ impl MigratorTrait for Migrator {
     }
 }
 
+/// A migration of plain SQL: `sql_migration!(UP, DOWN)` in its own module declares the
+/// `Migration` (named after the module's file, as sea-orm-migration expects) running them.
+#[macro_export]
+macro_rules! sql_migration {
+    ($up:expr, $down:expr) => {
+        #[derive(DeriveMigrationName)]
+        pub struct Migration;
+
+        #[async_trait::async_trait]
+        impl MigrationTrait for Migration {
+            async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::run_sql(manager, $up).await
+            }
+
+            async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::run_sql(manager, $down).await
+            }
+        }
+    };
+}
+
 /// Runs each `;`-separated statement of `sql` on its own, since SQLite's driver does not
 /// promise multi-statement execution.
 pub async fn run_sql(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
@@ -37,4 +58,25 @@ pub async fn run_sql(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr
         db.execute_unprepared(statement).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_keep_the_names_databases_know_them_by() {
+        let names: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "m20261123_000001_workflow_core",
+                "m20261123_000002_timer_errors",
+                "m20261123_000003_delivery",
+                "m20261123_000004_provisional_timers",
+                "m20261123_000005_scope_and_idempotency",
+                "m20261123_000006_window",
+            ]
+        );
+    }
 }

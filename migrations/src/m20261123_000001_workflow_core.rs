@@ -1,9 +1,6 @@
 use sea_orm_migration::prelude::*;
 
-use crate::run_sql;
-
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+use crate::sql_migration;
 
 const UP: &str = r#"
 CREATE TABLE workflow_definitions (
@@ -94,13 +91,7 @@ DROP TABLE workflow_instances;
 DROP TABLE workflow_definitions
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_sql(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_sql(manager, DOWN).await
-    }
-}
+sql_migration!(
+    UP,
+    DOWN
+);

@@ -1,12 +1,10 @@
 use sea_orm_migration::prelude::*;
 
-use crate::run_sql;
+use crate::sql_migration;
 
-/// Delivery bookkeeping: every attempt of every outbox row (so an admin sees why a message
-/// is dead), one row per occurrence of a daily job (so several processes run it once), and
-/// server settings such as the generated token secret.
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+// Delivery bookkeeping: every attempt of every outbox row (so an admin sees why a message
+// is dead), one row per occurrence of a daily job (so several processes run it once), and
+// server settings such as the generated token secret.
 
 const UP: &str = r#"
 CREATE TABLE outbox_attempts (
@@ -44,13 +42,7 @@ DROP INDEX ix_outbox_status_created;
 DROP TABLE outbox_attempts
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_sql(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_sql(manager, DOWN).await
-    }
-}
+sql_migration!(
+    UP,
+    DOWN
+);

@@ -1,12 +1,10 @@
 use sea_orm_migration::prelude::*;
 
-use crate::run_sql;
+use crate::sql_migration;
 
-/// Who may see an instance: its region, department and division (staff), and the applicant's
-/// unified social credit code; indexed so that every list is filtered in the database. And the
-/// idempotency keys of mutations, so that a retried request does not act twice.
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+// Who may see an instance: its region, department and division (staff), and the applicant's
+// unified social credit code; indexed so that every list is filtered in the database. And the
+// idempotency keys of mutations, so that a retried request does not act twice.
 
 const UP: &str = r#"
 ALTER TABLE workflow_instances ADD COLUMN region TEXT NULL;
@@ -39,13 +37,7 @@ ALTER TABLE workflow_instances DROP COLUMN department;
 ALTER TABLE workflow_instances DROP COLUMN region
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_sql(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_sql(manager, DOWN).await
-    }
-}
+sql_migration!(
+    UP,
+    DOWN
+);

@@ -1,12 +1,10 @@
 use sea_orm_migration::prelude::*;
 
-use crate::run_sql;
+use crate::sql_migration;
 
-/// The window's world: the organisation, the catalogue (approval items versioned: a running
-/// case keeps the version it started with), applicants with their credit status, cases beside
-/// their workflow instances, materials per case, returns, licence numbers, electronic licences.
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+// The window's world: the organisation, the catalogue (approval items versioned: a running
+// case keeps the version it started with), applicants with their credit status, cases beside
+// their workflow instances, materials per case, returns, licence numbers, electronic licences.
 
 const UP: &str = r#"
 CREATE TABLE regions (
@@ -173,13 +171,7 @@ DROP TABLE departments;
 DROP TABLE regions
 "#;
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_sql(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_sql(manager, DOWN).await
-    }
-}
+sql_migration!(
+    UP,
+    DOWN
+);

@@ -11,6 +11,15 @@ use crate::store::entities::{event, timer};
 pub struct HistoryLoader(pub DatabaseConnection);
 pub struct TimerLoader(pub DatabaseConnection);
 
+/// Rows grouped under the instance each belongs to; every key present, if only with none.
+fn by_instance<T>(keys: &[String], rows: Vec<T>, instance: impl Fn(&T) -> &str) -> HashMap<String, Vec<T>> {
+    let mut out: HashMap<String, Vec<T>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+    for row in rows {
+        out.entry(instance(&row).to_string()).or_default().push(row);
+    }
+    out
+}
+
 impl Loader<String> for HistoryLoader {
     type Value = Vec<event::Model>;
     type Error = Arc<DbErr>;
@@ -23,11 +32,7 @@ impl Loader<String> for HistoryLoader {
             .all(&self.0)
             .await
             .map_err(Arc::new)?;
-        let mut out: HashMap<String, Self::Value> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
-        for row in rows {
-            out.entry(row.instance_id.clone()).or_default().push(row);
-        }
-        Ok(out)
+        Ok(by_instance(keys, rows, |r| &r.instance_id))
     }
 }
 
@@ -42,11 +47,7 @@ impl Loader<String> for TimerLoader {
             .all(&self.0)
             .await
             .map_err(Arc::new)?;
-        let mut out: HashMap<String, Self::Value> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
-        for row in rows {
-            out.entry(row.instance_id.clone()).or_default().push(row);
-        }
-        Ok(out)
+        Ok(by_instance(keys, rows, |r| &r.instance_id))
     }
 }
 

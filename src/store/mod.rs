@@ -95,13 +95,12 @@ pub(crate) fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Va
 
 /// A lease claim on due rows of `table` (timers, outbox): marks up to `limit` pending rows with
 /// `due_column <= now` and no live lease as held by `worker` until `now + lease`, and returns
-/// `returning` of them, in no particular order. One statement, so its cost follows the number
+/// the rows (as `T`, the table's entity model), in no particular order. One statement, so its cost follows the number
 /// due (the partial indexes on pending rows); `SKIP LOCKED` lets PostgreSQL processes share.
 pub(crate) async fn claim_rows<T: sea_orm::FromQueryResult>(
     db: &DatabaseConnection,
     table: &str,
     due_column: &str,
-    returning: &str,
     worker: &str,
     now: chrono::DateTime<chrono::Utc>,
     lease: chrono::Duration,
@@ -113,7 +112,7 @@ pub(crate) async fn claim_rows<T: sea_orm::FromQueryResult>(
          WHERE id IN (SELECT id FROM {table} \
            WHERE status = 'pending' AND {due_column} <= ? AND (claimed_until IS NULL OR claimed_until < ?) \
            ORDER BY {due_column} LIMIT ?{lock}) \
-         RETURNING {returning}"
+         RETURNING *"
     );
     let now_ms = now.timestamp_millis();
     let values = vec![worker.into(), (now_ms + lease.num_milliseconds()).into(), now_ms.into(), now_ms.into(), (limit as i64).into()];

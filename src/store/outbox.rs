@@ -20,19 +20,8 @@ pub mod status {
     pub const SKIPPED: &str = "skipped";
 }
 
-/// A claimed row, with what a channel needs to deliver it.
-#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
-pub struct Delivery {
-    pub id: String,
-    pub instance_id: String,
-    pub event_seq: i64,
-    pub channel: String,
-    pub recipient: String,
-    pub topic: String,
-    pub payload: String,
-    pub idempotency_key: String,
-    pub attempts: i64,
-}
+/// A claimed row: the outbox entity itself.
+pub type Delivery = outbox::Model;
 
 /// How long to wait before attempt `n + 1` after `n` failures: doubling from `base`, at most
 /// six hours.
@@ -50,8 +39,7 @@ pub async fn claim_due(
     lease: Duration,
     limit: u64,
 ) -> Result<Vec<Delivery>, DbErr> {
-    let returning = "id, instance_id, event_seq, channel, recipient, topic, payload, idempotency_key, attempts";
-    let mut due: Vec<Delivery> = super::claim_rows(db, "outbox", "next_attempt_at", returning, worker, now, lease, limit).await?;
+    let mut due: Vec<Delivery> = super::claim_rows(db, "outbox", "next_attempt_at", worker, now, lease, limit).await?;
     // RETURNING gives no order on PostgreSQL: deliver in the order the transitions wrote them.
     due.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(due)

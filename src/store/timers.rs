@@ -3,22 +3,15 @@
 //! through the engine in its own transaction together with the timer's own settlement.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use serde_json::json;
 
 use super::instances::{self, timer_status, StoreError, Workflows};
 use super::{begin_write, stmt};
 use crate::workflow::Actor;
 
-#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
-pub struct DueTimer {
-    pub id: String,
-    pub instance_id: String,
-    pub state: String,
-    pub name: String,
-    pub event: String,
-    pub due_at: i64,
-}
+/// A claimed timer: the timer entity itself.
+pub type DueTimer = super::entities::timer::Model;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SweepReport {
@@ -41,7 +34,7 @@ pub async fn claim_due(
     limit: u64,
 ) -> Result<Vec<DueTimer>, DbErr> {
     let mut due: Vec<DueTimer> =
-        super::claim_rows(db, "workflow_timers", "due_at", "id, instance_id, state, name, event, due_at", worker, now, lease, limit).await?;
+        super::claim_rows(db, "workflow_timers", "due_at", worker, now, lease, limit).await?;
     // RETURNING gives no order on PostgreSQL: fire in due order, so a reminder precedes its expiry.
     due.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
     Ok(due)
