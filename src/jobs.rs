@@ -2,7 +2,7 @@
 //! occurrence runs once however many processes serve: the first to record it in `job_runs`
 //! runs it, the others see the row and skip.
 
-use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveTime, Utc};
 use lettre::message::Mailbox;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde_json::json;
@@ -118,8 +118,7 @@ impl Jobs {
         let env = &self.outbox.engine.workflows.env;
         let today = now.with_timezone(&env.tz).date_naive();
         let horizon_day = env.calendar.add_working_days(today, 1).unwrap_or(today + Duration::days(1));
-        let midnight = horizon_day.succ_opt().unwrap_or(horizon_day).and_time(NaiveTime::MIN);
-        let horizon = env.tz.from_local_datetime(&midnight).earliest().map(|t| t.with_timezone(&Utc)).unwrap_or(now);
+        let horizon = crate::domain::calendar::local_instant(horizon_day.succ_opt().unwrap_or(horizon_day), NaiveTime::MIN, env.tz).unwrap_or(now);
         let db = &self.outbox.engine.db;
         let rows = db
             .query_all_raw(stmt(

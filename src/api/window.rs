@@ -35,22 +35,6 @@ fn bad(field: &'static str, message: impl Into<String>) -> async_graphql::Error 
 }
 
 #[derive(SimpleObject)]
-pub struct ApprovalItem {
-    pub code: String,
-    pub version: i64,
-    pub name: String,
-    pub department: String,
-    pub excluded: bool,
-    pub spec: ItemSpec,
-}
-
-impl From<catalogue::Item> for ApprovalItem {
-    fn from(i: catalogue::Item) -> Self {
-        Self { code: i.code, version: i.version, name: i.name, department: i.department, excluded: i.excluded, spec: i.spec }
-    }
-}
-
-#[derive(SimpleObject)]
 pub struct Applicant {
     pub uscc: String,
     pub name: String,
@@ -143,6 +127,11 @@ impl Case {
             .map_err(|e| e.internal())?;
         rows.iter().map(|r| CaseMaterial::from_query_result(r, "").map_err(|e| e.internal())).collect()
     }
+}
+
+/// Staff see any applicant; an applicant only itself.
+fn may_see_applicant(claims: &crate::auth::Claims, uscc: &str) -> bool {
+    claims.roles.iter().any(|r| r != "applicant") || claims.uscc.as_deref() == Some(uscc)
 }
 
 /// A department of the regional admin's own region, or the coded refusal.
@@ -250,20 +239,20 @@ impl WindowQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, ApprovalItem, super::operations::ConnectionTotal, async_graphql::connection::EmptyFields>> {
+    ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, catalogue::Item, super::operations::ConnectionTotal, async_graphql::connection::EmptyFields>> {
         let engine = ctx.data::<Engine>()?;
         let page = access::Page::from_args(first, after)?;
         let all = catalogue::items(&engine.db).await.map_err(|e| e.internal())?;
         let total = all.len() as u64;
-        let items = all.into_iter().skip(page.offset as usize).take(page.first as usize).map(ApprovalItem::from).collect();
+        let items = all.into_iter().skip(page.offset as usize).take(page.first as usize).collect();
         Ok(page.connection(items, total))
     }
 
     /// One item: the newest version unless `version` is given.
     #[graphql(guard = "access::ANYONE")]
-    async fn approval_item(&self, ctx: &Context<'_>, code: String, version: Option<i64>) -> async_graphql::Result<Option<ApprovalItem>> {
+    async fn approval_item(&self, ctx: &Context<'_>, code: String, version: Option<i64>) -> async_graphql::Result<Option<catalogue::Item>> {
         let engine = ctx.data::<Engine>()?;
-        Ok(catalogue::item(&engine.db, &code, version).await.map_err(|e| e.internal())?.map(ApprovalItem::from))
+        Ok(catalogue::item(&engine.db, &code, version).await.map_err(|e| e.internal())?)
     }
 
     /// An applicant with its credit status: staff, or the applicant itself.
@@ -272,8 +261,7 @@ impl WindowQuery {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
         let uscc = ids::uscc(&uscc).map_err(|e| bad("uscc", e.to_string()))?;
-        let is_staff = claims.roles.iter().any(|r| r != "applicant");
-        if !is_staff && claims.uscc.as_deref() != Some(uscc.as_str()) {
+        if !may_see_applicant(claims, &uscc) {
             return Ok(None);
         }
         Ok(registry::applicant(&engine.db, &uscc).await.map_err(|e| e.internal())?.map(Applicant::from))
@@ -285,8 +273,7 @@ impl WindowQuery {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
         let uscc = ids::uscc(&uscc).map_err(|e| bad("uscc", e.to_string()))?;
-        let is_staff = claims.roles.iter().any(|r| r != "applicant");
-        if !is_staff && claims.uscc.as_deref() != Some(uscc.as_str()) {
+        if !may_see_applicant(claims, &uscc) {
             return Ok(Vec::new());
         }
         let rows = crate::store::credit::records(&engine.db, &uscc).await.map_err(|e| e.internal())?;
@@ -375,7 +362,7 @@ pub struct PutApprovalItemInput {
 
 #[derive(SimpleObject)]
 pub struct PutApprovalItemPayload {
-    pub item: ApprovalItem,
+    pub item: catalogue::Item,
 }
 
 #[derive(InputObject)]
@@ -567,7 +554,7 @@ impl WindowMutation {
             .await
             .map_err(|e| e.internal())?;
         let item = catalogue::item(&engine.db, &input.code, Some(version)).await.map_err(|e| e.internal())?.ok_or_else(|| error("INTERNAL", "internal error"))?;
-        Ok(PutApprovalItemPayload { item: item.into() })
+        Ok(PutApprovalItemPayload { item })
     }
 
     /// An applicant (created or its details replaced); credit comes from credit imports.
@@ -611,21 +598,12 @@ impl WindowMutation {
         let repaired = crate::store::credit::repair(&txn, &engine.workflows.credit, &input.record_id, &claims.sub, input.reason.trim(), now)
             .await
             .map_err(|e| e.internal())?;
-        let Some(repair_id) = repaired else {
+        let Some(repair) = repaired else {
             return Err(error("NOT_FOUND", format!("no unrepaired breach or revocation record {}", input.record_id.as_str())));
         };
         txn.commit().await.map_err(|e| e.internal())?;
-        let records_of = |uscc: String| async move { crate::store::credit::records(&engine.db, &uscc).await.map_err(|e| e.internal()) };
-        let row = sea_orm::ConnectionTrait::query_one_raw(
-            &engine.db,
-            stmt(&engine.db, "SELECT applicant_uscc FROM credit_records WHERE id = ?", vec![repair_id.clone().into()]),
-        )
-        .await
-        .map_err(|e| e.internal())?
-        .ok_or_else(|| error("INTERNAL", "internal error"))?;
-        let uscc: String = row.try_get("", "applicant_uscc").map_err(|e| e.internal())?;
-        let applicant = registry::applicant(&engine.db, &uscc).await.map_err(|e| e.internal())?.ok_or_else(|| error("NOT_FOUND", format!("no applicant {uscc}")))?;
-        let repair = records_of(uscc).await?.into_iter().find(|r| r.id == repair_id).ok_or_else(|| error("INTERNAL", "internal error"))?;
+        let uscc = &repair.applicant_uscc;
+        let applicant = registry::applicant(&engine.db, uscc).await.map_err(|e| e.internal())?.ok_or_else(|| error("NOT_FOUND", format!("no applicant {uscc}")))?;
         Ok(RepairCreditPayload { applicant: applicant.into(), repair: repair.into() })
     }
 

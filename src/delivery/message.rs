@@ -2,19 +2,13 @@
 //! time, what is still missing, and the office to turn to. Built from the outbox row's payload
 //! (the instance as the transition left it), so a message says what was true when it was decided.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Map, Value};
 
 use crate::config::Office;
 
-/// `2026年11月27日（星期五）17:30` in `tz`.
-pub fn local_text(t: DateTime<Utc>, tz: Tz) -> String {
-    let l = t.with_timezone(&tz);
-    const DAYS: [&str; 7] = ["一", "二", "三", "四", "五", "六", "日"];
-    let day = DAYS[l.weekday().num_days_from_monday() as usize];
-    format!("{}年{}月{}日（星期{day}）{}", l.year(), l.month(), l.day(), l.format("%H:%M"))
-}
+pub use crate::domain::calendar::local_text;
 
 /// A value looked up in the context, or for a child instance (a supervision task) in its
 /// parent's context.
@@ -94,13 +88,6 @@ pub fn context(payload: &Value, recipient: &str, office: &Office, tz: Tz, titles
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn local_time_is_written_the_chinese_way_in_the_office_zone() {
-        let t = Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap();
-        assert_eq!(local_text(t, chrono_tz::Asia::Shanghai), "2026年11月27日（星期五）17:30");
-    }
 
     #[test]
     fn a_child_sees_its_parents_applicant_and_what_is_missing() {

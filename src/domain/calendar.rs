@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeMap, collections::BTreeSet, path::Path};
 
-use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -227,6 +227,21 @@ impl WorkingCalendar {
     }
 }
 
+/// The instant a local date and time of the office stands for (the earlier, where a clock
+/// change makes it ambiguous); `None` for a time that does not exist locally.
+pub fn local_instant(day: NaiveDate, time: chrono::NaiveTime, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone;
+    tz.from_local_datetime(&day.and_time(time)).earliest().map(|t| t.with_timezone(&Utc))
+}
+
+/// `2026年11月27日（星期五）17:30` in `tz`.
+pub fn local_text(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    let l = t.with_timezone(&tz);
+    const DAYS: [&str; 7] = ["一", "二", "三", "四", "五", "六", "日"];
+    let day = DAYS[l.weekday().num_days_from_monday() as usize];
+    format!("{}年{}月{}日（星期{day}）{}", l.year(), l.month(), l.day(), l.format("%H:%M"))
+}
+
 fn is_weekend(d: NaiveDate) -> bool {
     matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
 }
@@ -311,6 +326,13 @@ mod tests {
         assert!(!cal.is_provisional_between(d("2026-12-01"), d("2026-12-28")));
         // 31 December 2026 (Thu) + 2 working days: 1 January 2027 is off, the 4th is a Monday.
         assert_eq!(cal.add_working_days(d("2026-12-31"), 2).unwrap(), d("2027-01-05"));
+    }
+
+    #[test]
+    fn local_time_is_written_the_chinese_way_in_the_office_zone() {
+        use chrono::TimeZone;
+        let t = Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap();
+        assert_eq!(local_text(t, chrono_tz::Asia::Shanghai), "2026年11月27日（星期五）17:30");
     }
 
     #[test]

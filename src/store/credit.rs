@@ -127,27 +127,22 @@ pub struct CreditRecord {
 
 pub async fn records(db: &impl ConnectionTrait, uscc: &str) -> Result<Vec<CreditRecord>, DbErr> {
     let rows = db
-        .query_all_raw(stmt(
-            db,
-            "SELECT id, applicant_uscc, kind, instance_id, reason, created_at, repaired_at, repaired_by, repair_reason \
-             FROM credit_records WHERE applicant_uscc = ? ORDER BY created_at, id",
-            vec![uscc.into()],
-        ))
+        .query_all_raw(stmt(db, &format!("SELECT {RECORD_COLUMNS} FROM credit_records WHERE applicant_uscc = ? ORDER BY created_at, id"), vec![uscc.into()]))
         .await?;
     rows.iter().map(|r| CreditRecord::from_query_result(r, "")).collect()
 }
 
+const RECORD_COLUMNS: &str = "id, applicant_uscc, kind, instance_id, reason, created_at, repaired_at, repaired_by, repair_reason";
+
+async fn one(db: &impl ConnectionTrait, id: &str) -> Result<Option<CreditRecord>, DbErr> {
+    let row = db.query_one_raw(stmt(db, &format!("SELECT {RECORD_COLUMNS} FROM credit_records WHERE id = ?"), vec![id.into()])).await?;
+    row.map(|r| CreditRecord::from_query_result(&r, "")).transpose()
+}
+
 /// Repairs a breach or revocation (信用修复): it no longer counts; a `repair` record says who
-/// and why. `None` when there is no such unrepaired record.
-pub async fn repair(db: &impl ConnectionTrait, rules: &CreditRules, id: &str, by: &str, reason: &str, now: DateTime<Utc>) -> Result<Option<String>, DbErr> {
-    let row = db
-        .query_one_raw(stmt(
-            db,
-            "SELECT id, applicant_uscc, kind, instance_id, reason, created_at, repaired_at, repaired_by, repair_reason FROM credit_records WHERE id = ?",
-            vec![id.into()],
-        ))
-        .await?;
-    let Some(found) = row.map(|r| CreditRecord::from_query_result(&r, "")).transpose()? else { return Ok(None) };
+/// and why, and is returned. `None` when there is no such unrepaired record.
+pub async fn repair(db: &impl ConnectionTrait, rules: &CreditRules, id: &str, by: &str, reason: &str, now: DateTime<Utc>) -> Result<Option<CreditRecord>, DbErr> {
+    let Some(found) = one(db, id).await? else { return Ok(None) };
     if found.repaired_at.is_some() || !(found.kind == kind::BREACH || found.kind == kind::REVOCATION) {
         return Ok(None);
     }
@@ -158,7 +153,7 @@ pub async fn repair(db: &impl ConnectionTrait, rules: &CreditRules, id: &str, by
     ))
     .await?;
     let repair = record(db, rules, &found.applicant_uscc, kind::REPAIR, found.instance_id.as_deref(), None, &format!("{id}: {reason}"), now).await?;
-    Ok(Some(repair))
+    one(db, &repair).await
 }
 
 #[cfg(test)]

@@ -119,7 +119,7 @@ async fn confirm_one(db: &impl ConnectionTrait, wf: &Workflows, t: &timer::Model
     } else {
         Vec::new()
     };
-    let local = |t| crate::delivery::message::local_text(t, env.tz);
+    let local = |t| crate::domain::calendar::local_text(t, env.tz);
     let payload = json!({
         "timer": t.name, "event": t.event, "was": was, "now": due,
         "was_local": local(was), "now_local": local(due), "reason": "official calendar loaded",
@@ -150,7 +150,7 @@ struct DeadlineBasis {
 /// Recounts one deadline on the calendar on file. Later: the deadline moves, the timers
 /// anchored on it are re-armed from it, one `deadline_extended` event, the applicant told.
 async fn confirm_deadline(db: &impl ConnectionTrait, wf: &Workflows, d: &DeadlineBasis, now: DateTime<Utc>) -> Result<Confirmed, StoreError> {
-    use chrono::{NaiveDate, NaiveTime, TimeZone};
+    use chrono::{NaiveDate, NaiveTime};
     let env = &wf.env;
     let corrupt = |what: &str| StoreError::Corrupt(format!("provisional deadline {} of {}: {what}", d.name, d.instance_id));
     let from = NaiveDate::parse_from_str(&d.from_date, "%Y-%m-%d").map_err(|_| corrupt("from_date"))?;
@@ -159,7 +159,7 @@ async fn confirm_deadline(db: &impl ConnectionTrait, wf: &Workflows, d: &Deadlin
     if env.calendar.is_provisional_between(from, day) {
         return Ok(Confirmed::StillProvisional);
     }
-    let due = env.tz.from_local_datetime(&day.and_time(time)).earliest().map(|t| t.with_timezone(&Utc)).ok_or_else(|| corrupt("no such local time"))?;
+    let due = crate::domain::calendar::local_instant(day, time, env.tz).ok_or_else(|| corrupt("no such local time"))?;
     db.execute_raw(stmt(db, "DELETE FROM provisional_deadlines WHERE instance_id = ? AND name = ?", vec![d.instance_id.clone().into(), d.name.clone().into()]))
         .await?;
     let model = instances::load_model(db, &d.instance_id).await?;
@@ -205,7 +205,7 @@ async fn confirm_deadline(db: &impl ConnectionTrait, wf: &Workflows, d: &Deadlin
         let provisional = spec.is_provisional(now, |n| current.deadlines.get(n).copied(), at, &env.calendar, env.tz);
         arm.push(crate::workflow::engine::ArmTimer { name: spec.name.clone(), event: spec.fire.clone(), state: current.state.clone(), due_at: at, provisional });
     }
-    let local = |t| crate::delivery::message::local_text(t, env.tz);
+    let local = |t| crate::domain::calendar::local_text(t, env.tz);
     let payload = json!({
         "deadline": d.name, "was": was, "now": due, "was_local": local(was), "now_local": local(due), "reason": "official calendar loaded",
     });

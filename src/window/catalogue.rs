@@ -101,7 +101,9 @@ pub struct ItemSpec {
     pub licence_pattern: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An approval item (审批事项) at one version; a running case keeps the version it started on.
+#[derive(Debug, Clone, PartialEq, Eq, async_graphql::SimpleObject)]
+#[graphql(name = "ApprovalItem")]
 pub struct Item {
     pub code: String,
     pub version: i64,
@@ -110,6 +112,7 @@ pub struct Item {
     /// Excluded from commitment approval (public safety, health, …): ordinary procedure only.
     pub excluded: bool,
     pub spec: ItemSpec,
+    #[graphql(skip)]
     pub created_at: DateTime<Utc>,
 }
 

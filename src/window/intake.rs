@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde_json::{json, Value};
 
@@ -12,6 +12,7 @@ use super::catalogue::{self, Item, Mode};
 use super::registry;
 use super::verify::{Library, Verdict, Verifier};
 use crate::auth::Claims;
+use crate::domain::calendar::local_instant;
 use crate::domain::ids;
 use crate::runtime::Engine;
 use crate::store::{self, instances, stmt, InstanceRecord, StoreError};
@@ -153,11 +154,7 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
         }
         let day = env.calendar.add_working_days(today, days).map_err(|e| bad("deferralWorkingDays", e.to_string()))?;
         let (h, m) = END_OF_DAY;
-        let at = env
-            .tz
-            .from_local_datetime(&day.and_time(NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default()))
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
+        let at = local_instant(day, NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default(), env.tz)
             .ok_or_else(|| bad("deferralWorkingDays", format!("no local time {day} 17:30")))?;
         deadlines.insert("materials_due".to_string(), at);
         if env.calendar.is_provisional_between(today, day) {
@@ -275,7 +272,7 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
 
 fn render_commitment(item: &Item, applicant: &registry::Applicant, due: Option<DateTime<Utc>>, signed_by: &str, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<String, WindowError> {
     let env = minijinja::Environment::new();
-    let local = |t: DateTime<Utc>| crate::delivery::message::local_text(t, tz);
+    let local = |t: DateTime<Utc>| crate::domain::calendar::local_text(t, tz);
     let ctx = json!({
         "item": {"code": item.code, "name": item.name, "legal_basis": item.spec.legal_basis, "conditions": item.spec.conditions,
                  "breach_consequences": item.spec.breach_consequences},

@@ -1,7 +1,7 @@
 //! When a timer fires: an anchor (state entry or a named deadline), an offset in hours,
 //! calendar days or working days, and an optional local time of day.
 
-use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::calendar::{CalendarError, WorkingCalendar};
@@ -113,11 +113,8 @@ impl TimerSpec {
         match (day, self.time_of_day) {
             (None, None) => Ok(anchor),
             (day, time) => {
-                let naive = day.unwrap_or(date).and_time(time.unwrap_or(local.time()));
-                tz.from_local_datetime(&naive)
-                    .earliest()
-                    .map(|t| t.with_timezone(&Utc))
-                    .ok_or_else(|| TimingError::NoSuchLocalTime(naive.to_string()))
+                let (day, time) = (day.unwrap_or(date), time.unwrap_or(local.time()));
+                crate::domain::calendar::local_instant(day, time, tz).ok_or_else(|| TimingError::NoSuchLocalTime(format!("{day} {time}")))
             }
         }
     }
@@ -126,6 +123,7 @@ impl TimerSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn offsets_parse_in_the_three_units_and_refuse_the_rest() {
