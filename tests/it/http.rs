@@ -319,18 +319,12 @@ async fn hostile_requests_are_refused_before_they_cost_anything() {
 /// and a second case left to run out, revoked at its deadline with its notices sent.
 #[tokio::test]
 async fn a_deferral_case_end_to_end_over_http_with_the_reminder_at_a_real_smtp_server() {
-    let smtp = crate::smtp::SmtpServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let smtp_url = smtp.url();
-    let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_MAIL_URL", &smtp_url)]).await;
-    let http = reqwest::Client::new();
-    let window = token_with(&url, &["--role", "window", "--department", "310101-SCJG"]);
-    let approver = token_with(&url, &["--role", "approver", "--department", "310101-SCJG"]);
-    let admin = token_with(&url, &["--role", "regional_admin", "--region", "310101"]);
-    let open = json!({"query": "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id state instance { timers { name dueAt status } } } } }",
-        "variables": {"i": {"applicantUscc": "91310110666007217T", "itemCode": "310101-FOOD-01", "mode": "DEFERRAL", "deferralWorkingDays": 3,
+    let d = Demo::start().await;
+    let (http, base, smtp) = (&d.http, &d.base, &d.smtp);
+    let (window, approver, admin) = (&d.window, &d.approver, &d.admin);
+    let open = open_case(json!({"applicantUscc": "91310110666007217T", "itemCode": "310101-FOOD-01", "mode": "DEFERRAL", "deferralWorkingDays": 3,
             "signedBy": "张伟", "materials": [{"code": "M01", "status": "PROVIDED", "fileRef": "DOC-1"},
-            {"code": "M02", "status": "DEFERRED"}, {"code": "M03", "status": "PROVIDED", "fileRef": "DOC-3"}]}}});
+            {"code": "M02", "status": "DEFERRED"}, {"code": "M03", "status": "PROVIDED", "fileRef": "DOC-3"}]}));
     let kept = graphql_as(&http, &base, &window, open.clone()).await;
     let broken = graphql_as(&http, &base, &window, open).await;
     let id = |r: &Value| r["data"]["openCase"]["case"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
@@ -339,7 +333,7 @@ async fn a_deferral_case_end_to_end_over_http_with_the_reminder_at_a_real_smtp_s
         let timers = r["data"]["openCase"]["case"]["instance"]["timers"].as_array().unwrap();
         timers.iter().find(|t| t["name"] == name).unwrap()["dueAt"].as_str().unwrap().to_string()
     };
-    let advance = |to: String| json!({"query": "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { timersFired messagesDelivered } }", "variables": {"to": to}});
+    let advance = |to: String| advance_clock_to(json!(to));
 
     // The working day before the deadline, 09:00: both reminders go out, once.
     let before = smtp.received().len();
@@ -367,7 +361,7 @@ async fn a_deferral_case_end_to_end_over_http_with_the_reminder_at_a_real_smtp_s
     let submit = json!({"query": "mutation($id: ID!) { submitMaterial(input: {caseId: $id, code: \"M02\", fileRef: \"DOC-2\"}) { case { state } } }", "variables": {"id": kept_id}});
     let r = graphql_as(&http, &base, &window, submit).await;
     assert_eq!(r["data"]["submitMaterial"]["case"]["state"], "under_review", "{r}");
-    let issue = json!({"query": "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber case { state } } }", "variables": {"id": kept_id}});
+    let issue = issue_licence(&kept_id);
     let r = graphql_as(&http, &base, &approver, issue).await;
     assert_eq!(r["data"]["issueLicence"]["case"]["state"], "licensed", "{r}");
 
@@ -393,10 +387,10 @@ async fn a_deferral_case_end_to_end_over_http_with_the_reminder_at_a_real_smtp_s
     let notices: Vec<Vec<String>> = smtp.received()[before..].iter().map(|m| m.to.clone()).collect();
     assert!(notices.contains(&vec!["contact0@applicant.demo.pledgeflow.localhost".to_string()]), "{notices:?}");
     assert!(notices.contains(&vec!["310101-scjg@demo.pledgeflow.localhost".to_string()]), "the approving department, at its own address: {notices:?}");
-    let breaches = || std::fs::read_dir(dir.path().join("data/webhooks/credit")).map_or(0, |d| d.count());
+    let breaches = || std::fs::read_dir(d.dir.path().join("data/webhooks/credit")).map_or(0, |d| d.count());
     until(|| breaches() >= 1).await;
     assert_eq!(breaches(), 1, "one breach pushed to the credit platform");
-    let db = store::connect(&url, 1).await.unwrap();
+    let db = store::connect(&d.url, 1).await.unwrap();
     let records = {
         use sea_orm::ConnectionTrait;
         let sql = format!("SELECT applicant_uscc, kind FROM credit_records WHERE instance_id = '{broken_id}'");
@@ -404,7 +398,7 @@ async fn a_deferral_case_end_to_end_over_http_with_the_reminder_at_a_real_smtp_s
     };
     let records: Vec<(String, String)> = records.iter().map(|r| (r.try_get("", "applicant_uscc").unwrap(), r.try_get("", "kind").unwrap())).collect();
     assert_eq!(records, [("91310110666007217T".to_string(), "breach".to_string())], "one breach credit record");
-    let out = Command::new(bin()).args(["audit", "verify"]).env("PLEDGEFLOW_DATABASE_URL", &url).output().unwrap();
+    let out = Command::new(bin()).args(["audit", "verify"]).env("PLEDGEFLOW_DATABASE_URL", &d.url).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
@@ -413,19 +407,13 @@ async fn a_deferral_case_end_to_end_over_http_with_the_reminder_at_a_real_smtp_s
 /// reaches a real SMTP server; the audit trail of each case is whole.
 #[tokio::test]
 async fn verification_and_after_the_fact_cases_end_to_end_over_http() {
-    let smtp = crate::smtp::SmtpServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let smtp_url = smtp.url();
-    let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_MAIL_URL", &smtp_url)]).await;
-    let http = reqwest::Client::new();
-    let window = token_with(&url, &["--role", "window", "--department", "310101-SCJG"]);
-    let approver = token_with(&url, &["--role", "approver", "--department", "310101-SCJG"]);
-    let admin = token_with(&url, &["--role", "regional_admin", "--region", "310101"]);
+    let d = Demo::start().await;
+    let (http, base, smtp) = (&d.http, &d.base, &d.smtp);
+    let (window, approver, admin) = (&d.window, &d.approver, &d.admin);
     let open = |item: &str, uscc: &str, mode: &str, materials: Value| {
-        json!({"query": "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id state materials { code status verification } instance { timers { name dueAt status } } } } }",
-            "variables": {"i": {"applicantUscc": uscc, "itemCode": item, "mode": mode, "signedBy": "法定代表人", "materials": materials}}})
+        open_case(json!({"applicantUscc": uscc, "itemCode": item, "mode": mode, "signedBy": "法定代表人", "materials": materials}))
     };
-    let issue = |id: &str| json!({"query": "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber case { state } } }", "variables": {"id": id}});
+    let issue = issue_licence;
     let history = |id: &str| json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state history { event prevHash hash } } }", "variables": {"id": id}});
     let events = |r: &Value| -> Vec<String> {
         let h = r["data"]["workflowInstance"]["history"].as_array().unwrap();
@@ -436,8 +424,7 @@ async fn verification_and_after_the_fact_cases_end_to_end_over_http() {
     };
 
     // After the fact: decided on the spot, licensed, handed to supervision.
-    let r = graphql_as(&http, &base, &window, open("310101-FOOD-01", "91310110666007217T", "AFTER_THE_FACT", json!([
-        {"code": "M01", "status": "PROVIDED", "fileRef": "D1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "D2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "D3"}]))).await;
+    let r = graphql_as(&http, &base, &window, food_after_the_fact("91310110666007217T", "法定代表人")).await;
     let spot = r["data"]["openCase"]["case"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
     let r = graphql_as(&http, &base, &approver, issue(&spot)).await;
     assert_eq!(r["data"]["issueLicence"]["case"]["state"], "licensed", "{r}");
@@ -452,7 +439,7 @@ async fn verification_and_after_the_fact_cases_end_to_end_over_http() {
     assert_eq!(case["state"], "awaiting_supply");
     assert!(case["materials"][1]["verification"].as_str().unwrap().contains("expired"), "{case}");
     let reminder = case["instance"]["timers"].as_array().unwrap().iter().find(|t| t["name"] == "reminder").unwrap()["dueAt"].clone();
-    let r = graphql_as(&http, &base, &admin, json!({"query": "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { timersFired } }", "variables": {"to": reminder}})).await;
+    let r = graphql_as(&http, &base, &admin, advance_clock_to(reminder)).await;
     assert!(r["data"]["advanceClock"]["timersFired"].as_u64().unwrap() >= 1, "{r}");
     let is_ours = |m: &crate::smtp::Received| {
         mail_parser::MessageParser::default()
@@ -485,24 +472,14 @@ async fn verification_and_after_the_fact_cases_end_to_end_over_http() {
 /// lets it in again. Notices arrive at a real SMTP server.
 #[tokio::test]
 async fn a_failed_rectification_revokes_puts_the_applicant_on_the_list_and_repair_lets_it_back() {
-    let smtp = crate::smtp::SmtpServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let smtp_url = smtp.url();
-    let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_MAIL_URL", &smtp_url)]).await;
-    let http = reqwest::Client::new();
-    let window = token_with(&url, &["--role", "window", "--department", "310101-SCJG"]);
-    let approver = token_with(&url, &["--role", "approver", "--department", "310101-SCJG"]);
-    let division = token_with(&url, &["--role", "division_admin", "--department", "310101-SCJG", "--division", "310101-SCJG-SP"]);
-    let inspector = token_with(&url, &["--role", "inspector", "--department", "310101-SCJG", "--division", "310101-SCJG-SP"]);
-    let supervisor = token_with(&url, &["--role", "supervisor", "--region", "310101"]);
-    let admin = token_with(&url, &["--role", "regional_admin", "--region", "310101"]);
+    let d = Demo::start().await;
+    let (http, base, smtp) = (&d.http, &d.base, &d.smtp);
+    let (window, approver, division, inspector, supervisor, admin) = (&d.window, &d.approver, &d.division, &d.inspector, &d.supervisor, &d.admin);
     const USCC: &str = "91310110666007217T";
-    let open = json!({"query": "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id } } }",
-        "variables": {"i": {"applicantUscc": USCC, "itemCode": "310101-FOOD-01", "mode": "AFTER_THE_FACT", "signedBy": "张伟",
-            "materials": [{"code": "M01", "status": "PROVIDED", "fileRef": "D1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "D2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "D3"}]}}});
+    let open = food_after_the_fact(USCC, "张伟");
     let r = graphql_as(&http, &base, &window, open.clone()).await;
     let case = r["data"]["openCase"]["case"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
-    let r = graphql_as(&http, &base, &approver, json!({"query": "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { case { state } } }", "variables": {"id": case}})).await;
+    let r = graphql_as(&http, &base, &approver, issue_licence(&case)).await;
     assert_eq!(r["data"]["issueLicence"]["case"]["state"], "licensed", "{r}");
 
     // The division finds the task for the case among its own.
@@ -562,25 +539,16 @@ async fn a_failed_rectification_revokes_puts_the_applicant_on_the_list_and_repai
 /// region's supervisors, one failing inspection then rectified.
 #[tokio::test]
 async fn supervision_tasks_kept_escalated_and_rectified_over_http() {
-    let smtp = crate::smtp::SmtpServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let smtp_url = smtp.url();
-    let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_MAIL_URL", &smtp_url)]).await;
-    let http = reqwest::Client::new();
-    let window = token_with(&url, &["--role", "window", "--department", "310101-SCJG"]);
-    let approver = token_with(&url, &["--role", "approver", "--department", "310101-SCJG"]);
-    let division = token_with(&url, &["--role", "division_admin", "--department", "310101-SCJG", "--division", "310101-SCJG-SP"]);
-    let inspector = token_with(&url, &["--role", "inspector", "--department", "310101-SCJG", "--division", "310101-SCJG-SP"]);
-    let admin = token_with(&url, &["--role", "regional_admin", "--region", "310101"]);
-    let open = json!({"query": "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id } } }",
-        "variables": {"i": {"applicantUscc": "91110000600037341L", "itemCode": "310101-FOOD-01", "mode": "AFTER_THE_FACT", "signedBy": "刘洋",
-            "materials": [{"code": "M01", "status": "PROVIDED", "fileRef": "D1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "D2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "D3"}]}}});
+    let d = Demo::start().await;
+    let (http, base, smtp) = (&d.http, &d.base, &d.smtp);
+    let (window, approver, division, inspector, admin) = (&d.window, &d.approver, &d.division, &d.inspector, &d.admin);
+    let open = food_after_the_fact("91110000600037341L", "刘洋");
     let mut cases = Vec::new();
     let mut tasks = Vec::new();
     for _ in 0..3 {
         let r = graphql_as(&http, &base, &window, open.clone()).await;
         let case = r["data"]["openCase"]["case"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
-        graphql_as(&http, &base, &approver, json!({"query": "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber } }", "variables": {"id": case}})).await;
+        graphql_as(&http, &base, &approver, issue_licence(&case)).await;
         let r = graphql_as(&http, &base, &division, json!({"query": "query($p: ID!) { workflowInstances(filter: {parentId: $p}) { edges { node { id timers { name dueAt } } } } }", "variables": {"p": case}})).await;
         tasks.push(r["data"]["workflowInstances"]["edges"][0]["node"].clone());
         cases.push(case);
@@ -605,7 +573,7 @@ async fn supervision_tasks_kept_escalated_and_rectified_over_http() {
 
     // Three working days on, the ignored task is overdue: escalated to the region's supervisors.
     let limit = tasks[1]["timers"].as_array().unwrap().iter().find(|t| t["name"] == "look_at_limit").unwrap()["dueAt"].clone();
-    let r = graphql_as(&http, &base, &admin, json!({"query": "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { timersFired } }", "variables": {"to": limit}})).await;
+    let r = graphql_as(&http, &base, &admin, advance_clock_to(limit)).await;
     assert!(r["data"]["advanceClock"]["timersFired"].as_u64().unwrap() >= 2, "the reminder, then the limit: {r}");
     let history = |task: String| json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state history { event } } }", "variables": {"id": task}});
     let ignored = id(&tasks[1]);
@@ -634,7 +602,7 @@ async fn supervision_tasks_kept_escalated_and_rectified_over_http() {
     .await;
     assert_eq!(escalations, 1, "the supervisors hear of it once");
     let sla = || {
-        std::fs::read_dir(dir.path().join("data/webhooks/supervision"))
+        std::fs::read_dir(d.dir.path().join("data/webhooks/supervision"))
             .map_or(0, |d| d.filter(|f| f.as_ref().is_ok_and(|f| f.path().to_string_lossy().contains(&ignored))).count())
     };
     until(|| sla() >= 1).await;
@@ -648,6 +616,69 @@ async fn supervision_tasks_kept_escalated_and_rectified_over_http() {
     let r = graphql_as(&http, &base, &admin, json!({"query": "{ creditRecords(uscc: \"91110000600037341L\") { kind } }"})).await;
     let fulfilments = r["data"]["creditRecords"].as_array().unwrap().iter().filter(|c| c["kind"] == "fulfilment").count();
     assert_eq!(fulfilments, 2, "{r}");
+}
+
+/// The demo installation on the real binary with a manual clock and a real SMTP server, and a
+/// token for each role of the Huangpu food-safety line.
+struct Demo {
+    _server: Server,
+    base: String,
+    url: String,
+    http: reqwest::Client,
+    dir: tempfile::TempDir,
+    smtp: crate::smtp::SmtpServer,
+    window: String,
+    approver: String,
+    division: String,
+    inspector: String,
+    supervisor: String,
+    admin: String,
+}
+
+impl Demo {
+    async fn start() -> Self {
+        let smtp = crate::smtp::SmtpServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let smtp_url = smtp.url();
+        let (server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_MAIL_URL", &smtp_url)]).await;
+        let staff = |role: &str, scope: &[&str]| token_with(&url, &[&["--role", role][..], scope].concat());
+        let food = ["--department", "310101-SCJG"];
+        let food_division = ["--department", "310101-SCJG", "--division", "310101-SCJG-SP"];
+        Self {
+            window: staff("window", &food),
+            approver: staff("approver", &food),
+            division: staff("division_admin", &food_division),
+            inspector: staff("inspector", &food_division),
+            supervisor: staff("supervisor", &["--region", "310101"]),
+            admin: staff("regional_admin", &["--region", "310101"]),
+            _server: server,
+            base,
+            url,
+            http: reqwest::Client::new(),
+            dir,
+            smtp,
+        }
+    }
+}
+
+/// `openCase` with `input`, answering the case with its materials and timers.
+fn open_case(input: Value) -> Value {
+    json!({"query": "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id state materials { code status verification } instance { timers { name dueAt status } } } } }",
+        "variables": {"i": input}})
+}
+
+/// Opening a food business case decided on the spot, every material provided.
+fn food_after_the_fact(uscc: &str, signed_by: &str) -> Value {
+    let provided = json!([{"code": "M01", "status": "PROVIDED", "fileRef": "D1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "D2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "D3"}]);
+    open_case(json!({"applicantUscc": uscc, "itemCode": "310101-FOOD-01", "mode": "AFTER_THE_FACT", "signedBy": signed_by, "materials": provided}))
+}
+
+fn issue_licence(id: &str) -> Value {
+    json!({"query": "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber case { state } } }", "variables": {"id": id}})
+}
+
+fn advance_clock_to(to: Value) -> Value {
+    json!({"query": "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { timersFired messagesDelivered } }", "variables": {"to": to}})
 }
 
 /// Asks `body` until `done` holds of the answer (at most 10 s): for effects that travel through

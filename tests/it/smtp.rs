@@ -18,24 +18,24 @@ pub struct Received {
 #[derive(Default)]
 struct State {
     received: Vec<Received>,
-    current: Received,
     /// DATA commands still to refuse with 451 (temporary), or with 550 when `permanent`.
     refuse: usize,
     permanent: bool,
     refused: usize,
 }
 
+/// The server clones the handler for each SMTP session: the message being received belongs to
+/// the session (`.1`), what was received to all (`.0`).
 #[derive(Clone, Default)]
-struct Sink(Arc<Mutex<State>>);
+struct Sink(Arc<Mutex<State>>, Received);
 
 impl Handler for Sink {
     fn mail(&mut self, _ip: IpAddr, _domain: &str, from: &str) -> Response {
-        let mut s = self.0.lock().unwrap();
-        s.current = Received { from: from.to_string(), ..Received::default() };
+        self.1 = Received { from: from.to_string(), ..Received::default() };
         response::OK
     }
     fn rcpt(&mut self, to: &str) -> Response {
-        self.0.lock().unwrap().current.to.push(to.to_string());
+        self.1.to.push(to.to_string());
         response::OK
     }
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, _to: &[String]) -> Response {
@@ -48,13 +48,12 @@ impl Handler for Sink {
         response::START_DATA
     }
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.0.lock().unwrap().current.data.extend_from_slice(buf);
+        self.1.data.extend_from_slice(buf);
         Ok(())
     }
     fn data_end(&mut self) -> Response {
-        let mut s = self.0.lock().unwrap();
-        let done = std::mem::take(&mut s.current);
-        s.received.push(done);
+        let done = std::mem::take(&mut self.1);
+        self.0.lock().unwrap().received.push(done);
         response::OK
     }
 }
