@@ -40,18 +40,25 @@ async fn case(e: &Engine, scope: Value, uscc: &str) -> String {
     e.start("material-deferral", ctx, deadlines, &Actor::person("w", "window")).await.unwrap().id
 }
 
+/// An engine with the API over it and one case in each of two regions' departments (R1/D1/V1
+/// for applicant U1, R2/D2/V2 for U2).
+async fn two_departments(db: &crate::helpers::TestDb) -> (tempfile::TempDir, Engine, Api, String, String) {
+    let data = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 9, 28, 2, 0, 0).unwrap());
+    let e = engine(db, &clock).await;
+    let api = Api::new(e.clone(), data.path());
+    let ours = case(&e, json!({"region": "R1", "department": "D1", "division": "V1"}), "U1").await;
+    let theirs = case(&e, json!({"region": "R2", "department": "D2", "division": "V2"}), "U2").await;
+    (data, e, api, ours, theirs)
+}
+
 const INSTANCE: &str = "query($id: ID!) { workflowInstance(id: $id) { id state version } }";
 const FIRE: &str = "mutation($input: FireEventInput!) { fireEvent(input: $input) { seq replayed spawned instance { state version } } }";
 
 #[tokio::test]
 async fn each_role_sees_and_acts_only_within_its_scope_with_coded_errors() {
     for db in backends().await {
-        let data = tempfile::tempdir().unwrap();
-        let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 9, 28, 2, 0, 0).unwrap());
-        let e = engine(&db, &clock).await;
-        let api = Api::new(e.clone(), data.path());
-        let ours = case(&e, json!({"region": "R1", "department": "D1", "division": "V1"}), "U1").await;
-        let theirs = case(&e, json!({"region": "R2", "department": "D2", "division": "V2"}), "U2").await;
+        let (_data, e, api, ours, theirs) = two_departments(&db).await;
 
         let window = claims(&["window"], &[("department", "D1"), ("sub", "w1")]);
         let approver = claims(&["approver"], &[("department", "D1")]);
@@ -158,12 +165,7 @@ async fn a_page_with_nested_history_and_timers_costs_a_fixed_number_of_statement
 async fn subscribers_get_their_cases_events_and_their_divisions_new_tasks_only() {
     use futures::StreamExt;
     for db in backends().await {
-        let data = tempfile::tempdir().unwrap();
-        let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 9, 28, 2, 0, 0).unwrap());
-        let e = engine(&db, &clock).await;
-        let api = Api::new(e.clone(), data.path());
-        let ours = case(&e, json!({"region": "R1", "department": "D1", "division": "V1"}), "U1").await;
-        let theirs = case(&e, json!({"region": "R2", "department": "D2", "division": "V2"}), "U2").await;
+        let (_data, e, api, ours, theirs) = two_departments(&db).await;
         // Each subscription is driven at once, as the server does for a client, and its
         // responses collected.
         let subscribe = |who: Claims, query: &str, vars: Value| {

@@ -12,6 +12,14 @@ fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     chrono_tz::Asia::Shanghai.with_ymd_and_hms(y, m, d, h, min, 0).unwrap().with_timezone(&Utc)
 }
 
+/// The official 2027 notice lands (with these holidays) and the server restarts on it.
+async fn publish_2027(db: &crate::helpers::TestDb, dir: &tempfile::TempDir, clock: &ManualClock, off_days: &[&str]) -> Engine {
+    let days: Vec<String> = off_days.iter().map(|d| format!("\"{d}\"")).collect();
+    let text = format!("[years.2027]\nsource = \"test notice\"\noff_days = [{}]\nmakeup_workdays = []\n", days.join(", "));
+    std::fs::write(dir.path().join("calendars/cn-2027.toml"), text).unwrap();
+    engine_with(db, dir.path().to_path_buf(), clock).await
+}
+
 /// The shipped definitions as (file name, text), for a workflows folder of a test's own.
 fn shipped_definitions() -> Vec<(String, String)> {
     std::fs::read_dir(repo().join("workflows"))
@@ -71,12 +79,7 @@ async fn provisional_deadlines_are_recomputed_once_the_official_year_is_loaded_n
         );
 
         // The official notice arrives: 4 January is also off; Spring Festival 5–8 February only.
-        std::fs::write(
-            dir.path().join("calendars/cn-2027.toml"),
-            "[years.2027]\nsource = \"test notice\"\noff_days = [\"2027-01-01\", \"2027-01-04\", \"2027-02-05\", \"2027-02-08\"]\nmakeup_workdays = []\n",
-        )
-        .unwrap();
-        let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
+        let e = publish_2027(&db, &dir, &clock, &["2027-01-01", "2027-01-04", "2027-02-05", "2027-02-08"]).await;
         // Later on the official calendar: applied, audited, the applicant told.
         assert_eq!(
             timers(&e, &december).await,
@@ -143,12 +146,7 @@ async fn a_deferral_deadline_given_at_intake_in_a_provisional_year_is_recounted_
             [("reminder".into(), local(2027, 1, 4, 9, 0), 1), ("expiry".into(), local(2027, 1, 5, 17, 30), 0)]
         );
 
-        std::fs::write(
-            dir.path().join("calendars/cn-2027.toml"),
-            "[years.2027]\noff_days = [\"2027-01-01\", \"2027-01-04\"]\nmakeup_workdays = []\n",
-        )
-        .unwrap();
-        let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
+        let e = publish_2027(&db, &dir, &clock, &["2027-01-01", "2027-01-04"]).await;
         let after = e.instance(&case.id).await.unwrap().unwrap();
         assert_eq!(after.deadlines["materials_due"], local(2027, 1, 6, 17, 30), "one more holiday: a day later");
         assert_eq!(after.context["provisional_deadlines"], json!([]));
