@@ -330,6 +330,23 @@ pub struct DivisionInput {
     pub email: Option<String>,
 }
 
+/// What a `put…` mutation stored: the key of the department, supervision item or staff member.
+#[derive(SimpleObject)]
+pub struct PutPayload {
+    pub code: String,
+}
+
+#[derive(SimpleObject)]
+pub struct PutApplicantPayload {
+    pub applicant: Applicant,
+}
+
+#[derive(SimpleObject)]
+pub struct ImportElectronicLicencesPayload {
+    /// How many licences were stored (created or replaced).
+    pub imported: i64,
+}
+
 #[derive(InputObject)]
 pub struct PutSupervisionItemInput {
     pub code: String,
@@ -452,7 +469,7 @@ pub struct WindowMutation;
 impl WindowMutation {
     /// A department of the caller's region and its divisions (created or replaced).
     #[graphql(guard = "ADMIN")]
-    async fn put_department(&self, ctx: &Context<'_>, input: PutDepartmentInput) -> async_graphql::Result<bool> {
+    async fn put_department(&self, ctx: &Context<'_>, input: PutDepartmentInput) -> async_graphql::Result<PutPayload> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
         if claims.region.as_deref() != Some(input.region.as_str()) {
@@ -473,12 +490,12 @@ impl WindowMutation {
             registry::put_division(&txn, &d.code, &input.code, &d.name, d.email.as_deref()).await.map_err(|e| e.internal())?;
         }
         txn.commit().await.map_err(|e| e.internal())?;
-        Ok(true)
+        Ok(PutPayload { code: input.code })
     }
 
     /// A supervision item (监管事项) owned by a division of the caller's region.
     #[graphql(guard = "ADMIN")]
-    async fn put_supervision_item(&self, ctx: &Context<'_>, input: PutSupervisionItemInput) -> async_graphql::Result<bool> {
+    async fn put_supervision_item(&self, ctx: &Context<'_>, input: PutSupervisionItemInput) -> async_graphql::Result<PutPayload> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
         own_department(engine, claims, &input.department).await?;
@@ -489,12 +506,12 @@ impl WindowMutation {
         registry::put_supervision_item(&engine.db, &input.code, &input.name, &input.department, &input.division)
             .await
             .map_err(|e| e.internal())?;
-        Ok(true)
+        Ok(PutPayload { code: input.code })
     }
 
     /// A staff account in the caller's region (created or replaced).
     #[graphql(guard = "ADMIN")]
-    async fn put_staff(&self, ctx: &Context<'_>, input: PutStaffInput) -> async_graphql::Result<bool> {
+    async fn put_staff(&self, ctx: &Context<'_>, input: PutStaffInput) -> async_graphql::Result<PutPayload> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
         own_department(engine, claims, &input.department).await?;
@@ -514,7 +531,7 @@ impl WindowMutation {
         registry::put_staff(&engine.db, input.id.trim(), input.name.trim(), &input.department, input.division.as_deref(), &input.roles, input.email.as_deref(), engine.now())
             .await
             .map_err(|e| e.internal())?;
-        Ok(true)
+        Ok(PutPayload { code: input.id.trim().to_string() })
     }
 
     /// A new version of an approval item; running cases keep theirs.
@@ -559,7 +576,7 @@ impl WindowMutation {
 
     /// An applicant (created or its details replaced); credit comes from credit imports.
     #[graphql(guard = "STAFF")]
-    async fn put_applicant(&self, ctx: &Context<'_>, input: PutApplicantInput) -> async_graphql::Result<Applicant> {
+    async fn put_applicant(&self, ctx: &Context<'_>, input: PutApplicantInput) -> async_graphql::Result<PutApplicantPayload> {
         let engine = ctx.data::<Engine>()?;
         let uscc = ids::uscc(&input.uscc).map_err(|e| bad("uscc", e.to_string()))?;
         if input.name.trim().is_empty() || input.legal_representative.trim().is_empty() {
@@ -581,7 +598,7 @@ impl WindowMutation {
             dishonest: existing.as_ref().map_or(0, |a| a.dishonest),
         };
         registry::put_applicant(&engine.db, &row, engine.now()).await.map_err(|e| e.internal())?;
-        Ok(row.into())
+        Ok(PutApplicantPayload { applicant: row.into() })
     }
 
     /// Repairs a breach or revocation record (信用修复) with the reason; the applicant's
@@ -634,7 +651,7 @@ impl WindowMutation {
 
     /// Electronic licences for verification (the embedded library).
     #[graphql(guard = "ADMIN")]
-    async fn import_electronic_licences(&self, ctx: &Context<'_>, input: ImportElectronicLicencesInput) -> async_graphql::Result<i64> {
+    async fn import_electronic_licences(&self, ctx: &Context<'_>, input: ImportElectronicLicencesInput) -> async_graphql::Result<ImportElectronicLicencesPayload> {
         let engine = ctx.data::<Engine>()?;
         let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
         for l in &input.licences {
@@ -649,7 +666,7 @@ impl WindowMutation {
             registry::put_electronic_licence(&txn, &row).await.map_err(|e| e.internal())?;
         }
         txn.commit().await.map_err(|e| e.internal())?;
-        Ok(input.licences.len() as i64)
+        Ok(ImportElectronicLicencesPayload { imported: input.licences.len() as i64 })
     }
 
     /// Opens a case at the window: credit gate, materials, the signed commitment.

@@ -31,7 +31,7 @@ const DISHONEST: &str = "91310115591693856A";
 
 /// A region, an approval department, a supervision division, and a food licence item.
 async fn catalogue(api: &Api, admin: &Claims) {
-    let dept = "mutation($i: PutDepartmentInput!) { putDepartment(input: $i) }";
+    let dept = "mutation($i: PutDepartmentInput!) { putDepartment(input: $i) { code } }";
     api.ok(admin, dept, json!({"i": {"region": "310101", "regionName": "黄浦区", "code": "310101-SCJG", "name": "黄浦区市场监督管理局",
         "side": "approval", "divisions": [{"code": "310101-SCJG-SP", "name": "食品经营监管科", "email": "sp@example.gov.cn"}]}})).await;
     let item = json!({"i": {"code": FOOD, "name": "食品经营许可", "department": "310101-SCJG", "spec": {
@@ -53,13 +53,13 @@ async fn catalogue(api: &Api, admin: &Claims) {
     excluded["i"]["name"] = json!("特种设备使用登记");
     excluded["i"]["excluded"] = json!(true);
     api.ok(admin, "mutation($i: PutApprovalItemInput!) { putApprovalItem(input: $i) { item { version } } }", excluded).await;
-    let applicant = "mutation($i: PutApplicantInput!) { putApplicant(input: $i) { uscc } }";
+    let applicant = "mutation($i: PutApplicantInput!) { putApplicant(input: $i) { applicant { uscc } } }";
     for (uscc, name) in [(GOOD, "上海示例餐饮管理有限公司"), (DISHONEST, "上海示例便利店有限公司")] {
         api.ok(admin, applicant, json!({"i": {"uscc": uscc, "name": name, "legalRepresentative": "张三", "email": "boss@example.cn", "mobile": "13800000000"}})).await;
     }
     api.ok(admin, "mutation($i: ImportCreditInput!) { importCredit(input: $i) { updated } }",
         json!({"i": {"records": [{"uscc": GOOD, "tier": "A", "dishonest": false}, {"uscc": DISHONEST, "tier": "D", "dishonest": true}]}})).await;
-    api.ok(admin, "mutation($i: ImportElectronicLicencesInput!) { importElectronicLicences(input: $i) }",
+    api.ok(admin, "mutation($i: ImportElectronicLicencesInput!) { importElectronicLicences(input: $i) { imported } }",
         json!({"i": {"licences": [{"holderUscc": GOOD, "kind": "business_licence", "number": "310101000123456", "validUntil": "2046-01-01"}]}})).await;
 }
 
@@ -85,13 +85,13 @@ async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_no
         let approver = who("approver-02", "approver", &[("department", "310101-SCJG")]);
         let elsewhere = who("window-99", "window", &[("department", "310104-SCJG")]);
         catalogue(&api, &admin).await;
-        let put_staff = "mutation($i: PutStaffInput!) { putStaff(input: $i) }";
+        let put_staff = "mutation($i: PutStaffInput!) { putStaff(input: $i) { code } }";
         let r = api.call(Some(&admin), put_staff, json!({"i": {"id": "window-07", "name": "李娜", "department": "310101-SCJG", "division": "NOPE", "roles": ["window"]}})).await;
         assert_eq!(code(&r), ("BAD_USER_INPUT", Some("division")));
         let r = api.call(Some(&admin), put_staff, json!({"i": {"id": "window-07", "name": "李娜", "department": "310101-SCJG", "roles": ["root"]}})).await;
         assert_eq!(code(&r), ("BAD_USER_INPUT", Some("roles")));
         api.ok(&admin, put_staff, json!({"i": {"id": "window-07", "name": "李娜", "department": "310101-SCJG", "roles": ["window"]}})).await;
-        let put_sup = "mutation($i: PutSupervisionItemInput!) { putSupervisionItem(input: $i) }";
+        let put_sup = "mutation($i: PutSupervisionItemInput!) { putSupervisionItem(input: $i) { code } }";
         let r = api.call(Some(&admin), put_sup, json!({"i": {"code": "SUP-X", "name": "监管", "department": "310101-SCJG", "division": "ELSEWHERE"}})).await;
         assert_eq!(code(&r), ("BAD_USER_INPUT", Some("division")));
         api.ok(&admin, put_sup, json!({"i": {"code": "SUP-FOOD-01", "name": "食品经营事中事后监管", "department": "310101-SCJG", "division": "310101-SCJG-SP"}})).await;
