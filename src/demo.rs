@@ -4,6 +4,7 @@
 //! like real ones. Try `pledgeflow token --role window --department 310101-SCJG`.
 
 use chrono::Duration;
+use serde_json::json;
 use sea_orm::{EntityTrait, PaginatorTrait};
 
 use crate::auth::Claims;
@@ -28,6 +29,23 @@ fn staff(sub: &str, role: &str, department: &str) -> Claims {
     c.region = Some(REGION.into());
     c.department = Some(department.into());
     c
+}
+
+fn staff_in_division(sub: &str, role: &str) -> Claims {
+    let mut c = staff(sub, role, "310101-SCJG");
+    c.division = Some("310101-SCJG-SP".into());
+    c
+}
+
+/// The supervision task a licensed case handed over.
+async fn child_task(engine: &Engine, case: &str) -> anyhow::Result<String> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let task = instance::Entity::find()
+        .filter(instance::Column::ParentId.eq(case))
+        .one(&engine.db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("case {case} handed over no task"))?;
+    Ok(task.id)
 }
 
 fn limits(deferral: Option<i64>, licence_first: bool, verification: bool, after_the_fact: bool) -> ModeLimits {
@@ -249,6 +267,39 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
     let case = intake::open_case(engine, &jtw_window, open("91110000600037341L", "310101-HY-01", Mode::Deferral, vec![m("M01", Provided, None), m("M02", Provided, None), m("M03", Deferred, None)], Some(10))).await?;
     intake::issue_licence(engine, &jtw_approver, &case.id).await?;
     started += 1;
+    // The ends a case can come to, and the supervision states between.
+    let actor = |c: &Claims| crate::workflow::Actor { subject: c.sub.clone(), roles: c.roles.clone() };
+    let all_provided = || vec![m("M01", Provided, None), m("M02", Provided, None), m("M03", Provided, None)];
+    let on_the_spot = || open("91310110666007217T", food, Mode::AfterTheFact, all_provided(), None);
+    // Withdrawn by the applicant before the materials came.
+    let case = intake::open_case(engine, &scjg_window, open("91310110666007217T", food, Mode::Deferral, vec![m("M01", Provided, None), m("M02", Deferred, None), m("M03", Provided, None)], Some(5))).await?;
+    engine.fire(&case.id, "withdraw", &actor(&scjg_window), &json!({"reason": "申请人决定暂不开业"}), None).await?;
+    // Refused after verification.
+    let case = intake::open_case(engine, &scjg_window, open("91310110666007217T", food, Mode::Verification, vec![m("M01", ToVerify, Some("310101000000000")), m("M02", Provided, None), m("M03", Provided, None)], None)).await?;
+    engine.fire(&case.id, "refuse", &actor(&scjg_approver), &json!({"reason": "经营场所与平面图不符"}), None).await?;
+    // Revoked by the approving department (a revocation on the applicant's credit).
+    let case = intake::open_case(engine, &scjg_window, on_the_spot()).await?;
+    intake::issue_licence(engine, &scjg_approver, &case.id).await?;
+    engine.fire(&case.id, "revoke", &actor(&scjg_approver), &json!({"reason": "以欺骗手段取得许可"}), None).await?;
+    started += 4; // three cases, and the revoked one's task
+    // Two supervision tasks under way: one kept (its case closes once the outbox delivers the
+    // signal, within seconds of serving), one in rectification.
+    let divadmin = staff_in_division("divadmin-sp", "division_admin");
+    let inspector = staff_in_division("inspector-sp-1", "inspector");
+    for kept in [true, false] {
+        let case = intake::open_case(engine, &scjg_window, on_the_spot()).await?;
+        intake::issue_licence(engine, &scjg_approver, &case.id).await?;
+        let task_id = child_task(engine, &case.id).await?;
+        engine.fire(&task_id, "accept", &actor(&divadmin), &json!({"inspectors": ["inspector-sp-1"]}), None).await?;
+        let findings = json!({"findings": [{"condition": "从业人员持有效健康证明", "kept": kept}]});
+        engine.fire(&task_id, "inspection_finished", &actor(&inspector), &findings, None).await?;
+        if kept {
+            engine.fire(&task_id, "kept", &actor(&inspector), &json!({}), None).await?;
+        } else {
+            engine.fire(&task_id, "not_kept", &actor(&inspector), &json!({"rectification_order": "限期补办从业人员健康证明"}), None).await?;
+        }
+        started += 2;
+    }
     // A return at intake: the officer forgot to collect the floor plan.
     intake::return_application(engine, &scjg_window, food, Some("91310110666007217T"), ReturnCategory::OfficerError, "漏收经营场所平面布局图").await?;
     Ok(started)
