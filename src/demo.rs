@@ -10,6 +10,7 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use crate::auth::Claims;
 use crate::runtime::Engine;
 use crate::store::entities::instance;
+use crate::supervision::tasks::{self, Finding, Inspection};
 use crate::window::catalogue::{self, ItemSpec, Linkage, MaterialSpec, Mode, ModeLimits};
 use crate::window::intake::{self, MaterialInput, MaterialStatus, OpenCaseInput, ReturnCategory};
 use crate::window::registry::{self, Applicant, ElectronicLicence};
@@ -75,6 +76,8 @@ struct ItemDef {
     materials: Vec<MaterialSpec>,
     modes: ModeLimits,
     pattern: &'static str,
+    /// Working days a rectification order gives.
+    rectification: i64,
 }
 
 fn items() -> Vec<ItemDef> {
@@ -91,6 +94,7 @@ fn items() -> Vec<ItemDef> {
             materials: vec![licence(), material("M02", "从业人员健康证明", true, None), material("M03", "经营场所平面布局图", true, None)],
             modes: limits(Some(20), false, true, true),
             pattern: "JY1310101{year}{seq:05}",
+            rectification: 20,
         },
         ItemDef {
             code: "310101-HYG-01",
@@ -103,6 +107,7 @@ fn items() -> Vec<ItemDef> {
             materials: vec![licence(), material("M02", "卫生检测报告", true, None), material("M03", "从业人员健康合格证明", true, None)],
             modes: limits(Some(10), false, false, true),
             pattern: "沪卫公字[{year}]第{seq:06}号",
+            rectification: 30,
         },
         ItemDef {
             code: "310101-TZSB-01",
@@ -115,6 +120,7 @@ fn items() -> Vec<ItemDef> {
             materials: vec![licence(), material("M02", "监督检验证书", false, None)],
             modes: limits(None, false, false, false),
             pattern: "TZ{year}{seq:06}",
+            rectification: 15,
         },
         ItemDef {
             code: "310101-YPLS-01",
@@ -127,6 +133,7 @@ fn items() -> Vec<ItemDef> {
             materials: vec![licence(), material("M02", "执业药师注册证", false, Some("pharmacist_registration"))],
             modes: limits(None, false, true, false),
             pattern: "沪DA{year}{seq:04}",
+            rectification: 20,
         },
         ItemDef {
             code: "310101-HY-01",
@@ -139,6 +146,7 @@ fn items() -> Vec<ItemDef> {
             materials: vec![licence(), material("M02", "车辆行驶证", true, None), material("M03", "驾驶人员从业资格证", true, None)],
             modes: limits(Some(15), true, false, true),
             pattern: "沪交运管许可黄字{year}{seq:06}号",
+            rectification: 40,
         },
     ]
 }
@@ -185,7 +193,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
             commitment_template: LETTER.into(),
             commitment_version: 1,
             breach_consequences: "撤销许可、记入信用记录并向社会公开的法律责任".into(),
-            supervision: Some(Linkage { department: def.department.into(), division: def.division.into(), supervision_item: format!("SUP-{}", def.code) }),
+            supervision: Some(Linkage { department: def.department.into(), division: def.division.into(), supervision_item: format!("SUP-{}", def.code), rectification_working_days: def.rectification }),
             licence_pattern: def.pattern.into(),
         };
         catalogue::put(db, def.code, def.name, def.department, def.excluded, &spec, "demo", now).await?;
@@ -290,14 +298,17 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
         let case = intake::open_case(engine, &scjg_window, on_the_spot()).await?;
         intake::issue_licence(engine, &scjg_approver, &case.id).await?;
         let task_id = child_task(engine, &case.id).await?;
-        engine.fire(&task_id, "accept", &actor(&divadmin), &json!({"inspectors": ["inspector-sp-1"]}), None).await?;
-        let findings = json!({"findings": [{"condition": "从业人员持有效健康证明", "kept": kept}]});
-        engine.fire(&task_id, "inspection_finished", &actor(&inspector), &findings, None).await?;
-        if kept {
-            engine.fire(&task_id, "kept", &actor(&inspector), &json!({}), None).await?;
-        } else {
-            engine.fire(&task_id, "not_kept", &actor(&inspector), &json!({"rectification_order": "限期补办从业人员健康证明"}), None).await?;
-        }
+        tasks::assign(engine, &divadmin, &task_id, &["inspector-sp-1".to_string()]).await?;
+        let conditions = items().into_iter().find(|i| i.code == food).map(|i| i.conditions).unwrap_or_default();
+        let findings = conditions
+            .iter()
+            .map(|c| Finding { condition: c.to_string(), kept: kept || !c.contains("健康证明"), note: (!kept).then(|| "两名员工未持健康证明".to_string()) })
+            .collect();
+        let today = engine.now().with_timezone(&engine.workflows.env.tz).date_naive();
+        let visit = Inspection { inspected_on: today, findings, evidence: vec!["现场照片 IMG-0001".into()], note: None };
+        tasks::record_inspection(engine, &inspector, &task_id, &visit).await?;
+        let order = (!kept).then_some("限期补办从业人员健康证明");
+        tasks::feed_back(engine, &inspector, &task_id, order).await?;
         started += 2;
     }
     // A return at intake: the officer forgot to collect the floor plan.

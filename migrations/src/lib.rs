@@ -12,6 +12,7 @@ mod m20261123_000003_delivery;
 mod m20261123_000004_provisional_timers;
 mod m20261123_000005_scope_and_idempotency;
 mod m20261123_000006_window;
+mod m20261123_000007_sla_breaches;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_provisional_timers::Migration),
             Box::new(m20261123_000005_scope_and_idempotency::Migration),
             Box::new(m20261123_000006_window::Migration),
+            Box::new(m20261123_000007_sla_breaches::Migration),
         ]
     }
 }
@@ -76,6 +78,7 @@ mod tests {
                 "m20261123_000004_provisional_timers",
                 "m20261123_000005_scope_and_idempotency",
                 "m20261123_000006_window",
+                "m20261123_000007_sla_breaches",
             ]
         );
     }

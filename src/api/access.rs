@@ -53,6 +53,20 @@ impl ErrorCode for sea_orm::DbErr {}
 
 impl<T: std::fmt::Display> ErrorCode for std::sync::Arc<T> {}
 
+/// Instance `id`, if it is in the caller's scope.
+pub async fn visible_instance(
+    db: &sea_orm::DatabaseConnection,
+    claims: &Claims,
+    id: &str,
+) -> async_graphql::Result<Option<crate::store::entities::instance::Model>> {
+    use sea_orm::{EntityTrait, QueryFilter};
+    crate::store::entities::instance::Entity::find_by_id(id.to_string())
+        .filter(visible_instances(claims))
+        .one(db)
+        .await
+        .map_err(|e| e.internal())
+}
+
 /// Every role that may call the API at all.
 pub const ANYONE: Roles = Roles(&["applicant", "window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"]);
 

@@ -3,14 +3,13 @@
 //! caller's scope first (out of scope is not found).
 
 use async_graphql::{Context, ErrorExtensions, InputObject, Json, Object, SimpleObject, ID};
-use sea_orm::{EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::access::{self, error, ErrorCode};
 use super::types::WorkflowInstance;
 use crate::runtime::Engine;
-use crate::store::{self, entities, idempotency, instances, StoreError};
+use crate::store::{self, idempotency, instances, StoreError};
 use crate::workflow::{Actor, TransitionError};
 
 #[derive(InputObject)]
@@ -63,12 +62,7 @@ impl EventMutation {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
         let id = input.instance_id.to_string();
-        let visible = entities::instance::Entity::find_by_id(id.clone())
-            .filter(access::visible_instances(claims))
-            .one(&engine.db)
-            .await
-            .map_err(|e| e.internal())?;
-        if visible.is_none() {
+        if access::visible_instance(&engine.db, claims, &id).await?.is_none() {
             return Err(error("NOT_FOUND", format!("no instance {id}")));
         }
         let payload = input.payload.map(|j| j.0).unwrap_or_else(|| json!({}));

@@ -102,14 +102,8 @@ impl WorkflowQuery {
     /// outside it is not found, not forbidden).
     #[graphql(guard = "access::ANYONE")]
     async fn workflow_instance(&self, ctx: &async_graphql::Context<'_>, id: ID) -> async_graphql::Result<Option<WorkflowInstance>> {
-        use sea_orm::{EntityTrait, QueryFilter};
         let engine = ctx.data::<Engine>()?;
-        let claims = access::claims(ctx)?;
-        let row = crate::store::entities::instance::Entity::find_by_id(id.to_string())
-            .filter(access::visible_instances(claims))
-            .one(&engine.db)
-            .await
-            .map_err(|e| e.internal())?;
+        let row = access::visible_instance(&engine.db, access::claims(ctx)?, &id).await?;
         row.map(|m| m.try_into().map(WorkflowInstance).map_err(|e: crate::store::StoreError| e.internal())).transpose()
     }
 

@@ -1,13 +1,93 @@
-//! The supervising side's GraphQL: the random inspection draw and its record.
+//! The supervising side's GraphQL: acts on a supervision task (inspectors, inspection,
+//! feedback, re-inspection), breaches of the supervision limits, the random inspection draw.
 
 use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject, ID};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::access::{self, error, ErrorCode, Roles};
 use super::events::store_error;
+use super::types::WorkflowInstance;
+use super::window::window_error;
 use super::Services;
+use crate::runtime::Engine;
+use crate::store::sla;
 use crate::supervision::draws;
+use crate::supervision::tasks::{self, Finding, Inspection};
 
 const DRAWERS: Roles = Roles(&["supervisor", "regional_admin"]);
+const DIVISION_ADMIN: Roles = Roles(&["division_admin"]);
+const INSPECTOR: Roles = Roles(&["inspector"]);
+const DIVISION: Roles = Roles(&["division_admin", "inspector"]);
+const OVERSEERS: Roles = Roles(&["supervisor", "regional_admin", "division_admin"]);
+
+#[derive(SimpleObject)]
+pub struct SlaBreach {
+    pub id: ID,
+    pub task_id: ID,
+    /// `look_at` (3 working days from the notice) or `feedback` (5 from the inspection).
+    pub limit: String,
+    pub region: Option<String>,
+    pub department: Option<String>,
+    pub division: Option<String>,
+    pub breached_at: DateTime<Utc>,
+}
+
+#[derive(InputObject, Default)]
+pub struct SlaBreachFilter {
+    pub department: Option<String>,
+    pub division: Option<String>,
+    /// From this instant (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// Up to this instant (exclusive).
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[derive(InputObject)]
+pub struct AssignInspectorsInput {
+    pub task_id: ID,
+    /// Staff ids of active inspectors of the task's division.
+    pub inspectors: Vec<String>,
+}
+
+#[derive(InputObject)]
+pub struct RecordInspectionInput {
+    pub task_id: ID,
+    /// The day of the visit (office calendar date).
+    pub inspected_on: NaiveDate,
+    /// One finding for each condition of the licence.
+    pub findings: Vec<Finding>,
+    /// References to photographs, records and documents kept elsewhere.
+    #[graphql(default)]
+    pub evidence: Vec<String>,
+    pub note: Option<String>,
+}
+
+impl From<RecordInspectionInput> for Inspection {
+    fn from(i: RecordInspectionInput) -> Self {
+        Inspection { inspected_on: i.inspected_on, findings: i.findings, evidence: i.evidence, note: i.note }
+    }
+}
+
+#[derive(InputObject)]
+pub struct FeedBackInspectionInput {
+    pub task_id: ID,
+    /// What must be put right, when a condition was not kept; the period is the item's.
+    pub rectification_order: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct SupervisionTaskPayload {
+    pub task: WorkflowInstance,
+}
+
+/// The task, when the caller may see it.
+async fn visible_task(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<()> {
+    let engine = ctx.data::<Engine>()?;
+    match access::visible_instance(&engine.db, access::claims(ctx)?, id).await? {
+        Some(m) if m.definition_name == tasks::DEFINITION => Ok(()),
+        _ => Err(error("NOT_FOUND", format!("no supervision task {}", id.as_str()))),
+    }
+}
 
 #[derive(SimpleObject)]
 pub struct DrawPick {
@@ -57,6 +137,37 @@ pub struct SupervisionQuery;
 
 #[Object]
 impl SupervisionQuery {
+    /// Breaches of the supervision limits in the caller's region (a division admin: in the
+    /// own division), newest first.
+    #[graphql(guard = "OVERSEERS")]
+    async fn sla_breaches(&self, ctx: &Context<'_>, filter: Option<SlaBreachFilter>, first: Option<i32>) -> async_graphql::Result<Vec<SlaBreach>> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let page = access::Page::from_args(first, None)?;
+        let f = filter.unwrap_or_default();
+        // Supervisors see their region; a division admin only the own division ("" matches nothing).
+        let regional = claims.roles.iter().any(|r| r == "supervisor" || r == "regional_admin");
+        let (region, division) = if regional {
+            (Some(claims.region.clone().unwrap_or_default()), f.division)
+        } else {
+            (None, Some(claims.division.clone().unwrap_or_default()))
+        };
+        let query = sla::Filter { region, department: f.department, division, from: f.from, to: f.to };
+        let rows = sla::list(&engine.db, &query, page.first).await.map_err(|e| e.internal())?;
+        Ok(rows
+            .into_iter()
+            .map(|b| SlaBreach {
+                id: ID(b.id),
+                task_id: ID(b.instance_id),
+                limit: b.limit_kind,
+                region: b.region,
+                department: b.department,
+                division: b.division,
+                breached_at: crate::store::instances::from_ms(b.breached_at),
+            })
+            .collect())
+    }
+
     /// The latest random inspection draws with their seeds, pools and picks.
     #[graphql(guard = "DRAWERS")]
     async fn inspection_draws(&self, ctx: &Context<'_>, first: Option<i32>) -> async_graphql::Result<Vec<InspectionDraw>> {
@@ -83,6 +194,44 @@ pub struct SupervisionMutation;
 
 #[Object]
 impl SupervisionMutation {
+    /// The division admin looks at a task and assigns inspectors of the division to it.
+    #[graphql(guard = "DIVISION_ADMIN")]
+    async fn assign_inspectors(&self, ctx: &Context<'_>, input: AssignInspectorsInput) -> async_graphql::Result<SupervisionTaskPayload> {
+        visible_task(ctx, &input.task_id).await?;
+        let task = tasks::assign(ctx.data::<Engine>()?, access::claims(ctx)?, &input.task_id, &input.inspectors).await.map_err(window_error)?;
+        Ok(SupervisionTaskPayload { task: WorkflowInstance(task) })
+    }
+
+    /// An assigned inspector records the inspection: a finding for every condition of the
+    /// licence, evidence references; the result follows from the findings.
+    #[graphql(guard = "INSPECTOR")]
+    async fn record_inspection(&self, ctx: &Context<'_>, input: RecordInspectionInput) -> async_graphql::Result<SupervisionTaskPayload> {
+        visible_task(ctx, &input.task_id).await?;
+        let id = input.task_id.to_string();
+        let task = tasks::record_inspection(ctx.data::<Engine>()?, access::claims(ctx)?, &id, &input.into()).await.map_err(window_error)?;
+        Ok(SupervisionTaskPayload { task: WorkflowInstance(task) })
+    }
+
+    /// Feeds the inspection's result back (within 5 working days): kept closes the task;
+    /// not kept sends the applicant a rectification order with the item's period.
+    #[graphql(guard = "DIVISION")]
+    async fn feed_back_inspection(&self, ctx: &Context<'_>, input: FeedBackInspectionInput) -> async_graphql::Result<SupervisionTaskPayload> {
+        visible_task(ctx, &input.task_id).await?;
+        let engine = ctx.data::<Engine>()?;
+        let task = tasks::feed_back(engine, access::claims(ctx)?, &input.task_id, input.rectification_order.as_deref()).await.map_err(window_error)?;
+        Ok(SupervisionTaskPayload { task: WorkflowInstance(task) })
+    }
+
+    /// The re-inspection after rectification: all kept closes the task as fulfilled; anything
+    /// still failing recommends revocation to the approving department.
+    #[graphql(guard = "INSPECTOR")]
+    async fn record_reinspection(&self, ctx: &Context<'_>, input: RecordInspectionInput) -> async_graphql::Result<SupervisionTaskPayload> {
+        visible_task(ctx, &input.task_id).await?;
+        let id = input.task_id.to_string();
+        let task = tasks::record_reinspection(ctx.data::<Engine>()?, access::claims(ctx)?, &id, &input.into()).await.map_err(window_error)?;
+        Ok(SupervisionTaskPayload { task: WorkflowInstance(task) })
+    }
+
     /// Runs the random inspection draw now over the licensed after-the-fact cases, creating a
     /// supervision task per pick.
     #[graphql(guard = "DRAWERS")]

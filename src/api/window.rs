@@ -20,7 +20,7 @@ const WINDOW: Roles = Roles(&["window"]);
 const APPROVER: Roles = Roles(&["approver"]);
 const STAFF: Roles = Roles(&["window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"]);
 
-fn window_error(e: WindowError) -> async_graphql::Error {
+pub(super) fn window_error(e: WindowError) -> async_graphql::Error {
     match e {
         WindowError::BadInput { field, message } => error("BAD_USER_INPUT", message).extend_with(|_, x| x.set("field", field)),
         WindowError::NotFound(m) => error("NOT_FOUND", m),
@@ -148,15 +148,8 @@ async fn own_department(engine: &Engine, claims: &crate::auth::Claims, code: &st
 
 /// Loads a case if its instance is in the caller's scope.
 async fn visible_case(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Option<Case>> {
-    use sea_orm::{EntityTrait, QueryFilter};
     let engine = ctx.data::<Engine>()?;
-    let claims = access::claims(ctx)?;
-    let visible = crate::store::entities::instance::Entity::find_by_id(id.to_string())
-        .filter(access::visible_instances(claims))
-        .one(&engine.db)
-        .await
-        .map_err(|e| e.internal())?;
-    if visible.is_none() {
+    if access::visible_instance(&engine.db, access::claims(ctx)?, id).await?.is_none() {
         return Ok(None);
     }
     let Some(row) = intake::case_row(&engine.db, id).await.map_err(|e| e.internal())? else { return Ok(None) };
@@ -561,6 +554,9 @@ impl WindowMutation {
             let division = registry::division(&engine.db, &link.division).await.map_err(|e| e.internal())?;
             if division.is_none_or(|d| d.department != link.department) {
                 return Err(bad("spec", format!("linkage: {} is not a division of {}", link.division, link.department)));
+            }
+            if !(1..=250).contains(&link.rectification_working_days) {
+                return Err(bad("spec", "linkage: a rectification period is between 1 and 250 working days"));
             }
         }
         if !spec.licence_pattern.contains("{seq") {

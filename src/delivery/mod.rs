@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::config::{Config, Office};
 use crate::runtime::Engine;
 use crate::store::{self, entities, instances, outbox, StoreError};
-use crate::workflow::Actor;
+use crate::workflow::{Actor, TransitionError};
 use templates::Templates;
 
 /// Why a delivery failed, and whether trying again can help.
@@ -172,6 +172,9 @@ impl Outbox {
         Ok(Some(match error {
             StoreError::Conflict { .. } => self.outcome(d, now, Err(ChannelError::Transient(error.to_string()))),
             StoreError::Db(e) => return Err(StoreError::Db(e)),
+            // The recipient has moved on (a task already closed when its case ends, a case
+            // already revoked when its task closes): the signal no longer means anything.
+            StoreError::Transition(e @ TransitionError::NotAllowedInState { .. }) => outbox::Outcome::Skipped { reason: e.to_string() },
             other => outbox::Outcome::Dead { error: other.to_string() },
         }))
     }

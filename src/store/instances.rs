@@ -304,7 +304,11 @@ pub(crate) async fn apply(
     let seq = model.version + 1;
     let now_ms = now.timestamp_millis();
     let ev = audit_event(id, seq, &model.last_event_hash, &outcome, actor, payload, now_ms);
-    let updated = instance::Entity::update_many()
+    let mut update = instance::Entity::update_many();
+    if let Some(deadlines) = &outcome.deadlines {
+        update = update.col_expr(instance::Column::Deadlines, Expr::value(to_json(deadlines)));
+    }
+    let updated = update
         .col_expr(instance::Column::State, Expr::value(outcome.to.clone()))
         .col_expr(instance::Column::Context, Expr::value(to_json(&outcome.context)))
         .col_expr(instance::Column::Version, Expr::value(seq))
@@ -347,7 +351,20 @@ pub(crate) async fn apply(
                 let parent = model.parent_id.clone().ok_or_else(|| StoreError::NoParent(id.into()))?;
                 deliveries.push((key, "signal".into(), parent, event.clone()));
             }
-            Effect::MergePayload => {}
+            Effect::SignalChildren { event } => {
+                let children = instance::Entity::find()
+                    .filter(instance::Column::ParentId.eq(id.to_string()))
+                    .order_by_asc(instance::Column::Id)
+                    .all(db)
+                    .await?;
+                for child in children {
+                    deliveries.push((format!("{key}:{}", child.id), "signal".into(), child.id, event.clone()));
+                }
+            }
+            Effect::SlaBreach { limit } => {
+                super::sla::record(db, id, seq, &current.scope, limit, now).await?;
+            }
+            Effect::MergePayload | Effect::SetDeadline { .. } => {}
             Effect::CreditRecord { kind } => match &current.scope.applicant_uscc {
                 Some(uscc) => {
                     let reason = payload["reason"].as_str().map_or_else(|| format!("{} {event_name}", def.name), str::to_string);
@@ -361,7 +378,7 @@ pub(crate) async fn apply(
         let body = to_json(&json!({
             "instance_id": id, "definition": def.name, "definition_version": def.version,
             "event": event_name, "seq": seq, "from": outcome.from, "to": outcome.to,
-            "context": outcome.context, "deadlines": current.deadlines, "payload": payload,
+            "context": outcome.context, "deadlines": outcome.deadlines.as_ref().unwrap_or(&current.deadlines), "payload": payload,
         }));
         let rows = deliveries.into_iter().map(|(key, channel, recipient, topic)| outbox::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
@@ -385,6 +402,9 @@ pub(crate) async fn apply(
     }
 
     let mut instance = current;
+    if let Some(deadlines) = outcome.deadlines {
+        instance.deadlines = deadlines;
+    }
     instance.state = outcome.to;
     instance.context = outcome.context;
     instance.version = seq;

@@ -132,6 +132,7 @@ async fn confirm_one(db: &impl ConnectionTrait, wf: &Workflows, t: &timer::Model
         context: current.context.clone(),
         arm: Vec::new(),
         effects,
+        deadlines: None,
     };
     instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
     Ok(Confirmed::Extended)
@@ -173,9 +174,6 @@ async fn confirm_deadline(db: &impl ConnectionTrait, wf: &Workflows, d: &Deadlin
         version: Some(model.definition_version),
     })?;
     current.deadlines.insert(d.name.clone(), due);
-    let deadlines = serde_json::to_string(&current.deadlines).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    db.execute_raw(stmt(db, "UPDATE workflow_instances SET deadlines = ? WHERE id = ?", vec![deadlines.into(), d.instance_id.clone().into()]))
-        .await?;
     // Re-arm the pending timers of the current state that count from this deadline.
     let anchored: Vec<_> = def
         .states
@@ -221,6 +219,7 @@ async fn confirm_deadline(db: &impl ConnectionTrait, wf: &Workflows, d: &Deadlin
         context,
         arm,
         effects: vec![Effect::Deliver { channel: Channel::Email, recipient: "applicant".into(), topic: "deadline_extended".into() }],
+        deadlines: Some(current.deadlines.clone()),
     };
     instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
     Ok(Confirmed::Extended)

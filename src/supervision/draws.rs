@@ -29,7 +29,7 @@ struct PoolRow {
     context: String,
 }
 
-async fn inspectors(db: &impl ConnectionTrait, division: &str) -> Result<Vec<String>, DbErr> {
+pub(crate) async fn inspectors(db: &impl ConnectionTrait, division: &str) -> Result<Vec<String>, DbErr> {
     #[derive(FromQueryResult)]
     struct Id {
         id: String,

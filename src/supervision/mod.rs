@@ -2,3 +2,4 @@
 
 pub mod draw;
 pub mod draws;
+pub mod tasks;

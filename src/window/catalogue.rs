@@ -79,6 +79,15 @@ pub struct Linkage {
     pub department: String,
     pub division: String,
     pub supervision_item: String,
+    /// Working days a rectification order gives the holder (限期整改), counted from the order.
+    #[serde(default = "default_rectification_days")]
+    #[graphql(default_with = "default_rectification_days()")]
+    pub rectification_working_days: i64,
+}
+
+/// About two months, as the Shanghai measures give.
+fn default_rectification_days() -> i64 {
+    40
 }
 
 /// Everything about an item beyond its code, name and department.

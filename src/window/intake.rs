@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde_json::{json, Value};
 
@@ -16,7 +16,7 @@ use crate::domain::calendar::local_instant;
 use crate::domain::ids;
 use crate::runtime::Engine;
 use crate::store::{self, instances, stmt, InstanceRecord, StoreError};
-use crate::workflow::Actor;
+use crate::workflow::{Actor, TimeEnv};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WindowError {
@@ -75,6 +75,15 @@ pub struct OpenCaseInput {
 
 /// The close of the office day a deadline falls at.
 const END_OF_DAY: (u32, u32) = (17, 30);
+
+/// The end of the office day `days` working days after `from`, and whether it was counted over
+/// a provisional calendar year (to be recounted once the official notice is on file).
+pub fn end_of_working_day(env: &TimeEnv, from: NaiveDate, days: i64) -> Result<(DateTime<Utc>, bool), String> {
+    let day = env.calendar.add_working_days(from, days).map_err(|e| e.to_string())?;
+    let (h, m) = END_OF_DAY;
+    let at = local_instant(day, NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default(), env.tz).ok_or_else(|| format!("no local time {day} {h:02}:{m:02}"))?;
+    Ok((at, env.calendar.is_provisional_between(from, day)))
+}
 
 async fn item_for_officer(db: &impl ConnectionTrait, officer: &Claims, code: &str) -> Result<Item, WindowError> {
     let item = catalogue::item(db, code, None).await?.ok_or_else(|| WindowError::NotFound(format!("no approval item {code}")))?;
@@ -152,12 +161,9 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
         if !(1..=max).contains(&days) {
             return Err(bad("deferralWorkingDays", format!("{days} working days is beyond {}'s limit of {max}", item.name)));
         }
-        let day = env.calendar.add_working_days(today, days).map_err(|e| bad("deferralWorkingDays", e.to_string()))?;
-        let (h, m) = END_OF_DAY;
-        let at = local_instant(day, NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default(), env.tz)
-            .ok_or_else(|| bad("deferralWorkingDays", format!("no local time {day} 17:30")))?;
+        let (at, counted_provisionally) = end_of_working_day(env, today, days).map_err(|m| bad("deferralWorkingDays", m))?;
         deadlines.insert("materials_due".to_string(), at);
-        if env.calendar.is_provisional_between(today, day) {
+        if counted_provisionally {
             provisional = Some((today, days));
         }
     } else if input.deferral_working_days.is_some() {
@@ -182,7 +188,9 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
     let context = json!({
         "scope": {"region": department.region, "department": item.department},
         "applicant": {"uscc": applicant.uscc, "name": applicant.name, "email": applicant.email, "mobile": applicant.mobile},
-        "item": {"code": item.code, "name": item.name, "version": item.version},
+        "item": {"code": item.code, "name": item.name, "version": item.version, "conditions": item.spec.conditions},
+        // The archive handed to supervision carries what was promised, word for word.
+        "commitment": {"text": commitment, "version": item.spec.commitment_version, "signed_by": input.signed_by},
         "mode": input.mode.as_str(),
         "materials": material_json,
         "supervision": item.spec.supervision,

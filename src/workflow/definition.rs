@@ -242,10 +242,14 @@ fn check(p: &mut Problems<'_>, src: DefinitionSource, text: &str) -> Definition 
         }
         let effects = t.effects.iter().filter_map(|e| parse_effect(e).map(|x| (e.clone(), x)).map_err(|m| p.transition(i, m)).ok()).collect::<Vec<_>>();
         for (_, e) in &effects {
-            if let Effect::SignalParent { event } = e {
-                if event == "start" {
+            match e {
+                Effect::SignalParent { event } | Effect::SignalChildren { event } if event == "start" => {
                     p.transition(i, "cannot signal the reserved event \"start\"");
                 }
+                Effect::SetDeadline { name } if !deadlines.contains(name.as_str()) => {
+                    p.transition(i, format!("effect sets undeclared deadline {name:?}"));
+                }
+                _ => {}
             }
         }
         transitions.push(Transition { from, on: t.on.clone(), to: t.to.clone(), roles: t.roles.clone(), guards, effects });

@@ -68,6 +68,8 @@ pub struct Outcome {
     pub context: Value,
     pub arm: Vec<ArmTimer>,
     pub effects: Vec<Effect>,
+    /// The instance's deadlines after the event, when it set or moved one.
+    pub deadlines: Option<BTreeMap<String, DateTime<Utc>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +84,8 @@ pub enum TransitionError {
     GuardRefused { guard: String, reason: String },
     #[error("the payload must be a JSON object")]
     BadPayload,
+    #[error("{name} must be an instant (RFC 3339, e.g. 2026-12-31T17:30:00+08:00): {reason}")]
+    BadDeadline { name: String, reason: String },
     #[error("deadline {name:?} is not declared by workflow {definition}")]
     UnknownDeadline { definition: String, name: String },
     #[error(transparent)]
@@ -129,6 +133,7 @@ pub fn start(
         context: context.clone(),
         arm: arm_state(def, &def.initial, deadlines, now, env)?,
         effects: Vec::new(),
+        deadlines: None,
     })
 }
 
@@ -165,6 +170,7 @@ pub fn fire(
     }
     let mut context = instance.context.clone();
     let mut effects = Vec::new();
+    let mut deadlines = None;
     for (_, effect) in &t.effects {
         match effect {
             Effect::MergePayload => {
@@ -172,12 +178,22 @@ pub fn fire(
                     ctx.extend(p.iter().map(|(k, v)| (k.clone(), v.clone())));
                 }
             }
+            Effect::SetDeadline { name } => {
+                let bad = |reason: &str| TransitionError::BadDeadline { name: name.clone(), reason: reason.into() };
+                let text = payload[name.as_str()].as_str().ok_or_else(|| bad("missing"))?;
+                let at = DateTime::parse_from_rfc3339(text).map_err(|e| bad(&e.to_string()))?.with_timezone(&Utc);
+                if at <= now {
+                    return Err(bad("it has already passed"));
+                }
+                deadlines.get_or_insert_with(|| instance.deadlines.clone()).insert(name.clone(), at);
+            }
             other => effects.push(other.clone()),
         }
     }
+    let current = deadlines.as_ref().unwrap_or(instance.deadlines);
     let (to, left_state, arm) = match &t.to {
         None => (instance.state.to_string(), false, Vec::new()),
-        Some(to) => (to.clone(), true, arm_state(def, to, instance.deadlines, now, env)?),
+        Some(to) => (to.clone(), true, arm_state(def, to, current, now, env)?),
     };
-    Ok(Outcome { event: event.into(), from: Some(instance.state.into()), to, left_state, context, arm, effects })
+    Ok(Outcome { event: event.into(), from: Some(instance.state.into()), to, left_state, context, arm, effects, deadlines })
 }

@@ -42,6 +42,15 @@ pub enum Effect {
     Deliver { channel: Channel, recipient: String, topic: String },
     /// Fire an event on the parent instance, delivered by the outbox after commit.
     SignalParent { event: String },
+    /// Fire an event on every child instance, delivered by the outbox after commit; a child
+    /// that has moved on (the event no longer applies) is left alone.
+    SignalChildren { event: String },
+    /// Set (or move) a deadline to the instant the event's payload carries under its name
+    /// (RFC 3339), before the new state's timers are armed.
+    SetDeadline { name: String },
+    /// A breach of a working-day limit (`look_at`, `feedback`), recorded against the
+    /// instance's division in the same transaction.
+    SlaBreach { limit: String },
     /// A credit record for the instance's applicant (`fulfilment`, `breach`, `revocation`),
     /// written in the same transaction.
     CreditRecord { kind: String },
@@ -49,6 +58,9 @@ pub enum Effect {
 
 /// Kinds of credit record a transition may write (repair is an act of its own).
 pub const CREDIT_KINDS: [&str; 3] = ["fulfilment", "breach", "revocation"];
+
+/// The supervision limits whose breach is recorded against a division.
+pub const SLA_LIMITS: [&str; 2] = ["look_at", "feedback"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
@@ -90,7 +102,8 @@ pub fn parse_effect(name: &str) -> Result<Effect, String> {
     let parts: Vec<&str> = name.split(':').collect();
     let unknown = || {
         format!(
-            "unknown effect {name:?} (known: context:merge_payload, spawn:DEFINITION, signal:parent:EVENT, credit:fulfilment|breach|revocation, \
+            "unknown effect {name:?} (known: context:merge_payload, spawn:DEFINITION, signal:parent:EVENT, signal:children:EVENT, deadline:from_payload:DEADLINE, \
+             credit:fulfilment|breach|revocation, sla:look_at|feedback, \
              email|sms:RECIPIENT:TEMPLATE with RECIPIENT one of {}, webhook:CHANNEL:TOPIC with CHANNEL one of {})",
             RECIPIENTS.join("|"),
             WEBHOOK_CHANNELS.join("|")
@@ -100,6 +113,9 @@ pub fn parse_effect(name: &str) -> Result<Effect, String> {
         ["context", "merge_payload"] => Ok(Effect::MergePayload),
         ["spawn", def] if is_identifier(def) => Ok(Effect::Spawn { definition: def.to_string() }),
         ["signal", "parent", event] if is_identifier(event) => Ok(Effect::SignalParent { event: event.to_string() }),
+        ["signal", "children", event] if is_identifier(event) => Ok(Effect::SignalChildren { event: event.to_string() }),
+        ["deadline", "from_payload", name] if is_identifier(name) => Ok(Effect::SetDeadline { name: name.to_string() }),
+        ["sla", limit] if SLA_LIMITS.contains(limit) => Ok(Effect::SlaBreach { limit: limit.to_string() }),
         ["credit", kind] if CREDIT_KINDS.contains(kind) => Ok(Effect::CreditRecord { kind: kind.to_string() }),
         [kind @ ("email" | "sms"), recipient, template] if RECIPIENTS.contains(recipient) && is_identifier(template) => {
             let channel = if *kind == "email" { Channel::Email } else { Channel::Sms };

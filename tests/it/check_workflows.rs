@@ -161,3 +161,33 @@ fn an_invalid_setting_stops_start_up_naming_it() {
     assert!(!out.status.success());
     assert!(stderr.contains("PLEDGEFLOW_TIMEZONE") && stderr.contains("Mars/Olympus"), "{stderr}");
 }
+
+#[test]
+fn an_event_may_set_a_declared_deadline_from_its_payload_and_the_new_state_counts_from_it() {
+    use chrono::{TimeZone, Utc};
+    use pledgeflow::domain::calendar::WorkingCalendar;
+    use pledgeflow::workflow::{engine, Actor, TimeEnv, TransitionError};
+    use serde_json::json;
+    let text = BASE
+        .replace("deadlines = [\"due\"]", "deadlines = [\"due\", \"fix_by\"]")
+        .replace("guards = [\"payload_has:reason\"]", "effects = [\"deadline:from_payload:fix_by\"]")
+        .replace("[states.b]", "[states.b]\ntimers = [{ fire = \"stop\", at = \"deadline:fix_by\" }]")
+        .replace("roles = [\"approver\"]", "roles = [\"approver\", \"system\"]");
+    assert_problem(&text.replace("deadline:from_payload:fix_by", "deadline:from_payload:later"), "sets undeclared deadline \"later\"");
+    let def = parse_definition("t.toml", &text).unwrap_or_else(|p| panic!("{p:?}"));
+    let env = TimeEnv { calendar: WorkingCalendar::load_dir(&repo().join("workflows/calendars")).unwrap(), tz: chrono_tz::Asia::Shanghai };
+    let now = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap();
+    let due = std::collections::BTreeMap::from([("due".to_string(), now + chrono::Duration::days(9))]);
+    let snapshot = engine::Snapshot { state: "a", context: &json!({}), deadlines: &due };
+    let window = Actor::person("w", "window");
+    let fire = |payload| engine::fire(&def, &snapshot, "go", &window, &payload, now, &env);
+
+    let out = fire(json!({"fix_by": "2026-03-20T17:30:00+08:00"})).unwrap();
+    let fix_by = Utc.with_ymd_and_hms(2026, 3, 20, 9, 30, 0).unwrap();
+    assert_eq!(out.deadlines.as_ref().and_then(|d| d.get("fix_by")), Some(&fix_by));
+    assert_eq!(out.deadlines.as_ref().and_then(|d| d.get("due")), due.get("due"), "the other deadlines stay");
+    assert_eq!(out.arm.iter().map(|t| t.due_at).collect::<Vec<_>>(), [fix_by], "the new state's timer counts from it");
+    for bad in [json!({}), json!({"fix_by": "next friday"}), json!({"fix_by": "2026-03-01T17:30:00+08:00"})] {
+        assert!(matches!(fire(bad.clone()), Err(TransitionError::BadDeadline { .. })), "{bad}");
+    }
+}

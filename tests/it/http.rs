@@ -65,8 +65,12 @@ fn token_in(url: &str, role: &str, department: &str) -> String {
 }
 
 fn token_with(url: &str, args: &[&str]) -> String {
+    token_as(url, "ops-1", args)
+}
+
+fn token_as(url: &str, subject: &str, args: &[&str]) -> String {
     let out = Command::new(bin())
-        .args(["token", "--subject", "ops-1"])
+        .args(["token", "--subject", subject])
         .args(args)
         .env("PLEDGEFLOW_DATABASE_URL", url)
         .output()
@@ -489,17 +493,17 @@ async fn a_failed_rectification_revokes_puts_the_applicant_on_the_list_and_repai
     let tasks = json!({"query": "query($p: ID!) { workflowInstances(filter: {definition: \"supervision-task\", parentId: $p}) { edges { node { id state } } } }", "variables": {"p": case}});
     let r = graphql_as(&http, &base, &division, tasks).await;
     let task = r["data"]["workflowInstances"]["edges"][0]["node"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
-    let fire = |event: &str, payload: Value| json!({"query": "mutation($i: FireEventInput!) { fireEvent(input: $i) { instance { state } } }",
-        "variables": {"i": {"instanceId": task, "event": event, "payload": payload}}});
+    let today = office_today(&d).await;
+    let failing = findings(&[HEALTH]);
     let steps = [
-        (&division, "accept", json!({"inspectors": ["inspector-sp-1"]}), "inspecting"),
-        (&inspector, "inspection_finished", json!({"findings": [{"condition": "从业人员持有效健康证明", "kept": false}], "inspected_on": "2026-11-24"}), "awaiting_feedback"),
-        (&inspector, "not_kept", json!({"rectification_order": "限期补办健康证明"}), "rectifying"),
-        (&inspector, "still_failing", json!({"reason": "复查仍无健康证明"}), "revocation_recommended"),
+        (&division, assign(&task, &["inspector-sp-1"]), "inspecting"),
+        (&inspector, inspection("recordInspection", &task, &today, failing.clone()), "awaiting_feedback"),
+        (&inspector, feed_back(&task, Some("限期补办从业人员健康证明")), "rectifying"),
+        (&inspector, inspection("recordReinspection", &task, &today, failing), "revocation_recommended"),
     ];
-    for (who, event, payload, state) in steps {
-        let r = graphql_as(&http, &base, who, fire(event, payload)).await;
-        assert_eq!(r["data"]["fireEvent"]["instance"]["state"], state, "{event}: {r}");
+    for (who, body, state) in steps {
+        let r = graphql_as(&http, &base, who, body).await;
+        assert_eq!(task_state(&r), state, "{r}");
     }
     // The revocation decision reaches the case through the outbox (run at once by moving the clock 0 s).
     graphql_as(&http, &base, &admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 0}) { messagesDelivered } }"})).await;
@@ -557,22 +561,45 @@ async fn supervision_tasks_kept_escalated_and_rectified_over_http() {
         cases.push(case);
     }
     let id = |t: &Value| t["id"].as_str().unwrap().to_string();
-    let fire = |task: String, event: &str, payload: Value| json!({"query": "mutation($i: FireEventInput!) { fireEvent(input: $i) { instance { state } } }",
-        "variables": {"i": {"instanceId": task, "event": event, "payload": payload}}});
-    let findings = json!({"findings": [{"condition": "经营场所面积不少于 10 平方米", "kept": true}]});
-    let steps: Vec<(&String, String, &str, Value, &str)> = vec![
-        (&division, id(&tasks[0]), "accept", json!({"inspectors": ["inspector-sp-1"]}), "inspecting"),
-        (&inspector, id(&tasks[0]), "inspection_finished", findings.clone(), "awaiting_feedback"),
-        (&inspector, id(&tasks[0]), "kept", json!({}), "closed_kept"),
-        (&division, id(&tasks[2]), "accept", json!({"inspectors": ["inspector-sp-1"]}), "inspecting"),
-        (&inspector, id(&tasks[2]), "inspection_finished", findings, "awaiting_feedback"),
-        (&inspector, id(&tasks[2]), "not_kept", json!({"rectification_order": "补办健康证明"}), "rectifying"),
-        (&inspector, id(&tasks[2]), "rectified", json!({"evidence": ["DOC-9"]}), "closed_kept"),
+    let today = office_today(&d).await;
+    let (kept, rectify) = (id(&tasks[0]), id(&tasks[2]));
+    // Refused, and nothing changes: a finding missing, a stranger as inspector, a result fed back before inspecting.
+    let r = graphql_as(&http, &base, &division, assign(&kept, &["window-01"])).await;
+    assert_eq!(r["errors"][0]["extensions"]["field"], "inspectors", "{r}");
+    let r = graphql_as(&http, &base, &inspector, feed_back(&kept, None)).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "INVALID_TRANSITION", "{r}");
+    let steps: Vec<(&String, Value, &str)> = vec![
+        (&division, assign(&kept, &["inspector-sp-1"]), "inspecting"),
+        (&inspector, inspection("recordInspection", &kept, &today, findings(&[])), "awaiting_feedback"),
+        (&inspector, feed_back(&kept, None), "closed_kept"),
+        (&division, assign(&rectify, &["inspector-sp-1"]), "inspecting"),
     ];
-    for (who, task, event, payload, state) in steps {
-        let r = graphql_as(&http, &base, who, fire(task, event, payload)).await;
-        assert_eq!(r["data"]["fireEvent"]["instance"]["state"], state, "{event}: {r}");
+    for (who, body, state) in steps {
+        let r = graphql_as(&http, &base, who, body).await;
+        assert_eq!(task_state(&r), state, "{r}");
     }
+    let partial = json!([{"condition": HEALTH, "kept": false, "note": "两名员工无健康证明"}]);
+    let r = graphql_as(&http, &base, &inspector, inspection("recordInspection", &rectify, &today, partial)).await;
+    assert_eq!(r["errors"][0]["extensions"]["field"], "findings", "every condition needs a finding: {r}");
+    let steps: Vec<(&String, Value, &str)> = vec![
+        (&inspector, inspection("recordInspection", &rectify, &today, findings(&[HEALTH])), "awaiting_feedback"),
+        (&division, feed_back(&rectify, Some("补办健康证明")), "rectifying"),
+    ];
+    for (who, body, state) in steps {
+        let r = graphql_as(&http, &base, who, body).await;
+        assert_eq!(task_state(&r), state, "{r}");
+    }
+    // The rectification runs for the item's 20 working days, to the end of the office day; the
+    // reminder 3 working days before.
+    let r = graphql_as(&http, &base, &inspector, json!({"query": "query($id: ID!) { workflowInstance(id: $id) { deadlines { name at } timers { name dueAt status } } }", "variables": {"id": rectify}})).await;
+    let due = &r["data"]["workflowInstance"]["deadlines"][0];
+    assert_eq!(due["name"], "rectification_due", "{r}");
+    let expected = working_days_from(&today, 20);
+    assert_eq!(due["at"], format!("{expected}T09:30:00+00:00"), "{r}");
+    let pending: Vec<&str> = r["data"]["workflowInstance"]["timers"].as_array().unwrap().iter().filter(|t| t["status"] == "pending").map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(pending, ["rectification_reminder", "rectification_limit"], "{r}");
+    let r = graphql_as(&http, &base, &inspector, inspection("recordReinspection", &rectify, &today, findings(&[]))).await;
+    assert_eq!(task_state(&r), "closed_kept", "{r}");
 
     // Three working days on, the ignored task is overdue: escalated to the region's supervisors.
     let limit = tasks[1]["timers"].as_array().unwrap().iter().find(|t| t["name"] == "look_at_limit").unwrap()["dueAt"].clone();
@@ -611,6 +638,13 @@ async fn supervision_tasks_kept_escalated_and_rectified_over_http() {
     until(|| sla() >= 1).await;
     let breaches = sla();
     assert_eq!(breaches, 1, "and the supervision platform is told of the SLA breach");
+    // And the breach is recorded against the division, for the supervisors' dashboards.
+    let query = json!({"query": "{ slaBreaches(filter: {division: \"310101-SCJG-SP\"}) { taskId limit division } }"});
+    let r = graphql_as(&http, &base, &d.supervisor, query.clone()).await;
+    let ours: Vec<&Value> = r["data"]["slaBreaches"].as_array().unwrap_or_else(|| panic!("{r}")).iter().filter(|b| b["taskId"] == ignored.as_str()).collect();
+    assert_eq!(ours, [&json!({"taskId": ignored, "limit": "look_at", "division": "310101-SCJG-SP"})], "{r}");
+    let r = graphql_as(&http, &base, &window, query).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "FORBIDDEN", "{r}");
 
     // The kept task closed its case, with a fulfilment record; the rectified one too.
     for case in [&cases[0], &cases[2]] {
@@ -619,6 +653,45 @@ async fn supervision_tasks_kept_escalated_and_rectified_over_http() {
     let r = graphql_as(&http, &base, &admin, json!({"query": "{ creditRecords(uscc: \"91110000600037341L\") { kind } }"})).await;
     let fulfilments = r["data"]["creditRecords"].as_array().unwrap().iter().filter(|c| c["kind"] == "fulfilment").count();
     assert_eq!(fulfilments, 2, "{r}");
+}
+
+/// A licence revoked by its approving department ends the supervision task with it: the task
+/// is withdrawn from the division (one audit event, one notice), not left to run out.
+#[tokio::test]
+async fn a_licence_revoked_by_its_department_withdraws_its_supervision_task() {
+    let d = Demo::start().await;
+    let (http, base) = (&d.http, &d.base);
+    let r = graphql_as(http, base, &d.window, food_after_the_fact("91310110666007217T", "张伟")).await;
+    let case = r["data"]["openCase"]["case"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    graphql_as(http, base, &d.approver, issue_licence(&case)).await;
+    let r = graphql_as(http, base, &d.division, json!({"query": "query($p: ID!) { workflowInstances(filter: {parentId: $p}) { edges { node { id } } } }", "variables": {"p": case}})).await;
+    let task = r["data"]["workflowInstances"]["edges"][0]["node"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    let r = graphql_as(http, base, &d.division, assign(&task, &["inspector-sp-1"])).await;
+    assert_eq!(task_state(&r), "inspecting", "{r}");
+
+    let revoke = json!({"query": "mutation($i: FireEventInput!) { fireEvent(input: $i) { instance { state } } }",
+        "variables": {"i": {"instanceId": case, "event": "revoke", "payload": {"reason": "以欺骗手段取得许可"}}}});
+    let r = graphql_as(http, base, &d.approver, revoke).await;
+    assert_eq!(r["data"]["fireEvent"]["instance"]["state"], "revoked", "{r}");
+    graphql_as(http, base, &d.admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 0}) { messagesDelivered } }"})).await;
+    let history = json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state history { event } } }", "variables": {"id": task}});
+    let r = eventually(http, base, &d.division, history, |r| r["data"]["workflowInstance"]["state"] == "cancelled").await;
+    let events: Vec<&str> = r["data"]["workflowInstance"]["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
+    assert_eq!(events.iter().filter(|e| **e == "case_ended").count(), 1, "{r}");
+    assert_eq!(events.last(), Some(&"case_ended"), "{r}");
+    let withdrawn = mails_eventually(&d.smtp, 1, |all| {
+        all.iter()
+            .filter(|m| m.to == ["310101-scjg-sp@demo.pledgeflow.localhost"])
+            .filter_map(|m| mail_parser::MessageParser::default().parse(&m.data).map(|p| (p.subject().unwrap_or("").to_string(), p.body_text(0).unwrap_or_default().to_string())))
+            .filter(|(subject, body)| subject.contains("监管任务撤销") && body.contains(&task))
+            .count()
+    })
+    .await;
+    assert_eq!(withdrawn, 1, "the division is told once");
+    // Nothing more can be recorded on it.
+    let today = office_today(&d).await;
+    let r = graphql_as(http, base, &d.inspector, inspection("recordInspection", &task, &today, findings(&[]))).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "INVALID_TRANSITION", "{r}");
 }
 
 /// The demo installation on the real binary with a manual clock and a real SMTP server, and a
@@ -644,16 +717,17 @@ impl Demo {
         let dir = tempfile::tempdir().unwrap();
         let smtp_url = smtp.url();
         let (server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_MAIL_URL", &smtp_url)]).await;
-        let staff = |role: &str, scope: &[&str]| token_with(&url, &[&["--role", role][..], scope].concat());
+        // Subjects are the demo's staff ids: an inspector acts on the tasks assigned to it.
+        let staff = |subject: &str, role: &str, scope: &[&str]| token_as(&url, subject, &[&["--role", role][..], scope].concat());
         let food = ["--department", "310101-SCJG"];
         let food_division = ["--department", "310101-SCJG", "--division", "310101-SCJG-SP"];
         Self {
-            window: staff("window", &food),
-            approver: staff("approver", &food),
-            division: staff("division_admin", &food_division),
-            inspector: staff("inspector", &food_division),
-            supervisor: staff("supervisor", &["--region", "310101"]),
-            admin: staff("regional_admin", &["--region", "310101"]),
+            window: staff("window-01", "window", &food),
+            approver: staff("approver-01", "approver", &food),
+            division: staff("divadmin-sp", "division_admin", &food_division),
+            inspector: staff("inspector-sp-1", "inspector", &food_division),
+            supervisor: staff("supervisor-01", "supervisor", &["--region", "310101"]),
+            admin: staff("admin-01", "regional_admin", &["--region", "310101"]),
             _server: server,
             base,
             url,
@@ -678,6 +752,57 @@ fn food_after_the_fact(uscc: &str, signed_by: &str) -> Value {
 
 fn issue_licence(id: &str) -> Value {
     json!({"query": "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber case { state } } }", "variables": {"id": id}})
+}
+
+/// The food item's condition on staff health certificates.
+const HEALTH: &str = "从业人员持有效健康证明";
+
+/// A finding for each of the demo food item's conditions: the ones named not kept.
+fn findings(not_kept: &[&str]) -> Value {
+    let conditions = ["经营场所面积不少于 10 平方米，与有毒有害场所距离 25 米以上", HEALTH, "设有食品安全管理人员和管理制度"];
+    json!(conditions
+        .iter()
+        .map(|c| if not_kept.contains(c) { json!({"condition": c, "kept": false, "note": "现场未见"}) } else { json!({"condition": c, "kept": true}) })
+        .collect::<Vec<_>>())
+}
+
+fn assign(task: &str, inspectors: &[&str]) -> Value {
+    json!({"query": "mutation($i: AssignInspectorsInput!) { assignInspectors(input: $i) { task { state } } }",
+        "variables": {"i": {"taskId": task, "inspectors": inspectors}}})
+}
+
+/// `recordInspection` or `recordReinspection` on `day` with `findings`.
+fn inspection(mutation: &str, task: &str, day: &str, findings: Value) -> Value {
+    json!({"query": format!("mutation($i: RecordInspectionInput!) {{ {mutation}(input: $i) {{ task {{ state }} }} }}"),
+        "variables": {"i": {"taskId": task, "inspectedOn": day, "findings": findings, "evidence": ["现场照片 IMG-0412"]}}})
+}
+
+fn feed_back(task: &str, order: Option<&str>) -> Value {
+    json!({"query": "mutation($i: FeedBackInspectionInput!) { feedBackInspection(input: $i) { task { state } } }",
+        "variables": {"i": {"taskId": task, "rectificationOrder": order}}})
+}
+
+/// The state a supervision-task mutation answered with.
+fn task_state(r: &Value) -> &Value {
+    let data = &r["data"];
+    ["assignInspectors", "recordInspection", "feedBackInspection", "recordReinspection"]
+        .iter()
+        .map(|m| &data[*m]["task"]["state"])
+        .find(|s| !s.is_null())
+        .unwrap_or(&Value::Null)
+}
+
+/// The server's (manual) clock's date in the office zone.
+async fn office_today(d: &Demo) -> String {
+    let r = graphql_as(&d.http, &d.base, &d.admin, json!({"query": "{ serverClock { now } }"})).await;
+    let now: chrono::DateTime<chrono::Utc> = r["data"]["serverClock"]["now"].as_str().unwrap().parse().unwrap();
+    now.with_timezone(&chrono_tz::Asia::Shanghai).date_naive().to_string()
+}
+
+/// The date `days` working days after `from`, on the official calendar.
+fn working_days_from(from: &str, days: i64) -> String {
+    let calendar = pledgeflow::domain::calendar::WorkingCalendar::load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/calendars")).unwrap().with_provisional_next_year();
+    calendar.add_working_days(from.parse().unwrap(), days).unwrap().to_string()
 }
 
 fn advance_clock_to(to: Value) -> Value {
