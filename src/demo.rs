@@ -256,7 +256,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
     // One that supplied them in time and was licensed: its supervision task is running.
     let case = intake::open_case(engine, &scjg_window, open("91310110666007217T", food, Mode::Deferral, vec![m("M01", Provided, None), m("M02", Provided, None), m("M03", Deferred, None)], Some(10))).await?;
     intake::submit_material(engine, &scjg_window, &case.id, "M03", "DOC-M03-2").await?;
-    intake::issue_licence(engine, &scjg_approver, &case.id).await?;
+    intake::issue_licence(engine, &scjg_approver, &case.id, None).await?;
     started += 2;
     // Verification: the business licence checks out, the pharmacist's registration has expired.
     intake::open_case(engine, &scjg_window, open("9135052155323005XL", "310101-YPLS-01", Mode::Verification, vec![m("M01", ToVerify, Some("310101000022222")), m("M02", ToVerify, Some("ZY2019000123"))], None)).await?;
@@ -269,11 +269,11 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
     started += 1;
     // Road freight decided on the spot, checked afterwards.
     let case = intake::open_case(engine, &jtw_window, open("91110000600037341L", "310101-HY-01", Mode::AfterTheFact, vec![m("M01", Provided, None), m("M02", Provided, None), m("M03", Provided, None)], None)).await?;
-    intake::issue_licence(engine, &jtw_approver, &case.id).await?;
+    intake::issue_licence(engine, &jtw_approver, &case.id, None).await?;
     started += 2;
     // Road freight licence-first: licensed, but may not operate until the drivers' certificates are in.
     let case = intake::open_case(engine, &jtw_window, open("91110000600037341L", "310101-HY-01", Mode::Deferral, vec![m("M01", Provided, None), m("M02", Provided, None), m("M03", Deferred, None)], Some(10))).await?;
-    intake::issue_licence(engine, &jtw_approver, &case.id).await?;
+    intake::issue_licence(engine, &jtw_approver, &case.id, None).await?;
     started += 1;
     // The ends a case can come to, and the supervision states between.
     let actor = |c: &Claims| crate::workflow::Actor { subject: c.sub.clone(), roles: c.roles.clone() };
@@ -287,7 +287,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
     engine.fire(&case.id, "refuse", &actor(&scjg_approver), &json!({"reason": "经营场所与平面图不符"}), None).await?;
     // Revoked by the approving department (a revocation on the applicant's credit).
     let case = intake::open_case(engine, &scjg_window, on_the_spot()).await?;
-    intake::issue_licence(engine, &scjg_approver, &case.id).await?;
+    intake::issue_licence(engine, &scjg_approver, &case.id, None).await?;
     engine.fire(&case.id, "revoke", &actor(&scjg_approver), &json!({"reason": "以欺骗手段取得许可"}), None).await?;
     started += 4; // three cases, and the revoked one's task
     // Two supervision tasks under way: one kept (its case closes once the outbox delivers the
@@ -296,7 +296,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
     let inspector = staff_in_division("inspector-sp-1", "inspector");
     for kept in [true, false] {
         let case = intake::open_case(engine, &scjg_window, on_the_spot()).await?;
-        intake::issue_licence(engine, &scjg_approver, &case.id).await?;
+        intake::issue_licence(engine, &scjg_approver, &case.id, None).await?;
         let task_id = child_task(engine, &case.id).await?;
         tasks::assign(engine, &divadmin, &task_id, &["inspector-sp-1".to_string()]).await?;
         let conditions = items().into_iter().find(|i| i.code == food).map(|i| i.conditions).unwrap_or_default();

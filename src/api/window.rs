@@ -434,6 +434,8 @@ pub struct SubmitMaterialInput {
 #[derive(InputObject)]
 pub struct IssueLicenceInput {
     pub case_id: ID,
+    /// The approver's opinion (审批意见), archived with the decision.
+    pub opinion: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -688,7 +690,7 @@ impl WindowMutation {
     async fn issue_licence(&self, ctx: &Context<'_>, input: IssueLicenceInput) -> async_graphql::Result<IssueLicencePayload> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
-        let (_, number) = intake::issue_licence(engine, claims, &input.case_id).await.map_err(window_error)?;
+        let (_, number) = intake::issue_licence(engine, claims, &input.case_id, input.opinion.as_deref()).await.map_err(window_error)?;
         Ok(IssueLicencePayload { case: case_after(ctx, &input.case_id).await?, licence_number: number })
     }
 

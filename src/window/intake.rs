@@ -391,7 +391,8 @@ pub async fn submit_material(engine: &Engine, officer: &Claims, id: &str, code: 
 
 /// Issues the licence: the next number of the item's pattern, never reused, and the approval
 /// event, in one transaction.
-pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str) -> Result<(InstanceRecord, String), WindowError> {
+/// `opinion` is the approver's opinion (审批意见), kept with the decision in the archive handed to supervision.
+pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str, opinion: Option<&str>) -> Result<(InstanceRecord, String), WindowError> {
     let db = &engine.db;
     let now = engine.now();
     let case = case_for(db, officer, id).await?;
@@ -428,7 +429,10 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str) -> Resul
         .map_or(1, |s| s.seq);
     let number = licence_number(&item.spec.licence_pattern, &item.code, &year, seq);
     let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };
-    let fired = instances::fire(&txn, &engine.workflows, id, event, &actor, &json!({"licence_number": number}), None, now).await;
+    let fired = instances::fire(&txn, &engine.workflows, id, event, &actor, &json!({
+        "licence_number": number,
+        "decision": {"by": officer.sub, "name": officer.name, "at": now, "opinion": opinion.map(str::trim).filter(|o| !o.is_empty()).unwrap_or("符合告知承诺审批条件，准予许可")},
+    }), None, now).await;
     let fired = match fired {
         Ok(f) => f,
         Err(e) => {

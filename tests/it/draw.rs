@@ -60,7 +60,7 @@ async fn the_draw_takes_each_tiers_share_records_its_seed_and_repeats_exactly() 
                     signed_by: "张".into(),
                 };
                 let case = intake::open_case(&e, &window, input).await.unwrap();
-                intake::issue_licence(&e, &approver, &case.id).await.unwrap();
+                intake::issue_licence(&e, &approver, &case.id, None).await.unwrap();
                 tiers.insert(case.id, tier);
             }
         }

@@ -663,7 +663,26 @@ async fn a_licence_revoked_by_its_department_withdraws_its_supervision_task() {
     let (http, base) = (&d.http, &d.base);
     let r = graphql_as(http, base, &d.window, food_after_the_fact("91310110666007217T", "张伟")).await;
     let case = r["data"]["openCase"]["case"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
-    graphql_as(http, base, &d.approver, issue_licence(&case)).await;
+    let issue = json!({"query": "mutation($id: ID!) { issueLicence(input: {caseId: $id, opinion: \"经审查符合条件\"}) { licenceNumber } }", "variables": {"id": case}});
+    let r = graphql_as(http, base, &d.approver, issue).await;
+    let number = r["data"]["issueLicence"]["licenceNumber"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    // The archive handed to supervision: materials, the decision with its opinion, the commitment word for word.
+    graphql_as(http, base, &d.admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 0}) { messagesDelivered } }"})).await;
+    let archive = || -> Option<Value> {
+        std::fs::read_dir(d.dir.path().join("data/webhooks/supervision")).ok()?.filter_map(Result::ok).find_map(|f| {
+            let body: Value = serde_json::from_slice(&std::fs::read(f.path()).ok()?).ok()?;
+            (body["topic"] == "archive" && body["case"]["instance_id"] == case.as_str()).then_some(body)
+        })
+    };
+    until(|| archive().is_some()).await;
+    let archived = archive().expect("the archive reaches the supervision platform")["case"].clone();
+    let ctx = &archived["context"];
+    assert_eq!(ctx["materials"].as_array().map(Vec::len), Some(3), "{archived}");
+    assert_eq!(ctx["decision"]["opinion"], "经审查符合条件", "{archived}");
+    assert_eq!(ctx["decision"]["by"], "approver-01", "{archived}");
+    assert_eq!(ctx["licence_number"], number.as_str(), "{archived}");
+    assert!(ctx["commitment"]["text"].as_str().is_some_and(|t| t.contains("张伟")), "{archived}");
+    assert_eq!(ctx["item"]["conditions"].as_array().map(Vec::len), Some(3), "{archived}");
     let r = graphql_as(http, base, &d.division, json!({"query": "query($p: ID!) { workflowInstances(filter: {parentId: $p}) { edges { node { id } } } }", "variables": {"p": case}})).await;
     let task = r["data"]["workflowInstances"]["edges"][0]["node"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
     let r = graphql_as(http, base, &d.division, assign(&task, &["inspector-sp-1"])).await;
