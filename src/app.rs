@@ -100,9 +100,9 @@ impl Application {
             })));
         }
         let keys = crate::auth::keys(&self.engine.db, config, self.engine.now()).await?;
-        let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker, keys, live_poll: std::time::Duration::from_secs(1), sampling: config.sampling.clone() };
+        let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker, keys, live_poll: std::time::Duration::from_secs(1), sampling: config.sampling.clone(), public_limiter: std::sync::Arc::new(crate::api::public::PublicLimiter::per_minute(config.public_requests_per_minute)) };
         let router = crate::api::router(services, config.graphiql, &config.cors_origins);
-        let served = axum::serve(self.listener, router)
+        let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 let _ = stop_tx.send(true);

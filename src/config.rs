@@ -33,6 +33,7 @@ struct RawConfig {
     outbox_max_attempts: u32,
     outbox_backoff_secs: u64,
     retention_days: u32,
+    public_requests_per_minute: u32,
     clock: String,
     jwt_secret: Option<String>,
     jwt_issuer: Option<String>,
@@ -107,6 +108,7 @@ impl Default for RawConfig {
             outbox_max_attempts: 8,
             outbox_backoff_secs: 60,
             retention_days: 180,
+            public_requests_per_minute: 30,
             clock: "system".into(),
             jwt_secret: None,
             jwt_issuer: None,
@@ -158,6 +160,8 @@ pub struct Config {
     pub outbox_backoff: std::time::Duration,
     /// Delivered messages and job records older than this are removed by housekeeping.
     pub retention_days: u32,
+    /// Unauthenticated queries (public disclosure) allowed per client address and minute.
+    pub public_requests_per_minute: std::num::NonZeroU32,
     pub clock: ClockMode,
     /// HS256 token secret; unset, one is generated and kept in the database.
     pub jwt_secret: Option<String>,
@@ -221,7 +225,7 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 26] = [
+const ENV_KEYS: [&str; 27] = [
     "draw_schedule",
     "jwt_issuer",
     "jwt_public_key_file",
@@ -239,6 +243,7 @@ const ENV_KEYS: [&str; 26] = [
     "outbox_max_attempts",
     "outbox_backoff_secs",
     "retention_days",
+    "public_requests_per_minute",
     "clock",
     "jwt_secret",
     "database_url",
@@ -350,6 +355,9 @@ impl RawConfig {
             outbox_max_attempts: self.outbox_max_attempts,
             outbox_backoff: std::time::Duration::from_secs(self.outbox_backoff_secs),
             retention_days: self.retention_days,
+            public_requests_per_minute: std::num::NonZeroU32::new(self.public_requests_per_minute).ok_or_else(|| {
+                invalid("public_requests_per_minute", &self.public_requests_per_minute.to_string(), "must be at least 1")
+            })?,
             clock,
             jwt_secret: self.jwt_secret,
             jwt_issuer: self.jwt_issuer,

@@ -6,6 +6,7 @@ pub mod http;
 pub mod live;
 pub mod loaders;
 pub mod operations;
+pub mod public;
 pub mod types;
 pub mod supervision;
 pub mod window;
@@ -45,10 +46,12 @@ pub struct Services {
     pub live_poll: std::time::Duration,
     /// Shares per credit tier for the random inspection draw.
     pub sampling: crate::supervision::draw::Ratios,
+    /// Guards the unauthenticated fields (public disclosure).
+    pub public_limiter: Arc<public::PublicLimiter>,
 }
 
 #[derive(MergedObject, Default)]
-pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery);
+pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(events::EventMutation, window::WindowMutation, supervision::SupervisionMutation, operations::OperationsMutation);
@@ -206,7 +209,13 @@ pub fn router(services: Services, graphiql: bool, cors_origins: &[String]) -> Ro
     )
 }
 
-async fn execute(state: &AppState, headers: &axum::http::HeaderMap, media: &'static str, request: async_graphql::Request) -> axum::response::Response {
+async fn execute(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    client: public::ClientAddr,
+    media: &'static str,
+    request: async_graphql::Request,
+) -> axum::response::Response {
     let header = headers.get(axum::http::header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("(not text)"));
     let caller = access::Caller(state.keys.from_header(header));
     let span = tracing::info_span!(
@@ -218,7 +227,7 @@ async fn execute(state: &AppState, headers: &axum::http::HeaderMap, media: &'sta
     let loaders = loaders::Loaders::new(&state.engine.db);
     let response = {
         use tracing::Instrument;
-        state.schema.execute(request.data(caller).data(loaders)).instrument(span.clone()).await
+        state.schema.execute(request.data(caller).data(loaders).data(client)).instrument(span.clone()).await
     };
     span.in_scope(|| {
         if response.errors.is_empty() {
@@ -258,18 +267,24 @@ async fn graphql_ws(
         .into_response()
 }
 
-async fn graphql_post(State(state): State<AppState>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> axum::response::Response {
+async fn graphql_post(
+    State(state): State<AppState>,
+    client: public::ClientAddr,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
     let Some(media) = http::negotiate(&headers) else {
         return (StatusCode::NOT_ACCEPTABLE, "accepts application/graphql-response+json or application/json").into_response();
     };
     match http::parse_post(&headers, &body) {
-        Ok(request) => execute(&state, &headers, media, request).await,
+        Ok(request) => execute(&state, &headers, client, media, request).await,
         Err((status, message)) => http::request_error(media, status, &message),
     }
 }
 
 async fn graphql_get(
     State(state): State<AppState>,
+    client: public::ClientAddr,
     headers: axum::http::HeaderMap,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> axum::response::Response {
@@ -288,7 +303,7 @@ async fn graphql_get(
         return (StatusCode::NOT_ACCEPTABLE, "accepts application/graphql-response+json or application/json").into_response();
     };
     match http::parse_get(query.as_deref().unwrap_or("")) {
-        Ok(request) => execute(&state, &headers, media, request).await,
+        Ok(request) => execute(&state, &headers, client, media, request).await,
         Err((status, message)) => {
             let mut response = http::request_error(media, status, &message);
             if status == StatusCode::METHOD_NOT_ALLOWED {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{bin, repo};
 
-struct Server(std::process::Child);
+pub(crate) struct Server(std::process::Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -17,7 +17,7 @@ impl Drop for Server {
     }
 }
 
-async fn graphql(http: &reqwest::Client, base: &str, body: Value) -> Value {
+pub(crate) async fn graphql(http: &reqwest::Client, base: &str, body: Value) -> Value {
     http.post(format!("{base}/graphql")).json(&body).send().await.unwrap().json().await.unwrap()
 }
 
@@ -26,7 +26,7 @@ fn free_port() -> u16 {
 }
 
 /// Starts `serve --demo` on a fresh SQLite file in `dir` and waits until it is ready.
-async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, String, String) {
+pub(crate) async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, String, String) {
     let url = format!("sqlite://{}/serve.db", dir.display());
     let port = free_port();
     let mut cmd = Command::new(bin());
@@ -68,7 +68,7 @@ fn token_with(url: &str, args: &[&str]) -> String {
     token_as(url, "ops-1", args)
 }
 
-fn token_as(url: &str, subject: &str, args: &[&str]) -> String {
+pub(crate) fn token_as(url: &str, subject: &str, args: &[&str]) -> String {
     let out = Command::new(bin())
         .args(["token", "--subject", subject])
         .args(args)
@@ -79,7 +79,7 @@ fn token_as(url: &str, subject: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-async fn graphql_as(http: &reqwest::Client, base: &str, token: &str, body: Value) -> Value {
+pub(crate) async fn graphql_as(http: &reqwest::Client, base: &str, token: &str, body: Value) -> Value {
     http.post(format!("{base}/graphql")).bearer_auth(token).json(&body).send().await.unwrap().json().await.unwrap()
 }
 
@@ -830,7 +830,7 @@ fn advance_clock_to(to: Value) -> Value {
 
 /// Asks `body` until `done` holds of the answer (at most 10 s): for effects that travel through
 /// the server's outbox worker, which may hold a message for a moment.
-async fn eventually(http: &reqwest::Client, base: &str, token: &str, body: Value, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn eventually(http: &reqwest::Client, base: &str, token: &str, body: Value, done: impl Fn(&Value) -> bool) -> Value {
     let mut last = Value::Null;
     for _ in 0..100 {
         last = graphql_as(http, base, token, body.clone()).await;

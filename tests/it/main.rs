@@ -12,6 +12,7 @@ mod schema;
 mod delivery;
 mod draw;
 mod provisional;
+mod public;
 mod smtp;
 mod timers;
 mod window;

@@ -1,0 +1,183 @@
+//! What anyone may see without signing in (seed 001 (二)3: 企业承诺内容应向社会公开): an
+//! enterprise's commitments — the item, the licence conditions it promised to meet, the dates —
+//! and whether each was kept. Never a person's name, contact or identity number, never an
+//! officer's opinion or the internal context. Rate-limited per client address.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use async_graphql::{Context, Enum, ErrorExtensions, Object, SimpleObject};
+use chrono::NaiveDate;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sea_orm::{ConnectionTrait, FromQueryResult};
+
+use super::access::{error, ErrorCode};
+use super::Services;
+use crate::domain::ids;
+use crate::store::{instances::from_ms, stmt};
+
+/// Requests per minute and client address for the unauthenticated fields.
+pub struct PublicLimiter(DefaultKeyedRateLimiter<Option<IpAddr>>);
+
+impl PublicLimiter {
+    pub fn per_minute(n: NonZeroU32) -> Self {
+        Self(RateLimiter::keyed(Quota::per_minute(n)))
+    }
+}
+
+/// The address the request came from (absent for in-process calls).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+fn limited(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    let services = ctx.data::<Services>()?;
+    let client = ctx.data_opt::<ClientAddr>().and_then(|c| c.0);
+    services
+        .public_limiter
+        .0
+        .check_key(&client)
+        .map_err(|_| error("RATE_LIMITED", "too many requests from this address: try again in a minute"))
+}
+
+/// Whether a commitment was kept, as the public sees it.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CommitmentStatus {
+    /// Still being fulfilled or checked (materials due, awaiting supervision).
+    InForce,
+    /// Checked and found kept.
+    Kept,
+    /// Broken: the licence was revoked or the deferral ran out.
+    NotKept,
+}
+
+/// One commitment an enterprise made to obtain a licence.
+#[derive(SimpleObject, Debug)]
+pub struct PublicCommitment {
+    pub item_code: String,
+    pub item_name: String,
+    /// The approving department's name.
+    pub department: String,
+    /// `deferral`, `verification` or `after_the_fact`.
+    pub mode: String,
+    /// The licence conditions the enterprise promised to meet.
+    pub conditions: Vec<String>,
+    pub promised_on: NaiveDate,
+    /// When deferred materials were due, if any.
+    pub materials_due: Option<NaiveDate>,
+    pub licence_number: Option<String>,
+    pub status: CommitmentStatus,
+    /// When it was found kept or broken.
+    pub settled_on: Option<NaiveDate>,
+    /// A broken commitment whose credit consequences were repaired (信用修复).
+    pub credit_repaired: bool,
+}
+
+#[derive(SimpleObject, Debug)]
+pub struct PublicEnterprise {
+    pub uscc: String,
+    /// The enterprise's registered name.
+    pub name: String,
+    pub commitments: Vec<PublicCommitment>,
+}
+
+#[derive(FromQueryResult)]
+struct Row {
+    item_code: String,
+    item_name: String,
+    spec: String,
+    department: String,
+    mode: String,
+    created_at: i64,
+    licence_number: Option<String>,
+    state: String,
+    deadlines: String,
+    updated_at: i64,
+    breaches: i64,
+    repaired: i64,
+}
+
+fn status(state: &str, breaches: i64) -> Option<CommitmentStatus> {
+    match state {
+        "closed" => Some(CommitmentStatus::Kept),
+        "revoked" => Some(CommitmentStatus::NotKept),
+        // Refused on a deferral that ran out is a broken promise; otherwise no commitment stands.
+        "refused" if breaches > 0 => Some(CommitmentStatus::NotKept),
+        "refused" | "withdrawn" => None,
+        _ => Some(CommitmentStatus::InForce),
+    }
+}
+
+pub async fn commitments(db: &impl ConnectionTrait, tz: chrono_tz::Tz, uscc: &str) -> Result<Option<PublicEnterprise>, sea_orm::DbErr> {
+    #[derive(FromQueryResult)]
+    struct Name {
+        name: String,
+    }
+    let Some(name) = db.query_one_raw(stmt(db, "SELECT name FROM applicants WHERE uscc = ?", vec![uscc.into()])).await? else {
+        return Ok(None);
+    };
+    let name = Name::from_query_result(&name, "")?.name;
+    let rows = db
+        .query_all_raw(stmt(
+            db,
+            "SELECT c.item_code, ai.name AS item_name, ai.spec, d.name AS department, c.mode, c.created_at, c.licence_number, \
+                    i.state, i.deadlines, i.updated_at, \
+                    (SELECT COUNT(*) FROM credit_records r WHERE r.instance_id = c.instance_id AND r.kind IN ('breach', 'revocation')) AS breaches, \
+                    (SELECT COUNT(*) FROM credit_records r WHERE r.instance_id = c.instance_id AND r.kind IN ('breach', 'revocation') AND r.repaired_at IS NOT NULL) AS repaired \
+             FROM cases c \
+             JOIN workflow_instances i ON i.id = c.instance_id \
+             JOIN approval_items ai ON ai.code = c.item_code AND ai.version = c.item_version \
+             JOIN departments d ON d.code = c.department \
+             WHERE c.applicant_uscc = ? ORDER BY c.created_at DESC, c.instance_id",
+            vec![uscc.into()],
+        ))
+        .await?;
+    let day = |ms: i64| from_ms(ms).with_timezone(&tz).date_naive();
+    let mut commitments = Vec::new();
+    for row in rows {
+        let r = Row::from_query_result(&row, "")?;
+        let Some(status) = status(&r.state, r.breaches) else { continue };
+        let spec: serde_json::Value = serde_json::from_str(&r.spec).unwrap_or_default();
+        let deadlines: serde_json::Value = serde_json::from_str(&r.deadlines).unwrap_or_default();
+        let materials_due = deadlines["materials_due"]
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&tz).date_naive());
+        commitments.push(PublicCommitment {
+            item_code: r.item_code,
+            item_name: r.item_name,
+            department: r.department,
+            mode: r.mode,
+            conditions: spec["conditions"].as_array().into_iter().flatten().filter_map(|c| c.as_str().map(str::to_string)).collect(),
+            promised_on: day(r.created_at),
+            materials_due,
+            licence_number: r.licence_number,
+            settled_on: (status != CommitmentStatus::InForce).then(|| day(r.updated_at)),
+            credit_repaired: r.breaches > 0 && r.repaired == r.breaches,
+            status,
+        });
+    }
+    Ok(Some(PublicEnterprise { uscc: uscc.to_string(), name, commitments }))
+}
+
+#[derive(Default)]
+pub struct PublicQuery;
+
+#[Object]
+impl PublicQuery {
+    /// An enterprise's commitments and whether each was kept: open to anyone, no sign-in,
+    /// limited per client address. Null when no enterprise with this code is on file.
+    async fn public_commitments(&self, ctx: &Context<'_>, uscc: String) -> async_graphql::Result<Option<PublicEnterprise>> {
+        limited(ctx)?;
+        let uscc = ids::uscc(&uscc).map_err(|e| error("BAD_USER_INPUT", e.to_string()).extend_with(|_, x| x.set("field", "uscc")))?;
+        let services = ctx.data::<Services>()?;
+        commitments(&services.engine.db, services.engine.workflows.env.tz, &uscc).await.map_err(|e| e.internal())
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(ClientAddr(info.map(|c| c.0.ip())))
+    }
+}
