@@ -26,7 +26,7 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     store::migrate(&db).await.context("running migrations")?;
     let mut set = loaded.workflows;
     store::definitions::deploy(&db, &mut set, clock.now().timestamp_millis()).await?;
-    let workflows = Workflows { set, env: TimeEnv { calendar: loaded.calendar, tz: config.timezone }, credit: config.credit.clone() };
+    let workflows = Workflows { set, env: TimeEnv { calendar: loaded.calendar, tz: config.timezone }, credit: config.credit.clone(), returns: config.return_rule.clone() };
     let confirmed = store::provisional::confirm(&db, &workflows, clock.now()).await.context("recomputing provisional deadlines")?;
     if confirmed != Default::default() {
         tracing::info!(extended = confirmed.extended, kept = confirmed.kept, still_provisional = confirmed.still_provisional, "provisional deadlines checked against the calendar on file");

@@ -45,6 +45,7 @@ struct RawConfig {
     contacts: BTreeMap<String, String>,
     webhooks: BTreeMap<String, WebhookEndpoint>,
     credit: crate::store::credit::CreditRules,
+    return_rule: crate::window::quality::ReturnRule,
     sampling: BTreeMap<String, f64>,
     draw_schedule: String,
 }
@@ -120,6 +121,7 @@ impl Default for RawConfig {
             contacts: BTreeMap::new(),
             webhooks: BTreeMap::new(),
             credit: Default::default(),
+            return_rule: Default::default(),
             sampling: crate::supervision::draw::default_ratios(),
             draw_schedule: "0 0 9 1 * *".into(),
         }
@@ -180,6 +182,8 @@ pub struct Config {
     pub webhooks: BTreeMap<String, WebhookEndpoint>,
     /// How credit records move an applicant's tier and the dishonesty list (`[credit]`).
     pub credit: crate::store::credit::CreditRules,
+    /// The 15% return rule's threshold, minimum sample and window (`[return_rule]`).
+    pub return_rule: crate::window::quality::ReturnRule,
     /// Share of after-the-fact cases drawn for random inspection, per credit tier (`[sampling]`).
     pub sampling: BTreeMap<String, f64>,
     /// When the random inspection draw runs (cron, seconds first).
@@ -375,6 +379,16 @@ impl RawConfig {
                     }
                 }
                 self.credit
+            },
+            return_rule: {
+                let r = &self.return_rule;
+                if !(r.threshold > 0.0 && r.threshold <= 1.0) {
+                    return Err(invalid("return_rule.threshold", &r.threshold.to_string(), "a share above 0 and at most 1"));
+                }
+                if r.min_sample < 1 || r.window_days < 1 {
+                    return Err(invalid("return_rule", &format!("min_sample {} window_days {}", r.min_sample, r.window_days), "both at least 1"));
+                }
+                self.return_rule
             },
             sweep_schedule,
             database_url: self.database_url,

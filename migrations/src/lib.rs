@@ -13,6 +13,7 @@ mod m20261123_000004_provisional_timers;
 mod m20261123_000005_scope_and_idempotency;
 mod m20261123_000006_window;
 mod m20261123_000007_sla_breaches;
+mod m20261123_000008_return_rule;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_scope_and_idempotency::Migration),
             Box::new(m20261123_000006_window::Migration),
             Box::new(m20261123_000007_sla_breaches::Migration),
+            Box::new(m20261123_000008_return_rule::Migration),
         ]
     }
 }
@@ -79,6 +81,7 @@ mod tests {
                 "m20261123_000005_scope_and_idempotency",
                 "m20261123_000006_window",
                 "m20261123_000007_sla_breaches",
+                "m20261123_000008_return_rule",
             ]
         );
     }

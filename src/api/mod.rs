@@ -7,6 +7,7 @@ pub mod live;
 pub mod loaders;
 pub mod operations;
 pub mod public;
+pub mod quality;
 pub mod types;
 pub mod supervision;
 pub mod window;
@@ -51,10 +52,10 @@ pub struct Services {
 }
 
 #[derive(MergedObject, Default)]
-pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery);
+pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery, quality::QualityQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(events::EventMutation, window::WindowMutation, supervision::SupervisionMutation, operations::OperationsMutation);
+pub struct Mutation(events::EventMutation, window::WindowMutation, supervision::SupervisionMutation, operations::OperationsMutation, quality::QualityMutation);
 
 #[derive(Default)]
 pub struct WorkflowQuery;

@@ -25,6 +25,8 @@ pub struct Workflows {
     pub env: TimeEnv,
     /// How `credit:*` effects move an applicant's standing.
     pub credit: super::credit::CreditRules,
+    /// When window officers are suspended and items flagged for their returns.
+    pub returns: crate::window::quality::ReturnRule,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde_json::{json, Value};
 
 use super::catalogue::{self, Item, Mode};
+use super::quality;
 use super::registry;
 use super::verify::{Library, Verdict, Verifier};
 use crate::auth::Claims;
@@ -101,6 +102,7 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
     let env = &engine.workflows.env;
     let uscc = ids::uscc(&input.applicant_uscc).map_err(|e| bad("applicantUscc", e.to_string()))?;
     let item = item_for_officer(db, officer, &input.item_code).await?;
+    quality::gate(db, &officer.sub, &item.code, item.version).await?;
     if item.excluded {
         return Err(bad("itemCode", format!("{} is excluded from commitment approval: ordinary procedure only", item.name)));
     }
@@ -490,26 +492,31 @@ pub async fn return_application(
 ) -> Result<String, WindowError> {
     let db = &engine.db;
     let item = item_for_officer(db, officer, item_code).await?;
+    quality::gate(db, &officer.sub, &item.code, item.version).await?;
     let uscc = applicant_uscc.map(ids::uscc).transpose().map_err(|e| bad("applicantUscc", e.to_string()))?;
     if reason.trim().is_empty() {
         return Err(bad("reason", "say why the application is returned"));
     }
     let id = uuid::Uuid::now_v7().to_string();
-    db.execute_raw(stmt(
-        db,
+    let now = engine.now();
+    let txn = store::begin_write(db).await?;
+    txn.execute_raw(stmt(
+        &txn,
         "INSERT INTO returns (id, item_code, applicant_uscc, officer, department, category, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         vec![
             id.clone().into(),
-            item.code.into(),
+            item.code.clone().into(),
             uscc.into(),
             officer.sub.clone().into(),
-            item.department.into(),
+            item.department.clone().into(),
             category.as_str().into(),
             reason.trim().into(),
-            engine.now().timestamp_millis().into(),
+            now.timestamp_millis().into(),
         ],
     ))
     .await?;
+    quality::after_return(&txn, &engine.workflows.returns, &officer.sub, &item.department, (&item.code, item.version, item.created_at), now).await?;
+    txn.commit().await?;
     Ok(id)
 }
 

@@ -3,5 +3,6 @@
 
 pub mod catalogue;
 pub mod intake;
+pub mod quality;
 pub mod registry;
 pub mod verify;

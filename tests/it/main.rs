@@ -13,6 +13,7 @@ mod delivery;
 mod draw;
 mod provisional;
 mod public;
+mod returns;
 mod smtp;
 mod timers;
 mod window;

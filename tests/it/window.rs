@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{backends, engine, Api};
 
-fn who(sub: &str, role: &str, scope: &[(&str, &str)]) -> Claims {
+pub(crate) fn who(sub: &str, role: &str, scope: &[(&str, &str)]) -> Claims {
     let mut c = Claims::new(sub, vec![role.into()], Utc::now(), Duration::hours(1));
     for (k, v) in scope {
         match *k {
@@ -19,18 +19,18 @@ fn who(sub: &str, role: &str, scope: &[(&str, &str)]) -> Claims {
     c
 }
 
-fn code(r: &Value) -> (&str, Option<&str>) {
+pub(crate) fn code(r: &Value) -> (&str, Option<&str>) {
     let ext = &r["errors"][0]["extensions"];
     (ext["code"].as_str().unwrap_or_else(|| panic!("no error in {r}")), ext["field"].as_str())
 }
 
-const FOOD: &str = "310101-FOOD-01";
+pub(crate) const FOOD: &str = "310101-FOOD-01";
 const EXCLUDED: &str = "310101-TZSB-01";
 const GOOD: &str = "91310110666007217T";
 const DISHONEST: &str = "91310115591693856A";
 
 /// A region, an approval department, a supervision division, and a food licence item.
-async fn catalogue(api: &Api, admin: &Claims) {
+pub(crate) async fn catalogue(api: &Api, admin: &Claims) {
     let dept = "mutation($i: PutDepartmentInput!) { putDepartment(input: $i) { code } }";
     api.ok(admin, dept, json!({"i": {"region": "310101", "regionName": "黄浦区", "code": "310101-SCJG", "name": "黄浦区市场监督管理局",
         "side": "approval", "divisions": [{"code": "310101-SCJG-SP", "name": "食品经营监管科", "email": "sp@example.gov.cn"}]}})).await;
@@ -63,14 +63,14 @@ async fn catalogue(api: &Api, admin: &Claims) {
         json!({"i": {"licences": [{"holderUscc": GOOD, "kind": "business_licence", "number": "310101000123456", "validUntil": "2046-01-01"}]}})).await;
 }
 
-fn open(mode: &str, deferred: bool, days: Option<i64>) -> Value {
+pub(crate) fn open(mode: &str, deferred: bool, days: Option<i64>) -> Value {
     let status = |c: &str| if deferred && c != "M01" { "DEFERRED" } else { "PROVIDED" };
     let m01 = if mode == "VERIFICATION" { json!({"code": "M01", "status": "TO_VERIFY", "licenceNumber": "310101000123456"}) } else { json!({"code": "M01", "status": "PROVIDED", "fileRef": "doc-1"}) };
     json!({"i": {"applicantUscc": GOOD, "itemCode": FOOD, "mode": mode, "signedBy": "张三", "deferralWorkingDays": days,
         "materials": [m01, {"code": "M02", "status": status("M02")}, {"code": "M03", "status": status("M03")}]}})
 }
 
-const OPEN: &str = "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id state mode itemVersion commitmentText materials { code status } instance { deadlines { name at } } } } }";
+pub(crate) const OPEN: &str = "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id state mode itemVersion commitmentText materials { code status } instance { deadlines { name at } } } } }";
 
 #[tokio::test]
 async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_nothing() {

@@ -1,0 +1,159 @@
+//! The return rule through GraphQL: who is suspended, which items are flagged, an officer's
+//! own rate, and the supervisor's record of retraining that reinstates an officer.
+
+use async_graphql::{Context, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::access::{self, error, ErrorCode, Roles};
+use super::window::window_error;
+use crate::runtime::Engine;
+use crate::store::instances::from_ms;
+use crate::window::quality::{self, Suspension};
+
+const SUPERVISORS: Roles = Roles(&["supervisor", "regional_admin"]);
+const WINDOW_OR_SUPERVISORS: Roles = Roles(&["window", "supervisor", "regional_admin"]);
+
+#[derive(SimpleObject)]
+pub struct OfficerSuspension {
+    pub officer: String,
+    pub department: String,
+    pub suspended_at: DateTime<Utc>,
+    /// Returns for the officer's own error, of the applications taken in, when suspended.
+    pub own_errors: i64,
+    pub intake: i64,
+    pub reinstated_at: Option<DateTime<Utc>>,
+    pub reinstated_by: Option<String>,
+    pub retraining: Option<String>,
+}
+
+impl From<Suspension> for OfficerSuspension {
+    fn from(s: Suspension) -> Self {
+        Self {
+            officer: s.officer,
+            department: s.department,
+            suspended_at: from_ms(s.suspended_at),
+            own_errors: s.own_errors,
+            intake: s.intake,
+            reinstated_at: s.reinstated_at.map(from_ms),
+            reinstated_by: s.reinstated_by,
+            retraining: s.retraining,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct FlaggedItem {
+    pub item_code: String,
+    pub item_version: i64,
+    pub flagged_at: DateTime<Utc>,
+    /// Returns blamed on the item's configuration, of the applications taken in.
+    pub misconfigured: i64,
+    pub intake: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct ReturnRate {
+    pub officer: String,
+    pub intake: i64,
+    pub own_errors: i64,
+    /// own errors / intake.
+    pub share: f64,
+    /// The window counted from (the rule's window, or the last reinstatement).
+    pub since: DateTime<Utc>,
+    pub threshold: f64,
+    pub min_sample: i64,
+    pub suspended: bool,
+}
+
+#[derive(InputObject)]
+pub struct RecordRetrainingInput {
+    pub officer: String,
+    /// What retraining was done (course, date, by whom).
+    pub retraining: String,
+}
+
+#[derive(SimpleObject)]
+pub struct RecordRetrainingPayload {
+    pub suspension: OfficerSuspension,
+}
+
+#[derive(Default)]
+pub struct QualityQuery;
+
+#[Object]
+impl QualityQuery {
+    /// Window officers suspended from intake under the return rule (a supervisor's region's departments).
+    #[graphql(guard = "SUPERVISORS")]
+    async fn officer_suspensions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OfficerSuspension>> {
+        let engine = ctx.data::<Engine>()?;
+        let departments = region_departments(engine, access::claims(ctx)?).await?;
+        let rows = quality::suspended(&engine.db, &departments).await.map_err(|e| e.internal())?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Approval items whose current version is flagged for re-configuration.
+    #[graphql(guard = "SUPERVISORS")]
+    async fn flagged_items(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<FlaggedItem>> {
+        let engine = ctx.data::<Engine>()?;
+        let rows = quality::flagged_items(&engine.db).await.map_err(|e| e.internal())?;
+        Ok(rows
+            .into_iter()
+            .map(|f| FlaggedItem { item_code: f.item_code, item_version: f.item_version, flagged_at: from_ms(f.flagged_at), misconfigured: f.misconfigured, intake: f.intake })
+            .collect())
+    }
+
+    /// An officer's standing under the return rule: a window officer sees only the own.
+    #[graphql(guard = "WINDOW_OR_SUPERVISORS")]
+    async fn return_rate(&self, ctx: &Context<'_>, officer: Option<String>) -> async_graphql::Result<ReturnRate> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let supervisor = claims.has_role("supervisor") || claims.has_role("regional_admin");
+        let officer = match officer {
+            Some(o) if supervisor || o == claims.sub => o,
+            Some(_) => return Err(error("FORBIDDEN", "a window officer sees only the own rate")),
+            None => claims.sub.clone(),
+        };
+        let rule = &engine.workflows.returns;
+        let now = engine.now();
+        let rate = quality::officer_rate(&engine.db, rule, &officer, now).await.map_err(|e| e.internal())?;
+        let suspended = quality::suspended(&engine.db, &[]).await.map_err(|e| e.internal())?.iter().any(|s| s.officer == officer);
+        Ok(ReturnRate {
+            share: rate.share(),
+            officer,
+            intake: rate.intake,
+            own_errors: rate.returns,
+            since: rate.since,
+            threshold: rule.threshold,
+            min_sample: rule.min_sample,
+            suspended,
+        })
+    }
+}
+
+async fn region_departments(engine: &Engine, claims: &crate::auth::Claims) -> async_graphql::Result<Vec<String>> {
+    let region = claims.region.clone().unwrap_or_default();
+    let list = crate::window::registry::departments(&engine.db, &region).await.map_err(|e| e.internal())?;
+    // No departments (no region on the token): nothing, never everything.
+    Ok(if list.is_empty() { vec![String::new()] } else { list.into_iter().map(|(d, _)| d.code).collect() })
+}
+
+#[derive(Default)]
+pub struct QualityMutation;
+
+#[Object]
+impl QualityMutation {
+    /// Records the retraining of a suspended window officer: intake is open again, and the
+    /// return rate is counted afresh from now.
+    #[graphql(guard = "SUPERVISORS")]
+    async fn record_retraining(&self, ctx: &Context<'_>, input: RecordRetrainingInput) -> async_graphql::Result<RecordRetrainingPayload> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let departments = region_departments(engine, claims).await?;
+        let in_region = quality::suspended(&engine.db, &departments).await.map_err(|e| e.internal())?.iter().any(|s| s.officer == input.officer);
+        if !in_region {
+            return Err(error("NOT_FOUND", format!("{} is not suspended in your region", input.officer)));
+        }
+        let s = quality::reinstate(&engine.db, &input.officer, &claims.sub, &input.retraining, engine.now()).await.map_err(window_error)?;
+        Ok(RecordRetrainingPayload { suspension: s.into() })
+    }
+}

@@ -1,0 +1,214 @@
+//! The 15% return rule (seed 002 item 66: 窗口退件率): per window officer, returns for the
+//! officer's own error over applications taken in (cases opened and applications returned) in
+//! a rolling window; at or above the threshold, with enough applications to judge by, the
+//! officer is suspended from intake until a supervisor records retraining. Per approval item,
+//! returns blamed on its configuration flag the item until a new version is put. Counted in
+//! the database when a return is recorded; checked at every intake act.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use serde::{Deserialize, Serialize};
+
+use super::intake::WindowError;
+use crate::store::{instances::from_ms, stmt};
+
+/// The rule's figures (`[return_rule]` in the configuration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReturnRule {
+    /// A share at or above this suspends the officer / flags the item.
+    pub threshold: f64,
+    /// No judgement on fewer applications than this.
+    pub min_sample: i64,
+    /// The rolling window, in calendar days.
+    pub window_days: i64,
+}
+
+impl Default for ReturnRule {
+    fn default() -> Self {
+        Self { threshold: 0.15, min_sample: 20, window_days: 30 }
+    }
+}
+
+/// One officer's or item's standing under the rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rate {
+    /// Applications taken in since the window opened.
+    pub intake: i64,
+    /// Returns counted against the officer (own error) or the item (misconfiguration).
+    pub returns: i64,
+    pub since: DateTime<Utc>,
+}
+
+impl Rate {
+    pub fn share(&self) -> f64 {
+        if self.intake == 0 { 0.0 } else { self.returns as f64 / self.intake as f64 }
+    }
+    fn breaches(&self, rule: &ReturnRule) -> bool {
+        self.intake >= rule.min_sample && self.share() >= rule.threshold
+    }
+}
+
+#[derive(FromQueryResult)]
+struct Count {
+    n: i64,
+}
+
+async fn count(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Result<i64, DbErr> {
+    let row = db.query_one_raw(stmt(db, sql, values)).await?;
+    Ok(row.map(|r| Count::from_query_result(&r, "")).transpose()?.map_or(0, |c| c.n))
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Suspension {
+    pub id: String,
+    pub officer: String,
+    pub department: String,
+    pub suspended_at: i64,
+    pub own_errors: i64,
+    pub intake: i64,
+    pub reinstated_at: Option<i64>,
+    pub reinstated_by: Option<String>,
+    pub retraining: Option<String>,
+}
+
+async fn latest_suspension(db: &impl ConnectionTrait, officer: &str) -> Result<Option<Suspension>, DbErr> {
+    let row = db
+        .query_one_raw(stmt(
+            db,
+            "SELECT id, officer, department, suspended_at, own_errors, intake, reinstated_at, reinstated_by, retraining \
+             FROM officer_suspensions WHERE officer = ? ORDER BY suspended_at DESC, id DESC LIMIT 1",
+            vec![officer.into()],
+        ))
+        .await?;
+    row.map(|r| Suspension::from_query_result(&r, "")).transpose()
+}
+
+/// The officer's rate in the window, which opens no earlier than the last reinstatement.
+pub async fn officer_rate(db: &impl ConnectionTrait, rule: &ReturnRule, officer: &str, now: DateTime<Utc>) -> Result<Rate, DbErr> {
+    let mut since = now - Duration::days(rule.window_days);
+    if let Some(reinstated) = latest_suspension(db, officer).await?.and_then(|s| s.reinstated_at) {
+        since = since.max(from_ms(reinstated));
+    }
+    let ms = since.timestamp_millis();
+    let opened = count(db, "SELECT COUNT(*) AS n FROM cases WHERE opened_by = ? AND created_at >= ?", vec![officer.into(), ms.into()]).await?;
+    let returned = count(db, "SELECT COUNT(*) AS n FROM returns WHERE officer = ? AND created_at >= ?", vec![officer.into(), ms.into()]).await?;
+    let own = count(db, "SELECT COUNT(*) AS n FROM returns WHERE officer = ? AND category = 'officer_error' AND created_at >= ?", vec![officer.into(), ms.into()]).await?;
+    Ok(Rate { intake: opened + returned, returns: own, since })
+}
+
+/// The item's rate in the window, which opens no earlier than its current version.
+pub async fn item_rate(db: &impl ConnectionTrait, rule: &ReturnRule, code: &str, version_since: DateTime<Utc>, now: DateTime<Utc>) -> Result<Rate, DbErr> {
+    let since = (now - Duration::days(rule.window_days)).max(version_since);
+    let ms = since.timestamp_millis();
+    let opened = count(db, "SELECT COUNT(*) AS n FROM cases WHERE item_code = ? AND created_at >= ?", vec![code.into(), ms.into()]).await?;
+    let returned = count(db, "SELECT COUNT(*) AS n FROM returns WHERE item_code = ? AND created_at >= ?", vec![code.into(), ms.into()]).await?;
+    let blamed = count(db, "SELECT COUNT(*) AS n FROM returns WHERE item_code = ? AND category = 'item_misconfiguration' AND created_at >= ?", vec![code.into(), ms.into()]).await?;
+    Ok(Rate { intake: opened + returned, returns: blamed, since })
+}
+
+/// Refuses intake by a suspended officer or on a flagged item version, saying why.
+pub async fn gate(db: &impl ConnectionTrait, officer: &str, item_code: &str, item_version: i64) -> Result<(), WindowError> {
+    if let Some(s) = latest_suspension(db, officer).await?.filter(|s| s.reinstated_at.is_none()) {
+        return Err(WindowError::Forbidden(format!(
+            "{officer} is suspended from intake since {} under the return rule ({} of {} applications returned for the officer's own error); a supervisor records retraining to reinstate",
+            from_ms(s.suspended_at).format("%Y-%m-%d %H:%M UTC"),
+            s.own_errors,
+            s.intake
+        )));
+    }
+    let flagged = count(db, "SELECT COUNT(*) AS n FROM item_flags WHERE item_code = ? AND item_version = ?", vec![item_code.into(), item_version.into()]).await?;
+    if flagged > 0 {
+        return Err(WindowError::Forbidden(format!(
+            "item {item_code} version {item_version} is flagged for re-configuration under the return rule: its department must put a corrected version first"
+        )));
+    }
+    Ok(())
+}
+
+/// After a return: suspends the officer, flags the item, when the rule says so.
+pub async fn after_return(
+    db: &impl ConnectionTrait,
+    rule: &ReturnRule,
+    officer: &str,
+    department: &str,
+    item: (&str, i64, DateTime<Utc>),
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let rate = officer_rate(db, rule, officer, now).await?;
+    if rate.breaches(rule) {
+        tracing::warn!(%officer, returns = rate.returns, intake = rate.intake, "window officer suspended under the return rule");
+        db.execute_raw(stmt(
+            db,
+            "INSERT INTO officer_suspensions (id, officer, department, suspended_at, own_errors, intake) VALUES (?, ?, ?, ?, ?, ?)",
+            vec![uuid::Uuid::now_v7().to_string().into(), officer.into(), department.into(), now.timestamp_millis().into(), rate.returns.into(), rate.intake.into()],
+        ))
+        .await?;
+    }
+    let (code, version, version_since) = item;
+    let rate = item_rate(db, rule, code, version_since, now).await?;
+    if rate.breaches(rule) {
+        tracing::warn!(item = %code, version, returns = rate.returns, intake = rate.intake, "approval item flagged for re-configuration under the return rule");
+        db.execute_raw(stmt(
+            db,
+            "INSERT INTO item_flags (id, item_code, item_version, flagged_at, misconfigured, intake) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (item_code, item_version) DO NOTHING",
+            vec![uuid::Uuid::now_v7().to_string().into(), code.into(), version.into(), now.timestamp_millis().into(), rate.returns.into(), rate.intake.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// A supervisor records the officer's retraining: intake is open again, counted afresh.
+pub async fn reinstate(db: &impl ConnectionTrait, officer: &str, by: &str, retraining: &str, now: DateTime<Utc>) -> Result<Suspension, WindowError> {
+    let Some(s) = latest_suspension(db, officer).await?.filter(|s| s.reinstated_at.is_none()) else {
+        return Err(WindowError::NotFound(format!("{officer} is not suspended")));
+    };
+    if retraining.trim().is_empty() {
+        return Err(WindowError::BadInput { field: "retraining", message: "say what retraining was done".into() });
+    }
+    db.execute_raw(stmt(
+        db,
+        "UPDATE officer_suspensions SET reinstated_at = ?, reinstated_by = ?, retraining = ? WHERE id = ? AND reinstated_at IS NULL",
+        vec![now.timestamp_millis().into(), by.into(), retraining.trim().into(), s.id.clone().into()],
+    ))
+    .await?;
+    Ok(Suspension { reinstated_at: Some(now.timestamp_millis()), reinstated_by: Some(by.into()), retraining: Some(retraining.trim().into()), ..s })
+}
+
+/// Suspensions in force in these departments (all of them when `departments` is empty).
+pub async fn suspended(db: &impl ConnectionTrait, departments: &[String]) -> Result<Vec<Suspension>, DbErr> {
+    let mut sql = String::from(
+        "SELECT id, officer, department, suspended_at, own_errors, intake, reinstated_at, reinstated_by, retraining \
+         FROM officer_suspensions WHERE reinstated_at IS NULL",
+    );
+    if !departments.is_empty() {
+        sql.push_str(&format!(" AND department IN ({})", vec!["?"; departments.len()].join(", ")));
+    }
+    sql.push_str(" ORDER BY suspended_at DESC");
+    let rows = db.query_all_raw(stmt(db, &sql, departments.iter().map(|d| d.clone().into()).collect())).await?;
+    rows.iter().map(|r| Suspension::from_query_result(r, "")).collect()
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Flag {
+    pub item_code: String,
+    pub item_version: i64,
+    pub flagged_at: i64,
+    pub misconfigured: i64,
+    pub intake: i64,
+}
+
+/// Items whose current version is flagged.
+pub async fn flagged_items(db: &impl ConnectionTrait) -> Result<Vec<Flag>, DbErr> {
+    let rows = db
+        .query_all_raw(stmt(
+            db,
+            "SELECT f.item_code, f.item_version, f.flagged_at, f.misconfigured, f.intake FROM item_flags f \
+             WHERE f.item_version = (SELECT MAX(version) FROM approval_items a WHERE a.code = f.item_code) ORDER BY f.flagged_at DESC",
+            vec![],
+        ))
+        .await?;
+    rows.iter().map(|r| Flag::from_query_result(r, "")).collect()
+}

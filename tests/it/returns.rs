@@ -1,0 +1,90 @@
+//! The 15% return rule: an officer suspended at the threshold, intake refused with a clear
+//! error, reinstated after retraining; an item flagged by misconfiguration returns until its
+//! department puts a corrected version.
+
+use chrono::{TimeZone, Utc};
+use pledgeflow::clock::ManualClock;
+use serde_json::json;
+
+use crate::helpers::{backends, engine, Api};
+use crate::window::{catalogue, code, open, who, FOOD, OPEN};
+
+const RETURN: &str = "mutation($i: ReturnApplicationInput!) { returnApplication(input: $i) { id } }";
+
+fn returned(category: &str) -> serde_json::Value {
+    json!({"i": {"itemCode": FOOD, "category": category, "reason": "漏收材料"}})
+}
+
+#[tokio::test]
+async fn an_officer_at_the_threshold_is_suspended_until_retrained_and_a_misconfigured_item_is_flagged() {
+    for db in backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 9, 28, 10, 0, 0).unwrap().with_timezone(&Utc));
+        let e = engine(&db, &clock).await;
+        let api = Api::new(e.clone(), data.path());
+        let admin = who("admin", "regional_admin", &[("region", "310101")]);
+        let supervisor = who("sup-1", "supervisor", &[("region", "310101")]);
+        let careless = who("window-07", "window", &[("department", "310101-SCJG")]);
+        let careful = who("window-08", "window", &[("department", "310101-SCJG")]);
+        catalogue(&api, &admin).await;
+        let rate = "query($o: String) { returnRate(officer: $o) { intake ownErrors share suspended } }";
+
+        // 17 cases and 2 own-error returns: 2 of 19, under 15%.
+        for _ in 0..17 {
+            api.ok(&careless, OPEN, open("AFTER_THE_FACT", false, None)).await;
+        }
+        for _ in 0..2 {
+            api.ok(&careless, RETURN, returned("OFFICER_ERROR")).await;
+        }
+        let r = api.ok(&careless, rate, json!({})).await;
+        assert_eq!(r["returnRate"], json!({"intake": 19, "ownErrors": 2, "share": 2.0 / 19.0, "suspended": false}));
+        // A few returns on a small sample judge nothing (minimum sample 20).
+        api.ok(&careful, RETURN, returned("OFFICER_ERROR")).await;
+        // The third: 3 of 20 = 15% → suspended.
+        api.ok(&careless, RETURN, returned("OFFICER_ERROR")).await;
+        let r = api.call(Some(&careless), OPEN, open("AFTER_THE_FACT", false, None)).await;
+        assert_eq!(code(&r), ("FORBIDDEN", None), "{r}");
+        let message = r["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("suspended from intake") && message.contains("3 of 20"), "{message}");
+        let r = api.call(Some(&careless), RETURN, returned("APPLICANT_MATERIALS")).await;
+        assert_eq!(code(&r), ("FORBIDDEN", None), "returning is intake too: {r}");
+        let r = api.ok(&careful, OPEN, open("AFTER_THE_FACT", false, None)).await;
+        assert!(r["openCase"]["case"]["id"].is_string(), "another officer is not held back");
+        let r = api.ok(&supervisor, "{ officerSuspensions { officer ownErrors intake reinstatedAt } }", json!({})).await;
+        assert_eq!(r["officerSuspensions"], json!([{"officer": "window-07", "ownErrors": 3, "intake": 20, "reinstatedAt": null}]));
+        let r = api.call(Some(&careless), rate, json!({"o": "window-08"})).await;
+        assert_eq!(code(&r), ("FORBIDDEN", None), "{r}");
+
+        // Retraining recorded by a supervisor (not by the officer): intake again, counted afresh.
+        let retrain = "mutation($i: RecordRetrainingInput!) { recordRetraining(input: $i) { suspension { reinstatedBy retraining } } }";
+        let vars = json!({"i": {"officer": "window-07", "retraining": "2026-09-29 窗口业务规范培训（4 学时）"}});
+        let r = api.call(Some(&careless), retrain, vars.clone()).await;
+        assert_eq!(code(&r), ("FORBIDDEN", None), "{r}");
+        let r = api.call(Some(&supervisor), retrain, json!({"i": {"officer": "window-07", "retraining": " "}})).await;
+        assert_eq!(code(&r), ("BAD_USER_INPUT", Some("retraining")), "{r}");
+        clock.advance(chrono::Duration::hours(1));
+        let r = api.ok(&supervisor, retrain, vars.clone()).await;
+        assert_eq!(r["recordRetraining"]["suspension"]["reinstatedBy"], "sup-1");
+        let r = api.call(Some(&supervisor), retrain, vars).await;
+        assert_eq!(code(&r), ("NOT_FOUND", None), "reinstated once: {r}");
+        api.ok(&careless, OPEN, open("AFTER_THE_FACT", false, None)).await;
+        let r = api.ok(&careless, rate, json!({})).await;
+        assert_eq!(r["returnRate"], json!({"intake": 1, "ownErrors": 0, "share": 0.0, "suspended": false}));
+
+        // The item: 19 cases and 4 returns taken in so far; misconfiguration returns until 15%
+        // of its applications: 4 of 27 is under, 5 of 28 → flagged.
+        for n in 1..=5 {
+            api.ok(&careful, RETURN, returned("ITEM_MISCONFIGURATION")).await;
+            let flagged = api.ok(&supervisor, "{ flaggedItems { itemCode misconfigured intake } }", json!({})).await;
+            assert_eq!(flagged["flaggedItems"].as_array().unwrap().len(), usize::from(n == 5), "after {n}: {flagged}");
+        }
+        let r = api.call(Some(&careful), OPEN, open("AFTER_THE_FACT", false, None)).await;
+        assert_eq!(code(&r), ("FORBIDDEN", None), "{r}");
+        assert!(r["errors"][0]["message"].as_str().unwrap().contains("re-configuration"), "{r}");
+        // A corrected version lifts it.
+        catalogue(&api, &admin).await;
+        api.ok(&careful, OPEN, open("AFTER_THE_FACT", false, None)).await;
+        let flagged = api.ok(&supervisor, "{ flaggedItems { itemCode } }", json!({})).await;
+        assert_eq!(flagged["flaggedItems"], json!([]));
+    }
+}
