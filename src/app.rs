@@ -100,7 +100,8 @@ impl Application {
             })));
         }
         let keys = crate::auth::keys(&self.engine.db, config, self.engine.now()).await?;
-        let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker, keys, live_poll: std::time::Duration::from_secs(1), sampling: config.sampling.clone(), public_limiter: std::sync::Arc::new(crate::api::public::PublicLimiter::per_minute(config.public_requests_per_minute)) };
+        let engine = self.engine.clone();
+        let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker: worker.clone(), keys, live_poll: std::time::Duration::from_secs(1), sampling: config.sampling.clone(), metrics: crate::telemetry::install(), public_limiter: std::sync::Arc::new(crate::api::public::PublicLimiter::per_minute(config.public_requests_per_minute)) };
         let router = crate::api::router(services, config.graphiql, &config.cors_origins);
         let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(async move {
@@ -108,8 +109,13 @@ impl Application {
                 let _ = stop_tx.send(true);
             })
             .await;
+        // The loops finish the sweep or delivery in hand, then stop; what is still claimed is given back.
         for task in tasks {
             let _ = task.await;
+        }
+        match crate::store::release_claims(&engine.db, &worker, engine.now()).await {
+            Ok(n) => tracing::info!(released = n, "stopped: in-flight work finished, claims released"),
+            Err(e) => tracing::warn!(error = %e, "stopped; claims not released (they lapse with their lease)"),
         }
         served?;
         Ok(())

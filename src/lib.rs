@@ -20,5 +20,6 @@ pub mod runtime;
 pub mod scheduler;
 pub mod store;
 pub mod supervision;
+pub mod telemetry;
 pub mod window;
 pub mod workflow;

@@ -120,6 +120,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             if demo && config.contacts.is_empty() {
                 config.contacts = pledgeflow::demo::contacts();
             }
+            pledgeflow::telemetry::install();
             let application = app::Application::build(&config).await?;
             if demo {
                 let n = pledgeflow::demo::seed(application.engine()).await?;

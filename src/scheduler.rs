@@ -47,7 +47,13 @@ pub async fn run_sweeper(engine: Engine, schedule: Schedule, worker: String, shu
 }
 
 pub async fn sweep_once(engine: &Engine, worker: &str) {
-    match engine.sweep(worker).await {
+    let started = std::time::Instant::now();
+    let swept = engine.sweep(worker).await;
+    metrics::histogram!(crate::telemetry::SWEEP_SECONDS).record(started.elapsed().as_secs_f64());
+    if let Ok(r) = &swept {
+        metrics::counter!(crate::telemetry::TIMERS_FIRED).increment(r.fired as u64);
+    }
+    match swept {
         Ok(r) if r.fired + r.failed + r.stale + r.retried > 0 => {
             tracing::info!(fired = r.fired, failed = r.failed, stale = r.stale, retried = r.retried, "timer sweep")
         }

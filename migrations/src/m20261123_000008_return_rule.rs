@@ -3,7 +3,8 @@ use sea_orm_migration::prelude::*;
 use crate::sql_migration;
 
 // The 15% return rule (seed 002 item 66): a window officer suspended from intake until
-// retrained; an approval item flagged for re-configuration until a new version is put.
+// retrained; an approval item flagged for re-configuration until a new version is put. And an
+// index for counting dead letters (/metrics).
 sql_migration!(
     "CREATE TABLE officer_suspensions (
         id            TEXT   PRIMARY KEY,
@@ -28,6 +29,7 @@ sql_migration!(
     );
     CREATE INDEX ix_cases_opened_by ON cases (opened_by, created_at);
     CREATE INDEX ix_cases_item ON cases (item_code, created_at);
-    CREATE INDEX ix_returns_item ON returns (item_code, created_at)",
-    "DROP INDEX ix_returns_item; DROP INDEX ix_cases_item; DROP INDEX ix_cases_opened_by; DROP TABLE item_flags; DROP TABLE officer_suspensions"
+    CREATE INDEX ix_returns_item ON returns (item_code, created_at);
+    CREATE INDEX ix_outbox_dead ON outbox (created_at) WHERE status = 'dead'",
+    "DROP INDEX ix_outbox_dead; DROP INDEX ix_returns_item; DROP INDEX ix_cases_item; DROP INDEX ix_cases_opened_by; DROP TABLE item_flags; DROP TABLE officer_suspensions"
 );

@@ -49,6 +49,8 @@ pub struct Services {
     pub sampling: crate::supervision::draw::Ratios,
     /// Guards the unauthenticated fields (public disclosure).
     pub public_limiter: Arc<public::PublicLimiter>,
+    /// The Prometheus recorder: `/metrics` is served when present.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 #[derive(MergedObject, Default)]
@@ -173,6 +175,7 @@ pub fn sdl() -> String {
 
 #[derive(Clone)]
 struct AppState {
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     engine: Engine,
     keys: Keys,
     schema: PledgeflowSchema,
@@ -189,14 +192,16 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub fn router(services: Services, graphiql: bool, cors_origins: &[String]) -> Router {
     let engine = services.engine.clone();
     let keys = services.keys.clone();
+    let metrics = services.metrics.clone();
     let schema = schema(Some(services));
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(prometheus))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(AppState { engine, keys, schema, graphiql });
+        .with_state(AppState { metrics, engine, keys, schema, graphiql });
     if cors_origins.is_empty() {
         return router;
     }
@@ -224,12 +229,17 @@ async fn execute(
         request_id = %uuid::Uuid::now_v7(),
         operation = request.operation_name.as_deref().unwrap_or("-"),
         actor = caller.0.as_ref().ok().and_then(|c| c.as_ref()).map_or("-", |c| c.sub.as_str()),
+        case = case_of(&request).as_deref().unwrap_or("-"),
     );
     let loaders = loaders::Loaders::new(&state.engine.db);
+    let started = std::time::Instant::now();
     let response = {
         use tracing::Instrument;
         state.schema.execute(request.data(caller).data(loaders).data(client)).instrument(span.clone()).await
     };
+    let outcome = if response.errors.is_empty() { "ok" } else { "error" };
+    metrics::counter!(crate::telemetry::REQUESTS, "outcome" => outcome).increment(1);
+    metrics::histogram!(crate::telemetry::REQUEST_SECONDS).record(started.elapsed().as_secs_f64());
     span.in_scope(|| {
         if response.errors.is_empty() {
             tracing::debug!("answered")
@@ -239,6 +249,16 @@ async fn execute(
         }
     });
     http::respond(media, response)
+}
+
+/// The case or task a request is about, for the log: the first `caseId`, `taskId`,
+/// `instanceId` or `id` among its variables or their `input` objects.
+fn case_of(request: &async_graphql::Request) -> Option<String> {
+    const KEYS: [&str; 4] = ["caseId", "taskId", "instanceId", "id"];
+    let vars = serde_json::to_value(&request.variables).ok()?;
+    let pick = |v: &serde_json::Value| KEYS.iter().find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(str::to_string));
+    let top = vars.as_object()?;
+    pick(&vars).or_else(|| top.values().find_map(pick))
 }
 
 /// graphql-transport-ws (and the older graphql-ws): the caller's token arrives in the
@@ -311,6 +331,18 @@ async fn graphql_get(
                 response.headers_mut().insert(axum::http::header::ALLOW, axum::http::HeaderValue::from_static("POST"));
             }
             response
+        }
+    }
+}
+
+/// Prometheus text format; 404 when this process records no metrics.
+async fn prometheus(State(state): State<AppState>) -> axum::response::Response {
+    let Some(handle) = &state.metrics else { return StatusCode::NOT_FOUND.into_response() };
+    match crate::telemetry::render(handle, &state.engine.db, state.engine.now()).await {
+        Ok(text) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics: database gauges unavailable");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
 }

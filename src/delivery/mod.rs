@@ -129,6 +129,17 @@ impl Outbox {
 
     fn count(&self, report: &mut DeliveryReport, d: &outbox::Delivery, outcome: &outbox::Outcome, settled: bool) {
         let (key, channel, topic) = (&d.idempotency_key, &d.channel, &d.topic);
+        let counted = match outcome {
+            _ if !settled => "lost",
+            outbox::Outcome::Delivered { .. } => "delivered",
+            outbox::Outcome::Skipped { .. } => "skipped",
+            outbox::Outcome::Failed { .. } => "failed",
+            outbox::Outcome::Dead { .. } => "dead",
+        };
+        metrics::counter!(crate::telemetry::OUTBOX_MESSAGES, "channel" => channel.clone(), "outcome" => counted).increment(1);
+        if counted == "delivered" && channel == "email" {
+            metrics::counter!(crate::telemetry::EMAILS_SENT).increment(1);
+        }
         match outcome {
             _ if !settled => report.lost += 1,
             outbox::Outcome::Delivered { detail } => {

@@ -235,6 +235,7 @@ pub async fn start(
     .await?;
     insert_event(db, ev).await?;
     arm_timers(db, &id, 1, &outcome.arm).await?;
+    metrics::counter!(crate::telemetry::TRANSITIONS, "workflow" => def.name.clone(), "event" => "start").increment(1);
     Ok(InstanceRecord {
         id,
         definition_name: def.name.clone(),
@@ -403,6 +404,7 @@ pub(crate) async fn apply(
         outbox::Entity::insert_many(rows).exec_without_returning(db).await?;
     }
 
+    metrics::counter!(crate::telemetry::TRANSITIONS, "workflow" => def.name.clone(), "event" => event_name.to_string()).increment(1);
     let mut instance = current;
     if let Some(deadlines) = outcome.deadlines {
         instance.deadlines = deadlines;

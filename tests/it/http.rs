@@ -128,6 +128,33 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
 
     let missing = graphql_as(&http, &base, &window, json!({"query": "{ workflowInstance(id: \"nope\") { state } }"})).await;
     assert_eq!(missing["data"]["workflowInstance"], Value::Null);
+
+    // Prometheus: what this process did, and the database's gauges.
+    let metrics = || async {
+        let r = http.get(format!("{base}/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    };
+    let value = |text: &str, series: &str| -> f64 {
+        text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(-1.0)
+    };
+    let text = metrics().await;
+    assert!(value(&text, "pledgeflow_graphql_requests_total{outcome=\"ok\"}") >= 3.0, "{text}");
+    assert!(value(&text, "pledgeflow_graphql_requests_total{outcome=\"error\"}") >= 1.0, "{text}");
+    assert!(text.contains("pledgeflow_graphql_request_duration_seconds_bucket"), "{text}");
+    assert!(value(&text, "pledgeflow_transitions_total{workflow=\"material-deferral\",event=\"approve\"}") >= 1.0, "{text}");
+    assert!(value(&text, "pledgeflow_timers_pending") > 0.0, "{text}");
+    assert_eq!(value(&text, "pledgeflow_outbox_depth{status=\"dead\"}"), 0.0, "{text}");
+    // The demo's mail goes out (to .eml files) within moments of serving.
+    let mut sent = value(&text, "pledgeflow_emails_sent_total");
+    for _ in 0..50 {
+        if sent > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sent = value(&metrics().await, "pledgeflow_emails_sent_total");
+    }
+    assert!(sent > 0.0, "emails sent are counted");
 }
 
 #[tokio::test]
@@ -857,4 +884,31 @@ async fn until(done: impl Fn() -> bool) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// SIGTERM: the server stops taking requests, finishes what it holds, gives back its claims and
+/// exits cleanly, leaving no timer or message claimed.
+#[tokio::test]
+async fn a_terminated_server_finishes_releases_its_claims_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base, url) = start(dir.path(), &[]).await;
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    let pid = server.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = server.0.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = status.expect("the server stops within 10 s of SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let db = store::connect(&url, 1).await.unwrap();
+    use sea_orm::PaginatorTrait;
+    let claimed_timers = entities::timer::Entity::find().filter(entities::timer::Column::ClaimedBy.is_not_null()).filter(entities::timer::Column::Status.eq("pending")).count(&db).await.unwrap();
+    let claimed_messages = entities::outbox::Entity::find().filter(entities::outbox::Column::ClaimedBy.is_not_null()).filter(entities::outbox::Column::Status.eq("pending")).count(&db).await.unwrap();
+    assert_eq!((claimed_timers, claimed_messages), (0, 0));
 }
