@@ -14,6 +14,7 @@ mod m20261123_000005_scope_and_idempotency;
 mod m20261123_000006_window;
 mod m20261123_000007_sla_breaches;
 mod m20261123_000008_return_rule;
+mod m20261123_000009_event_actor;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_window::Migration),
             Box::new(m20261123_000007_sla_breaches::Migration),
             Box::new(m20261123_000008_return_rule::Migration),
+            Box::new(m20261123_000009_event_actor::Migration),
         ]
     }
 }
@@ -82,6 +84,7 @@ mod tests {
                 "m20261123_000006_window",
                 "m20261123_000007_sla_breaches",
                 "m20261123_000008_return_rule",
+                "m20261123_000009_event_actor",
             ]
         );
     }

@@ -1,6 +1,7 @@
 //! The HTTP surface: health probes and the GraphQL endpoint (with GraphiQL).
 
 pub mod access;
+pub mod audit;
 pub mod events;
 pub mod http;
 pub mod live;
@@ -54,7 +55,7 @@ pub struct Services {
 }
 
 #[derive(MergedObject, Default)]
-pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery, quality::QualityQuery);
+pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery, quality::QualityQuery, audit::AuditQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(events::EventMutation, window::WindowMutation, supervision::SupervisionMutation, operations::OperationsMutation, quality::QualityMutation);

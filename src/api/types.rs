@@ -121,6 +121,7 @@ pub struct Deadline {
 /// One entry of an instance's audit trail.
 #[derive(SimpleObject)]
 pub struct AuditEvent {
+    pub instance_id: ID,
     pub seq: i64,
     pub event: String,
     /// Null for the event that created the instance.
@@ -136,6 +137,7 @@ pub struct AuditEvent {
 impl From<entities::event::Model> for AuditEvent {
     fn from(e: entities::event::Model) -> Self {
         Self {
+            instance_id: ID(e.instance_id),
             seq: e.seq,
             event: e.event,
             from_state: e.from_state,

@@ -70,6 +70,8 @@ pub mod event {
         pub occurred_at: i64,
         pub prev_hash: String,
         pub hash: String,
+        /// `actor.subject`, indexed: the audit trail per actor.
+        pub actor_subject: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

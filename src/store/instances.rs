@@ -162,6 +162,7 @@ fn audit_event(
         occurred_at: now_ms,
         prev_hash: prev_hash.to_string(),
         hash: String::new(),
+        actor_subject: Some(actor.subject.clone()),
     };
     row.hash = event_hash(&row);
     row

@@ -293,3 +293,43 @@ async fn licence_first_deferral_licenses_at_once_operates_after_materials_and_fa
         db.cleanup().await;
     }
 }
+
+/// The audit trail per actor and per case through the API, within the caller's scope.
+#[tokio::test]
+async fn the_audit_trail_reads_per_actor_and_per_case_within_scope() {
+    for db in backends().await {
+        let data = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 9, 28, 10, 0, 0).unwrap().with_timezone(&Utc));
+        let e = engine(&db, &clock).await;
+        let api = Api::new(e.clone(), data.path());
+        let admin = who("admin", "regional_admin", &[("region", "310101")]);
+        let window = who("window-07", "window", &[("department", "310101-SCJG")]);
+        let approver = who("approver-02", "approver", &[("department", "310101-SCJG")]);
+        let elsewhere = who("window-99", "window", &[("department", "310104-SCJG")]);
+        catalogue(&api, &admin).await;
+        let mut cases = Vec::new();
+        for _ in 0..2 {
+            let r = api.ok(&window, OPEN, open("AFTER_THE_FACT", false, None)).await;
+            cases.push(r["openCase"]["case"]["id"].as_str().unwrap().to_string());
+        }
+        clock.advance(Duration::minutes(5));
+        api.ok(&approver, "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber } }", json!({"id": cases[0]})).await;
+
+        let trail = "query($f: AuditFilter) { auditTrail(filter: $f) { totalCount edges { node { instanceId seq event actor } } } }";
+        let r = api.ok(&admin, trail, json!({"f": {"actor": "window-07"}})).await;
+        let events: Vec<(&str, &str)> = r["auditTrail"]["edges"].as_array().unwrap().iter().map(|e| (e["node"]["instanceId"].as_str().unwrap(), e["node"]["event"].as_str().unwrap())).collect();
+        assert_eq!(r["auditTrail"]["totalCount"], 2, "{r}");
+        assert!(events.iter().all(|(_, ev)| *ev == "start"), "{events:?}");
+        let r = api.ok(&admin, trail, json!({"f": {"actor": "approver-02"}})).await;
+        assert_eq!(r["auditTrail"]["edges"][0]["node"]["event"], "decide_on_spot", "{r}");
+        assert_eq!(r["auditTrail"]["edges"][0]["node"]["instanceId"], cases[0].as_str());
+        // One case's trail, newest first; nothing from another department's window.
+        let r = api.ok(&window, trail, json!({"f": {"instanceId": cases[0]}})).await;
+        let seqs: Vec<i64> = r["auditTrail"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["seq"].as_i64().unwrap()).collect();
+        assert_eq!(seqs, [2, 1], "{r}");
+        let r = api.ok(&elsewhere, trail, json!({"f": {"actor": "window-07"}})).await;
+        assert_eq!(r["auditTrail"]["totalCount"], 0, "{r}");
+        let r = api.ok(&admin, trail, json!({"f": {"actor": "window-07", "from": "2026-09-28T02:01:00Z"}})).await;
+        assert_eq!(r["auditTrail"]["totalCount"], 0, "the two intakes were at 02:00Z: {r}");
+    }
+}
