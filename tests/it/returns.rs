@@ -2,12 +2,10 @@
 //! error, reinstated after retraining; an item flagged by misconfiguration returns until its
 //! department puts a corrected version.
 
-use chrono::{TimeZone, Utc};
-use pledgeflow::clock::ManualClock;
 use serde_json::json;
 
-use crate::helpers::{backends, engine, Api};
-use crate::window::{catalogue, code, open, who, FOOD, OPEN};
+use crate::helpers::backends;
+use crate::window::{catalogue, code, open, who, Office, FOOD, OPEN};
 
 const RETURN: &str = "mutation($i: ReturnApplicationInput!) { returnApplication(input: $i) { id } }";
 
@@ -18,15 +16,10 @@ fn returned(category: &str) -> serde_json::Value {
 #[tokio::test]
 async fn an_officer_at_the_threshold_is_suspended_until_retrained_and_a_misconfigured_item_is_flagged() {
     for db in backends().await {
-        let data = tempfile::tempdir().unwrap();
-        let clock = ManualClock::at(chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 9, 28, 10, 0, 0).unwrap().with_timezone(&Utc));
-        let e = engine(&db, &clock).await;
-        let api = Api::new(e.clone(), data.path());
-        let admin = who("admin", "regional_admin", &[("region", "310101")]);
+        let o = Office::open(&db, (2026, 9, 28)).await;
+        let (clock, api, admin, careless) = (&o.clock, &o.api, &o.admin, &o.window);
         let supervisor = who("sup-1", "supervisor", &[("region", "310101")]);
-        let careless = who("window-07", "window", &[("department", "310101-SCJG")]);
         let careful = who("window-08", "window", &[("department", "310101-SCJG")]);
-        catalogue(&api, &admin).await;
         let rate = "query($o: String) { returnRate(officer: $o) { intake ownErrors share suspended } }";
 
         // 17 cases and 2 own-error returns: 2 of 19, under 15%.

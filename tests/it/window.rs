@@ -70,21 +70,41 @@ pub(crate) fn open(mode: &str, deferred: bool, days: Option<i64>) -> Value {
         "materials": [m01, {"code": "M02", "status": status("M02")}, {"code": "M03", "status": status("M03")}]}})
 }
 
+/// The Huangpu market regulator's food line on a fresh database at 10:00 local on `day`: the
+/// engine, the API, an administrator, a window officer and an approver, the catalogue in place.
+pub(crate) struct Office {
+    _data: tempfile::TempDir,
+    pub clock: ManualClock,
+    pub engine: pledgeflow::runtime::Engine,
+    pub api: Api,
+    pub admin: Claims,
+    pub window: Claims,
+    pub approver: Claims,
+}
+
+impl Office {
+    pub async fn open(db: &crate::helpers::TestDb, (y, m, d): (i32, u32, u32)) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(chrono_tz::Asia::Shanghai.with_ymd_and_hms(y, m, d, 10, 0, 0).unwrap().with_timezone(&Utc));
+        let engine = engine(db, &clock).await;
+        let api = Api::new(engine.clone(), data.path());
+        let admin = who("admin", "regional_admin", &[("region", "310101")]);
+        catalogue(&api, &admin).await;
+        let window = who("window-07", "window", &[("department", "310101-SCJG")]);
+        let approver = who("approver-02", "approver", &[("department", "310101-SCJG")]);
+        Self { _data: data, clock, engine, api, admin, window, approver }
+    }
+}
+
 pub(crate) const OPEN: &str = "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id state mode itemVersion commitmentText materials { code status } instance { deadlines { name at } } } } }";
 
 #[tokio::test]
 async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_nothing() {
     for db in backends().await {
-        let data = tempfile::tempdir().unwrap();
-        // Monday 28 September 2026, 10:00 in Shanghai.
-        let clock = ManualClock::at(chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 9, 28, 10, 0, 0).unwrap().with_timezone(&Utc));
-        let e = engine(&db, &clock).await;
-        let api = Api::new(e.clone(), data.path());
-        let admin = who("admin", "regional_admin", &[("region", "310101")]);
-        let window = who("window-07", "window", &[("department", "310101-SCJG")]);
-        let approver = who("approver-02", "approver", &[("department", "310101-SCJG")]);
+        // Monday 28 September 2026.
+        let o = Office::open(&db, (2026, 9, 28)).await;
+        let (clock, e, api, admin, window, approver) = (&o.clock, &o.engine, &o.api, &o.admin, &o.window, &o.approver);
         let elsewhere = who("window-99", "window", &[("department", "310104-SCJG")]);
-        catalogue(&api, &admin).await;
         let put_staff = "mutation($i: PutStaffInput!) { putStaff(input: $i) { code } }";
         let r = api.call(Some(&admin), put_staff, json!({"i": {"id": "window-07", "name": "李娜", "department": "310101-SCJG", "division": "NOPE", "roles": ["window"]}})).await;
         assert_eq!(code(&r), ("BAD_USER_INPUT", Some("division")));
@@ -117,14 +137,14 @@ async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_no
         let mut not_deferrable = open("DEFERRAL", true, Some(5));
         not_deferrable["i"]["materials"][0] = json!({"code": "M01", "status": "DEFERRED"});
         let refusals = [
-            (&window, dishonest, ("BAD_USER_INPUT", Some("mode"))),
-            (&window, bad_uscc, ("BAD_USER_INPUT", Some("applicantUscc"))),
-            (&window, unknown_item, ("NOT_FOUND", None)),
-            (&window, excluded, ("BAD_USER_INPUT", Some("itemCode"))),
-            (&window, open("DEFERRAL", true, Some(21)), ("BAD_USER_INPUT", Some("deferralWorkingDays"))),
-            (&window, not_deferrable, ("BAD_USER_INPUT", Some("materials"))),
+            (window, dishonest, ("BAD_USER_INPUT", Some("mode"))),
+            (window, bad_uscc, ("BAD_USER_INPUT", Some("applicantUscc"))),
+            (window, unknown_item, ("NOT_FOUND", None)),
+            (window, excluded, ("BAD_USER_INPUT", Some("itemCode"))),
+            (window, open("DEFERRAL", true, Some(21)), ("BAD_USER_INPUT", Some("deferralWorkingDays"))),
+            (window, not_deferrable, ("BAD_USER_INPUT", Some("materials"))),
             (&elsewhere, open("DEFERRAL", true, Some(5)), ("FORBIDDEN", None)),
-            (&approver, open("DEFERRAL", true, Some(5)), ("FORBIDDEN", None)),
+            (approver, open("DEFERRAL", true, Some(5)), ("FORBIDDEN", None)),
         ];
         for (caller, vars, expected) in refusals {
             let r = api.call(Some(caller), OPEN, vars.clone()).await;
@@ -235,14 +255,8 @@ async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_no
 #[tokio::test]
 async fn licence_first_deferral_licenses_at_once_operates_after_materials_and_falls_if_they_never_come() {
     for db in backends().await {
-        let data = tempfile::tempdir().unwrap();
-        let clock = ManualClock::at(chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap().with_timezone(&Utc));
-        let e = engine(&db, &clock).await;
-        let api = Api::new(e.clone(), data.path());
-        let admin = who("admin", "regional_admin", &[("region", "310101")]);
-        let window = who("window-07", "window", &[("department", "310101-SCJG")]);
-        let approver = who("approver-02", "approver", &[("department", "310101-SCJG")]);
-        catalogue(&api, &admin).await;
+        let o = Office::open(&db, (2026, 11, 2)).await;
+        let (clock, e, api, admin, window, approver) = (&o.clock, &o.engine, &o.api, &o.admin, &o.window, &o.approver);
         // An item on commitment without a supervising division is refused: nothing may fall through.
         let mut orphan = json!({"i": {"code": "310101-X-01", "name": "无监管事项", "department": "310101-SCJG", "spec": {
             "legalBasis": "法", "reformMode": "实行告知承诺", "conditions": ["条件"], "materials": [{"code": "M01", "name": "营业执照"}],
@@ -298,15 +312,9 @@ async fn licence_first_deferral_licenses_at_once_operates_after_materials_and_fa
 #[tokio::test]
 async fn the_audit_trail_reads_per_actor_and_per_case_within_scope() {
     for db in backends().await {
-        let data = tempfile::tempdir().unwrap();
-        let clock = ManualClock::at(chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 9, 28, 10, 0, 0).unwrap().with_timezone(&Utc));
-        let e = engine(&db, &clock).await;
-        let api = Api::new(e.clone(), data.path());
-        let admin = who("admin", "regional_admin", &[("region", "310101")]);
-        let window = who("window-07", "window", &[("department", "310101-SCJG")]);
-        let approver = who("approver-02", "approver", &[("department", "310101-SCJG")]);
+        let o = Office::open(&db, (2026, 9, 28)).await;
+        let (clock, api, admin, window, approver) = (&o.clock, &o.api, &o.admin, &o.window, &o.approver);
         let elsewhere = who("window-99", "window", &[("department", "310104-SCJG")]);
-        catalogue(&api, &admin).await;
         let mut cases = Vec::new();
         for _ in 0..2 {
             let r = api.ok(&window, OPEN, open("AFTER_THE_FACT", false, None)).await;
