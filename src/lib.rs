@@ -15,6 +15,7 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod domain;
+pub mod insight;
 pub mod jobs;
 pub mod runtime;
 pub mod scheduler;

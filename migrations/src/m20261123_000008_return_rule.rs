@@ -4,7 +4,8 @@ use crate::sql_migration;
 
 // The 15% return rule (seed 002 item 66): a window officer suspended from intake until
 // retrained; an approval item flagged for re-configuration until a new version is put. And an
-// index for counting dead letters (/metrics).
+// index for counting dead letters (/metrics), and when each case was licensed, in working days
+// from intake (statistics).
 sql_migration!(
     "CREATE TABLE officer_suspensions (
         id            TEXT   PRIMARY KEY,
@@ -30,6 +31,8 @@ sql_migration!(
     CREATE INDEX ix_cases_opened_by ON cases (opened_by, created_at);
     CREATE INDEX ix_cases_item ON cases (item_code, created_at);
     CREATE INDEX ix_returns_item ON returns (item_code, created_at);
-    CREATE INDEX ix_outbox_dead ON outbox (created_at) WHERE status = 'dead'",
-    "DROP INDEX ix_outbox_dead; DROP INDEX ix_returns_item; DROP INDEX ix_cases_item; DROP INDEX ix_cases_opened_by; DROP TABLE item_flags; DROP TABLE officer_suspensions"
+    CREATE INDEX ix_outbox_dead ON outbox (created_at) WHERE status = 'dead';
+    ALTER TABLE cases ADD COLUMN licensed_at BIGINT NULL;
+    ALTER TABLE cases ADD COLUMN licence_working_days BIGINT NULL",
+    "ALTER TABLE cases DROP COLUMN licence_working_days; ALTER TABLE cases DROP COLUMN licensed_at; DROP INDEX ix_outbox_dead; DROP INDEX ix_returns_item; DROP INDEX ix_cases_item; DROP INDEX ix_cases_opened_by; DROP TABLE item_flags; DROP TABLE officer_suspensions"
 );

@@ -4,6 +4,7 @@ pub mod access;
 pub mod audit;
 pub mod events;
 pub mod http;
+pub mod insight;
 pub mod live;
 pub mod loaders;
 pub mod operations;
@@ -55,7 +56,7 @@ pub struct Services {
 }
 
 #[derive(MergedObject, Default)]
-pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery, quality::QualityQuery, audit::AuditQuery);
+pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery, quality::QualityQuery, audit::AuditQuery, insight::InsightQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(events::EventMutation, window::WindowMutation, supervision::SupervisionMutation, operations::OperationsMutation, quality::QualityMutation);

@@ -307,13 +307,14 @@ pub struct CaseRow {
     pub commitment_text: Option<String>,
     pub commitment_version: Option<i64>,
     pub signed_by: Option<String>,
+    pub created_at: i64,
 }
 
 pub async fn case_row(db: &impl ConnectionTrait, id: &str) -> Result<Option<CaseRow>, DbErr> {
     let row = db
         .query_one_raw(stmt(
             db,
-            "SELECT instance_id, item_code, item_version, applicant_uscc, mode, department, licence_number, commitment_text, commitment_version, signed_by \
+            "SELECT instance_id, item_code, item_version, applicant_uscc, mode, department, licence_number, commitment_text, commitment_version, signed_by, created_at \
              FROM cases WHERE instance_id = ?",
             vec![id.into()],
         ))
@@ -442,8 +443,16 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str, opinion:
             return Err(e.into());
         }
     };
-    txn.execute_raw(stmt(&txn, "UPDATE cases SET licence_number = ? WHERE instance_id = ?", vec![number.clone().into(), id.into()]))
-        .await?;
+    // Working days from intake to licence, counted now on the calendar in force (statistics).
+    let tz = engine.workflows.env.tz;
+    let opened = crate::store::instances::from_ms(case.created_at).with_timezone(&tz).date_naive();
+    let days = engine.workflows.env.calendar.working_days_between(opened, now.with_timezone(&tz).date_naive()).ok();
+    txn.execute_raw(stmt(
+        &txn,
+        "UPDATE cases SET licence_number = ?, licensed_at = ?, licence_working_days = ? WHERE instance_id = ?",
+        vec![number.clone().into(), now.timestamp_millis().into(), days.into(), id.into()],
+    ))
+    .await?;
     txn.commit().await?;
     Ok((fired.instance, number))
 }

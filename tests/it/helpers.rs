@@ -94,15 +94,18 @@ pub fn workflows_dir(defs: &[(&str, &str)]) -> tempfile::TempDir {
 pub struct Api {
     pub schema: pledgeflow::api::PledgeflowSchema,
     pub engine: Engine,
+    /// The outbox behind the API (mail and webhooks to files under the data folder).
+    pub outbox: pledgeflow::delivery::Outbox,
 }
 
 impl Api {
     pub fn new(engine: Engine, data: &std::path::Path) -> Self {
         let config = Config { templates_dir: repo().join("templates"), data_dir: data.to_path_buf(), ..Config::default() };
         let channels = pledgeflow::delivery::Channels::from_config(&config, &engine.workflows.set).unwrap();
+        let outbox = pledgeflow::delivery::Outbox::new(engine.clone(), Arc::new(channels), &config);
         let services = pledgeflow::api::Services {
             engine: engine.clone(),
-            outbox: pledgeflow::delivery::Outbox::new(engine.clone(), Arc::new(channels), &config),
+            outbox: outbox.clone(),
             manual_clock: None,
             wake: Arc::default(),
             worker: "api-test".into(),
@@ -112,7 +115,7 @@ impl Api {
             metrics: None,
             public_limiter: Arc::new(pledgeflow::api::public::PublicLimiter::per_minute(std::num::NonZeroU32::new(1000).unwrap())),
         };
-        Self { schema: pledgeflow::api::schema(Some(services)), engine }
+        Self { schema: pledgeflow::api::schema(Some(services)), engine, outbox }
     }
 
     pub fn request(&self, who: Option<&pledgeflow::auth::Claims>, query: &str, vars: serde_json::Value) -> async_graphql::Request {

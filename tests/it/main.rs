@@ -14,6 +14,7 @@ mod draw;
 mod provisional;
 mod public;
 mod returns;
+mod statistics;
 mod smtp;
 mod timers;
 mod window;

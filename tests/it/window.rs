@@ -13,6 +13,7 @@ pub(crate) fn who(sub: &str, role: &str, scope: &[(&str, &str)]) -> Claims {
         match *k {
             "region" => c.region = Some(v.to_string()),
             "department" => c.department = Some(v.to_string()),
+            "division" => c.division = Some(v.to_string()),
             _ => unreachable!(),
         }
     }
