@@ -173,3 +173,170 @@ pub async fn run_timers(engine: Engine, pending: usize, due: usize) -> anyhow::R
     );
     Ok(())
 }
+
+/// `pledgeflow bench-stats`: fills the database with `cases` cases of one region — a year of
+/// intake across four departments, every mode and end, their events and supervision tasks —
+/// then times each statistics figure over all of them (best of three).
+pub async fn run_stats(engine: Engine, cases: usize) -> anyhow::Result<()> {
+    use crate::insight::{self, Period, Scope};
+    println!("backend: {:?}", engine.db.get_database_backend());
+    let started = Instant::now();
+    let (from, to) = seed_cases(&engine, cases).await?;
+    println!("fixture: {cases} cases with their events and tasks in {:.1}s", started.elapsed().as_secs_f64());
+    let db = &engine.db;
+    let tz = engine.workflows.env.tz;
+    let departments: Vec<String> = (1..=4).map(|d| format!("B-D{d}")).collect();
+    let region = Scope { departments: departments.clone(), item: None, from, to };
+    let one_department = Scope { departments: vec!["B-D1".into()], item: None, from, to };
+    for (label, scope) in [("region, all cases", &region), ("one department", &one_department)] {
+        let mut total = 0.0;
+        let mut figures = Vec::new();
+        macro_rules! time {
+            ($name:literal, $e:expr) => {{
+                let mut best = f64::MAX;
+                for _ in 0..3 {
+                    let t = Instant::now();
+                    let _ = $e.await?;
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+                total += best;
+                figures.push(format!("{} {:.0} ms", $name, best * 1e3));
+            }};
+        }
+        time!("by mode and state", insight::by_mode_and_state(db, scope));
+        time!("deferrals", insight::deferrals(db, scope));
+        time!("revocations", insight::revocations(db, scope));
+        time!("rectifications", insight::rectifications(db, scope));
+        time!("divisions", insight::divisions(db, scope));
+        time!("to licence", insight::to_licence(db, scope));
+        time!("returns", insight::returns(db, scope));
+        time!("monthly series", insight::series(db, scope, Period::Month, tz));
+        println!("statistics over {label}: {:.0} ms in all — {}", total * 1e3, figures.join(", "));
+    }
+    Ok(())
+}
+
+/// The bench's cases: ids in one order, spread evenly over the year before now.
+async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    use crate::store::entities::{event, instance};
+    use crate::window::{catalogue, registry};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let db = &engine.db;
+    let now = engine.now();
+    let year_ago = now - Duration::days(365);
+    registry::put_region(db, "B", "基准区").await?;
+    for d in 1..=4 {
+        let code = format!("B-D{d}");
+        registry::put_department(db, &code, "B", &format!("基准部门{d}"), "approval", None).await?;
+        registry::put_division(db, &format!("{code}-SP"), &code, "监管科", None).await?;
+        let spec: catalogue::ItemSpec = serde_json::from_value(json!({
+            "legal_basis": "基准", "reform_mode": "实行告知承诺", "conditions": ["条件一", "条件二"],
+            "materials": [{"code": "M1", "name": "材料"}], "modes": {"deferral_max_working_days": 20, "verification": true, "after_the_fact": true},
+            "commitment_template": "承诺", "commitment_version": 1, "breach_consequences": "撤销", "supervision": null, "licence_pattern": "B{seq}"}))?;
+        catalogue::put(db, &format!("B-ITEM-{d}"), "基准事项", &code, false, &spec, "bench", now).await?;
+    }
+    const APPLICANTS: usize = 1000;
+    for a in 0..APPLICANTS {
+        registry::put_applicant(db, &registry::Applicant { uscc: format!("B{a:017}"), name: format!("企业{a}"), legal_representative: "代表".into(), email: None, mobile: None, credit_tier: "B".into(), dishonest: 0 }, now).await?;
+    }
+    let def = |name: &str| engine.workflows.set.latest(name).map(|d| (d.name.clone(), d.version)).ok_or_else(|| anyhow::anyhow!("{name} not deployed"));
+    let defs = [def("material-deferral")?, def("material-verification")?, def("after-the-fact-review")?];
+    let task_def = def("supervision-task")?;
+    // Per mode, the state a case is in by its number: most licensed or closed, some revoked, refused, withdrawn, in progress.
+    const STATES: [[&str; 10]; 3] = [
+        ["awaiting_materials", "under_review", "licensed", "licensed", "closed", "closed", "closed", "revoked", "withdrawn", "refused"],
+        ["under_review", "licensed", "licensed", "licensed", "closed", "closed", "closed", "closed", "revoked", "refused"],
+        ["licensed", "licensed", "licensed", "closed", "closed", "closed", "closed", "closed", "closed", "revoked"],
+    ];
+    const MODES: [&str; 3] = ["deferral", "verification", "after_the_fact"];
+    let span = (now - year_ago).num_milliseconds();
+    let hash = "0".repeat(64);
+    const CHUNK: usize = 200;
+    let mut done = 0;
+    while done < count {
+        let n = CHUNK.min(count - done);
+        let txn = store::begin_write(db).await?;
+        let mut instances = Vec::new();
+        let mut events = Vec::new();
+        let mut case_rows = Vec::new();
+        for i in done..done + n {
+            let (mode, state) = (i % 3, STATES[i % 3][(i / 3) % 10]);
+            let created = year_ago.timestamp_millis() + (span / count as i64) * i as i64;
+            let id = uuid::Uuid::now_v7().to_string();
+            let department = format!("B-D{}", i % 4 + 1);
+            let instance = |id: &str, def: &(String, i64), state: &str, parent: Option<String>, division: Option<String>| instance::ActiveModel {
+                id: Set(id.to_string()),
+                definition_name: Set(def.0.clone()),
+                definition_version: Set(def.1),
+                state: Set(state.into()),
+                version: Set(2),
+                context: Set("{}".into()),
+                deadlines: Set("{}".into()),
+                parent_id: Set(parent),
+                last_event_hash: Set(hash.clone()),
+                created_at: Set(created),
+                updated_at: Set(created),
+                region: Set(Some("B".into())),
+                department: Set(Some(department.clone())),
+                division: Set(division),
+                applicant_uscc: Set(Some(format!("B{:017}", i % APPLICANTS))),
+            };
+            instances.push(instance(&id, &defs[mode], state, None, None));
+            let ev = |instance_id: &str, seq: i64, name: &str, to: &str| event::ActiveModel {
+                instance_id: Set(instance_id.to_string()),
+                seq: Set(seq),
+                event: Set(name.into()),
+                from_state: Set(Some("x".into())),
+                to_state: Set(to.into()),
+                actor: Set("{}".into()),
+                payload: Set("{}".into()),
+                occurred_at: Set(created + 86_400_000),
+                prev_hash: Set(hash.clone()),
+                hash: Set(hash.clone()),
+                actor_subject: Set(Some("bench".into())),
+            };
+            let licensed = matches!(state, "licensed" | "closed") || (state == "revoked" && i % 2 == 0 && mode != 0);
+            if mode == 0 && state != "awaiting_materials" && state != "withdrawn" {
+                events.push(ev(&id, 2, if state == "revoked" { "expire" } else { "materials_complete" }, state));
+            } else if state == "revoked" {
+                events.push(ev(&id, 2, "revocation_decided", "revoked"));
+            }
+            if licensed {
+                let task = uuid::Uuid::now_v7().to_string();
+                let task_state = if state == "closed" { "closed_kept" } else { "notified" };
+                instances.push(instance(&task, &task_def, task_state, Some(id.clone()), Some(format!("{department}-SP"))));
+                if state == "closed" {
+                    events.push(ev(&task, 2, "accept", "inspecting"));
+                }
+            }
+            let days = (i % 7) as i64;
+            case_rows.push((id, mode, department, created, licensed.then_some((created + days * 86_400_000, days))));
+        }
+        instance::Entity::insert_many(instances).exec_without_returning(&txn).await?;
+        if !events.is_empty() {
+            event::Entity::insert_many(events).exec_without_returning(&txn).await?;
+        }
+        let mut sql = String::from(
+            "INSERT INTO cases (instance_id, item_code, item_version, applicant_uscc, mode, department, opened_by, credit_tier, dishonest, licensed_at, licence_working_days, created_at) VALUES ",
+        );
+        let mut values: Vec<sea_orm::Value> = Vec::new();
+        for (k, (id, mode, department, created, licence)) in case_rows.into_iter().enumerate() {
+            sql.push_str(if k == 0 { "(?, ?, 1, ?, ?, ?, 'bench', 'B', 0, ?, ?, ?)" } else { ", (?, ?, 1, ?, ?, ?, 'bench', 'B', 0, ?, ?, ?)" });
+            let item = format!("B-ITEM-{}", &department[3..]);
+            values.extend([
+                id.into(),
+                item.into(),
+                format!("B{:017}", (done + k) % APPLICANTS).into(),
+                MODES[mode].into(),
+                department.into(),
+                licence.map(|l| l.0).into(),
+                licence.map(|l| l.1).into(),
+                created.into(),
+            ]);
+        }
+        txn.execute_raw(store::stmt(&txn, &sql, values)).await?;
+        txn.commit().await?;
+        done += n;
+    }
+    Ok((year_ago, now + Duration::days(1)))
+}

@@ -143,14 +143,48 @@ impl Default for N {
     }
 }
 
+/// The mode a case workflow stands for.
+fn mode_of(definition: &str) -> Option<&'static str> {
+    match definition {
+        "material-deferral" | "material-deferral-licence-first" => Some("deferral"),
+        "material-verification" => Some("verification"),
+        "after-the-fact-review" => Some("after_the_fact"),
+        _ => None,
+    }
+}
+
 pub async fn by_mode_and_state(db: &impl ConnectionTrait, s: &Scope) -> Result<Vec<ModeState>, DbErr> {
-    let (w, v) = s.condition("c");
-    all(
+    if s.item.is_some() {
+        let (w, v) = s.condition("c");
+        return all(
+            db,
+            &format!("SELECT c.mode, i.state, COUNT(*) AS count FROM cases c JOIN workflow_instances i ON i.id = c.instance_id WHERE {w} GROUP BY c.mode, i.state ORDER BY c.mode, i.state"),
+            v,
+        )
+        .await;
+    }
+    // Without an item, the instances alone answer (a case's instance has its department and
+    // intake time), read from one covering index.
+    #[derive(FromQueryResult)]
+    struct Row {
+        definition_name: String,
+        state: String,
+        count: i64,
+    }
+    let (w, v) = s.condition("i");
+    let rows: Vec<Row> = all(
         db,
-        &format!("SELECT c.mode, i.state, COUNT(*) AS count FROM cases c JOIN workflow_instances i ON i.id = c.instance_id WHERE {w} GROUP BY c.mode, i.state ORDER BY c.mode, i.state"),
+        &format!("SELECT i.definition_name, i.state, COUNT(*) AS count FROM workflow_instances i WHERE {w} AND i.parent_id IS NULL GROUP BY i.definition_name, i.state"),
         v,
     )
-    .await
+    .await?;
+    let mut merged: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for r in rows {
+        if let Some(mode) = mode_of(&r.definition_name) {
+            *merged.entry((mode.to_string(), r.state)).or_default() += r.count;
+        }
+    }
+    Ok(merged.into_iter().map(|((mode, state), count)| ModeState { mode, state, count }).collect())
 }
 
 /// From the states: closed is kept, revoked is not; refused and withdrawn carry no standing
@@ -191,6 +225,20 @@ pub async fn deferrals(db: &impl ConnectionTrait, s: &Scope) -> Result<Deferrals
 /// Revocations by the event that revoked: `expire` (deferred materials not in), `revocation_decided`
 /// (supervision found the commitment broken), `revoke` (the approving department).
 pub async fn revocations(db: &impl ConnectionTrait, s: &Scope) -> Result<Vec<Cause>, DbErr> {
+    if s.item.is_none() {
+        // The revoked instances from the covering index, then each one's revoking event.
+        let (w, v) = s.condition("i");
+        return all(
+            db,
+            &format!(
+                "SELECT e.event, COUNT(*) AS count FROM workflow_instances i JOIN workflow_events e ON e.instance_id = i.id \
+                 WHERE {w} AND i.parent_id IS NULL AND i.state = 'revoked' AND e.to_state = 'revoked' AND e.from_state <> 'revoked' \
+                 GROUP BY e.event ORDER BY e.event"
+            ),
+            v,
+        )
+        .await;
+    }
     let (w, v) = s.condition("c");
     all(
         db,

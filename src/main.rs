@@ -68,6 +68,11 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "1,8")]
         clients: Vec<usize>,
     },
+    /// Time each statistics figure over N cases (fills the database given; use a fresh one).
+    BenchStats {
+        #[arg(long, default_value_t = 1_000_000)]
+        cases: usize,
+    },
     /// Measure timer sweeps: empty at 0 and N pending timers, and firing M due among them.
     BenchTimers {
         #[arg(long, default_value_t = 1_000_000)]
@@ -215,6 +220,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Bench { cases, plain_commits, clients } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
             bench::run(engine, bench::BenchOptions { cases, plain_commits, clients }).await?;
+        }
+        Command::BenchStats { cases } => {
+            let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
+            bench::run_stats(engine, cases).await?;
         }
         Command::BenchTimers { pending, due } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;

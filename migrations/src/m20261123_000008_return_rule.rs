@@ -33,6 +33,8 @@ sql_migration!(
     CREATE INDEX ix_returns_item ON returns (item_code, created_at);
     CREATE INDEX ix_outbox_dead ON outbox (created_at) WHERE status = 'dead';
     ALTER TABLE cases ADD COLUMN licensed_at BIGINT NULL;
-    ALTER TABLE cases ADD COLUMN licence_working_days BIGINT NULL",
-    "ALTER TABLE cases DROP COLUMN licence_working_days; ALTER TABLE cases DROP COLUMN licensed_at; DROP INDEX ix_outbox_dead; DROP INDEX ix_returns_item; DROP INDEX ix_cases_item; DROP INDEX ix_cases_opened_by; DROP TABLE item_flags; DROP TABLE officer_suspensions"
+    ALTER TABLE cases ADD COLUMN licence_working_days BIGINT NULL;
+    CREATE INDEX ix_instances_stats ON workflow_instances (department, created_at, parent_id, definition_name, state);
+    CREATE INDEX ix_cases_stats ON cases (department, created_at, mode, licence_working_days, licensed_at)",
+    "DROP INDEX ix_cases_stats; DROP INDEX ix_instances_stats; ALTER TABLE cases DROP COLUMN licence_working_days; ALTER TABLE cases DROP COLUMN licensed_at; DROP INDEX ix_outbox_dead; DROP INDEX ix_returns_item; DROP INDEX ix_cases_item; DROP INDEX ix_cases_opened_by; DROP TABLE item_flags; DROP TABLE officer_suspensions"
 );
