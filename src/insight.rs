@@ -61,7 +61,8 @@ impl Fulfilment {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, FromQueryResult)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, FromQueryResult, async_graphql::SimpleObject)]
+#[graphql(name = "DeferralFigures")]
 pub struct Deferrals {
     pub on_time: i64,
     pub late: i64,
@@ -75,19 +76,22 @@ pub struct Cause {
     pub count: i64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, FromQueryResult)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, FromQueryResult, async_graphql::SimpleObject)]
+#[graphql(name = "RectificationFigures")]
 pub struct Rectifications {
     pub ordered: i64,
     pub succeeded: i64,
     pub failed: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult, async_graphql::SimpleObject)]
 pub struct DivisionFigures {
     pub division: Option<String>,
     pub tasks: i64,
+    /// Looked at (inspectors assigned) within 3 working days of the notice.
     pub looked_at_in_time: i64,
     pub look_at_breaches: i64,
+    /// Result fed back within 5 working days of the inspection.
     pub fed_back_in_time: i64,
     pub feedback_breaches: i64,
 }

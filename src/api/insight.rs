@@ -49,38 +49,11 @@ pub struct FulfilmentFigures {
 }
 
 #[derive(SimpleObject)]
-pub struct DeferralFigures {
-    pub on_time: i64,
-    pub late: i64,
-    pub never: i64,
-    pub pending: i64,
-}
-
-#[derive(SimpleObject)]
 pub struct RevocationCause {
     /// `expire` (deferred materials not in time), `revocation_decided` (supervision found the
     /// commitment broken), `revoke` (revoked by the approving department).
     pub cause: String,
     pub count: i64,
-}
-
-#[derive(SimpleObject)]
-pub struct RectificationFigures {
-    pub ordered: i64,
-    pub succeeded: i64,
-    pub failed: i64,
-}
-
-#[derive(SimpleObject)]
-pub struct DivisionFigures {
-    pub division: Option<String>,
-    pub tasks: i64,
-    /// Looked at (inspectors assigned) within 3 working days of the notice.
-    pub looked_at_in_time: i64,
-    pub look_at_breaches: i64,
-    /// Result fed back within 5 working days of the inspection.
-    pub fed_back_in_time: i64,
-    pub feedback_breaches: i64,
 }
 
 #[derive(SimpleObject)]
@@ -126,31 +99,18 @@ impl Statistics {
         let f = insight::fulfilment(&rows);
         Ok(FulfilmentFigures { rate: f.rate(), kept: f.kept, not_kept: f.not_kept, in_force: f.in_force })
     }
-    async fn deferrals(&self, ctx: &Context<'_>) -> async_graphql::Result<DeferralFigures> {
-        let d = insight::deferrals(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())?;
-        Ok(DeferralFigures { on_time: d.on_time, late: d.late, never: d.never, pending: d.pending })
+    async fn deferrals(&self, ctx: &Context<'_>) -> async_graphql::Result<insight::Deferrals> {
+        insight::deferrals(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())
     }
     async fn revocations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RevocationCause>> {
         let rows = insight::revocations(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())?;
         Ok(rows.into_iter().map(|c| RevocationCause { cause: c.event, count: c.count }).collect())
     }
-    async fn rectifications(&self, ctx: &Context<'_>) -> async_graphql::Result<RectificationFigures> {
-        let r = insight::rectifications(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())?;
-        Ok(RectificationFigures { ordered: r.ordered, succeeded: r.succeeded, failed: r.failed })
+    async fn rectifications(&self, ctx: &Context<'_>) -> async_graphql::Result<insight::Rectifications> {
+        insight::rectifications(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())
     }
-    async fn divisions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DivisionFigures>> {
-        let rows = insight::divisions(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())?;
-        Ok(rows
-            .into_iter()
-            .map(|d| DivisionFigures {
-                division: d.division,
-                tasks: d.tasks,
-                looked_at_in_time: d.looked_at_in_time,
-                look_at_breaches: d.look_at_breaches,
-                fed_back_in_time: d.fed_back_in_time,
-                feedback_breaches: d.feedback_breaches,
-            })
-            .collect())
+    async fn divisions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<insight::DivisionFigures>> {
+        insight::divisions(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())
     }
     /// Working days from intake to licence.
     async fn intake_to_licence(&self, ctx: &Context<'_>) -> async_graphql::Result<LicenceTimeFigures> {
