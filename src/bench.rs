@@ -182,16 +182,7 @@ pub async fn run_stats(engine: Engine, cases: usize) -> anyhow::Result<()> {
     println!("backend: {:?}", engine.db.get_database_backend());
     let db = &engine.db;
     let started = Instant::now();
-    #[derive(sea_orm::FromQueryResult)]
-    struct Count {
-        n: i64,
-    }
-    let existing = db
-        .query_one_raw(store::stmt(db, "SELECT COUNT(*) AS n FROM cases WHERE department LIKE 'B-D%'", vec![]))
-        .await?
-        .map(|r| <Count as sea_orm::FromQueryResult>::from_query_result(&r, ""))
-        .transpose()?
-        .map_or(0, |c| c.n);
+    let existing = store::count(db, "SELECT COUNT(*) AS n FROM cases WHERE department LIKE 'B-D%'", vec![]).await?;
     // A database seeded by an earlier run is used as it is (seeding a million takes minutes).
     let (from, to) = if existing > 0 {
         println!("fixture: reusing the {existing} bench cases already in the database");

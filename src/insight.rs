@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Offset, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 
-use crate::store::stmt;
+use crate::store::{count, fetch};
 
 /// Which cases: opened in `[from, to)`, in these departments (none: every department), of this item.
 #[derive(Debug, Clone)]
@@ -127,24 +127,8 @@ pub struct Bucket {
     pub returned: i64,
 }
 
-#[derive(FromQueryResult)]
-struct N {
-    n: i64,
-}
-
-async fn all<T: FromQueryResult>(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Result<Vec<T>, DbErr> {
-    let rows = db.query_all_raw(stmt(db, sql, values)).await?;
-    rows.iter().map(|r| T::from_query_result(r, "")).collect()
-}
-
 async fn one<T: FromQueryResult + Default>(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Result<T, DbErr> {
-    Ok(all(db, sql, values).await?.into_iter().next().unwrap_or_default())
-}
-
-impl Default for N {
-    fn default() -> Self {
-        N { n: 0 }
-    }
+    Ok(fetch(db, sql, values).await?.into_iter().next().unwrap_or_default())
 }
 
 /// The mode a case workflow stands for.
@@ -160,7 +144,7 @@ fn mode_of(definition: &str) -> Option<&'static str> {
 pub async fn by_mode_and_state(db: &impl ConnectionTrait, s: &Scope) -> Result<Vec<ModeState>, DbErr> {
     if s.item.is_some() {
         let (w, v) = s.condition("c");
-        return all(
+        return fetch(
             db,
             &format!("SELECT c.mode, i.state, COUNT(*) AS count FROM cases c JOIN workflow_instances i ON i.id = c.instance_id WHERE {w} GROUP BY c.mode, i.state ORDER BY c.mode, i.state"),
             v,
@@ -176,7 +160,7 @@ pub async fn by_mode_and_state(db: &impl ConnectionTrait, s: &Scope) -> Result<V
         count: i64,
     }
     let (w, v) = s.condition("i");
-    let rows: Vec<Row> = all(
+    let rows: Vec<Row> = fetch(
         db,
         &format!("SELECT i.definition_name, i.state, COUNT(*) AS count FROM workflow_instances i WHERE {w} AND i.parent_id IS NULL GROUP BY i.definition_name, i.state"),
         v,
@@ -232,7 +216,7 @@ pub async fn revocations(db: &impl ConnectionTrait, s: &Scope) -> Result<Vec<Cau
     if s.item.is_none() {
         // The revoked instances from the covering index, then each one's revoking event.
         let (w, v) = s.condition("i");
-        return all(
+        return fetch(
             db,
             &format!(
                 "SELECT e.event, COUNT(*) AS count FROM workflow_instances i JOIN workflow_events e ON e.instance_id = i.id \
@@ -244,7 +228,7 @@ pub async fn revocations(db: &impl ConnectionTrait, s: &Scope) -> Result<Vec<Cau
         .await;
     }
     let (w, v) = s.condition("c");
-    all(
+    fetch(
         db,
         &format!(
             "SELECT e.event, COUNT(*) AS count FROM cases c JOIN workflow_events e ON e.instance_id = c.instance_id \
@@ -280,7 +264,7 @@ pub async fn divisions(db: &impl ConnectionTrait, s: &Scope) -> Result<Vec<Divis
     let breach = |limit: &str| format!("EXISTS (SELECT 1 FROM sla_breaches b WHERE b.instance_id = t.id AND b.limit_kind = '{limit}')");
     let (accepted, fed_back) = (event("'accept'"), event("'kept', 'not_kept'"));
     let (late_look, late_feedback) = (breach("look_at"), breach("feedback"));
-    all(
+    fetch(
         db,
         &format!(
             "SELECT t.division, COUNT(*) AS tasks, \
@@ -314,18 +298,18 @@ pub async fn to_licence(db: &impl ConnectionTrait, s: &Scope) -> Result<ToLicenc
     }
     // The nearest-rank 90th percentile: the ⌈0.9·n⌉-th smallest.
     let rank = (agg.n * 9 + 9) / 10 - 1;
-    let p90: N = one(
+    let p90 = count(
         db,
         &format!("SELECT c.licence_working_days AS n FROM cases c WHERE {w} AND c.licence_working_days IS NOT NULL ORDER BY c.licence_working_days LIMIT 1 OFFSET {rank}"),
         v,
     )
     .await?;
-    Ok(ToLicence { licensed: agg.n, average_working_days: agg.total.map(|t| t as f64 / agg.n as f64), p90_working_days: Some(p90.n) })
+    Ok(ToLicence { licensed: agg.n, average_working_days: agg.total.map(|t| t as f64 / agg.n as f64), p90_working_days: Some(p90) })
 }
 
 pub async fn returns(db: &impl ConnectionTrait, s: &Scope) -> Result<Returns, DbErr> {
     let (w, v) = s.condition("c");
-    let first: N = one(
+    let first = count(
         db,
         &format!(
             "SELECT COUNT(*) AS n FROM cases c WHERE {w} AND NOT EXISTS (SELECT 1 FROM returns r WHERE r.item_code = c.item_code \
@@ -334,10 +318,10 @@ pub async fn returns(db: &impl ConnectionTrait, s: &Scope) -> Result<Returns, Db
         v.clone(),
     )
     .await?;
-    let cases: N = one(db, &format!("SELECT COUNT(*) AS n FROM cases c WHERE {w}"), v).await?;
+    let cases = count(db, &format!("SELECT COUNT(*) AS n FROM cases c WHERE {w}"), v).await?;
     let (rw, rv) = s.condition("r");
-    let returned: N = one(db, &format!("SELECT COUNT(*) AS n FROM returns r WHERE {rw}"), rv).await?;
-    Ok(Returns { applications: cases.n + returned.n, returns: returned.n, first_time: first.n, cases: cases.n })
+    let returned = count(db, &format!("SELECT COUNT(*) AS n FROM returns r WHERE {rw}"), rv).await?;
+    Ok(Returns { applications: cases + returned, returns: returned, first_time: first, cases })
 }
 
 /// Opened, licensed and returned per week (from Monday) or month, in the office's zone: the
@@ -364,7 +348,7 @@ pub async fn series(db: &impl ConnectionTrait, s: &Scope, period: Period, tz: ch
     };
     let mut out: BTreeMap<NaiveDate, Bucket> = BTreeMap::new();
     for (which, (sql, values)) in [per_day("created_at", "cases", "c"), per_day("licensed_at", "cases", "c"), per_day("created_at", "returns", "r")].into_iter().enumerate() {
-        for d in all::<Day>(db, &sql, values).await? {
+        for d in fetch::<Day>(db, &sql, values).await? {
             let start = bucket(d.day);
             let b = out.entry(start).or_insert_with(|| Bucket { start, ..Bucket::default() });
             match which {

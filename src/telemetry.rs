@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 
-use crate::store::stmt;
+use crate::store::{count, fetch};
 
 pub const REQUESTS: &str = "pledgeflow_graphql_requests_total";
 pub const REQUEST_SECONDS: &str = "pledgeflow_graphql_request_duration_seconds";
@@ -37,33 +37,21 @@ struct Count {
 /// The current figures as Prometheus text: the recorded ones and the database's gauges.
 pub async fn render(handle: &PrometheusHandle, db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<String, DbErr> {
     let now_ms = now.timestamp_millis();
-    let due = db
-        .query_one_raw(stmt(db, "SELECT 'due' AS status, COUNT(*) AS n FROM workflow_timers WHERE status = 'pending' AND due_at <= ?", vec![now_ms.into()]))
-        .await?
-        .map(|r| Count::from_query_result(&r, ""))
-        .transpose()?
-        .map_or(0, |c| c.n);
-    let pending = db
-        .query_one_raw(stmt(db, "SELECT 'pending' AS status, COUNT(*) AS n FROM workflow_timers WHERE status = 'pending'", vec![]))
-        .await?
-        .map(|r| Count::from_query_result(&r, ""))
-        .transpose()?
-        .map_or(0, |c| c.n);
+    let due = count(db, "SELECT COUNT(*) AS n FROM workflow_timers WHERE status = 'pending' AND due_at <= ?", vec![now_ms.into()]).await?;
+    let pending = count(db, "SELECT COUNT(*) AS n FROM workflow_timers WHERE status = 'pending'", vec![]).await?;
     metrics::gauge!("pledgeflow_timers_pending").set(pending as f64);
     metrics::gauge!("pledgeflow_timers_due").set(due as f64);
     // Pending (of which retrying after a failure) and dead: both read through partial indexes.
-    let rows = db
-        .query_all_raw(stmt(
-            db,
-            "SELECT CASE WHEN attempts > 0 THEN 'retrying' ELSE 'pending' END AS status, COUNT(*) AS n FROM outbox WHERE status = 'pending' \
+    let rows: Vec<Count> = fetch(
+        db,
+        "SELECT CASE WHEN attempts > 0 THEN 'retrying' ELSE 'pending' END AS status, COUNT(*) AS n FROM outbox WHERE status = 'pending' \
              GROUP BY CASE WHEN attempts > 0 THEN 'retrying' ELSE 'pending' END \
              UNION ALL SELECT 'dead' AS status, COUNT(*) AS n FROM outbox WHERE status = 'dead'",
-            vec![],
-        ))
-        .await?;
+        vec![],
+    )
+    .await?;
     let mut depth = std::collections::BTreeMap::from([("pending".to_string(), 0), ("retrying".to_string(), 0), ("dead".to_string(), 0)]);
-    for r in rows {
-        let c = Count::from_query_result(&r, "")?;
+    for c in rows {
         depth.insert(c.status, c.n);
     }
     for (status, n) in depth {

@@ -67,6 +67,14 @@ pub async fn visible_instance(
         .map_err(|e| e.internal())
 }
 
+/// The departments of the caller's region; a list matching nothing (never an empty one, which
+/// filters would read as "all") when the token names no region or it has none.
+pub async fn region_departments(db: &sea_orm::DatabaseConnection, claims: &Claims) -> async_graphql::Result<Vec<String>> {
+    let region = claims.region.clone().unwrap_or_default();
+    let list = crate::window::registry::departments(db, &region).await.map_err(|e| e.internal())?;
+    Ok(if list.is_empty() { vec![String::new()] } else { list.into_iter().map(|(d, _)| d.code).collect() })
+}
+
 /// Every role that may call the API at all.
 pub const ANYONE: Roles = Roles(&["applicant", "window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"]);
 

@@ -159,8 +159,7 @@ impl InsightQuery {
         }
         let regional = claims.has_role("supervisor") || claims.has_role("regional_admin");
         let departments = if regional {
-            let region = claims.region.clone().unwrap_or_default();
-            let mut list: Vec<String> = crate::window::registry::departments(&engine.db, &region).await.map_err(|e| e.internal())?.into_iter().map(|(d, _)| d.code).collect();
+            let mut list = access::region_departments(&engine.db, claims).await?;
             if let Some(d) = &filter.department {
                 list.retain(|x| x == d);
             }

@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult};
 use super::access::{error, ErrorCode};
 use super::Services;
 use crate::domain::ids;
-use crate::store::{instances::from_ms, stmt};
+use crate::store::{fetch, instances::from_ms};
 
 /// Requests per minute and client address for the unauthenticated fields.
 pub struct PublicLimiter(DefaultKeyedRateLimiter<Option<IpAddr>>);
@@ -108,17 +108,11 @@ fn status(state: &str, breaches: i64) -> Option<CommitmentStatus> {
 }
 
 pub async fn commitments(db: &impl ConnectionTrait, tz: chrono_tz::Tz, uscc: &str) -> Result<Option<PublicEnterprise>, sea_orm::DbErr> {
-    #[derive(FromQueryResult)]
-    struct Name {
-        name: String,
-    }
-    let Some(name) = db.query_one_raw(stmt(db, "SELECT name FROM applicants WHERE uscc = ?", vec![uscc.into()])).await? else {
+    let Some(name) = crate::window::registry::applicant(db, uscc).await?.map(|a| a.name) else {
         return Ok(None);
     };
-    let name = Name::from_query_result(&name, "")?.name;
-    let rows = db
-        .query_all_raw(stmt(
-            db,
+    let rows: Vec<Row> = fetch(
+        db,
             "SELECT c.item_code, ai.name AS item_name, ai.spec, d.name AS department, c.mode, c.created_at, c.licence_number, \
                     i.state, i.deadlines, i.updated_at, \
                     (SELECT COUNT(*) FROM credit_records r WHERE r.instance_id = c.instance_id AND r.kind IN ('breach', 'revocation')) AS breaches, \
@@ -128,13 +122,12 @@ pub async fn commitments(db: &impl ConnectionTrait, tz: chrono_tz::Tz, uscc: &st
              JOIN approval_items ai ON ai.code = c.item_code AND ai.version = c.item_version \
              JOIN departments d ON d.code = c.department \
              WHERE c.applicant_uscc = ? ORDER BY c.created_at DESC, c.instance_id",
-            vec![uscc.into()],
-        ))
-        .await?;
+        vec![uscc.into()],
+    )
+    .await?;
     let day = |ms: i64| from_ms(ms).with_timezone(&tz).date_naive();
     let mut commitments = Vec::new();
-    for row in rows {
-        let r = Row::from_query_result(&row, "")?;
+    for r in rows {
         let Some(status) = status(&r.state, r.breaches) else { continue };
         let spec: serde_json::Value = serde_json::from_str(&r.spec).unwrap_or_default();
         let deadlines: serde_json::Value = serde_json::from_str(&r.deadlines).unwrap_or_default();

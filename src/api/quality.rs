@@ -86,7 +86,7 @@ impl QualityQuery {
     #[graphql(guard = "SUPERVISORS")]
     async fn officer_suspensions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OfficerSuspension>> {
         let engine = ctx.data::<Engine>()?;
-        let departments = region_departments(engine, access::claims(ctx)?).await?;
+        let departments = access::region_departments(&engine.db, access::claims(ctx)?).await?;
         let rows = quality::suspended(&engine.db, &departments).await.map_err(|e| e.internal())?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
@@ -116,7 +116,7 @@ impl QualityQuery {
         let rule = &engine.workflows.returns;
         let now = engine.now();
         let rate = quality::officer_rate(&engine.db, rule, &officer, now).await.map_err(|e| e.internal())?;
-        let suspended = quality::suspended(&engine.db, &[]).await.map_err(|e| e.internal())?.iter().any(|s| s.officer == officer);
+        let suspended = quality::is_suspended(&engine.db, &officer).await.map_err(|e| e.internal())?;
         Ok(ReturnRate {
             share: rate.share(),
             officer,
@@ -130,13 +130,6 @@ impl QualityQuery {
     }
 }
 
-async fn region_departments(engine: &Engine, claims: &crate::auth::Claims) -> async_graphql::Result<Vec<String>> {
-    let region = claims.region.clone().unwrap_or_default();
-    let list = crate::window::registry::departments(&engine.db, &region).await.map_err(|e| e.internal())?;
-    // No departments (no region on the token): nothing, never everything.
-    Ok(if list.is_empty() { vec![String::new()] } else { list.into_iter().map(|(d, _)| d.code).collect() })
-}
-
 #[derive(Default)]
 pub struct QualityMutation;
 
@@ -148,7 +141,7 @@ impl QualityMutation {
     async fn record_retraining(&self, ctx: &Context<'_>, input: RecordRetrainingInput) -> async_graphql::Result<RecordRetrainingPayload> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
-        let departments = region_departments(engine, claims).await?;
+        let departments = access::region_departments(&engine.db, claims).await?;
         let in_region = quality::suspended(&engine.db, &departments).await.map_err(|e| e.internal())?.iter().any(|s| s.officer == input.officer);
         if !in_region {
             return Err(error("NOT_FOUND", format!("{} is not suspended in your region", input.officer)));

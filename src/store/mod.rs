@@ -93,6 +93,21 @@ pub async fn ping(db: &DatabaseConnection) -> bool {
     db.execute_unprepared("SELECT 1").await.is_ok()
 }
 
+/// The rows of a raw statement (`?` placeholders), each read as `T`.
+pub(crate) async fn fetch<T: sea_orm::FromQueryResult>(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Result<Vec<T>, DbErr> {
+    let rows = db.query_all_raw(stmt(db, sql, values)).await?;
+    rows.iter().map(|r| T::from_query_result(r, "")).collect()
+}
+
+/// The `n` column of a counting statement's first row (0 when there is none).
+pub(crate) async fn count(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Result<i64, DbErr> {
+    #[derive(sea_orm::FromQueryResult)]
+    struct N {
+        n: i64,
+    }
+    Ok(fetch::<N>(db, sql, values).await?.first().map_or(0, |c| c.n))
+}
+
 /// A statement written with `?` placeholders, numbered `$n` for PostgreSQL.
 pub(crate) fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     let backend = db.get_database_backend();

@@ -68,6 +68,5 @@ pub async fn list(db: &impl ConnectionTrait, f: &Filter, limit: u64) -> Result<V
         values.push(to.timestamp_millis().into());
     }
     sql.push_str(&format!(" ORDER BY breached_at DESC, id DESC LIMIT {limit}"));
-    let rows = db.query_all_raw(stmt(db, &sql, values)).await?;
-    rows.iter().map(|r| Breach::from_query_result(r, "")).collect()
+    super::fetch(db, &sql, values).await
 }

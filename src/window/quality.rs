@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde::{Deserialize, Serialize};
 
 use super::intake::WindowError;
-use crate::store::{instances::from_ms, stmt};
+use crate::store::{count, fetch, instances::from_ms, stmt};
 
 /// The rule's figures (`[return_rule]` in the configuration).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,16 +49,6 @@ impl Rate {
     }
 }
 
-#[derive(FromQueryResult)]
-struct Count {
-    n: i64,
-}
-
-async fn count(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Result<i64, DbErr> {
-    let row = db.query_one_raw(stmt(db, sql, values)).await?;
-    Ok(row.map(|r| Count::from_query_result(&r, "")).transpose()?.map_or(0, |c| c.n))
-}
-
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct Suspension {
     pub id: String,
@@ -73,15 +63,19 @@ pub struct Suspension {
 }
 
 async fn latest_suspension(db: &impl ConnectionTrait, officer: &str) -> Result<Option<Suspension>, DbErr> {
-    let row = db
-        .query_one_raw(stmt(
-            db,
-            "SELECT id, officer, department, suspended_at, own_errors, intake, reinstated_at, reinstated_by, retraining \
-             FROM officer_suspensions WHERE officer = ? ORDER BY suspended_at DESC, id DESC LIMIT 1",
-            vec![officer.into()],
-        ))
-        .await?;
-    row.map(|r| Suspension::from_query_result(&r, "")).transpose()
+    let rows: Vec<Suspension> = fetch(
+        db,
+        "SELECT id, officer, department, suspended_at, own_errors, intake, reinstated_at, reinstated_by, retraining \
+         FROM officer_suspensions WHERE officer = ? ORDER BY suspended_at DESC, id DESC LIMIT 1",
+        vec![officer.into()],
+    )
+    .await?;
+    Ok(rows.into_iter().next())
+}
+
+/// Whether the officer is suspended from intake now.
+pub async fn is_suspended(db: &impl ConnectionTrait, officer: &str) -> Result<bool, DbErr> {
+    Ok(latest_suspension(db, officer).await?.is_some_and(|s| s.reinstated_at.is_none()))
 }
 
 /// The officer's rate in the window, which opens no earlier than the last reinstatement.
@@ -187,8 +181,7 @@ pub async fn suspended(db: &impl ConnectionTrait, departments: &[String]) -> Res
         sql.push_str(&format!(" AND department IN ({})", vec!["?"; departments.len()].join(", ")));
     }
     sql.push_str(" ORDER BY suspended_at DESC");
-    let rows = db.query_all_raw(stmt(db, &sql, departments.iter().map(|d| d.clone().into()).collect())).await?;
-    rows.iter().map(|r| Suspension::from_query_result(r, "")).collect()
+    fetch(db, &sql, departments.iter().map(|d| d.clone().into()).collect()).await
 }
 
 #[derive(Debug, Clone, FromQueryResult)]
@@ -202,13 +195,11 @@ pub struct Flag {
 
 /// Items whose current version is flagged.
 pub async fn flagged_items(db: &impl ConnectionTrait) -> Result<Vec<Flag>, DbErr> {
-    let rows = db
-        .query_all_raw(stmt(
-            db,
-            "SELECT f.item_code, f.item_version, f.flagged_at, f.misconfigured, f.intake FROM item_flags f \
-             WHERE f.item_version = (SELECT MAX(version) FROM approval_items a WHERE a.code = f.item_code) ORDER BY f.flagged_at DESC",
-            vec![],
-        ))
-        .await?;
-    rows.iter().map(|r| Flag::from_query_result(r, "")).collect()
+    fetch(
+        db,
+        "SELECT f.item_code, f.item_version, f.flagged_at, f.misconfigured, f.intake FROM item_flags f \
+         WHERE f.item_version = (SELECT MAX(version) FROM approval_items a WHERE a.code = f.item_code) ORDER BY f.flagged_at DESC",
+        vec![],
+    )
+    .await
 }
