@@ -31,6 +31,9 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     if confirmed != Default::default() {
         tracing::info!(extended = confirmed.extended, kept = confirmed.kept, still_provisional = confirmed.still_provisional, "provisional deadlines checked against the calendar on file");
     }
+    if store::rollup::ensure(&db, workflows.env.tz).await.context("counting the statistics rollup")? {
+        tracing::info!(zone = %workflows.env.tz, "statistics rollup counted from the cases on file");
+    }
     Ok(Engine { db, workflows: Arc::new(workflows), clock })
 }
 

@@ -1,13 +1,16 @@
-//! Supervisors' statistics (闭环管理), counted in the database: every figure is an aggregate
-//! over `cases` and what hangs off them (events, tasks, SLA breaches, returns), filtered by
-//! region / department / item and the intake date range; only counts come back.
+//! Supervisors' statistics (闭环管理), counted in the database: the whole local days of the
+//! range are read from the running counts (`store::rollup`), the part-days at its ends are
+//! counted from the cases, events and tasks themselves by the same facts the rollup is built
+//! from; only counts come back.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Offset, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 
-use crate::store::{count, fetch};
+use crate::domain::calendar::local_instant;
+use crate::store::fetch;
+use crate::store::rollup::{self, local_day, Sum};
 
 /// Which cases: opened in `[from, to)`, in these departments (none: every department), of this item.
 #[derive(Debug, Clone)]
@@ -19,11 +22,8 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// The condition on `cases` aliased `alias`, with its values.
-    fn condition(&self, alias: &str) -> (String, Vec<sea_orm::Value>) {
-        self.condition_on(alias, "created_at")
-    }
-
+    /// The condition on the table aliased `alias` (with `department` and `item_code` columns)
+    /// whose instant `column` is in the range, with its values.
     fn condition_on(&self, alias: &str, column: &str) -> (String, Vec<sea_orm::Value>) {
         let mut sql = format!("{alias}.{column} >= ? AND {alias}.{column} < ?");
         let mut values: Vec<sea_orm::Value> = vec![self.from.timestamp_millis().into(), self.to.timestamp_millis().into()];
@@ -127,52 +127,78 @@ pub struct Bucket {
     pub returned: i64,
 }
 
-async fn one<T: FromQueryResult + Default>(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Result<T, DbErr> {
-    Ok(fetch(db, sql, values).await?.into_iter().next().unwrap_or_default())
+/// The whole local days inside `[from, to)`, and the part-days at its ends.
+fn split(s: &Scope, tz: chrono_tz::Tz) -> (Option<(i64, i64)>, Vec<Scope>) {
+    let midnight = |day: i64| local_instant(rollup::day_date(day), NaiveTime::MIN, tz);
+    let mut first = local_day(s.from.timestamp_millis(), tz);
+    if midnight(first) != Some(s.from) {
+        first += 1;
+    }
+    let last = local_day(s.to.timestamp_millis(), tz);
+    let (Some(start), Some(end)) = (midnight(first), midnight(last)) else { return (None, vec![s.clone()]) };
+    if first >= last {
+        return (None, vec![s.clone()]);
+    }
+    let edges = [(s.from, start), (end, s.to)].into_iter().filter(|(a, b)| a < b).map(|(from, to)| Scope { from, to, ..s.clone() }).collect();
+    (Some((first, last)), edges)
 }
 
-/// The mode a case workflow stands for.
-fn mode_of(definition: &str) -> Option<&'static str> {
-    match definition {
-        "material-deferral" | "material-deferral-licence-first" => Some("deferral"),
-        "material-verification" => Some("verification"),
-        "after-the-fact-review" => Some("after_the_fact"),
-        _ => None,
+/// The rows of `metrics` in scope: summed from the rollup over whole days, counted directly
+/// over the part-days; per day when `by_day`.
+pub async fn counted(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz, metrics: &[&str], by_day: bool) -> Result<Vec<Sum>, DbErr> {
+    let (days, edges) = split(s, tz);
+    let mut rows = match days {
+        Some(days) => rollup::sums(db, &s.departments, s.item.as_deref(), days, metrics, by_day).await?,
+        None => Vec::new(),
+    };
+    for edge in edges {
+        rows.extend(exact(db, &edge, tz, metrics, by_day).await?);
     }
+    Ok(rows)
 }
 
-pub async fn by_mode_and_state(db: &impl ConnectionTrait, s: &Scope) -> Result<Vec<ModeState>, DbErr> {
-    if s.item.is_some() {
-        let (w, v) = s.condition("c");
-        return fetch(
-            db,
-            &format!("SELECT c.mode, i.state, COUNT(*) AS count FROM cases c JOIN workflow_instances i ON i.id = c.instance_id WHERE {w} GROUP BY c.mode, i.state ORDER BY c.mode, i.state"),
-            v,
-        )
-        .await;
+/// The rows of `metrics` counted from the source tables over the scope's exact range.
+pub async fn exact(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz, metrics: &[&str], by_day: bool) -> Result<Vec<Sum>, DbErr> {
+    let mut rows = Vec::new();
+    let (day, group) = if by_day { ("day", "day, mode, metric, key") } else { ("CAST(0 AS BIGINT)", "mode, metric, key") };
+    for fact in rollup::facts(tz).into_iter().filter(|f| f.metrics.iter().any(|m| metrics.contains(m))) {
+        let (w, mut v) = s.condition_on(fact.alias, fact.column);
+        let wanted = vec!["?"; metrics.len()].join(", ");
+        v.extend(metrics.iter().map(|m| (*m).into()));
+        let sql = format!("SELECT {day} AS day, mode, metric, key, COUNT(*) AS n FROM ({} AND {w}) f WHERE metric IN ({wanted}) GROUP BY {group}", fact.sql);
+        rows.extend(fetch::<Sum>(db, &sql, v).await?);
     }
-    // Without an item, the instances alone answer (a case's instance has its department and
-    // intake time), read from one covering index.
-    #[derive(FromQueryResult)]
-    struct Row {
-        definition_name: String,
-        state: String,
-        count: i64,
-    }
-    let (w, v) = s.condition("i");
-    let rows: Vec<Row> = fetch(
-        db,
-        &format!("SELECT i.definition_name, i.state, COUNT(*) AS count FROM workflow_instances i WHERE {w} AND i.parent_id IS NULL GROUP BY i.definition_name, i.state"),
-        v,
-    )
-    .await?;
-    let mut merged: BTreeMap<(String, String), i64> = BTreeMap::new();
+    Ok(rows)
+}
+
+/// Summed by (mode, metric, key), zeros dropped (a state every case has left).
+fn folded(rows: Vec<Sum>) -> BTreeMap<(String, String, String), i64> {
+    let mut out: BTreeMap<(String, String, String), i64> = BTreeMap::new();
     for r in rows {
-        if let Some(mode) = mode_of(&r.definition_name) {
-            *merged.entry((mode.to_string(), r.state)).or_default() += r.count;
+        *out.entry((r.metric, r.mode, r.key)).or_default() += r.n;
+    }
+    out.retain(|_, n| *n != 0);
+    out
+}
+
+/// Summed by key over modes, for one metric.
+fn by_key(rows: &BTreeMap<(String, String, String), i64>, metric: &str) -> BTreeMap<String, i64> {
+    let mut out: BTreeMap<String, i64> = BTreeMap::new();
+    for ((m, _, key), n) in rows {
+        if m == metric {
+            *out.entry(key.clone()).or_default() += n;
         }
     }
-    Ok(merged.into_iter().map(|((mode, state), count)| ModeState { mode, state, count }).collect())
+    out
+}
+
+fn total(rows: &BTreeMap<(String, String, String), i64>, metric: &str) -> i64 {
+    by_key(rows, metric).values().sum()
+}
+
+pub async fn by_mode_and_state(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz) -> Result<Vec<ModeState>, DbErr> {
+    let rows = folded(counted(db, s, tz, &[rollup::STATE], false).await?);
+    Ok(rows.into_iter().map(|((_, mode, state), count)| ModeState { mode, state, count }).collect())
 }
 
 /// From the states: closed is kept, revoked is not; refused and withdrawn carry no standing
@@ -190,173 +216,91 @@ pub fn fulfilment(rows: &[ModeState]) -> Fulfilment {
     f
 }
 
-pub async fn deferrals(db: &impl ConnectionTrait, s: &Scope) -> Result<Deferrals, DbErr> {
-    let (w, v) = s.condition("c");
-    let supplied = "EXISTS (SELECT 1 FROM workflow_events e WHERE e.instance_id = c.instance_id AND e.event = 'materials_complete')";
-    let late = "EXISTS (SELECT 1 FROM workflow_events e WHERE e.instance_id = c.instance_id AND e.event = 'materials_complete' \
-                AND e.occurred_at > (SELECT MAX(m.due_at) FROM case_materials m WHERE m.instance_id = c.instance_id))";
-    let expired = "EXISTS (SELECT 1 FROM workflow_events e WHERE e.instance_id = c.instance_id AND e.event = 'expire')";
-    one(
-        db,
-        &format!(
-            "SELECT COALESCE(SUM(CASE WHEN {supplied} AND NOT {late} THEN 1 ELSE 0 END), 0) AS on_time, \
-                    COALESCE(SUM(CASE WHEN {late} THEN 1 ELSE 0 END), 0) AS late, \
-                    COALESCE(SUM(CASE WHEN {expired} THEN 1 ELSE 0 END), 0) AS never, \
-                    COALESCE(SUM(CASE WHEN NOT {supplied} AND NOT {expired} AND i.state NOT IN ('withdrawn', 'refused') THEN 1 ELSE 0 END), 0) AS pending \
-             FROM cases c JOIN workflow_instances i ON i.id = c.instance_id WHERE {w} AND c.mode = 'deferral'"
-        ),
-        v,
-    )
-    .await
+pub async fn deferrals(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz) -> Result<Deferrals, DbErr> {
+    let rows = folded(counted(db, s, tz, &[rollup::DEFERRAL], false).await?);
+    let k = by_key(&rows, rollup::DEFERRAL);
+    let get = |key: &str| k.get(key).copied().unwrap_or(0);
+    Ok(Deferrals { on_time: get("on_time"), late: get("late"), never: get("never"), pending: get("pending") })
 }
 
 /// Revocations by the event that revoked: `expire` (deferred materials not in), `revocation_decided`
 /// (supervision found the commitment broken), `revoke` (the approving department).
-pub async fn revocations(db: &impl ConnectionTrait, s: &Scope) -> Result<Vec<Cause>, DbErr> {
-    if s.item.is_none() {
-        // The revoked instances from the covering index, then each one's revoking event.
-        let (w, v) = s.condition("i");
-        return fetch(
-            db,
-            &format!(
-                "SELECT e.event, COUNT(*) AS count FROM workflow_instances i JOIN workflow_events e ON e.instance_id = i.id \
-                 WHERE {w} AND i.parent_id IS NULL AND i.state = 'revoked' AND e.to_state = 'revoked' AND e.from_state <> 'revoked' \
-                 GROUP BY e.event ORDER BY e.event"
-            ),
-            v,
-        )
-        .await;
-    }
-    let (w, v) = s.condition("c");
-    fetch(
-        db,
-        &format!(
-            "SELECT e.event, COUNT(*) AS count FROM cases c JOIN workflow_events e ON e.instance_id = c.instance_id \
-             WHERE {w} AND e.to_state = 'revoked' AND e.from_state <> 'revoked' GROUP BY e.event ORDER BY e.event"
-        ),
-        v,
-    )
-    .await
+pub async fn revocations(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz) -> Result<Vec<Cause>, DbErr> {
+    let rows = folded(counted(db, s, tz, &[rollup::REVOKED], false).await?);
+    Ok(by_key(&rows, rollup::REVOKED).into_iter().map(|(event, count)| Cause { event, count }).collect())
 }
 
-pub async fn rectifications(db: &impl ConnectionTrait, s: &Scope) -> Result<Rectifications, DbErr> {
-    let (w, v) = s.condition("c");
-    one(
-        db,
-        &format!(
-            "SELECT COALESCE(SUM(CASE WHEN e.event = 'not_kept' THEN 1 ELSE 0 END), 0) AS ordered, \
-                    COALESCE(SUM(CASE WHEN e.event = 'rectified' THEN 1 ELSE 0 END), 0) AS succeeded, \
-                    COALESCE(SUM(CASE WHEN e.event IN ('still_failing', 'rectification_expired') THEN 1 ELSE 0 END), 0) AS failed \
-             FROM cases c JOIN workflow_instances t ON t.parent_id = c.instance_id \
-             JOIN workflow_events e ON e.instance_id = t.id \
-             WHERE {w} AND t.definition_name = 'supervision-task' AND e.event IN ('not_kept', 'rectified', 'still_failing', 'rectification_expired')"
-        ),
-        v,
-    )
-    .await
+pub async fn rectifications(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz) -> Result<Rectifications, DbErr> {
+    let rows = folded(counted(db, s, tz, &[rollup::RECT_ORDERED, rollup::RECT_SUCCEEDED, rollup::RECT_FAILED], false).await?);
+    Ok(Rectifications { ordered: total(&rows, rollup::RECT_ORDERED), succeeded: total(&rows, rollup::RECT_SUCCEEDED), failed: total(&rows, rollup::RECT_FAILED) })
 }
 
 /// Per supervising division: tasks, looked at within 3 working days (accepted with no breach of
 /// that limit), fed back within 5 (a result fed back with no breach of that limit), breaches.
-pub async fn divisions(db: &impl ConnectionTrait, s: &Scope) -> Result<Vec<DivisionFigures>, DbErr> {
-    let (w, v) = s.condition("c");
-    let event = |names: &str| format!("EXISTS (SELECT 1 FROM workflow_events e WHERE e.instance_id = t.id AND e.event IN ({names}))");
-    let breach = |limit: &str| format!("EXISTS (SELECT 1 FROM sla_breaches b WHERE b.instance_id = t.id AND b.limit_kind = '{limit}')");
-    let (accepted, fed_back) = (event("'accept'"), event("'kept', 'not_kept'"));
-    let (late_look, late_feedback) = (breach("look_at"), breach("feedback"));
-    fetch(
-        db,
-        &format!(
-            "SELECT t.division, COUNT(*) AS tasks, \
-                    COALESCE(SUM(CASE WHEN {accepted} AND NOT {late_look} THEN 1 ELSE 0 END), 0) AS looked_at_in_time, \
-                    COALESCE(SUM(CASE WHEN {late_look} THEN 1 ELSE 0 END), 0) AS look_at_breaches, \
-                    COALESCE(SUM(CASE WHEN {fed_back} AND NOT {late_feedback} THEN 1 ELSE 0 END), 0) AS fed_back_in_time, \
-                    COALESCE(SUM(CASE WHEN {late_feedback} THEN 1 ELSE 0 END), 0) AS feedback_breaches \
-             FROM cases c JOIN workflow_instances t ON t.parent_id = c.instance_id \
-             WHERE {w} AND t.definition_name = 'supervision-task' GROUP BY t.division ORDER BY t.division"
-        ),
-        v,
-    )
-    .await
+pub async fn divisions(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz) -> Result<Vec<DivisionFigures>, DbErr> {
+    use rollup::{FEEDBACK_BREACH, FED_BACK_IN_TIME, LOOKED_AT_IN_TIME, LOOK_AT_BREACH, TASK_COUNT};
+    let rows = folded(counted(db, s, tz, &[TASK_COUNT, LOOKED_AT_IN_TIME, LOOK_AT_BREACH, FED_BACK_IN_TIME, FEEDBACK_BREACH], false).await?);
+    let per = |metric: &str| by_key(&rows, metric);
+    let (looked, late_look, fed, late_feedback) = (per(LOOKED_AT_IN_TIME), per(LOOK_AT_BREACH), per(FED_BACK_IN_TIME), per(FEEDBACK_BREACH));
+    let of = |m: &BTreeMap<String, i64>, d: &str| m.get(d).copied().unwrap_or(0);
+    Ok(per(TASK_COUNT)
+        .into_iter()
+        .map(|(d, tasks)| DivisionFigures {
+            looked_at_in_time: of(&looked, &d),
+            look_at_breaches: of(&late_look, &d),
+            fed_back_in_time: of(&fed, &d),
+            feedback_breaches: of(&late_feedback, &d),
+            division: (!d.is_empty()).then_some(d),
+            tasks,
+        })
+        .collect())
 }
 
-pub async fn to_licence(db: &impl ConnectionTrait, s: &Scope) -> Result<ToLicence, DbErr> {
-    #[derive(FromQueryResult, Default)]
-    struct Agg {
-        n: i64,
-        total: Option<i64>,
-    }
-    let (w, v) = s.condition("c");
-    let agg: Agg = one(
-        db,
-        &format!("SELECT COUNT(c.licence_working_days) AS n, CAST(SUM(c.licence_working_days) AS BIGINT) AS total FROM cases c WHERE {w} AND c.licence_working_days IS NOT NULL"),
-        v.clone(),
-    )
-    .await?;
-    if agg.n == 0 {
+pub async fn to_licence(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz) -> Result<ToLicence, DbErr> {
+    let rows = folded(counted(db, s, tz, &[rollup::LICENCE_DAYS], false).await?);
+    let mut histogram: Vec<(i64, i64)> = by_key(&rows, rollup::LICENCE_DAYS).into_iter().filter_map(|(k, n)| Some((k.parse().ok()?, n))).collect();
+    histogram.sort_unstable();
+    let licensed: i64 = histogram.iter().map(|(_, n)| n).sum();
+    if licensed == 0 {
         return Ok(ToLicence::default());
     }
+    let sum: i64 = histogram.iter().map(|(days, n)| days * n).sum();
     // The nearest-rank 90th percentile: the ⌈0.9·n⌉-th smallest.
-    let rank = (agg.n * 9 + 9) / 10 - 1;
-    let p90 = count(
-        db,
-        &format!("SELECT c.licence_working_days AS n FROM cases c WHERE {w} AND c.licence_working_days IS NOT NULL ORDER BY c.licence_working_days LIMIT 1 OFFSET {rank}"),
-        v,
-    )
-    .await?;
-    Ok(ToLicence { licensed: agg.n, average_working_days: agg.total.map(|t| t as f64 / agg.n as f64), p90_working_days: Some(p90) })
+    let rank = (licensed * 9 + 9) / 10;
+    let mut seen = 0;
+    let p90 = histogram.iter().find(|(_, n)| {
+        seen += n;
+        seen >= rank
+    });
+    Ok(ToLicence { licensed, average_working_days: Some(sum as f64 / licensed as f64), p90_working_days: p90.map(|(d, _)| *d) })
 }
 
-pub async fn returns(db: &impl ConnectionTrait, s: &Scope) -> Result<Returns, DbErr> {
-    let (w, v) = s.condition("c");
-    let first = count(
-        db,
-        &format!(
-            "SELECT COUNT(*) AS n FROM cases c WHERE {w} AND NOT EXISTS (SELECT 1 FROM returns r WHERE r.item_code = c.item_code \
-             AND r.applicant_uscc = c.applicant_uscc AND r.created_at < c.created_at)"
-        ),
-        v.clone(),
-    )
-    .await?;
-    let cases = count(db, &format!("SELECT COUNT(*) AS n FROM cases c WHERE {w}"), v).await?;
-    let (rw, rv) = s.condition("r");
-    let returned = count(db, &format!("SELECT COUNT(*) AS n FROM returns r WHERE {rw}"), rv).await?;
-    Ok(Returns { applications: cases + returned, returns: returned, first_time: first, cases })
+pub async fn returns(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz) -> Result<Returns, DbErr> {
+    let rows = folded(counted(db, s, tz, &[rollup::STATE, rollup::FIRST_TIME, rollup::RETURNED], false).await?);
+    let (cases, returned) = (total(&rows, rollup::STATE), total(&rows, rollup::RETURNED));
+    Ok(Returns { applications: cases + returned, returns: returned, first_time: total(&rows, rollup::FIRST_TIME), cases })
 }
 
-/// Opened, licensed and returned per week (from Monday) or month, in the office's zone: the
-/// database counts per local day, the days are folded into periods here.
+/// Opened, licensed and returned per week (from Monday) or month, in the office's zone: counted
+/// per local day, the days folded into periods here.
 pub async fn series(db: &impl ConnectionTrait, s: &Scope, period: Period, tz: chrono_tz::Tz) -> Result<Vec<Bucket>, DbErr> {
-    #[derive(FromQueryResult)]
-    struct Day {
-        day: i64,
-        n: i64,
-    }
-    // The zone's offset now, applied to every instant: exact for zones without daylight saving (China's).
-    let offset = i64::from(Utc::now().with_timezone(&tz).offset().fix().local_minus_utc()) * 1000;
-    let per_day = |column: &'static str, table: &'static str, alias: &'static str| {
-        let (w, v) = s.condition_on(alias, column);
-        (format!("SELECT ({alias}.{column} + {offset}) / 86400000 AS day, COUNT(*) AS n FROM {table} {alias} WHERE {w} GROUP BY ({alias}.{column} + {offset}) / 86400000"), v)
-    };
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     let bucket = |day: i64| {
-        let date = epoch + Duration::days(day);
+        let date = rollup::day_date(day);
         match period {
             Period::Week => date - Duration::days(i64::from(date.weekday().num_days_from_monday())),
             Period::Month => date.with_day(1).unwrap_or(date),
         }
     };
     let mut out: BTreeMap<NaiveDate, Bucket> = BTreeMap::new();
-    for (which, (sql, values)) in [per_day("created_at", "cases", "c"), per_day("licensed_at", "cases", "c"), per_day("created_at", "returns", "r")].into_iter().enumerate() {
-        for d in fetch::<Day>(db, &sql, values).await? {
-            let start = bucket(d.day);
-            let b = out.entry(start).or_insert_with(|| Bucket { start, ..Bucket::default() });
-            match which {
-                0 => b.opened += d.n,
-                1 => b.licensed += d.n,
-                _ => b.returned += d.n,
-            }
+    for r in counted(db, s, tz, &[rollup::STATE, rollup::LICENSED, rollup::RETURNED], true).await? {
+        let start = bucket(r.day);
+        let b = out.entry(start).or_insert_with(|| Bucket { start, ..Bucket::default() });
+        match r.metric.as_str() {
+            rollup::STATE => b.opened += r.n,
+            rollup::LICENSED => b.licensed += r.n,
+            _ => b.returned += r.n,
         }
     }
+    out.retain(|_, b| b.opened != 0 || b.licensed != 0 || b.returned != 0);
     Ok(out.into_values().collect())
 }

@@ -84,6 +84,15 @@ pub struct SeriesBucket {
 
 pub struct Statistics(Scope);
 
+fn db<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a sea_orm::DatabaseConnection> {
+    Ok(&ctx.data::<Engine>()?.db)
+}
+
+/// The office's zone: what a day of the statistics is.
+fn tz(ctx: &Context<'_>) -> async_graphql::Result<chrono_tz::Tz> {
+    Ok(ctx.data::<Engine>()?.workflows.env.tz)
+}
+
 fn ratio(n: i64, d: i64) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
 }
@@ -91,34 +100,34 @@ fn ratio(n: i64, d: i64) -> Option<f64> {
 #[Object]
 impl Statistics {
     async fn cases_by_mode_and_state(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ModeStateCount>> {
-        let rows = insight::by_mode_and_state(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())?;
+        let rows = insight::by_mode_and_state(db(ctx)?, &self.0, tz(ctx)?).await.map_err(|e| e.internal())?;
         Ok(rows.into_iter().map(|r| ModeStateCount { mode: r.mode, state: r.state, count: r.count }).collect())
     }
     async fn fulfilment(&self, ctx: &Context<'_>) -> async_graphql::Result<FulfilmentFigures> {
-        let rows = insight::by_mode_and_state(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())?;
+        let rows = insight::by_mode_and_state(db(ctx)?, &self.0, tz(ctx)?).await.map_err(|e| e.internal())?;
         let f = insight::fulfilment(&rows);
         Ok(FulfilmentFigures { rate: f.rate(), kept: f.kept, not_kept: f.not_kept, in_force: f.in_force })
     }
     async fn deferrals(&self, ctx: &Context<'_>) -> async_graphql::Result<insight::Deferrals> {
-        insight::deferrals(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())
+        insight::deferrals(db(ctx)?, &self.0, tz(ctx)?).await.map_err(|e| e.internal())
     }
     async fn revocations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RevocationCause>> {
-        let rows = insight::revocations(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())?;
+        let rows = insight::revocations(db(ctx)?, &self.0, tz(ctx)?).await.map_err(|e| e.internal())?;
         Ok(rows.into_iter().map(|c| RevocationCause { cause: c.event, count: c.count }).collect())
     }
     async fn rectifications(&self, ctx: &Context<'_>) -> async_graphql::Result<insight::Rectifications> {
-        insight::rectifications(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())
+        insight::rectifications(db(ctx)?, &self.0, tz(ctx)?).await.map_err(|e| e.internal())
     }
     async fn divisions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<insight::DivisionFigures>> {
-        insight::divisions(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())
+        insight::divisions(db(ctx)?, &self.0, tz(ctx)?).await.map_err(|e| e.internal())
     }
     /// Working days from intake to licence.
     async fn intake_to_licence(&self, ctx: &Context<'_>) -> async_graphql::Result<LicenceTimeFigures> {
-        let t = insight::to_licence(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())?;
+        let t = insight::to_licence(db(ctx)?, &self.0, tz(ctx)?).await.map_err(|e| e.internal())?;
         Ok(LicenceTimeFigures { licensed: t.licensed, average_working_days: t.average_working_days, p90_working_days: t.p90_working_days })
     }
     async fn returns(&self, ctx: &Context<'_>) -> async_graphql::Result<ReturnFigures> {
-        let r = insight::returns(&ctx.data::<Engine>()?.db, &self.0).await.map_err(|e| e.internal())?;
+        let r = insight::returns(db(ctx)?, &self.0, tz(ctx)?).await.map_err(|e| e.internal())?;
         Ok(ReturnFigures {
             return_rate: ratio(r.returns, r.applications),
             one_time_success_rate: ratio(r.first_time, r.cases),

@@ -236,6 +236,9 @@ pub async fn start(
     .await?;
     insert_event(db, ev).await?;
     arm_timers(db, &id, 1, &outcome.arm).await?;
+    if let (Some(case), true) = (&parent_id, def.name == crate::supervision::tasks::DEFINITION) {
+        super::rollup::task_started(db, wf.env.tz, case, scope.division.as_deref()).await?;
+    }
     metrics::counter!(crate::telemetry::TRANSITIONS, "workflow" => def.name.clone(), "event" => "start").increment(1);
     Ok(InstanceRecord {
         id,
@@ -327,6 +330,20 @@ pub(crate) async fn apply(
         return Err(StoreError::Conflict { id: id.into(), expected: model.version, actual });
     }
     insert_event(db, ev).await?;
+    let breaches: Vec<&str> = outcome.effects.iter().filter_map(|e| if let Effect::SlaBreach { limit } = e { Some(limit.as_str()) } else { None }).collect();
+    super::rollup::transition(
+        db,
+        wf.env.tz,
+        &def.name,
+        id,
+        model.parent_id.as_deref(),
+        current.scope.division.as_deref(),
+        seq,
+        (event_name, &model.state, &outcome.to),
+        &breaches,
+        now,
+    )
+    .await?;
     if outcome.left_state {
         timer::Entity::update_many()
             .col_expr(timer::Column::Status, Expr::value(timer_status::CANCELLED))

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod instances;
 pub mod outbox;
 pub mod provisional;
+pub mod rollup;
 pub mod sla;
 pub mod timers;
 

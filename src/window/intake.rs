@@ -228,6 +228,7 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
         ],
     ))
     .await?;
+    crate::store::rollup::case_opened(&txn, engine.workflows.env.tz, &id, &uscc, &started.state).await?;
     if let Some((from, days)) = provisional {
         let (h, m) = END_OF_DAY;
         txn.execute_raw(stmt(
@@ -453,6 +454,7 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str, opinion:
         vec![number.clone().into(), now.timestamp_millis().into(), days.into(), id.into()],
     ))
     .await?;
+    crate::store::rollup::licensed(&txn, tz, id, days, now).await?;
     txn.commit().await?;
     Ok((fired.instance, number))
 }
@@ -524,6 +526,7 @@ pub async fn return_application(
         ],
     ))
     .await?;
+    crate::store::rollup::returned(&txn, engine.workflows.env.tz, &item.department, &item.code, now).await?;
     quality::after_return(&txn, &engine.workflows.returns, &officer.sub, &item.department, (&item.code, item.version, item.created_at), now).await?;
     txn.commit().await?;
     Ok(id)
