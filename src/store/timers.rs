@@ -1,6 +1,6 @@
 //! Due timers: claimed in batches under a lease (so that several processes never fire the same
-//! timer, and a killed process's claims are retaken once the lease runs out), then each fired
-//! through the engine in its own transaction together with the timer's own settlement.
+//! timer, and a killed process's claims are retaken once the lease runs out), then fired
+//! through the engine a chunk per transaction, each timer together with its own settlement.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
@@ -48,61 +48,81 @@ pub enum Fired {
     Retry,
 }
 
-/// Fires one claimed timer: settles the timer and records the event in one transaction, so
-/// the event happens exactly once however often this is retried.
+/// Timers fired in one transaction: one commit — on PostgreSQL one WAL flush — per chunk
+/// instead of per timer, which bounds a sweep's rate on commit latency otherwise.
+pub const CHUNK: usize = 64;
+
+/// Fires claimed timers, `CHUNK` at a time in one transaction, each under its own savepoint:
+/// a timer's settlement and its event commit together (so the event happens exactly once
+/// however often this is retried), and one timer's refusal or lost race undoes only its own
+/// writes.
 pub async fn fire_claimed(
     db: &DatabaseConnection,
     wf: &Workflows,
-    timer: &DueTimer,
+    timers: &[DueTimer],
     worker: &str,
     now: DateTime<Utc>,
-) -> Result<Fired, StoreError> {
-    let now_ms = now.timestamp_millis();
-    let txn = begin_write(db).await?;
+) -> Result<Vec<Fired>, StoreError> {
+    let mut out = Vec::with_capacity(timers.len());
+    for chunk in timers.chunks(CHUNK) {
+        let txn = begin_write(db).await?;
+        for timer in chunk {
+            let savepoint = txn.begin().await?;
+            match fire_one(&savepoint, wf, timer, worker, now).await {
+                Ok(fired) => {
+                    savepoint.commit().await?;
+                    out.push(fired);
+                }
+                Err(StoreError::Transition(e)) => {
+                    savepoint.rollback().await?;
+                    tracing::error!(timer = %timer.id, instance = %timer.instance_id, event = %timer.event, error = %e, "timer event refused; marked failed");
+                    txn.execute_raw(stmt(
+                        &txn,
+                        "UPDATE workflow_timers SET status = ?, settled_at = ?, last_error = ? WHERE id = ? AND status = ?",
+                        vec![timer_status::FAILED.into(), now.timestamp_millis().into(), e.to_string().into(), timer.id.clone().into(), timer_status::PENDING.into()],
+                    ))
+                    .await?;
+                    out.push(Fired::Failed);
+                }
+                Err(e) => {
+                    // A lost race, or the database refusing this one timer's writes: given back
+                    // for a later sweep (a dead connection fails the rollback and ends the sweep).
+                    savepoint.rollback().await?;
+                    if !matches!(e, StoreError::Conflict { .. }) {
+                        tracing::error!(timer = %timer.id, instance = %timer.instance_id, event = %timer.event, error = %e, "timer could not be fired; released for a later sweep");
+                    }
+                    txn.execute_raw(stmt(&txn, "UPDATE workflow_timers SET claimed_until = NULL WHERE id = ? AND claimed_by = ?", vec![timer.id.clone().into(), worker.into()]))
+                        .await?;
+                    out.push(Fired::Retry);
+                }
+            }
+        }
+        txn.commit().await?;
+    }
+    Ok(out)
+}
+
+/// Settles one claimed timer and fires its event, in the caller's transaction.
+async fn fire_one(txn: &impl ConnectionTrait, wf: &Workflows, timer: &DueTimer, worker: &str, now: DateTime<Utc>) -> Result<Fired, StoreError> {
     let settled = txn
         .execute_raw(stmt(
-            &txn,
+            txn,
             "UPDATE workflow_timers SET status = ?, settled_at = ? WHERE id = ? AND status = ? AND claimed_by = ?",
-            vec![timer_status::FIRED.into(), now_ms.into(), timer.id.clone().into(), timer_status::PENDING.into(), worker.into()],
+            vec![timer_status::FIRED.into(), now.timestamp_millis().into(), timer.id.clone().into(), timer_status::PENDING.into(), worker.into()],
         ))
         .await?;
     if settled.rows_affected() == 0 {
         return Ok(Fired::Stale);
     }
-    let instance = instances::load(&txn, &timer.instance_id).await?;
+    let instance = instances::load(txn, &timer.instance_id).await?;
     if instance.state != timer.state {
-        txn.execute_raw(stmt(&txn, "UPDATE workflow_timers SET status = ? WHERE id = ?", vec![timer_status::CANCELLED.into(), timer.id.clone().into()]))
+        txn.execute_raw(stmt(txn, "UPDATE workflow_timers SET status = ? WHERE id = ?", vec![timer_status::CANCELLED.into(), timer.id.clone().into()]))
             .await?;
-        txn.commit().await?;
         return Ok(Fired::Stale);
     }
     let payload = json!({ "timer": timer.name, "due_at": instances::from_ms(timer.due_at) });
-    match instances::fire(&txn, wf, &timer.instance_id, &timer.event, &Actor::system(), &payload, Some(instance.version), now).await {
-        Ok(_) => {
-            txn.commit().await?;
-            Ok(Fired::Fired)
-        }
-        Err(StoreError::Conflict { .. }) => {
-            txn.rollback().await?;
-            db.execute_raw(stmt(db, "UPDATE workflow_timers SET claimed_until = NULL WHERE id = ? AND claimed_by = ?", vec![timer.id.clone().into(), worker.into()]))
-                .await?;
-            Ok(Fired::Retry)
-        }
-        Err(StoreError::Transition(e)) => {
-            txn.rollback().await?;
-            tracing::error!(timer = %timer.id, instance = %timer.instance_id, event = %timer.event, error = %e, "timer event refused; marked failed");
-            let txn = db.begin().await?;
-            txn.execute_raw(stmt(
-                &txn,
-                "UPDATE workflow_timers SET status = ?, settled_at = ?, last_error = ? WHERE id = ? AND status = ?",
-                vec![timer_status::FAILED.into(), now_ms.into(), e.to_string().into(), timer.id.clone().into(), timer_status::PENDING.into()],
-            ))
-            .await?;
-            txn.commit().await?;
-            Ok(Fired::Failed)
-        }
-        Err(other) => Err(other),
-    }
+    instances::fire(txn, wf, &timer.instance_id, &timer.event, &Actor::system(), &payload, Some(instance.version), now).await?;
+    Ok(Fired::Fired)
 }
 
 /// Fires every timer due at `now`, a batch at a time, until none is left.
@@ -121,8 +141,8 @@ pub async fn sweep(
             return Ok(report);
         }
         let mut progressed = false;
-        for t in &claimed {
-            match fire_claimed(db, wf, t, worker, now).await? {
+        for fired in fire_claimed(db, wf, &claimed, worker, now).await? {
+            match fired {
                 Fired::Fired => {
                     report.fired += 1;
                     progressed = true;

@@ -128,8 +128,8 @@ async fn a_dead_sweepers_claims_are_retaken_after_the_lease() {
         assert_eq!(e.sweep("alive").await.unwrap().fired, 1);
         assert_eq!(events_of(&e, &id).await, ["start", "remind"]);
         // The dead sweeper coming back cannot fire it a second time.
-        let again = timers::fire_claimed(&e.db, &e.workflows, &claimed[0], "dead", e.now()).await.unwrap();
-        assert_eq!(again, timers::Fired::Stale);
+        let again = timers::fire_claimed(&e.db, &e.workflows, &claimed, "dead", e.now()).await.unwrap();
+        assert_eq!(again, [timers::Fired::Stale]);
         assert_eq!(events_of(&e, &id).await, ["start", "remind"]);
         let pending = entities::timer::Entity::find()
             .filter(entities::timer::Column::Status.eq("pending"))
@@ -137,6 +137,40 @@ async fn a_dead_sweepers_claims_are_retaken_after_the_lease() {
             .await
             .unwrap();
         assert_eq!(pending, 1, "only the expiry is still pending");
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_timer_is_kept_as_failed_and_the_rest_of_its_chunk_fires() {
+    for db in backends().await {
+        let clock = ManualClock::at(local(2026, 11, 2, 10, 0));
+        let e = engine(&db, &clock).await;
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(case_due(&e, local(2026, 11, 10, 17, 30)).await);
+        }
+        // The middle case's reminder names an event its state does not allow (a broken row).
+        sea_orm::ConnectionTrait::execute_unprepared(&e.db, &format!("UPDATE workflow_timers SET event = 'approve' WHERE instance_id = '{}' AND name = 'reminder'", ids[1]))
+            .await
+            .unwrap();
+        clock.set(local(2026, 11, 9, 9, 30));
+        let report = e.sweep("w").await.unwrap();
+        assert_eq!((report.fired, report.failed), (2, 1), "{report:?}");
+        assert_eq!(events_of(&e, &ids[0]).await, ["start", "remind"]);
+        assert_eq!(events_of(&e, &ids[1]).await, ["start"], "nothing of the refused event was written");
+        assert_eq!(events_of(&e, &ids[2]).await, ["start", "remind"]);
+        assert!(outbox_topics(&e, &ids[1]).await.is_empty());
+        let broken = entities::timer::Entity::find()
+            .filter(entities::timer::Column::InstanceId.eq(ids[1].as_str()))
+            .filter(entities::timer::Column::Name.eq("reminder"))
+            .one(&e.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(broken.status, "failed");
+        assert!(broken.last_error.unwrap_or_default().contains("approve"));
+        assert_eq!(e.sweep("w").await.unwrap(), Default::default(), "not fired again");
         db.cleanup().await;
     }
 }
