@@ -181,30 +181,8 @@ pub async fn run_stats(engine: Engine, cases: usize) -> anyhow::Result<()> {
     use crate::insight::{self, Period, Scope};
     println!("backend: {:?}", engine.db.get_database_backend());
     let db = &engine.db;
-    let started = Instant::now();
-    let existing = store::count(db, "SELECT COUNT(*) AS n FROM cases WHERE department LIKE 'B-D%'", vec![]).await?;
-    // A database seeded by an earlier run is used as it is (seeding a million takes minutes).
-    let (from, to) = if existing > 0 {
-        println!("fixture: reusing the {existing} bench cases already in the database");
-        (engine.now() - Duration::days(400), engine.now() + Duration::days(1))
-    } else {
-        let range = seed_cases(&engine, cases).await?;
-        println!("fixture: {cases} cases with their events and tasks in {:.1}s", started.elapsed().as_secs_f64());
-        range
-    };
     let tz = engine.workflows.env.tz;
-    // The fixture is written around the transitions, so its running counts are recounted.
-    if existing == 0 || store::count(db, "SELECT COUNT(*) AS n FROM statistics_rollup WHERE department LIKE 'B-D%'", vec![]).await? == 0 {
-        let t = Instant::now();
-        let txn = store::begin_write(db).await?;
-        store::rollup::rebuild(&txn, tz).await?;
-        txn.commit().await?;
-        println!("rollup: recounted from the cases, events and tasks in {:.1}s", t.elapsed().as_secs_f64());
-    }
-    // The planner's statistics, as after any bulk load.
-    db.execute_unprepared("ANALYZE").await?;
-    let rollup_rows = store::count(db, "SELECT COUNT(*) AS n FROM statistics_rollup", vec![]).await?;
-    println!("rollup: {rollup_rows} rows");
+    let (from, to) = ensure_bench_cases(&engine, cases).await?;
     let departments: Vec<String> = (1..=4).map(|d| format!("B-D{d}")).collect();
     let region = Scope { departments: departments.clone(), item: None, from, to };
     let one_department = Scope { departments: vec!["B-D1".into()], item: None, from, to };
@@ -240,9 +218,39 @@ pub async fn run_stats(engine: Engine, cases: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The bench fixture in the database: `cases` cases seeded unless an earlier run left them
+/// (seeding a million takes minutes), their statistics counted, the planner's statistics
+/// refreshed as after any bulk load. Returns a range covering them.
+pub(crate) async fn ensure_bench_cases(engine: &Engine, cases: usize) -> anyhow::Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    let db = &engine.db;
+    let tz = engine.workflows.env.tz;
+    let started = Instant::now();
+    let existing = store::count(db, "SELECT COUNT(*) AS n FROM cases WHERE department LIKE 'B-D%'", vec![]).await?;
+    let range = if existing > 0 {
+        println!("fixture: reusing the {existing} bench cases already in the database");
+        (engine.now() - Duration::days(400), engine.now() + Duration::days(1))
+    } else {
+        let range = seed_cases(engine, cases).await?;
+        println!("fixture: {cases} cases with their events, timers and tasks in {:.1}s", started.elapsed().as_secs_f64());
+        range
+    };
+    // The fixture is written around the transitions, so its running counts are recounted.
+    if existing == 0 || store::count(db, "SELECT COUNT(*) AS n FROM statistics_rollup WHERE department LIKE 'B-D%'", vec![]).await? == 0 {
+        let t = Instant::now();
+        let txn = store::begin_write(db).await?;
+        store::rollup::rebuild(&txn, tz).await?;
+        txn.commit().await?;
+        println!("rollup: recounted from the cases, events and tasks in {:.1}s", t.elapsed().as_secs_f64());
+    }
+    db.execute_unprepared("ANALYZE").await?;
+    let rollup_rows = store::count(db, "SELECT COUNT(*) AS n FROM statistics_rollup", vec![]).await?;
+    println!("rollup: {rollup_rows} rows");
+    Ok(range)
+}
+
 /// The bench's cases: ids in one order, spread evenly over the year before now.
 async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
-    use crate::store::entities::{event, instance};
+    use crate::store::entities::{event, instance, timer};
     use crate::window::{catalogue, registry};
     use sea_orm::{ActiveValue::Set, EntityTrait};
     let db = &engine.db;
@@ -283,6 +291,7 @@ async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::Da
         let mut instances = Vec::new();
         let mut events = Vec::new();
         let mut case_rows = Vec::new();
+        let mut timers = Vec::new();
         for i in done..done + n {
             let (mode, state) = (i % 3, STATES[i % 3][(i / 3) % 10]);
             let created = year_ago.timestamp_millis() + (span / count as i64) * i as i64;
@@ -306,6 +315,28 @@ async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::Da
                 applicant_uscc: Set(Some(format!("B{:017}", i % APPLICANTS))),
             };
             instances.push(instance(&id, &defs[mode], state, None, None));
+            // The limits still running, all ahead (a server started on the fixture has nothing due).
+            let ahead = now.timestamp_millis() + 86_400_000 * (1 + (i % 60) as i64);
+            let pending = |instance_id: &str, state: &str, name: &str, event: &str| timer::ActiveModel {
+                id: Set(uuid::Uuid::now_v7().to_string()),
+                instance_id: Set(instance_id.to_string()),
+                state: Set(state.into()),
+                name: Set(name.into()),
+                event: Set(event.into()),
+                due_at: Set(ahead),
+                status: Set("pending".into()),
+                armed_seq: Set(2),
+                claimed_by: Set(None),
+                claimed_until: Set(None),
+                settled_at: Set(None),
+                last_error: Set(None),
+                provisional: Set(0),
+            };
+            match state {
+                "awaiting_materials" => timers.extend([pending(&id, state, "reminder", "remind"), pending(&id, state, "expiry", "expire")]),
+                "under_review" => timers.push(pending(&id, state, "decision_limit", "decision_overdue")),
+                _ => {}
+            }
             let ev = |instance_id: &str, seq: i64, name: &str, to: &str| event::ActiveModel {
                 instance_id: Set(instance_id.to_string()),
                 seq: Set(seq),
@@ -329,6 +360,9 @@ async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::Da
                 let task = uuid::Uuid::now_v7().to_string();
                 let task_state = if state == "closed" { "closed_kept" } else { "notified" };
                 instances.push(instance(&task, &task_def, task_state, Some(id.clone()), Some(format!("{department}-SP"))));
+                if task_state == "notified" {
+                    timers.push(pending(&task, task_state, "look_at_limit", "look_at_overdue"));
+                }
                 if state == "closed" {
                     events.push(ev(&task, 2, "accept", "inspecting"));
                 }
@@ -339,6 +373,9 @@ async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::Da
         instance::Entity::insert_many(instances).exec_without_returning(&txn).await?;
         if !events.is_empty() {
             event::Entity::insert_many(events).exec_without_returning(&txn).await?;
+        }
+        if !timers.is_empty() {
+            timer::Entity::insert_many(timers).exec_without_returning(&txn).await?;
         }
         let mut sql = String::from(
             "INSERT INTO cases (instance_id, item_code, item_version, applicant_uscc, mode, department, opened_by, credit_tier, dishonest, licensed_at, licence_working_days, created_at) VALUES ",

@@ -10,6 +10,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod bench;
+pub mod load_bench;
 pub mod clock;
 pub mod config;
 pub mod delivery;

@@ -80,6 +80,20 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         due: usize,
     },
+    /// The real server under load: N background cases, intake-to-licence flows over HTTP at each
+    /// number of clients, inbox and case-detail latency at a fixed rate, peak memory.
+    BenchLoad {
+        #[arg(long, default_value_t = 1_000_000)]
+        cases: usize,
+        #[arg(long, value_delimiter = ',', default_value = "16,64")]
+        clients: Vec<usize>,
+        #[arg(long, default_value_t = 2000)]
+        flows: usize,
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -228,6 +242,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::BenchTimers { pending, due } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
             bench::run_timers(engine, pending, due).await?;
+        }
+        Command::BenchLoad { cases, clients, flows, rate, seconds } => {
+            let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
+            pledgeflow::load_bench::run(engine, &config, pledgeflow::load_bench::LoadOptions { cases, clients, flows, rate, seconds }).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

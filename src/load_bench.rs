@@ -1,0 +1,211 @@
+//! `pledgeflow bench-load`: the real server under load. Fills the database with a year of
+//! cases (every mode and end, their events, timers and supervision tasks) beside the demo
+//! office, starts `pledgeflow serve` on it as a child process, and drives it over HTTP:
+//! intake-to-licence flows (openCase → issueLicence, three audited transitions each) at each
+//! number of concurrent clients, then the window's inbox and a case's detail at a fixed request
+//! rate (open loop: requests are sent on schedule whether or not earlier ones have answered),
+//! and reads the server's peak resident memory.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::auth::Claims;
+use crate::config::Config;
+use crate::runtime::Engine;
+use crate::store;
+
+pub struct LoadOptions {
+    /// Background cases in the database (seeded once, reused by later runs).
+    pub cases: usize,
+    /// Concurrent clients for the intake-to-licence phase, one run each.
+    pub clients: Vec<usize>,
+    /// Flows per run.
+    pub flows: usize,
+    /// Requests per second in the latency phase, and for how long.
+    pub rate: u32,
+    pub seconds: u64,
+}
+
+const OPEN: &str = "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id } } }";
+const ISSUE: &str = "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber } }";
+const INBOX: &str = "query { workflowInstances(filter: {definition: \"material-deferral\", state: \"awaiting_materials\"}, first: 20) { totalCount edges { node { id state deadlines { name at } timers { name dueAt status } } } } }";
+const DETAIL: &str = "query($id: ID!) { workflowInstance(id: $id) { id state version context deadlines { name at } history { seq event actor occurredAt hash } timers { name event dueAt status } } }";
+/// The demo's applicant in good standing and its food business item (materials M01–M03).
+const APPLICANT: &str = "91310110666007217T";
+const ITEM: &str = "310101-FOOD-01";
+
+struct Server {
+    child: tokio::process::Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Server {
+    async fn start(config: &Config, data: &std::path::Path) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = tokio::process::Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .env("PLEDGEFLOW_DATABASE_URL", &config.database_url)
+            .env("PLEDGEFLOW_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PLEDGEFLOW_DATA_DIR", data)
+            .env("PLEDGEFLOW_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+        let started = Instant::now();
+        while http.get(format!("{url}/readyz")).send().await.map(|r| r.status().is_success()).unwrap_or(false) == false {
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(120), "the server did not become ready");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(Server { child, url, http })
+    }
+
+    async fn call(&self, token: &str, query: &str, variables: Value) -> anyhow::Result<Value> {
+        let r: Value = self
+            .http
+            .post(format!("{}/graphql", self.url))
+            .bearer_auth(token)
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::ensure!(r.get("errors").is_none(), "request refused: {r}");
+        Ok(r["data"].clone())
+    }
+
+    /// The peak resident set (VmHWM) of the server process, in MiB.
+    fn peak_memory_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+pub async fn run(engine: Engine, config: &Config, opts: LoadOptions) -> anyhow::Result<()> {
+    let db = &engine.db;
+    println!("backend: {:?}", db.get_database_backend());
+    // The demo office is where the flows run: loaded first, on an empty database.
+    if crate::demo::seed(&engine).await? > 0 {
+        println!("fixture: demo office loaded");
+    }
+    anyhow::ensure!(
+        store::count(db, "SELECT COUNT(*) AS n FROM approval_items WHERE code = ?", vec![ITEM.into()]).await? > 0,
+        "bench-load needs an empty database (it loads the demo office first) or one an earlier bench-load filled"
+    );
+    crate::bench::ensure_bench_cases(&engine, opts.cases).await?;
+    let now = chrono::Utc::now();
+    let keys = crate::auth::keys(db, config, now).await?;
+    let token = |sub: &str, role: &str, department: &str| -> anyhow::Result<String> {
+        let mut claims = Claims::new(sub, vec![role.to_string()], now, chrono::Duration::hours(4));
+        claims.department = Some(department.into());
+        keys.mint(&claims).ok_or_else(|| anyhow::anyhow!("this installation cannot mint tokens"))
+    };
+    let (window, approver) = (token("load-window", "window", "310101-SCJG")?, token("load-approver", "approver", "310101-SCJG")?);
+    let inbox_window = token("load-inbox", "window", "B-D1")?;
+    #[derive(sea_orm::FromQueryResult)]
+    struct Id {
+        instance_id: String,
+    }
+    let detail_ids: Vec<String> = store::fetch::<Id>(db, "SELECT instance_id FROM cases WHERE department = 'B-D1' ORDER BY created_at DESC LIMIT 1000", vec![])
+        .await?
+        .into_iter()
+        .map(|i| i.instance_id)
+        .collect();
+    anyhow::ensure!(!detail_ids.is_empty(), "no background cases to read");
+
+    let data = std::env::temp_dir().join(format!("pledgeflow-load-{}", std::process::id()));
+    std::fs::create_dir_all(&data)?;
+    let server = Arc::new(Server::start(config, &data).await?);
+    let materials = json!([{"code": "M01", "status": "PROVIDED", "fileRef": "DOC-1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "DOC-2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "DOC-3"}]);
+    let input = json!({"i": {"applicantUscc": APPLICANT, "itemCode": ITEM, "mode": "AFTER_THE_FACT", "signedBy": "张伟", "materials": materials}});
+
+    for &clients in &opts.clients {
+        let left = Arc::new(AtomicUsize::new(opts.flows));
+        let started = Instant::now();
+        let workers: Vec<_> = (0..clients)
+            .map(|_| {
+                let (server, left, window, approver, input) = (server.clone(), left.clone(), window.clone(), approver.clone(), input.clone());
+                tokio::spawn(async move {
+                    while left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                        let opened = server.call(&window, OPEN, input.clone()).await?;
+                        let id = opened["openCase"]["case"]["id"].as_str().unwrap_or_default().to_string();
+                        server.call(&approver, ISSUE, json!({"id": id})).await?;
+                    }
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        for w in workers {
+            w.await??;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "intake to licence, {clients} clients: {} flows in {secs:.1}s — {:.0} flows/s, {:.0} transitions/s",
+            opts.flows,
+            opts.flows as f64 / secs,
+            3.0 * opts.flows as f64 / secs
+        );
+    }
+
+    // Open loop at a fixed rate: every tick sends the next request, alternating the two queries.
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(opts.rate.max(1))));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let total = u64::from(opts.rate) * opts.seconds;
+    let mut pending = Vec::with_capacity(total as usize);
+    for n in 0..total {
+        tick.tick().await;
+        let server = server.clone();
+        let (query, token, vars) = if n % 2 == 0 {
+            (INBOX, inbox_window.clone(), json!({}))
+        } else {
+            // A background case of B-D1, read by that department's window.
+            (DETAIL, inbox_window.clone(), json!({"id": detail_ids[(n as usize / 2) % detail_ids.len()]}))
+        };
+        pending.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let r = server.call(&token, query, vars).await;
+            (n % 2, t.elapsed().as_secs_f64() * 1e3, r.is_ok())
+        }));
+    }
+    let (mut inbox, mut detail, mut failed) = (Vec::new(), Vec::new(), 0);
+    for p in pending {
+        let (kind, ms, ok) = p.await?;
+        if !ok {
+            failed += 1;
+        }
+        if kind == 0 { &mut inbox } else { &mut detail }.push(ms);
+    }
+    for (name, v) in [("window inbox (20 of B-D1's waiting deferrals, with totalCount)", &mut inbox), ("case detail (history, timers)", &mut detail)] {
+        v.sort_by(f64::total_cmp);
+        println!(
+            "{name} at {} req/s (both queries together) for {}s: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms over {} requests",
+            opts.rate,
+            opts.seconds,
+            percentile(v, 0.5),
+            percentile(v, 0.95),
+            percentile(v, 0.99),
+            v.len()
+        );
+    }
+    anyhow::ensure!(failed == 0, "{failed} requests failed in the latency phase");
+    match server.peak_memory_mib() {
+        Some(mib) => println!("server peak memory (VmHWM): {mib:.0} MiB"),
+        None => println!("server peak memory: not readable"),
+    }
+    Ok(())
+}
