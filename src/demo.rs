@@ -78,6 +78,11 @@ struct ItemDef {
     pattern: &'static str,
     /// Working days a rectification order gives.
     rectification: i64,
+    /// The application form's fields (code, name): a bundle asks a shared code once.
+    fields: &'static [(&'static str, &'static str)],
+    /// The promised time limit; none for a simple item (one working day).
+    time_limit: Option<i64>,
+    valid_years: Option<i64>,
 }
 
 fn items() -> Vec<ItemDef> {
@@ -95,6 +100,9 @@ fn items() -> Vec<ItemDef> {
             modes: limits(Some(20), false, true, true),
             pattern: "JY1310101{year}{seq:05}",
             rectification: 20,
+            fields: &[("premises_address", "住所（经营场所）"), ("business_area", "经营面积（平方米）"), ("food_safety_manager", "食品安全管理人员")],
+            time_limit: None,
+            valid_years: Some(5),
         },
         ItemDef {
             code: "310101-HYG-01",
@@ -108,6 +116,9 @@ fn items() -> Vec<ItemDef> {
             modes: limits(Some(10), false, false, true),
             pattern: "沪卫公字[{year}]第{seq:06}号",
             rectification: 30,
+            fields: &[("premises_address", "住所（经营场所）"), ("business_area", "经营面积（平方米）"), ("hygiene_manager", "卫生管理人员")],
+            time_limit: None,
+            valid_years: Some(4),
         },
         ItemDef {
             code: "310101-TZSB-01",
@@ -121,6 +132,9 @@ fn items() -> Vec<ItemDef> {
             modes: limits(None, false, false, false),
             pattern: "TZ{year}{seq:06}",
             rectification: 15,
+            fields: &[],
+            time_limit: Some(15),
+            valid_years: None,
         },
         ItemDef {
             code: "310101-YPLS-01",
@@ -134,6 +148,9 @@ fn items() -> Vec<ItemDef> {
             modes: limits(None, false, true, false),
             pattern: "沪DA{year}{seq:04}",
             rectification: 20,
+            fields: &[("premises_address", "住所（经营场所）"), ("business_area", "经营面积（平方米）"), ("pharmacist", "执业药师")],
+            time_limit: Some(3),
+            valid_years: Some(5),
         },
         ItemDef {
             code: "310101-HY-01",
@@ -147,6 +164,9 @@ fn items() -> Vec<ItemDef> {
             modes: limits(Some(15), true, false, true),
             pattern: "沪交运管许可黄字{year}{seq:06}号",
             rectification: 40,
+            fields: &[("premises_address", "住所（经营场所）"), ("vehicles", "车辆数")],
+            time_limit: Some(5),
+            valid_years: Some(4),
         },
     ]
 }
@@ -195,6 +215,9 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
             breach_consequences: "撤销许可、记入信用记录并向社会公开的法律责任".into(),
             supervision: Some(Linkage { department: def.department.into(), division: def.division.into(), supervision_item: format!("SUP-{}", def.code), rectification_working_days: def.rectification }),
             licence_pattern: def.pattern.into(),
+            fields: def.fields.iter().map(|(code, name)| catalogue::FormFieldSpec { code: code.to_string(), name: name.to_string() }).collect(),
+            time_limit_working_days: def.time_limit,
+            licence_valid_years: def.valid_years,
         };
         catalogue::put(db, def.code, def.name, def.department, def.excluded, &spec, "demo", now).await?;
     }

@@ -15,6 +15,7 @@ mod m20261123_000006_window;
 mod m20261123_000007_sla_breaches;
 mod m20261123_000008_return_rule;
 mod m20261123_000009_event_actor;
+mod m20261201_000011_bundles;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_sla_breaches::Migration),
             Box::new(m20261123_000008_return_rule::Migration),
             Box::new(m20261123_000009_event_actor::Migration),
+            Box::new(m20261201_000011_bundles::Migration),
         ]
     }
 }
@@ -85,6 +87,7 @@ mod tests {
                 "m20261123_000007_sla_breaches",
                 "m20261123_000008_return_rule",
                 "m20261123_000009_event_actor",
+                "m20261201_000011_bundles",
             ]
         );
     }
