@@ -77,7 +77,7 @@ pub async fn licences(db: &impl ConnectionTrait, set: &WorkflowSet, tz: chrono_t
          JOIN workflow_instances i ON i.id = c.instance_id \
          JOIN approval_items ai ON ai.code = c.item_code AND ai.version = c.item_version \
          JOIN departments d ON d.code = c.department \
-         WHERE c.applicant_uscc = ? AND c.licence_number IS NOT NULL ORDER BY c.licensed_at, c.licence_number",
+         WHERE c.applicant_uscc = ? AND c.licence_number IS NOT NULL ORDER BY c.licensed_at, c.item_code, c.licence_number",
         vec![uscc.into()],
     )
     .await?;
