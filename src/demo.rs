@@ -12,6 +12,7 @@ use crate::runtime::Engine;
 use crate::store::entities::instance;
 use crate::supervision::tasks::{self, Finding, Inspection};
 use crate::window::catalogue::{self, ItemSpec, Linkage, MaterialSpec, Mode, ModeLimits};
+use crate::window::bundle::{self, BundleItemInput, EstablishmentInput, FieldValueInput, OpenBundleInput};
 use crate::window::intake::{self, MaterialInput, MaterialStatus, OpenCaseInput, ReturnCategory};
 use crate::window::registry::{self, Applicant, ElectronicLicence};
 
@@ -78,6 +79,11 @@ struct ItemDef {
     pattern: &'static str,
     /// Working days a rectification order gives.
     rectification: i64,
+    /// The application form's fields (code, name): a bundle asks a shared code once.
+    fields: &'static [(&'static str, &'static str)],
+    /// The promised time limit; none for a simple item (one working day).
+    time_limit: Option<i64>,
+    valid_years: Option<i64>,
 }
 
 fn items() -> Vec<ItemDef> {
@@ -95,6 +101,9 @@ fn items() -> Vec<ItemDef> {
             modes: limits(Some(20), false, true, true),
             pattern: "JY1310101{year}{seq:05}",
             rectification: 20,
+            fields: &[("premises_address", "住所（经营场所）"), ("business_area", "经营面积（平方米）"), ("food_safety_manager", "食品安全管理人员")],
+            time_limit: None,
+            valid_years: Some(5),
         },
         ItemDef {
             code: "310101-HYG-01",
@@ -108,6 +117,9 @@ fn items() -> Vec<ItemDef> {
             modes: limits(Some(10), false, false, true),
             pattern: "沪卫公字[{year}]第{seq:06}号",
             rectification: 30,
+            fields: &[("premises_address", "住所（经营场所）"), ("business_area", "经营面积（平方米）"), ("hygiene_manager", "卫生管理人员")],
+            time_limit: None,
+            valid_years: Some(4),
         },
         ItemDef {
             code: "310101-TZSB-01",
@@ -121,6 +133,9 @@ fn items() -> Vec<ItemDef> {
             modes: limits(None, false, false, false),
             pattern: "TZ{year}{seq:06}",
             rectification: 15,
+            fields: &[],
+            time_limit: Some(15),
+            valid_years: None,
         },
         ItemDef {
             code: "310101-YPLS-01",
@@ -134,6 +149,9 @@ fn items() -> Vec<ItemDef> {
             modes: limits(None, false, true, false),
             pattern: "沪DA{year}{seq:04}",
             rectification: 20,
+            fields: &[("premises_address", "住所（经营场所）"), ("business_area", "经营面积（平方米）"), ("pharmacist", "执业药师")],
+            time_limit: Some(3),
+            valid_years: Some(5),
         },
         ItemDef {
             code: "310101-HY-01",
@@ -147,6 +165,9 @@ fn items() -> Vec<ItemDef> {
             modes: limits(Some(15), true, false, true),
             pattern: "沪交运管许可黄字{year}{seq:06}号",
             rectification: 40,
+            fields: &[("premises_address", "住所（经营场所）"), ("vehicles", "车辆数")],
+            time_limit: Some(5),
+            valid_years: Some(4),
         },
     ]
 }
@@ -164,6 +185,8 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
         ("310101-SCJG", "黄浦区市场监督管理局", "approval", vec![("310101-SCJG-SP", "食品经营监管科"), ("310101-SCJG-TZ", "特种设备安全监察科"), ("310101-SCJG-YP", "药品监管科")]),
         ("310101-WJW", "黄浦区卫生健康委员会", "approval", vec![("310101-WJW-WSJD", "卫生监督所")]),
         ("310101-JTW", "黄浦区交通委员会", "approval", vec![("310101-JTW-YG", "运输管理科")]),
+        // The comprehensive window (综合窗口) that takes bundled applications (一照通行).
+        ("310101-ZWZX", "黄浦区政务服务中心", "service", vec![]),
     ] {
         registry::put_department(db, code, REGION, name, side, Some(&format!("{}@demo.pledgeflow.localhost", code.to_lowercase()))).await?;
         for (d, n) in divisions {
@@ -171,6 +194,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
         }
     }
     for (id, name, department, division, role) in [
+        ("window-00", "冯综窗", "310101-ZWZX", None, "window"),
         ("window-01", "李窗口", "310101-SCJG", None, "window"),
         ("approver-01", "王审批", "310101-SCJG", None, "approver"),
         ("window-02", "赵窗口", "310101-WJW", None, "window"),
@@ -195,6 +219,9 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
             breach_consequences: "撤销许可、记入信用记录并向社会公开的法律责任".into(),
             supervision: Some(Linkage { department: def.department.into(), division: def.division.into(), supervision_item: format!("SUP-{}", def.code), rectification_working_days: def.rectification }),
             licence_pattern: def.pattern.into(),
+            fields: def.fields.iter().map(|(code, name)| catalogue::FormFieldSpec { code: code.to_string(), name: name.to_string() }).collect(),
+            time_limit_working_days: def.time_limit,
+            licence_valid_years: def.valid_years,
         };
         catalogue::put(db, def.code, def.name, def.department, def.excluded, &spec, "demo", now).await?;
     }
@@ -311,7 +338,49 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
         tasks::feed_back(engine, &inspector, &task_id, order).await?;
         started += 2;
     }
+    // 一照通行: a restaurant with a pharmacy counter being established applies once at the
+    // comprehensive window; its business licence is registered, and the operating licences run
+    // in parallel at the market regulator and the health office.
+    let bundle = bundle::open_bundle(engine, &staff("window-00", "window", "310101-ZWZX"), demo_bundle()).await?;
+    let registration = bundle::children(db, &bundle.id).await?.into_iter().find_map(|c| c.instance_id).ok_or_else(|| anyhow::anyhow!("the demo bundle opened no registration"))?;
+    bundle::register(engine, &scjg_approver, &registration, None).await?;
+    // The bundle and its registration; the operating licences start once the outbox delivers
+    // the registration's signal (within seconds of serving).
+    started += 2;
     // A return at intake: the officer forgot to collect the floor plan.
     intake::return_application(engine, &scjg_window, food, Some("91310110666007217T"), ReturnCategory::OfficerError, "漏收经营场所平面布局图").await?;
     Ok(started)
+}
+
+/// The demo's bundled application: an enterprise being established, its business licence, and
+/// food business, public-place hygiene and pharmacy retail in their own modes, on one form.
+pub fn demo_bundle() -> OpenBundleInput {
+    let m = |code: &str| MaterialInput { code: code.into(), status: MaterialStatus::Provided, file_ref: Some(format!("BDL-{code}")), licence_number: None };
+    let field = |code: &str, value: &str| FieldValueInput { code: code.into(), value: value.into() };
+    OpenBundleInput {
+        applicant_uscc: None,
+        establishment: Some(EstablishmentInput {
+            reserved_name: "上海示例小馆餐饮有限公司".into(),
+            legal_representative: "许晴".into(),
+            legal_representative_id: "310101198503150029".into(),
+            registration_department: "310101-SCJG".into(),
+            email: Some("xuqing@applicant.demo.pledgeflow.localhost".into()),
+            mobile: Some("13800000009".into()),
+        }),
+        items: vec![
+            BundleItemInput { item_code: "310101-FOOD-01".into(), mode: Mode::AfterTheFact, materials: vec![m("M02"), m("M03")], deferral_working_days: None },
+            BundleItemInput { item_code: "310101-HYG-01".into(), mode: Mode::AfterTheFact, materials: vec![m("M02"), m("M03")], deferral_working_days: None },
+            BundleItemInput { item_code: "310101-YPLS-01".into(), mode: Mode::Verification, materials: vec![m("M02")], deferral_working_days: None },
+        ],
+        fields: vec![
+            field("premises_address", "上海市黄浦区示例路 1 号"),
+            field("business_scope", "餐饮服务；药品零售"),
+            field("registered_capital", "50"),
+            field("business_area", "120"),
+            field("food_safety_manager", "许晴"),
+            field("hygiene_manager", "许晴"),
+            field("pharmacist", "周明"),
+        ],
+        signed_by: "许晴".into(),
+    }
 }

@@ -16,6 +16,7 @@ mod m20261123_000007_sla_breaches;
 mod m20261123_000008_return_rule;
 mod m20261123_000009_event_actor;
 mod m20261201_000010_statistics_rollup;
+mod m20261201_000011_bundles;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_return_rule::Migration),
             Box::new(m20261123_000009_event_actor::Migration),
             Box::new(m20261201_000010_statistics_rollup::Migration),
+            Box::new(m20261201_000011_bundles::Migration),
         ]
     }
 }
@@ -88,6 +90,7 @@ mod tests {
                 "m20261123_000008_return_rule",
                 "m20261123_000009_event_actor",
                 "m20261201_000010_statistics_rollup",
+                "m20261201_000011_bundles",
             ]
         );
     }

@@ -2,9 +2,11 @@
 
 pub mod access;
 pub mod audit;
+pub mod bundle;
 pub mod events;
 pub mod http;
 pub mod insight;
+pub mod licences;
 pub mod live;
 pub mod loaders;
 pub mod operations;
@@ -56,10 +58,10 @@ pub struct Services {
 }
 
 #[derive(MergedObject, Default)]
-pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery, quality::QualityQuery, audit::AuditQuery, insight::InsightQuery);
+pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery, quality::QualityQuery, audit::AuditQuery, insight::InsightQuery, bundle::BundleQuery, licences::LicenceQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(events::EventMutation, window::WindowMutation, supervision::SupervisionMutation, operations::OperationsMutation, quality::QualityMutation);
+pub struct Mutation(events::EventMutation, window::WindowMutation, supervision::SupervisionMutation, operations::OperationsMutation, quality::QualityMutation, bundle::BundleMutation);
 
 #[derive(Default)]
 pub struct WorkflowQuery;

@@ -29,7 +29,7 @@ impl PublicLimiter {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
-fn limited(ctx: &Context<'_>) -> async_graphql::Result<()> {
+pub(super) fn limited(ctx: &Context<'_>) -> async_graphql::Result<()> {
     let services = ctx.data::<Services>()?;
     let client = ctx.data_opt::<ClientAddr>().and_then(|c| c.0);
     services
@@ -96,13 +96,15 @@ struct Row {
     repaired: i64,
 }
 
-fn status(state: &str, breaches: i64) -> Option<CommitmentStatus> {
+pub(super) fn status(state: &str, breaches: i64) -> Option<CommitmentStatus> {
     match state {
         "closed" => Some(CommitmentStatus::Kept),
         "revoked" => Some(CommitmentStatus::NotKept),
         // Refused on a deferral that ran out is a broken promise; otherwise no commitment stands.
         "refused" if breaches > 0 => Some(CommitmentStatus::NotKept),
         "refused" | "withdrawn" => None,
+        // Ended with the business licence (一照通行): not a broken promise, no longer in force.
+        "deregistered" => None,
         _ => Some(CommitmentStatus::InForce),
     }
 }

@@ -20,8 +20,21 @@ pub struct WorkflowDefinition {
     pub events: Vec<String>,
     pub states: Vec<WorkflowState>,
     pub transitions: Vec<WorkflowTransition>,
+    /// A bundle's kinds of child and the order between them; empty for other definitions.
+    pub children: Vec<WorkflowChildKind>,
     /// SHA-256 of the definition's text.
     pub digest: String,
+}
+
+/// One kind of child a bundle opens.
+#[derive(SimpleObject)]
+pub struct WorkflowChildKind {
+    pub kind: String,
+    pub title: Option<String>,
+    /// The workflow its children start on; null for the catalogue's items (their mode's).
+    pub workflow: Option<String>,
+    /// Kinds whose children must hold their licence before these start.
+    pub after: Vec<String>,
 }
 
 #[derive(SimpleObject)]
@@ -106,6 +119,11 @@ impl From<&Definition> for WorkflowDefinition {
                     guards: t.guards.iter().map(|(n, _)| n.clone()).collect(),
                     effects: t.effects.iter().map(|(n, _)| n.clone()).collect(),
                 })
+                .collect(),
+            children: d
+                .children
+                .iter()
+                .map(|c| WorkflowChildKind { kind: c.kind.clone(), title: c.title.clone(), workflow: c.workflow.clone(), after: c.after.clone() })
                 .collect(),
             digest: d.digest.clone(),
         }

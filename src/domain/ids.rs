@@ -44,6 +44,44 @@ pub fn uscc(code: &str) -> Result<String, IdError> {
     Ok(code)
 }
 
+/// The check character of a code's first 17 characters (all from the code's character set).
+fn uscc_check(body: &str) -> Option<char> {
+    let mut sum = 0;
+    for (c, w) in body.chars().zip(USCC_WEIGHTS) {
+        sum += USCC_CHARSET.find(c)? as u32 * w;
+    }
+    Some(USCC_CHARSET.as_bytes()[((31 - sum % 31) % 31) as usize] as char)
+}
+
+/// A new enterprise's unified social credit code (GB 32100): registration authority 9 (market
+/// regulation), kind 1 (enterprise), the six-digit division code, the organisation code — `MA`
+/// and `serial` in six characters of the code's set, with its GB 11714 check character — and
+/// the check character. `None` for a division that is not six digits or a serial beyond 31^6.
+pub fn new_uscc(division: &str, serial: u64) -> Option<String> {
+    if division.len() != 6 || !division.chars().all(|c| c.is_ascii_digit()) || serial >= 31u64.pow(6) {
+        return None;
+    }
+    let set = USCC_CHARSET.as_bytes();
+    let mut digits = [b'0'; 6];
+    let mut n = serial;
+    for d in digits.iter_mut().rev() {
+        *d = set[(n % 31) as usize];
+        n /= 31;
+    }
+    let org: String = format!("MA{}", String::from_utf8_lossy(&digits));
+    // GB 11714: digits count as themselves, letters from A = 10.
+    let value = |c: char| c.to_digit(36).unwrap_or(0);
+    let sum: u32 = org.chars().zip([3, 7, 9, 10, 5, 8, 4, 2]).map(|(c, w)| value(c) * w).sum();
+    let org_check = match 11 - sum % 11 {
+        10 => 'X',
+        11 => '0',
+        d => char::from_digit(d, 10).unwrap_or('0'),
+    };
+    let body = format!("91{division}{org}{org_check}");
+    let check = uscc_check(&body)?;
+    Some(format!("{body}{check}"))
+}
+
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 
 /// Checks a resident ID number (birth date and check character); returns it upper-cased.
@@ -69,6 +107,18 @@ pub fn resident_id(id: &str) -> Result<String, IdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_codes_carry_valid_check_characters() {
+        for serial in [0, 1, 30, 31, 12_345, 887_503_680] {
+            let code = new_uscc("310101", serial).unwrap();
+            assert_eq!(uscc(&code).as_deref(), Ok(code.as_str()), "{code}");
+            assert!(code.starts_with("91310101MA"), "{code}");
+        }
+        assert_ne!(new_uscc("310101", 1), new_uscc("310101", 2));
+        assert_eq!(new_uscc("31010", 1), None);
+        assert_eq!(new_uscc("310101", 31u64.pow(6)), None);
+    }
 
     #[test]
     fn unified_social_credit_codes_from_the_standard() {

@@ -372,6 +372,17 @@ pub(crate) async fn apply(
                 let parent = model.parent_id.clone().ok_or_else(|| StoreError::NoParent(id.into()))?;
                 deliveries.push((key, "signal".into(), parent, event.clone()));
             }
+            Effect::SignalParentIfAny { event } => {
+                if let Some(parent) = model.parent_id.clone() {
+                    deliveries.push((key, "signal".into(), parent, event.clone()));
+                }
+            }
+            Effect::BundleAdvance { event } => {
+                // Boxed: opening a child writes through this function again.
+                if Box::pin(crate::window::bundle::advance(db, wf, def, id, now)).await? {
+                    deliveries.push((key, "signal".into(), id.to_string(), event.clone()));
+                }
+            }
             Effect::SignalChildren { event } => {
                 let children = instance::Entity::find()
                     .filter(instance::Column::ParentId.eq(id.to_string()))

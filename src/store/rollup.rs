@@ -39,6 +39,8 @@ pub const RECT_SUCCEEDED: &str = "rect_succeeded";
 pub const RECT_FAILED: &str = "rect_failed";
 
 const SUPPLIED_OR_EXPIRED: &str = "'materials_complete', 'expire'";
+/// Ends that leave a deferral neither supplied nor expired: no longer pending, counted nowhere.
+const ENDED_UNSETTLED: [&str; 3] = ["withdrawn", "refused", "deregistered"];
 const SETTING: &str = "statistics_rollup_zone";
 
 /// The local day number (days since 1970-01-01 in the office's zone) of an instant in ms.
@@ -227,7 +229,7 @@ pub async fn transition(
         }
         return d.write(db).await;
     }
-    let settles_deferral = matches!(event, "materials_complete" | "expire") || (from != to && matches!(to, "withdrawn" | "refused"));
+    let settles_deferral = matches!(event, "materials_complete" | "expire") || (from != to && ENDED_UNSETTLED.contains(&to));
     if from == to && !settles_deferral {
         return Ok(());
     }
@@ -292,7 +294,7 @@ pub fn facts(tz: chrono_tz::Tz) -> Vec<Fact> {
             &[DEFERRAL],
             format!(
                 "{} FROM cases c JOIN workflow_instances i ON i.id = c.instance_id WHERE c.mode = 'deferral' \
-                 AND NOT (i.state IN ('withdrawn', 'refused') AND NOT {supplied} AND NOT {expired})",
+                 AND NOT (i.state IN ('withdrawn', 'refused', 'deregistered') AND NOT {supplied} AND NOT {expired})",
                 of_case(DEFERRAL, &format!("CASE WHEN {late} THEN 'late' WHEN {supplied} THEN 'on_time' WHEN {expired} THEN 'never' ELSE 'pending' END"))
             ),
         ),

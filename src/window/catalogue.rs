@@ -90,6 +90,14 @@ fn default_rectification_days() -> i64 {
     40
 }
 
+/// A field of the application form (经营场所, 经营面积, …): a bundle asks each code once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject, async_graphql::InputObject)]
+#[graphql(input_name = "FormFieldSpecInput")]
+pub struct FormFieldSpec {
+    pub code: String,
+    pub name: String,
+}
+
 /// Everything about an item beyond its code, name and department.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject, async_graphql::InputObject)]
 #[graphql(input_name = "ItemSpecInput")]
@@ -108,6 +116,16 @@ pub struct ItemSpec {
     pub supervision: Option<Linkage>,
     /// e.g. `JY{year}{seq:06}`: `{year}` and `{seq:0N}` are filled in.
     pub licence_pattern: String,
+    /// The application form's fields (a bundle asks a code shared by several items once).
+    #[serde(default)]
+    #[graphql(default)]
+    pub fields: Vec<FormFieldSpec>,
+    /// The promised time limit in working days; none for a simple item (one working day).
+    #[serde(default)]
+    pub time_limit_working_days: Option<i64>,
+    /// Years a licence is valid from its issue; none for one without a term.
+    #[serde(default)]
+    pub licence_valid_years: Option<i64>,
 }
 
 /// An approval item (审批事项) at one version; a running case keeps the version it started on.

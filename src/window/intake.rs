@@ -39,7 +39,7 @@ impl From<DbErr> for WindowError {
     }
 }
 
-fn bad(field: &'static str, message: impl Into<String>) -> WindowError {
+pub(crate) fn bad(field: &'static str, message: impl Into<String>) -> WindowError {
     WindowError::BadInput { field, message: message.into() }
 }
 
@@ -99,14 +99,58 @@ async fn item_for_officer(db: &impl ConnectionTrait, officer: &Claims, code: &st
 pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) -> Result<InstanceRecord, WindowError> {
     let db = &engine.db;
     let now = engine.now();
-    let env = &engine.workflows.env;
     let uscc = ids::uscc(&input.applicant_uscc).map_err(|e| bad("applicantUscc", e.to_string()))?;
     let item = item_for_officer(db, officer, &input.item_code).await?;
-    quality::gate(db, &officer.sub, &item.code, item.version).await?;
+    let applicant = registry::applicant(db, &uscc).await?.ok_or_else(|| WindowError::NotFound(format!("no applicant {uscc}")))?;
+    let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };
+    let prepared = prepare(db, &engine.workflows.env, &officer.sub, &actor, item, &applicant, input, now).await?;
+    let txn = store::begin_write(db).await?;
+    let record = write(&txn, &engine.workflows, prepared, None, now).await?;
+    txn.commit().await?;
+    Ok(record)
+}
+
+/// A case checked and ready to be written: everything `write` needs, nothing stored yet.
+pub struct Prepared {
+    officer: String,
+    actor: Actor,
+    item: Item,
+    uscc: String,
+    mode: Mode,
+    materials: Vec<(super::catalogue::MaterialSpec, MaterialInput)>,
+    deadlines: BTreeMap<String, DateTime<Utc>>,
+    provisional: Option<(NaiveDate, i64)>,
+    today: NaiveDate,
+    commitment: String,
+    signed_by: String,
+    credit_tier: String,
+    /// What the instance starts with; a bundle adds what its children share.
+    pub context: Value,
+}
+
+/// The checks of opening a case on `item` (the caller has routed it to its department): the
+/// return rule's gate, the credit gate, the mode, the materials, the deferral, the commitment.
+/// Reads only; a refusal changes nothing.
+#[allow(clippy::too_many_arguments)]
+pub async fn prepare(
+    db: &impl ConnectionTrait,
+    env: &TimeEnv,
+    officer: &str,
+    actor: &Actor,
+    item: Item,
+    applicant: &registry::Applicant,
+    input: OpenCaseInput,
+    now: DateTime<Utc>,
+) -> Result<Prepared, WindowError> {
+    let uscc = applicant.uscc.clone();
+    quality::gate(db, officer, &item.code, item.version).await?;
     if item.excluded {
         return Err(bad("itemCode", format!("{} is excluded from commitment approval: ordinary procedure only", item.name)));
     }
-    let applicant = registry::applicant(db, &uscc).await?.ok_or_else(|| WindowError::NotFound(format!("no applicant {uscc}")))?;
+    // An enterprise whose business licence is deregistered takes no new licence.
+    if super::bundle::is_deregistered(db, &uscc).await? {
+        return Err(bad("applicantUscc", format!("the business licence of {uscc} is deregistered")));
+    }
     // The credit gate comes first (事前信用查询).
     if applicant.dishonest != 0 {
         return Err(bad("mode", format!("{} is on the dishonesty list: commitment approval, deferral and licence-before-check are closed to it; use the ordinary procedure", applicant.name)));
@@ -181,7 +225,7 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
         Some(link) => registry::division(db, &link.division).await?,
         None => None,
     };
-    let commitment = render_commitment(&item, &applicant, deadlines.get("materials_due").copied(), &input.signed_by, now, env.tz)?;
+    let commitment = render_commitment(&item, applicant, deadlines.get("materials_due").copied(), &input.signed_by, now, env.tz)?;
 
     let material_json: Vec<Value> = materials
         .iter()
@@ -202,13 +246,32 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
         // Counted on the statutory holidays: recomputed (never earlier) once the notice is on file.
         "provisional_deadlines": if provisional.is_some() { json!(["materials_due"]) } else { json!([]) },
     });
-    let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };
+    Ok(Prepared {
+        officer: officer.to_string(),
+        actor: actor.clone(),
+        uscc,
+        mode: input.mode,
+        materials: materials.into_iter().map(|(s, m)| (s.clone(), m)).collect(),
+        deadlines,
+        provisional,
+        today,
+        commitment,
+        signed_by: input.signed_by.trim().to_string(),
+        credit_tier: applicant.credit_tier.clone(),
+        context,
+        item,
+    })
+}
 
-    let txn = store::begin_write(db).await?;
-    let started = instances::start(&txn, &engine.workflows, input.mode.workflow(limits), context, deadlines.clone(), &actor, None, now).await?;
+/// Writes a prepared case in the caller's transaction: the instance (a child of `parent`,
+/// when a bundle opens it), the case row, its materials and, for verification, the verdicts.
+pub async fn write(txn: &impl ConnectionTrait, wf: &instances::Workflows, p: Prepared, parent: Option<&str>, now: DateTime<Utc>) -> Result<InstanceRecord, WindowError> {
+    let Prepared { officer, actor, item, uscc, mode, materials, deadlines, provisional, today, commitment, signed_by, credit_tier, context } = p;
+    let limits = &item.spec.modes;
+    let started = instances::start(txn, wf, mode.workflow(limits), context, deadlines.clone(), &actor, parent.map(str::to_string), now).await?;
     let id = started.id.clone();
     txn.execute_raw(stmt(
-        &txn,
+        txn,
         "INSERT INTO cases (instance_id, item_code, item_version, applicant_uscc, mode, department, opened_by, credit_tier, dishonest, \
          commitment_version, commitment_text, signed_by, signed_at, licence_number, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, NULL, ?)",
         vec![
@@ -216,23 +279,23 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
             item.code.clone().into(),
             item.version.into(),
             uscc.clone().into(),
-            input.mode.as_str().into(),
+            mode.as_str().into(),
             item.department.clone().into(),
-            officer.sub.clone().into(),
-            applicant.credit_tier.clone().into(),
+            officer.clone().into(),
+            credit_tier.into(),
             item.spec.commitment_version.into(),
             commitment.into(),
-            input.signed_by.trim().into(),
+            signed_by.into(),
             now.timestamp_millis().into(),
             now.timestamp_millis().into(),
         ],
     ))
     .await?;
-    crate::store::rollup::case_opened(&txn, engine.workflows.env.tz, &id, &uscc, &started.state).await?;
+    crate::store::rollup::case_opened(txn, wf.env.tz, &id, &uscc, &started.state).await?;
     if let Some((from, days)) = provisional {
         let (h, m) = END_OF_DAY;
         txn.execute_raw(stmt(
-            &txn,
+            txn,
             "INSERT INTO provisional_deadlines (instance_id, name, from_date, working_days, time_of_day) VALUES (?, 'materials_due', ?, ?, ?)",
             vec![id.clone().into(), from.to_string().into(), days.into(), format!("{h:02}:{m:02}").into()],
         ))
@@ -246,7 +309,7 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
             MaterialStatus::ToVerify => {
                 let kind = spec.licence_kind.as_deref().unwrap_or_default();
                 let number = m.licence_number.as_deref().unwrap_or_default();
-                let verdict = Library(&txn).verify(&uscc, kind, number, today).await?;
+                let verdict = Library(txn).verify(&uscc, kind, number, today).await?;
                 if verdict != Verdict::Verified {
                     unverified.push(spec.name.clone());
                 }
@@ -255,7 +318,7 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
             }
         };
         txn.execute_raw(stmt(
-            &txn,
+            txn,
             "INSERT INTO case_materials (instance_id, code, name, status, due_at, file_ref, received_by, received_at, verification) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             vec![
                 id.clone().into(),
@@ -264,20 +327,19 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
                 status.into(),
                 due.into(),
                 m.file_ref.clone().into(),
-                (m.status == MaterialStatus::Provided).then(|| officer.sub.clone()).into(),
+                (m.status == MaterialStatus::Provided).then(|| officer.clone()).into(),
                 (m.status == MaterialStatus::Provided).then(|| now.timestamp_millis()).into(),
                 verification.into(),
             ],
         ))
         .await?;
     }
-    let record = if input.mode == Mode::Verification {
+    let record = if mode == Mode::Verification {
         let (event, payload) = if unverified.is_empty() { ("verified", json!({})) } else { ("unverifiable", json!({"missing": unverified})) };
-        instances::fire(&txn, &engine.workflows, &id, event, &actor, &payload, None, now).await?.instance
+        instances::fire(txn, wf, &id, event, &actor, &payload, None, now).await?.instance
     } else {
         started
     };
-    txn.commit().await?;
     Ok(record)
 }
 

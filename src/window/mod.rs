@@ -1,6 +1,7 @@
 //! The approval side at the service window: organisation, catalogue, applicants and their
 //! credit, and the acts that open and carry a case (issue #5).
 
+pub mod bundle;
 pub mod catalogue;
 pub mod intake;
 pub mod quality;

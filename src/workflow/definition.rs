@@ -21,10 +21,23 @@ pub struct Definition {
     pub events: Vec<String>,
     pub states: BTreeMap<String, State>,
     pub transitions: Vec<Transition>,
+    /// A bundle's kinds of child, in the order declared; empty for every other definition.
+    pub children: Vec<ChildKind>,
     /// The file's text, kept so that an instance's exact definition can be stored and shown.
     pub source: String,
     /// SHA-256 of `source`: the same name and version must never mean two different texts.
     pub digest: String,
+}
+
+/// One kind of child a bundle opens, and the kinds that must be approved before it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildKind {
+    pub kind: String,
+    pub title: Option<String>,
+    /// The workflow its children start on; `None` for the catalogue's items, whose workflow is
+    /// their commitment mode's.
+    pub workflow: Option<String>,
+    pub after: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +73,16 @@ impl Definition {
 
     pub fn is_final(&self, state: &str) -> bool {
         self.states.get(state).is_some_and(|s| s.is_final)
+    }
+
+    /// The kind the catalogue's items belong to (the one without a workflow of its own).
+    pub fn catalogue_kind(&self) -> Option<&ChildKind> {
+        self.children.iter().find(|c| c.workflow.is_none())
+    }
+
+    /// The kind whose children start on `workflow`.
+    pub fn kind_started_by(&self, workflow: &str) -> Option<&ChildKind> {
+        self.children.iter().find(|c| c.workflow.as_deref() == Some(workflow))
     }
 }
 
@@ -97,6 +120,10 @@ impl Problems<'_> {
     fn state(&mut self, state: &str, place: impl Into<String>, message: impl Into<String>) {
         let line = self.lines.state(state);
         self.at(line, place, message)
+    }
+    fn child(&mut self, index: usize, message: impl Into<String>) {
+        let line = self.lines.child(index);
+        self.at(line, format!("children[{index}]"), message)
     }
     fn transition(&mut self, index: usize, message: impl Into<String>) {
         let line = self.lines.transition(index);
@@ -243,7 +270,9 @@ fn check(p: &mut Problems<'_>, src: DefinitionSource, text: &str) -> Definition 
         let effects = t.effects.iter().filter_map(|e| parse_effect(e).map(|x| (e.clone(), x)).map_err(|m| p.transition(i, m)).ok()).collect::<Vec<_>>();
         for (_, e) in &effects {
             match e {
-                Effect::SignalParent { event } | Effect::SignalChildren { event } if event == "start" => {
+                Effect::SignalParent { event } | Effect::SignalParentIfAny { event } | Effect::SignalChildren { event } | Effect::BundleAdvance { event }
+                    if event == "start" =>
+                {
                     p.transition(i, "cannot signal the reserved event \"start\"");
                 }
                 Effect::SetDeadline { name } if !deadlines.contains(name.as_str()) => {
@@ -253,6 +282,12 @@ fn check(p: &mut Problems<'_>, src: DefinitionSource, text: &str) -> Definition 
             }
         }
         transitions.push(Transition { from, on: t.on.clone(), to: t.to.clone(), roles: t.roles.clone(), guards, effects });
+    }
+
+    let children = check_children(p, &src);
+    let advances = transitions.iter().any(|t: &Transition| t.effects.iter().any(|(_, e)| matches!(e, Effect::BundleAdvance { .. })));
+    if advances && children.is_empty() {
+        p.top("children", "bundle:advance needs the kinds of child declared in [[children]]");
     }
 
     for e in &src.events {
@@ -278,9 +313,65 @@ fn check(p: &mut Problems<'_>, src: DefinitionSource, text: &str) -> Definition 
         events: src.events,
         states,
         transitions,
+        children,
         source: text.to_string(),
         digest: hex::encode(Sha256::digest(text.as_bytes())),
     }
+}
+
+/// Kinds named once, prerequisites that are declared kinds, at most one kind for the
+/// catalogue's items, and an order without cycles (a cycle would leave its children waiting
+/// for each other forever).
+fn check_children(p: &mut Problems<'_>, src: &DefinitionSource) -> Vec<ChildKind> {
+    let kinds: BTreeSet<&str> = src.children.iter().map(|c| c.kind.as_str()).collect();
+    let mut seen = BTreeSet::new();
+    for (i, c) in src.children.iter().enumerate() {
+        if !is_name(&c.kind) {
+            p.child(i, format!("kind {:?} is not a lowercase name", c.kind));
+        }
+        if !seen.insert(c.kind.as_str()) {
+            p.child(i, format!("kind {:?} is declared twice", c.kind));
+        }
+        for a in &c.after {
+            if !kinds.contains(a.as_str()) {
+                p.child(i, format!("after unknown kind {a:?}"));
+            }
+        }
+    }
+    if src.children.iter().filter(|c| c.workflow.is_none()).count() > 1 {
+        p.top("children", "more than one kind without a workflow: the catalogue's items must belong to one");
+    }
+    // Depth-first search for a cycle over `after`, reported once at the kind that closes it.
+    let after: BTreeMap<&str, Vec<&str>> = src.children.iter().map(|c| (c.kind.as_str(), c.after.iter().map(String::as_str).collect())).collect();
+    fn visit<'a>(k: &'a str, after: &BTreeMap<&'a str, Vec<&'a str>>, path: &mut Vec<&'a str>, done: &mut BTreeSet<&'a str>) -> Option<Vec<&'a str>> {
+        if let Some(at) = path.iter().position(|p| *p == k) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(k);
+            return Some(cycle);
+        }
+        if !done.insert(k) {
+            return None;
+        }
+        path.push(k);
+        for next in after.get(k).into_iter().flatten() {
+            if let Some(c) = visit(next, after, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    for (i, c) in src.children.iter().enumerate() {
+        if let Some(cycle) = visit(&c.kind, &after, &mut Vec::new(), &mut done) {
+            p.child(i, format!("the order has a cycle: {} (each would wait for the other forever)", cycle.join(" after ")));
+            break;
+        }
+    }
+    src.children
+        .iter()
+        .map(|c| ChildKind { kind: c.kind.clone(), title: c.title.clone(), workflow: c.workflow.clone(), after: c.after.clone() })
+        .collect()
 }
 
 fn src_transition<'a>(ts: &'a [TransitionSource], state: &str, event: &str) -> Option<&'a TransitionSource> {
@@ -345,6 +436,16 @@ pub fn check_set(defs: &[(String, Definition)]) -> Vec<Problem> {
                 place: "version".into(),
                 message: format!("{} version {} is also defined in {other}", d.name, d.version),
             });
+        }
+        for (i, c) in d.children.iter().enumerate() {
+            if let Some(w) = c.workflow.as_deref().filter(|w| !names.contains(w)) {
+                problems.push(Problem {
+                    file: file.clone(),
+                    line: LineIndex::of(&d.source).child(i),
+                    place: format!("children[{i}]"),
+                    message: format!("kind {:?} starts unknown workflow {w:?}", c.kind),
+                });
+            }
         }
         for (i, t) in d.transitions.iter().enumerate() {
             for (text, e) in &t.effects {

@@ -9,7 +9,7 @@ pub mod vocabulary;
 
 use std::{collections::BTreeMap, path::Path, sync::Arc};
 
-pub use definition::{parse_definition, Definition, Problem, State, Transition};
+pub use definition::{parse_definition, ChildKind, Definition, Problem, State, Transition};
 pub use engine::{Actor, Outcome, TimeEnv, TransitionError};
 
 use crate::domain::calendar::WorkingCalendar;

@@ -20,6 +20,22 @@ pub struct DefinitionSource {
     pub states: BTreeMap<String, StateSource>,
     #[serde(default)]
     pub transitions: Vec<TransitionSource>,
+    /// A bundle's kinds of child and the order between them (`after`).
+    #[serde(default)]
+    pub children: Vec<ChildSource>,
+}
+
+/// One kind of child a bundle opens: started by its own `workflow` (the business licence's
+/// registration), or, without one, the catalogue's items each in its commitment mode.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChildSource {
+    pub kind: String,
+    pub title: Option<String>,
+    pub workflow: Option<String>,
+    /// Kinds whose children must be approved before these start.
+    #[serde(default)]
+    pub after: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,17 +100,21 @@ pub struct TransitionSource {
 /// can point at the place a person would edit.
 pub struct LineIndex {
     transitions: Vec<usize>,
+    children: Vec<usize>,
     states: BTreeMap<String, usize>,
 }
 
 impl LineIndex {
     pub fn of(text: &str) -> Self {
         let mut transitions = Vec::new();
+        let mut children = Vec::new();
         let mut states = BTreeMap::new();
         for (i, line) in text.lines().enumerate() {
             let t = line.trim();
             if t.starts_with("[[transitions]]") {
                 transitions.push(i + 1);
+            } else if t.starts_with("[[children]]") {
+                children.push(i + 1);
             } else if let Some(rest) = t.strip_prefix("[states.") {
                 if let Some(name) = rest.split(']').next() {
                     let name = name.split('.').next().unwrap_or(name).trim_matches('"');
@@ -102,11 +122,15 @@ impl LineIndex {
                 }
             }
         }
-        Self { transitions, states }
+        Self { transitions, children, states }
     }
 
     pub fn transition(&self, index: usize) -> Option<usize> {
         self.transitions.get(index).copied()
+    }
+
+    pub fn child(&self, index: usize) -> Option<usize> {
+        self.children.get(index).copied()
     }
 
     pub fn state(&self, name: &str) -> Option<usize> {

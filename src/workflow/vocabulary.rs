@@ -42,6 +42,13 @@ pub enum Effect {
     Deliver { channel: Channel, recipient: String, topic: String },
     /// Fire an event on the parent instance, delivered by the outbox after commit.
     SignalParent { event: String },
+    /// `signal:parent?:EVENT`: the same when the instance has a parent, nothing otherwise — a
+    /// case may run alone or as a child of a bundle.
+    SignalParentIfAny { event: String },
+    /// `bundle:advance:EVENT`: start the children whose prerequisites (the definition's
+    /// `[[children]]` order) now hold, in the same transaction; once every child has ended,
+    /// signal EVENT to this instance itself.
+    BundleAdvance { event: String },
     /// Fire an event on every child instance, delivered by the outbox after commit; a child
     /// that has moved on (the event no longer applies) is left alone.
     SignalChildren { event: String },
@@ -102,7 +109,8 @@ pub fn parse_effect(name: &str) -> Result<Effect, String> {
     let parts: Vec<&str> = name.split(':').collect();
     let unknown = || {
         format!(
-            "unknown effect {name:?} (known: context:merge_payload, spawn:DEFINITION, signal:parent:EVENT, signal:children:EVENT, deadline:from_payload:DEADLINE, \
+            "unknown effect {name:?} (known: context:merge_payload, spawn:DEFINITION, signal:parent:EVENT, signal:parent?:EVENT, signal:children:EVENT, \
+             bundle:advance:EVENT, deadline:from_payload:DEADLINE, \
              credit:fulfilment|breach|revocation, sla:look_at|feedback, \
              email|sms:RECIPIENT:TEMPLATE with RECIPIENT one of {}, webhook:CHANNEL:TOPIC with CHANNEL one of {})",
             RECIPIENTS.join("|"),
@@ -113,7 +121,9 @@ pub fn parse_effect(name: &str) -> Result<Effect, String> {
         ["context", "merge_payload"] => Ok(Effect::MergePayload),
         ["spawn", def] if is_identifier(def) => Ok(Effect::Spawn { definition: def.to_string() }),
         ["signal", "parent", event] if is_identifier(event) => Ok(Effect::SignalParent { event: event.to_string() }),
+        ["signal", "parent?", event] if is_identifier(event) => Ok(Effect::SignalParentIfAny { event: event.to_string() }),
         ["signal", "children", event] if is_identifier(event) => Ok(Effect::SignalChildren { event: event.to_string() }),
+        ["bundle", "advance", event] if is_identifier(event) => Ok(Effect::BundleAdvance { event: event.to_string() }),
         ["deadline", "from_payload", name] if is_identifier(name) => Ok(Effect::SetDeadline { name: name.to_string() }),
         ["sla", limit] if SLA_LIMITS.contains(limit) => Ok(Effect::SlaBreach { limit: limit.to_string() }),
         ["credit", kind] if CREDIT_KINDS.contains(kind) => Ok(Effect::CreditRecord { kind: kind.to_string() }),
@@ -192,6 +202,9 @@ mod tests {
         assert!(parse_effect("email:neighbour:hello").is_err());
         assert!(parse_effect("webhook:twitter:x").is_err());
         assert!(parse_effect("launch:rockets").is_err());
+        assert_eq!(parse_effect("signal:parent?:child_ended"), Ok(Effect::SignalParentIfAny { event: "child_ended".into() }));
+        assert_eq!(parse_effect("bundle:advance:all_ended"), Ok(Effect::BundleAdvance { event: "all_ended".into() }));
+        assert!(parse_effect("bundle:advance").is_err());
     }
 
     #[test]

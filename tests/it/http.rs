@@ -122,9 +122,10 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
     let events: Vec<&str> = inst["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
     assert_eq!(events, ["start", "materials_complete", "approve"]);
     assert_eq!(inst["history"][1]["prevHash"], inst["history"][0]["hash"]);
-    // One per name (the newest version): the three modes, the licence-first variant, supervision.
-    assert_eq!(r["data"]["workflowDefinitions"]["totalCount"], 5);
-    assert_eq!(r["data"]["workflowDefinitions"]["edges"].as_array().unwrap().len(), 5);
+    // One per name (the newest version): the three modes, the licence-first variant, supervision,
+    // the bundle and the business licence's registration.
+    assert_eq!(r["data"]["workflowDefinitions"]["totalCount"], 7);
+    assert_eq!(r["data"]["workflowDefinitions"]["edges"].as_array().unwrap().len(), 7);
 
     let missing = graphql_as(&http, &base, &window, json!({"query": "{ workflowInstance(id: \"nope\") { state } }"})).await;
     assert_eq!(missing["data"]["workflowInstance"], Value::Null);

@@ -2,6 +2,7 @@
 //! and as a process that is killed.
 
 mod api;
+mod bundle;
 mod check_workflows;
 mod crash;
 mod engine_store;

@@ -6,12 +6,15 @@ use serde_json::{json, Value};
 use crate::http::{graphql, graphql_as, start, token_as};
 
 /// What the public types may carry, field by field: nothing personal, nothing internal.
-const PUBLIC_TYPES: [(&str, &[&str]); 2] = [
+const PUBLIC_TYPES: [(&str, &[&str]); 4] = [
     ("PublicEnterprise", &["uscc", "name", "commitments"]),
     (
         "PublicCommitment",
         &["itemCode", "itemName", "department", "mode", "conditions", "promisedOn", "materialsDue", "licenceNumber", "status", "settledOn", "creditRepaired"],
     ),
+    // The licences under a business licence (一照通行).
+    ("PublicLicenceHolder", &["uscc", "name", "businessLicence", "licences"]),
+    ("PublicLicence", &["licenceNumber", "itemCode", "itemName", "issuer", "validFrom", "validUntil", "mayOperate", "commitmentStatus"]),
 ];
 
 #[test]
