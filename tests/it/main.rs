@@ -11,6 +11,7 @@ mod identity;
 mod schema;
 mod delivery;
 mod draw;
+mod parsers;
 mod provisional;
 mod public;
 mod returns;
