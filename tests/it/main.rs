@@ -6,6 +6,7 @@ mod check_workflows;
 mod crash;
 mod engine_store;
 mod helpers;
+mod hostile;
 mod http;
 mod identity;
 mod schema;
