@@ -150,9 +150,12 @@ impl ErrorCode for serde_json::Error {}
 /// the caller's mistake: BAD_USER_INPUT, with `field` naming the input field whose value failed
 /// (the argument itself when the error's position tells no more), like every other refusal.
 pub fn code_coercion_errors(query: &str, variables: &async_graphql::Variables, errors: &mut [async_graphql::ServerError]) {
-    const PREFIX: &str = "Failed to parse \"";
+    // async-graphql's two wordings of an input value error (`InputValueError::custom` and
+    // `::expected_type`), each followed by the scalar's name in quotes.
+    const PREFIXES: [&str; 2] = ["Failed to parse \"", "Expected input type \""];
+    let scalar_of = |m: &str| PREFIXES.iter().find_map(|p| m.strip_prefix(p)).and_then(|rest| rest.split('"').next()).map(str::to_string);
     let uncoded = |e: &async_graphql::ServerError| {
-        e.message.starts_with(PREFIX) && !e.path.is_empty() && e.extensions.as_ref().is_none_or(|x| x.get("code").is_none())
+        scalar_of(&e.message).is_some() && !e.path.is_empty() && e.extensions.as_ref().is_none_or(|x| x.get("code").is_none())
     };
     if !errors.iter().any(uncoded) {
         return;
@@ -166,7 +169,7 @@ pub fn code_coercion_errors(query: &str, variables: &async_graphql::Variables, e
         collect_arguments(&fragment.node.selection_set.node, variables, &mut arguments);
     }
     for e in errors.iter_mut().filter(|e| uncoded(e)) {
-        let scalar = e.message[PREFIX.len()..].split('"').next().unwrap_or_default().to_string();
+        let scalar = scalar_of(&e.message).unwrap_or_default();
         // The innermost "(occurred while parsing "T")" names the input object holding the field.
         let holder = e.message.split("(occurred while parsing \"").nth(1).and_then(|t| t.split('"').next()).map(|t| t.trim_matches(['[', ']', '!']).to_string());
         let argument = e.locations.first().and_then(|at| arguments.iter().find(|(_, pos, _)| pos == at));

@@ -217,6 +217,8 @@ async fn arguments_that_do_not_coerce_are_bad_user_input_naming_the_field() {
         (&sup, json!({"query": "{ statistics(filter: {from: \"2026-01-01T00:00:00Z\", to: \"' OR 1=1 --\"}) { fulfilment { rate } } }"}), "to"),
         (&sup, json!({"query": "query($f: StatisticsFilter!) { statistics(filter: $f) { fulfilment { rate } } }", "variables": {"f": {"from": "yesterday", "to": "2026-01-01T00:00:00Z"}}}), "from"),
         (&sup, json!({"query": "{ dueSoon(workingDays: 4294967296) { instanceId } }"}), "workingDays"),
+        // A number where a DateTime belongs: async-graphql's other wording ("Expected input type").
+        (&sup, json!({"query": "query($d: String, $f: DateTime) { slaBreaches(filter: {division: $d, from: $f}) { id } }", "variables": {"d": "310101-SCJG-SP", "f": -1}}), "from"),
         (&inspector, json!({"query": "mutation { recordInspection(input: {taskId: \"x\", inspectedOn: \"2026-02-30\", findings: [], evidence: []}) { task { id } } }"}), "inspectedOn"),
         (&admin, json!({"query": "mutation { importElectronicLicences(input: {licences: [{holderUscc: \"91310110666007217T\", kind: \"k\", number: \"n\", validUntil: \"'; DROP TABLE x; --\", revoked: false}]}) { imported } }"}), "validUntil"),
         (&admin, json!({"query": "mutation { advanceClock(input: {to: \"<script>\"}) { now } }"}), "to"),

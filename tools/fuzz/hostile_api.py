@@ -333,6 +333,76 @@ def schema_phase(server, db, f, schema, tokens, cases, only=None):
                     raise
 
 
+def leaves(value, path=()):
+    """Paths to every scalar inside a variables object."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from leaves(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from leaves(v, path + (i,))
+    else:
+        yield path
+
+
+def replaced(value, path, new):
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {k: (replaced(v, rest, new) if k == head else v) for k, v in value.items()}
+    return [replaced(v, rest, new) if i == head else v for i, v in enumerate(value)]
+
+
+def examples_phase(server, db, f, tokens, cases):
+    """The shipped example operations (graphql/operations/<role>/), valid in shape, with one
+    value at a time made hostile and the example's placeholder ids swapped for real ones:
+    these reach the acts themselves (intake, inspections, events), past NOT_FOUND."""
+    instance_ids = db.column("SELECT id FROM workflow_instances")
+    hostile_values = st.one_of(
+        st.sampled_from(HOSTILE), st.text(max_size=30),
+        st.sampled_from([-1, 0, 2**31, -2**31 - 1, 2**53 + 1, 10**30, 1.5, True, None, [], {}, [None], {"": ""}]),
+    )
+    for op_file in sorted((REPO / "graphql" / "operations").glob("*/*.graphql")):
+        text = op_file.read_text()
+        if "subscription " in text:
+            continue
+        role = op_file.parent.name
+        m = re.search(r"^# variables: (.*)$", text, re.M)
+        base_vars = json.loads(m.group(1)) if m else {}
+        paths = list(leaves(base_vars)) or [()]
+        group = f"example {role}/{op_file.name}"
+        is_mutation = re.search(r"^\s*mutation\b", text, re.M) is not None
+
+        @settings(max_examples=cases * 3, deadline=None, database=None, derandomize=True,
+                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+        @given(path=st.sampled_from(paths), value=hostile_values, real=st.sampled_from(instance_ids or ["x"]), hostile=st.integers(0, 5))
+        def case(path, value, real, hostile):
+            variables = base_vars
+            # Placeholder ids (the examples' 01a2094f-…) become the demo's own instances.
+            for p in leaves(base_vars):
+                if p and p[-1] in ("id", "instanceId", "caseId", "taskId"):
+                    variables = replaced(variables, p, real)
+            if hostile and path:
+                variables = replaced(variables, path, value)
+            f.cases[group] += 1
+            before = None
+            if is_mutation:
+                db.quiesce()
+                before = db.snapshot()
+            resp, exc = post(server, {"query": text, "variables": variables}, token=tokens.get(role))
+            body = check_response(f, f"{group} {json.dumps(variables, ensure_ascii=False)[:300]}", resp, exc, f.new_log())
+            if not is_mutation or body is None or not body.get("errors"):
+                return
+            data = body.get("data")
+            if not isinstance(data, dict) or all(v is None for v in data.values()):
+                if db.snapshot() != before:
+                    f.fail(f"{group}: refused mutation changed state: {json.dumps(variables, ensure_ascii=False)[:300]}")
+                f.cases["refused mutations checked unchanged"] += 1
+
+        case()
+
+
 def transport_phase(server, db, f, tokens):
     admin = tokens["regional_admin"]
     window = tokens["window"]
@@ -500,6 +570,8 @@ def main() -> int:
         transport_phase(server, db, f, tokens)
         schema = graphql.build_schema((REPO / "graphql" / "schema.graphql").read_text())
         schema_phase(server, db, f, schema, tokens, args.cases, args.only)
+        if not args.only:
+            examples_phase(server, db, f, tokens, args.cases)
         time.sleep(0.5)
         check_response(f, "end", requests.get(f"{server.base}/healthz", timeout=10), None, f.new_log())
         if server.proc.poll() is not None:
@@ -514,7 +586,7 @@ def main() -> int:
     groups = collections.Counter()
     for k, v in f.cases.items():
         if k != "refused mutations checked unchanged":
-            groups[k.split(" ")[0] + " fields" if not k.startswith("transport") else k] += v
+            groups[k if k.startswith("transport") else {"query": "query fields", "mutation": "mutation fields", "example": "example operations, mutated"}[k.split(" ")[0]]] += v
     for k, v in sorted(groups.items()):
         print(f"  {k}: {v}")
     print("  error codes seen: " + ", ".join(f"{c} {n}" for c, n in f.codes.most_common()))
