@@ -191,6 +191,18 @@ pub fn code_coercion_errors(query: &str, variables: &async_graphql::Variables, e
     }
 }
 
+/// Errors of a request that never ran (syntax, validation against the schema, the depth and
+/// complexity limits) come from async-graphql without a code; they get the one `http.rs` gives
+/// requests it cannot read, so that every error a client sees carries one (issue #8).
+pub fn code_request_errors(errors: &mut [async_graphql::ServerError]) {
+    for e in errors.iter_mut().filter(|e| e.path.is_empty()) {
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            ext.set("code", "BAD_REQUEST");
+        }
+    }
+}
+
 /// Each input object of the schema: its fields and the named type of each (lists and `!` taken off).
 fn input_fields() -> &'static std::collections::HashMap<String, Vec<(String, String)>> {
     use async_graphql::parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition};

@@ -11,8 +11,8 @@ none, or broken ones), then:
 2. transport: oversized bodies, deep and expensive queries, batches, wrong media types, GET
    mutations, malformed / expired / wrong-signature / `alg: none` tokens.
 
-Fails on any HTTP 5xx, dropped connection, `INTERNAL` error code, BAD_USER_INPUT without
-`extensions.field`, panic or internal error in the server's log, and any change to the
+Fails on any HTTP 5xx, dropped connection, `INTERNAL` error code, error without a code,
+BAD_USER_INPUT without `extensions.field`, panic or internal error in the server's log, and any change to the
 database made by a mutation that came back refused (its field null, with errors). The
 database is read with sqlite3 while the server runs (WAL); the server's sweeps and daily jobs
 are scheduled out of reach and the outbox is waited for before each mutation, so that only
@@ -214,9 +214,8 @@ def check_response(f: Findings, what: str, resp: requests.Response | None, exc: 
         f.codes[code] += 1
         if code == "INTERNAL":
             f.fail(f"{what}: INTERNAL: {json.dumps(err, ensure_ascii=False)[:500]}")
-        if code == "(none)" and err.get("path"):
-            # Only GraphQL's own request errors (parse, validation) come without a code.
-            f.fail(f"{what}: an execution error without extensions.code: {json.dumps(err, ensure_ascii=False)[:400]}")
+        if code == "(none)":
+            f.fail(f"{what}: an error without extensions.code: {json.dumps(err, ensure_ascii=False)[:400]}")
         if code == "BAD_USER_INPUT" and not ext.get("field"):
             f.fail(f"{what}: BAD_USER_INPUT without extensions.field: {err.get('message', '')[:300]}")
     return body
