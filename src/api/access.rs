@@ -143,3 +143,137 @@ impl Page {
 }
 
 impl ErrorCode for serde_json::Error {}
+
+/// async-graphql answers an argument it cannot coerce once the query has been validated (an
+/// `Int` past 32 bits, a `DateTime` or `NaiveDate` that does not parse) with an execution
+/// error carrying neither a code nor the argument (found by the API fuzzer, issue #8). That is
+/// the caller's mistake: BAD_USER_INPUT, with `field` naming the input field whose value failed
+/// (the argument itself when the error's position tells no more), like every other refusal.
+pub fn code_coercion_errors(query: &str, variables: &async_graphql::Variables, errors: &mut [async_graphql::ServerError]) {
+    // async-graphql's two wordings of an input value error (`InputValueError::custom` and
+    // `::expected_type`), each followed by the scalar's name in quotes.
+    const PREFIXES: [&str; 2] = ["Failed to parse \"", "Expected input type \""];
+    let scalar_of = |m: &str| PREFIXES.iter().find_map(|p| m.strip_prefix(p)).and_then(|rest| rest.split('"').next()).map(str::to_string);
+    let uncoded = |e: &async_graphql::ServerError| {
+        scalar_of(&e.message).is_some() && !e.path.is_empty() && e.extensions.as_ref().is_none_or(|x| x.get("code").is_none())
+    };
+    if !errors.iter().any(uncoded) {
+        return;
+    }
+    let Ok(doc) = async_graphql::parser::parse_query(query) else { return };
+    let mut arguments = Vec::new();
+    for (_, op) in doc.operations.iter() {
+        collect_arguments(&op.node.selection_set.node, variables, &mut arguments);
+    }
+    for fragment in doc.fragments.values() {
+        collect_arguments(&fragment.node.selection_set.node, variables, &mut arguments);
+    }
+    for e in errors.iter_mut().filter(|e| uncoded(e)) {
+        let scalar = scalar_of(&e.message).unwrap_or_default();
+        // The innermost "(occurred while parsing "T")" names the input object holding the field.
+        let holder = e.message.split("(occurred while parsing \"").nth(1).and_then(|t| t.split('"').next()).map(|t| t.trim_matches(['[', ']', '!']).to_string());
+        let argument = e.locations.first().and_then(|at| arguments.iter().find(|(_, pos, _)| pos == at));
+        let field = argument.map(|(name, _, value)| match &holder {
+            None => name.clone(),
+            Some(holder) => {
+                let candidates: Vec<&str> = input_fields().get(holder).into_iter().flatten().filter(|(_, ty)| *ty == scalar).map(|(f, _)| f.as_str()).collect();
+                match candidates.as_slice() {
+                    [one] => one.to_string(),
+                    _ => failing_leaf(&scalar, &candidates, value).or(candidates.first().map(|c| c.to_string())).unwrap_or_else(|| name.clone()),
+                }
+            }
+        });
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        ext.set("code", "BAD_USER_INPUT");
+        if let Some(field) = field {
+            ext.set("field", field);
+        }
+    }
+}
+
+/// Errors of a request that never ran (syntax, validation against the schema, the depth and
+/// complexity limits) come from async-graphql without a code; they get the one `http.rs` gives
+/// requests it cannot read, so that every error a client sees carries one (issue #8).
+pub fn code_request_errors(errors: &mut [async_graphql::ServerError]) {
+    for e in errors.iter_mut().filter(|e| e.path.is_empty()) {
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            ext.set("code", "BAD_REQUEST");
+        }
+    }
+}
+
+/// Each input object of the schema: its fields and the named type of each (lists and `!` taken off).
+fn input_fields() -> &'static std::collections::HashMap<String, Vec<(String, String)>> {
+    use async_graphql::parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition};
+    static FIELDS: std::sync::OnceLock<std::collections::HashMap<String, Vec<(String, String)>>> = std::sync::OnceLock::new();
+    FIELDS.get_or_init(|| {
+        fn named(t: &Type) -> String {
+            match &t.base {
+                BaseType::Named(n) => n.to_string(),
+                BaseType::List(inner) => named(inner),
+            }
+        }
+        let Ok(doc) = async_graphql::parser::parse_schema(super::sdl()) else { return Default::default() };
+        doc.definitions
+            .iter()
+            .filter_map(|d| match d {
+                TypeSystemDefinition::Type(t) => match &t.node.kind {
+                    TypeKind::InputObject(o) => Some((
+                        t.node.name.node.to_string(),
+                        o.fields.iter().map(|f| (f.node.name.node.to_string(), named(&f.node.ty.node))).collect(),
+                    )),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+/// Every argument in `set` (and below): its name, where its value is written, and the value
+/// with variables put in.
+fn collect_arguments(
+    set: &async_graphql::parser::types::SelectionSet,
+    variables: &async_graphql::Variables,
+    out: &mut Vec<(String, async_graphql::Pos, async_graphql::Value)>,
+) {
+    use async_graphql::parser::types::Selection;
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(f) => {
+                for (name, value) in &f.node.arguments {
+                    let konst = value
+                        .node
+                        .clone()
+                        .into_const_with(|v| Ok::<_, std::convert::Infallible>(variables.get(&v).cloned().unwrap_or_default()))
+                        .unwrap_or_default();
+                    out.push((name.node.to_string(), value.pos, konst));
+                }
+                collect_arguments(&f.node.selection_set.node, variables, out);
+            }
+            Selection::InlineFragment(f) => collect_arguments(&f.node.selection_set.node, variables, out),
+            Selection::FragmentSpread(_) => {}
+        }
+    }
+}
+
+/// The first of `candidates` inside `value` whose scalar does not parse as `scalar`.
+fn failing_leaf(scalar: &str, candidates: &[&str], value: &async_graphql::Value) -> Option<String> {
+    use async_graphql::{InputType, Value};
+    let fails = |v: &Value| match scalar {
+        "Int" => <i32 as InputType>::parse(Some(v.clone())).is_err(),
+        "DateTime" => <chrono::DateTime<chrono::Utc> as InputType>::parse(Some(v.clone())).is_err(),
+        "NaiveDate" => <chrono::NaiveDate as InputType>::parse(Some(v.clone())).is_err(),
+        _ => false,
+    };
+    match value {
+        Value::Object(fields) => fields.iter().find_map(|(name, v)| match v {
+            Value::Object(_) | Value::List(_) => failing_leaf(scalar, candidates, v),
+            Value::Null => None,
+            leaf => (candidates.contains(&name.as_str()) && fails(leaf)).then(|| name.to_string()),
+        }),
+        Value::List(items) => items.iter().find_map(|v| failing_leaf(scalar, candidates, v)),
+        _ => None,
+    }
+}

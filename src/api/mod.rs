@@ -237,10 +237,13 @@ async fn execute(
     );
     let loaders = loaders::Loaders::new(&state.engine.db);
     let started = std::time::Instant::now();
-    let response = {
+    let (query, variables) = (request.query.clone(), request.variables.clone());
+    let mut response = {
         use tracing::Instrument;
         state.schema.execute(request.data(caller).data(loaders).data(client)).instrument(span.clone()).await
     };
+    access::code_coercion_errors(&query, &variables, &mut response.errors);
+    access::code_request_errors(&mut response.errors);
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
     metrics::counter!(crate::telemetry::REQUESTS, "outcome" => outcome).increment(1);
     metrics::histogram!(crate::telemetry::REQUEST_SECONDS).record(started.elapsed().as_secs_f64());

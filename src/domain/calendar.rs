@@ -13,8 +13,17 @@ use serde::Deserialize;
 pub enum CalendarError {
     #[error("no official calendar on file for {year}: add workflows/calendars/ for that year")]
     YearNotOnFile { year: i32 },
-    #[error("calendar file {file}: {message}")]
-    Malformed { file: String, message: String },
+    #[error("calendar file {file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Malformed { file: String, line: Option<usize>, message: String },
+}
+
+/// The years a calendar file may give: the lunar and solar-term tables of `tyme4rs` cover
+/// 1–9999 (beyond, it panics), and the year after the last on file is computed from them.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1901..=9998;
+
+/// The 1-based line of the first line holding `needle` at or after line `from`.
+fn line_of(text: &str, needle: &str, from: usize) -> Option<usize> {
+    text.lines().enumerate().skip(from.saturating_sub(1)).find(|(_, l)| l.contains(needle)).map(|(i, _)| i + 1)
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,7 +104,7 @@ impl WorkingCalendar {
     pub fn load_dir(dir: &Path) -> Result<Self, CalendarError> {
         let mut cal = Self::default();
         let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| CalendarError::Malformed { file: dir.display().to_string(), message: e.to_string() })?
+            .map_err(|e| CalendarError::Malformed { file: dir.display().to_string(), line: None, message: e.to_string() })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
@@ -103,6 +112,7 @@ impl WorkingCalendar {
         for path in files {
             let text = std::fs::read_to_string(&path).map_err(|e| CalendarError::Malformed {
                 file: path.display().to_string(),
+                line: None,
                 message: e.to_string(),
             })?;
             cal.add_toml(&path.display().to_string(), &text)?;
@@ -110,25 +120,34 @@ impl WorkingCalendar {
         Ok(cal)
     }
 
-    /// Parses one calendar file's text and adds its years.
+    /// Parses one calendar file's text and adds its years. A refusal names the line: the
+    /// parser's, else the year's table or the date's own line in it.
     pub fn add_toml(&mut self, file: &str, text: &str) -> Result<(), CalendarError> {
-        let malformed = |message: String| CalendarError::Malformed { file: file.to_string(), message };
-        let parsed: CalendarFile = toml::from_str(text).map_err(|e| malformed(e.to_string()))?;
+        let malformed = |line: Option<usize>, message: String| CalendarError::Malformed { file: file.to_string(), line, message };
+        let parsed: CalendarFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+            malformed(line, e.message().to_string())
+        })?;
         for (key, year) in parsed.years {
-            let y: i32 = key.parse().map_err(|_| malformed(format!("year key {key:?} is not a year")))?;
+            let table = line_of(text, &format!("years.{key}"), 1).or_else(|| line_of(text, &key, 1));
+            let at_date = |d: &NaiveDate| line_of(text, &d.to_string(), table.unwrap_or(1)).or(table);
+            let y: i32 = key.parse().map_err(|_| malformed(table, format!("year key {key:?} is not a year")))?;
+            if !YEARS.contains(&y) {
+                return Err(malformed(table, format!("year {y} is outside {}–{}", YEARS.start(), YEARS.end())));
+            }
             if self.years.contains_key(&y) {
-                return Err(malformed(format!("year {y} is given twice")));
+                return Err(malformed(table, format!("year {y} is given twice")));
             }
             for d in year.off_days.iter().chain(&year.makeup_workdays) {
                 if d.year() != y {
-                    return Err(malformed(format!("{d} is listed under year {y}")));
+                    return Err(malformed(at_date(d), format!("{d} is listed under year {y}")));
                 }
             }
             if let Some(d) = year.makeup_workdays.iter().find(|d| !is_weekend(**d)) {
-                return Err(malformed(format!("makeup workday {d} is not a weekend day")));
+                return Err(malformed(at_date(d), format!("makeup workday {d} is not a weekend day")));
             }
             if let Some(d) = year.off_days.iter().find(|d| year.makeup_workdays.contains(d)) {
-                return Err(malformed(format!("{d} is both a holiday and a makeup workday")));
+                return Err(malformed(at_date(d), format!("{d} is both a holiday and a makeup workday")));
             }
             self.years.insert(
                 y,
@@ -149,7 +168,8 @@ impl WorkingCalendar {
     /// Adds the year after the last one on file, computed from the statutory holidays and
     /// marked provisional.
     pub fn with_provisional_next_year(mut self) -> Self {
-        if let Some(last) = self.years.keys().next_back().copied() {
+        // `add_toml` keeps years inside `YEARS`, so the next one is inside tyme4rs's tables.
+        if let Some(last) = self.years.keys().next_back().copied().filter(|y| YEARS.contains(y)) {
             let year = last + 1;
             self.years.insert(year, YearRules { off: statutory_holidays(year), makeup: BTreeSet::new(), provisional: true });
         }
@@ -344,5 +364,29 @@ mod tests {
         assert!(err.to_string().contains("not a weekend day"), "{err}");
         let err = cal.add_toml("x.toml", "[years.2030]\noff_days = [\"2031-01-01\"]\nmakeup_workdays = []").unwrap_err();
         assert!(err.to_string().contains("listed under year 2030"), "{err}");
+    }
+
+    /// Found by the parser fuzzing (issue #8): a year past 9998 made the provisional year's
+    /// lunar dates panic inside tyme4rs, and `i32::MAX` overflowed; refusals had no line.
+    #[test]
+    fn years_outside_the_lunar_tables_are_refused_with_their_line() {
+        for year in ["9999", "2147483647", "-5", "0", "1900"] {
+            let mut cal = WorkingCalendar::default();
+            let err = cal.add_toml("x.toml", &format!("# note\n[years.{year}]\noff_days = []\nmakeup_workdays = []")).unwrap_err();
+            assert_eq!(err.to_string(), format!("calendar file x.toml:2: year {year} is outside 1901–9998"));
+        }
+        let mut cal = WorkingCalendar::default();
+        cal.add_toml("x.toml", "[years.9998]\noff_days = []\nmakeup_workdays = []").unwrap();
+        assert!(cal.with_provisional_next_year().is_provisional_year(9999));
+        let err = WorkingCalendar::default()
+            .add_toml("x.toml", "[years.2030]\noff_days = [\n  \"2030-01-01\",\n  \"2031-01-01\",\n]\nmakeup_workdays = []")
+            .unwrap_err();
+        assert_eq!(err.to_string(), "calendar file x.toml:4: 2031-01-01 is listed under year 2030");
+        let err = WorkingCalendar::default().add_toml("x.toml", "[years.2030]\noff_days = 3\n").unwrap_err();
+        assert!(err.to_string().starts_with("calendar file x.toml:2: "), "{err}");
+        for empty in ["", "# nothing\n"] {
+            let err = WorkingCalendar::default().add_toml("x.toml", empty).unwrap_err();
+            assert!(err.to_string().starts_with("calendar file x.toml:1: "), "{err}");
+        }
     }
 }

@@ -115,7 +115,8 @@ impl Problems<'_> {
         self.found.push(Problem { file: self.file.to_string(), line, place: place.into(), message: message.into() });
     }
     fn top(&mut self, place: &str, message: impl Into<String>) {
-        self.at(None, place, message)
+        let line = self.lines.key(place);
+        self.at(line, place, message)
     }
     fn state(&mut self, state: &str, place: impl Into<String>, message: impl Into<String>) {
         let line = self.lines.state(state);

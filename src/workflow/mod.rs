@@ -81,7 +81,11 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, Vec<Problem>> {
     }
     problems.extend(definition::check_set(&defs));
     let calendar = WorkingCalendar::load_dir(&dir.join("calendars")).map(WorkingCalendar::with_provisional_next_year).unwrap_or_else(|e| {
-        problems.push(Problem { file: dir.join("calendars").display().to_string(), line: None, place: "calendar".into(), message: e.to_string() });
+        let problem = match e {
+            crate::domain::calendar::CalendarError::Malformed { file, line, message } => Problem { file, line, place: "calendar".into(), message },
+            e => Problem { file: dir.join("calendars").display().to_string(), line: None, place: "calendar".into(), message: e.to_string() },
+        };
+        problems.push(problem);
         WorkingCalendar::default()
     });
     if problems.is_empty() {

@@ -96,12 +96,14 @@ pub struct TransitionSource {
     pub effects: Vec<String>,
 }
 
-/// The 1-based line of each `[[transitions]]` header and `[states.X]` table, so that problems
-/// can point at the place a person would edit.
+/// The 1-based line of each `[[transitions]]` header, `[states.X]` table and top-level key
+/// (`name = …`, `events = …`), so that problems can point at the place a person would edit.
 pub struct LineIndex {
     transitions: Vec<usize>,
     children: Vec<usize>,
     states: BTreeMap<String, usize>,
+    keys: BTreeMap<String, usize>,
+    first_state: Option<usize>,
 }
 
 impl LineIndex {
@@ -109,8 +111,21 @@ impl LineIndex {
         let mut transitions = Vec::new();
         let mut children = Vec::new();
         let mut states = BTreeMap::new();
+        let mut keys = BTreeMap::new();
+        let mut first_state = None;
+        let mut in_table = false;
         for (i, line) in text.lines().enumerate() {
             let t = line.trim();
+            if t.starts_with('[') {
+                in_table = true;
+            } else if !in_table {
+                if let Some((key, _)) = t.split_once('=') {
+                    keys.entry(key.trim().trim_matches('"').to_string()).or_insert(i + 1);
+                }
+            }
+            if t.starts_with("[states.") {
+                first_state.get_or_insert(i + 1);
+            }
             if t.starts_with("[[transitions]]") {
                 transitions.push(i + 1);
             } else if t.starts_with("[[children]]") {
@@ -122,7 +137,12 @@ impl LineIndex {
                 }
             }
         }
-        Self { transitions, children, states }
+        Self { transitions, children, states, keys, first_state }
+    }
+
+    /// The line of a top-level key; for `states`, the first state's table.
+    pub fn key(&self, key: &str) -> Option<usize> {
+        self.keys.get(key).copied().or(if key == "states" { self.first_state } else { None })
     }
 
     pub fn transition(&self, index: usize) -> Option<usize> {

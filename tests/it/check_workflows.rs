@@ -74,6 +74,15 @@ fn problems_point_at_the_file_and_line() {
     let found = problems(&BASE.replace("to = \"done\"", "to = \"nowhere\""));
     // the third [[transitions]] header is on line 29 of BASE
     assert!(found.iter().any(|p| p.starts_with("t.toml:29: transitions[2]:")), "{found:#?}");
+    // Problems with a top-level key point at its line (found by the parser fuzzing, issue #8:
+    // they had none), and "no final state" at the first state's table.
+    let found = problems(&BASE.replace("name = \"t\"", "name = \"T\"").replace("version = 1", "version = 0"));
+    assert!(found.iter().any(|p| p.starts_with("t.toml:2: name:")), "{found:#?}");
+    assert!(found.iter().any(|p| p.starts_with("t.toml:3: version:")), "{found:#?}");
+    let found = problems(&BASE.replace("events = [\"go\", \"tick\", \"stop\"]", "events = [\"go\", \"tick\", \"stop\", \"idle\"]"));
+    assert!(found.iter().any(|p| p.starts_with("t.toml:6: events:")), "{found:#?}");
+    let found = problems(&BASE.replace("final = true", ""));
+    assert!(found.iter().any(|p| p.starts_with("t.toml:8: states: no state is marked final")), "{found:#?}");
 }
 
 #[test]
@@ -109,6 +118,8 @@ fn duplicate_and_ambiguous_transitions_are_refused() {
 #[test]
 fn malformed_files_and_unknown_keys_are_refused_with_their_line() {
     assert_problem("name = \n", "t.toml:1: file: malformed definition");
+    assert_problem("", "t.toml:1: file: malformed definition: missing field `name`");
+    assert_problem("# nothing here\n", "t.toml:1: file: malformed definition");
     assert_problem(&BASE.replace("[states.b]\n", "[states.b]\ncolour = \"red\"\n"), "malformed definition: unknown field `colour`");
     assert_problem(&BASE.replace("events = [\"go\", \"tick\", \"stop\"]", "events = [\"go\", \"tick\", \"stop\", \"idle\"]"), "\"idle\" is declared but no transition takes it");
 }
