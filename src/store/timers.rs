@@ -59,6 +59,13 @@ pub async fn fire_claimed(
 ) -> Result<Fired, StoreError> {
     let now_ms = now.timestamp_millis();
     let txn = begin_write(db).await?;
+    // The instance first, then its timer: every other writer (an event from the API, another
+    // process firing a sibling timer that leaves the state) locks the instance row before it
+    // cancels the instance's timers, and the other order deadlocked against it on PostgreSQL
+    // (found by tools/faults). SQLite's IMMEDIATE transactions are serial already.
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_raw(stmt(&txn, "SELECT id FROM workflow_instances WHERE id = ? FOR UPDATE", vec![timer.instance_id.clone().into()])).await?;
+    }
     let settled = txn
         .execute_raw(stmt(
             &txn,

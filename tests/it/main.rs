@@ -16,5 +16,6 @@ mod public;
 mod returns;
 mod statistics;
 mod smtp;
+mod storage_faults;
 mod timers;
 mod window;

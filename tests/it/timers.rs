@@ -140,3 +140,42 @@ async fn a_dead_sweepers_claims_are_retaken_after_the_lease() {
         db.cleanup().await;
     }
 }
+
+/// A timer fired while another transaction holds its instance (an officer's event, another
+/// process firing the expiry) waits for the instance holding nothing, rather than holding the
+/// timer row that the other transaction is about to cancel: on PostgreSQL that order
+/// deadlocked, aborting one of the two (found by tools/faults/run.py).
+#[tokio::test]
+async fn a_timer_fired_while_its_instance_is_held_waits_without_deadlock() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    for db in backends().await {
+        if db.label != "postgres" {
+            continue; // SQLite's write transactions are serial: no lock order to get wrong.
+        }
+        let clock = ManualClock::at(local(2026, 9, 28, 10, 0));
+        let e = engine(&db, &clock).await;
+        let id = case_due(&e, local(2026, 10, 12, 17, 30)).await;
+        clock.set(local(2026, 10, 10, 9, 1)); // the reminder is due, the expiry not yet
+        let claimed = timers::claim_due(&e.db, "w1", e.now(), Duration::minutes(5), 100).await.unwrap();
+        let reminder = claimed.into_iter().find(|t| t.instance_id == id).expect("the reminder is claimed");
+
+        // The other writer holds the instance, as every event's transaction does first …
+        let other = e.db.begin().await.unwrap();
+        other.execute_unprepared(&format!("SELECT id FROM workflow_instances WHERE id = '{id}' FOR UPDATE")).await.unwrap();
+        let firing = {
+            let (db, wf, now) = (e.db.clone(), e.workflows.clone(), e.now());
+            tokio::spawn(async move { timers::fire_claimed(&db, &wf, &reminder, "w1", now).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // … then cancels the instance's pending timers, as leaving a state does.
+        let cancelled = other
+            .execute_unprepared(&format!("UPDATE workflow_timers SET status = 'cancelled' WHERE instance_id = '{id}' AND status = 'pending'"))
+            .await;
+        assert!(cancelled.is_ok(), "the other writer was aborted: {cancelled:?}");
+        other.commit().await.unwrap();
+        let fired = firing.await.unwrap();
+        assert!(matches!(fired, Ok(timers::Fired::Stale)), "{fired:?}");
+        assert_eq!(events_of(&e, &id).await, ["start"], "a cancelled reminder is not fired");
+        db.cleanup().await;
+    }
+}
