@@ -794,6 +794,12 @@ class Run:
         for p in panics[:10]:
             V.add(p)
 
+        # Two processes taking locks in different orders show up as PostgreSQL aborting one
+        # of them: retried, so nothing is lost, but a request or a sweep failed for it.
+        with open(os.path.join(self.pg.root, "postgres.log"), errors="replace") as f:
+            deadlocks = sum("deadlock detected" in line for line in f)
+        if deadlocks:
+            V.add(f"PostgreSQL reported {deadlocks} deadlock(s) (see {self.pg.root}/postgres.log)")
         kills = sum(s.kills for s in self.servers)
         starts = sum(s.starts for s in self.servers)
         summary = {
@@ -805,6 +811,7 @@ class Run:
             "sigkills": kills,
             "server starts": starts,
             "postgres restarts": self.pg_restarts,
+            "deadlocks": deadlocks,
             "smtp outages": self.smtp_outages,
             "requests whose outcome was unknown": self.unknown_requests,
             "reminders received (by Message-ID)": reminders,
