@@ -463,6 +463,8 @@ class Run:
     # -- chaos -------------------------------------------------------------------------------
 
     def kill_one(self, why):
+        if self.stop_chaos.is_set():  # a kill timed just after a clock move, due after the end
+            return
         live = [s for s in self.servers if s.alive()]
         if not live:
             return
