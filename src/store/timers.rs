@@ -76,7 +76,15 @@ pub async fn fire_claimed(
     if settled.rows_affected() == 0 {
         return Ok(Fired::Stale);
     }
-    let instance = instances::load(&txn, &timer.instance_id).await?;
+    let instance = match instances::load(&txn, &timer.instance_id).await {
+        Ok(i) => i,
+        Err(StoreError::Db(e)) => return Err(StoreError::Db(e)),
+        // An instance that cannot be read (corrupt context) fails the same way every time.
+        Err(e) => {
+            txn.rollback().await?;
+            return mark_failed(db, timer, now_ms, &e).await;
+        }
+    };
     if instance.state != timer.state {
         txn.execute_raw(stmt(&txn, "UPDATE workflow_timers SET status = ? WHERE id = ?", vec![timer_status::CANCELLED.into(), timer.id.clone().into()]))
             .await?;
@@ -95,20 +103,36 @@ pub async fn fire_claimed(
                 .await?;
             Ok(Fired::Retry)
         }
-        Err(StoreError::Transition(e)) => {
+        Err(StoreError::Db(e)) => Err(StoreError::Db(e)),
+        // Refused by the engine, or unreadable (an unknown definition, corrupt data): the
+        // same every time, so kept as `failed` with the reason instead of failing every sweep
+        // (and holding up the timers claimed behind it).
+        Err(e) => {
             txn.rollback().await?;
-            tracing::error!(timer = %timer.id, instance = %timer.instance_id, event = %timer.event, error = %e, "timer event refused; marked failed");
-            let txn = db.begin().await?;
-            txn.execute_raw(stmt(
-                &txn,
-                "UPDATE workflow_timers SET status = ?, settled_at = ?, last_error = ? WHERE id = ? AND status = ?",
-                vec![timer_status::FAILED.into(), now_ms.into(), e.to_string().into(), timer.id.clone().into(), timer_status::PENDING.into()],
-            ))
-            .await?;
-            txn.commit().await?;
-            Ok(Fired::Failed)
+            mark_failed(db, timer, now_ms, &e).await
         }
-        Err(other) => Err(other),
+    }
+}
+
+async fn mark_failed(db: &DatabaseConnection, timer: &DueTimer, now_ms: i64, e: &StoreError) -> Result<Fired, StoreError> {
+    tracing::error!(timer = %timer.id, instance = %timer.instance_id, event = %timer.event, error = %e, "timer event refused; marked failed");
+    let txn = db.begin().await?;
+    txn.execute_raw(stmt(
+        &txn,
+        "UPDATE workflow_timers SET status = ?, settled_at = ?, last_error = ? WHERE id = ? AND status = ?",
+        vec![timer_status::FAILED.into(), now_ms.into(), e.to_string().into(), timer.id.clone().into(), timer_status::PENDING.into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(Fired::Failed)
+}
+
+/// Gives back `worker`'s claims on `timers` (best effort: the database may be what failed).
+async fn release(db: &DatabaseConnection, timers: &[DueTimer], worker: &str) {
+    for t in timers {
+        let _ = db
+            .execute_raw(stmt(db, "UPDATE workflow_timers SET claimed_until = NULL WHERE id = ? AND claimed_by = ? AND status = ?", vec![t.id.clone().into(), worker.into(), timer_status::PENDING.into()]))
+            .await;
     }
 }
 
@@ -128,8 +152,18 @@ pub async fn sweep(
             return Ok(report);
         }
         let mut progressed = false;
-        for t in &claimed {
-            match fire_claimed(db, wf, t, worker, now).await? {
+        for (i, t) in claimed.iter().enumerate() {
+            let fired = match fire_claimed(db, wf, t, worker, now).await {
+                Ok(f) => f,
+                Err(e) => {
+                    // A database error (a restart, a lost connection): give this timer and the
+                    // rest of the batch back, so the next sweep retakes them at once rather
+                    // than after the lease (seen in tools/faults after PostgreSQL restarts).
+                    release(db, &claimed[i..], worker).await;
+                    return Err(e);
+                }
+            };
+            match fired {
                 Fired::Fired => {
                     report.fired += 1;
                     progressed = true;

@@ -179,3 +179,32 @@ async fn a_timer_fired_while_its_instance_is_held_waits_without_deadlock() {
         db.cleanup().await;
     }
 }
+
+/// A timer whose instance cannot be read (here its context is no longer JSON) is kept as
+/// `failed` with the reason, and the timers due beside it are fired: one bad row neither fails
+/// every sweep nor holds up the batch claimed with it.
+#[tokio::test]
+async fn an_unreadable_instance_fails_its_timer_and_the_others_fire() {
+    use sea_orm::ConnectionTrait;
+    for db in backends().await {
+        let clock = ManualClock::at(local(2026, 11, 2, 10, 0));
+        let e = engine(&db, &clock).await;
+        let broken = case_due(&e, local(2026, 11, 10, 17, 30)).await;
+        let fine = case_due(&e, local(2026, 11, 11, 17, 30)).await;
+        e.db.execute_unprepared(&format!("UPDATE workflow_instances SET context = '{{' WHERE id = '{broken}'")).await.unwrap();
+        clock.set(local(2026, 11, 10, 9, 30)); // both reminders due; the broken case's first
+        let report = e.sweep("w1").await.expect("the sweep goes on past the bad row");
+        assert_eq!((report.fired, report.failed), (1, 1), "{}: {report:?}", db.label);
+        assert_eq!(events_of(&e, &fine).await, ["start", "remind"]);
+        let failed = entities::timer::Entity::find()
+            .filter(entities::timer::Column::InstanceId.eq(broken.as_str()))
+            .filter(entities::timer::Column::Status.eq("failed"))
+            .one(&e.db)
+            .await
+            .unwrap()
+            .expect("the broken case's reminder is kept as failed");
+        assert!(failed.last_error.as_deref().is_some_and(|m| m.contains("corrupt")), "{:?}", failed.last_error);
+        assert_eq!(e.sweep("w1").await.unwrap(), timers::SweepReport::default(), "and is not retried");
+        db.cleanup().await;
+    }
+}
