@@ -39,7 +39,17 @@ impl Guard for Roles {
 /// Operators of the installation: outbox, dead letters, the training clock.
 pub const OPERATORS: Roles = Roles(&["regional_admin"]);
 
-impl ErrorCode for crate::store::StoreError {}
+impl ErrorCode for crate::store::StoreError {
+    fn internal(&self) -> async_graphql::Error {
+        match self {
+            crate::store::StoreError::Db(e) => e.internal(),
+            other => {
+                tracing::error!(error = %other, "internal error answering a request");
+                error("INTERNAL", "internal error")
+            }
+        }
+    }
+}
 
 /// Maps internal failures to a coded GraphQL error without leaking internals.
 pub trait ErrorCode: std::fmt::Display {
@@ -49,7 +59,22 @@ pub trait ErrorCode: std::fmt::Display {
     }
 }
 
-impl ErrorCode for sea_orm::DbErr {}
+/// A database that cannot record anything (full, read-only, unreachable) is UNAVAILABLE with
+/// what to do, not an opaque INTERNAL; the database's own text is logged, never returned.
+impl ErrorCode for sea_orm::DbErr {
+    fn internal(&self) -> async_graphql::Error {
+        match crate::store::unwritable(self) {
+            Some(why) => {
+                tracing::error!(error = %self, condition = ?why, "the database cannot take writes");
+                error("UNAVAILABLE", why.message())
+            }
+            None => {
+                tracing::error!(error = %self, "internal error answering a request");
+                error("INTERNAL", "internal error")
+            }
+        }
+    }
+}
 
 impl<T: std::fmt::Display> ErrorCode for std::sync::Arc<T> {}
 

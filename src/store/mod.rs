@@ -160,3 +160,54 @@ pub(crate) async fn claim_rows<T: sea_orm::FromQueryResult>(
     txn.commit().await?;
     rows.iter().map(|r| T::from_query_result(r, "")).collect()
 }
+
+/// Why the database cannot record anything just now, when that is the cause of `e`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unwritable {
+    /// SQLite's SQLITE_FULL (the disk, or `max_page_count`), PostgreSQL's `disk_full` (53100).
+    Full,
+    /// SQLite's SQLITE_READONLY (a read-only file or mount), PostgreSQL's
+    /// `read_only_sql_transaction` (25006, e.g. a standby).
+    ReadOnly,
+    /// No connection could be had or it broke (the server restarting, the network).
+    Unreachable,
+}
+
+impl Unwritable {
+    /// What an API caller is told: the condition and that nothing was recorded; no database
+    /// text (paths, SQL), which goes to the log.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Full => "the database is full: nothing was recorded; an operator must free space, then try again",
+            Self::ReadOnly => "the database is read-only: nothing was recorded; an operator must make it writable, then try again",
+            // A connection that broke during COMMIT may have committed: say so.
+            Self::Unreachable => "the database did not answer: try again shortly; if this was a change, look whether it was recorded before repeating it",
+        }
+    }
+}
+
+/// Tells a condition an operator must fix (or wait out) from a fault in the program: disk
+/// full, read-only, unreachable. Each write is one transaction, so in every such case nothing
+/// of it was kept.
+pub fn unwritable(e: &DbErr) -> Option<Unwritable> {
+    use sea_orm::{sqlx, RuntimeErr};
+    let sqlx_err = match e {
+        DbErr::ConnectionAcquire(_) => return Some(Unwritable::Unreachable),
+        DbErr::Conn(RuntimeErr::SqlxError(x)) | DbErr::Exec(RuntimeErr::SqlxError(x)) | DbErr::Query(RuntimeErr::SqlxError(x)) => x,
+        _ => return None,
+    };
+    match sqlx_err.as_ref() {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => Some(Unwritable::Unreachable),
+        sqlx::Error::Database(d) => match d.code()?.as_ref() {
+            "53100" => Some(Unwritable::Full),
+            "25006" => Some(Unwritable::ReadOnly),
+            // SQLite gives its extended result code; the primary code is its low byte.
+            code => match code.parse::<i64>().ok()? & 0xff {
+                13 => Some(Unwritable::Full),
+                8 => Some(Unwritable::ReadOnly),
+                _ => None,
+            },
+        },
+        _ => None,
+    }
+}

@@ -1,6 +1,7 @@
 //! Due timers: claimed in batches under a lease (so that several processes never fire the same
-//! timer, and a killed process's claims are retaken once the lease runs out), then fired
-//! through the engine a chunk per transaction, each timer together with its own settlement.
+//! timer, and a killed process's claims are retaken once the lease runs out), then each fired
+//! through the engine in its own transaction together with the timer's own settlement —
+//! several instances' at once on PostgreSQL, each instance's in due order.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
@@ -48,81 +49,131 @@ pub enum Fired {
     Retry,
 }
 
-/// Timers fired in one transaction: one commit — on PostgreSQL one WAL flush — per chunk
-/// instead of per timer, which bounds a sweep's rate on commit latency otherwise.
-pub const CHUNK: usize = 64;
-
-/// Fires claimed timers, `CHUNK` at a time in one transaction, each under its own savepoint:
-/// a timer's settlement and its event commit together (so the event happens exactly once
-/// however often this is retried), and one timer's refusal or lost race undoes only its own
-/// writes.
+/// Fires one claimed timer: settles the timer and records the event in one transaction, so
+/// the event happens exactly once however often this is retried.
 pub async fn fire_claimed(
     db: &DatabaseConnection,
     wf: &Workflows,
-    timers: &[DueTimer],
+    timer: &DueTimer,
     worker: &str,
     now: DateTime<Utc>,
-) -> Result<Vec<Fired>, StoreError> {
-    let mut out = Vec::with_capacity(timers.len());
-    for chunk in timers.chunks(CHUNK) {
-        let txn = begin_write(db).await?;
-        for timer in chunk {
-            let savepoint = txn.begin().await?;
-            match fire_one(&savepoint, wf, timer, worker, now).await {
-                Ok(fired) => {
-                    savepoint.commit().await?;
-                    out.push(fired);
-                }
-                Err(StoreError::Transition(e)) => {
-                    savepoint.rollback().await?;
-                    tracing::error!(timer = %timer.id, instance = %timer.instance_id, event = %timer.event, error = %e, "timer event refused; marked failed");
-                    txn.execute_raw(stmt(
-                        &txn,
-                        "UPDATE workflow_timers SET status = ?, settled_at = ?, last_error = ? WHERE id = ? AND status = ?",
-                        vec![timer_status::FAILED.into(), now.timestamp_millis().into(), e.to_string().into(), timer.id.clone().into(), timer_status::PENDING.into()],
-                    ))
-                    .await?;
-                    out.push(Fired::Failed);
-                }
-                Err(e) => {
-                    // A lost race, or the database refusing this one timer's writes: given back
-                    // for a later sweep (a dead connection fails the rollback and ends the sweep).
-                    savepoint.rollback().await?;
-                    if !matches!(e, StoreError::Conflict { .. }) {
-                        tracing::error!(timer = %timer.id, instance = %timer.instance_id, event = %timer.event, error = %e, "timer could not be fired; released for a later sweep");
-                    }
-                    txn.execute_raw(stmt(&txn, "UPDATE workflow_timers SET claimed_until = NULL WHERE id = ? AND claimed_by = ?", vec![timer.id.clone().into(), worker.into()]))
-                        .await?;
-                    out.push(Fired::Retry);
-                }
-            }
-        }
-        txn.commit().await?;
+) -> Result<Fired, StoreError> {
+    let now_ms = now.timestamp_millis();
+    let txn = begin_write(db).await?;
+    // The instance first, then its timer: every other writer (an event from the API, another
+    // process firing a sibling timer that leaves the state) locks the instance row before it
+    // cancels the instance's timers, and the other order deadlocked against it on PostgreSQL
+    // (found by tools/faults). SQLite's IMMEDIATE transactions are serial already.
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_raw(stmt(&txn, "SELECT id FROM workflow_instances WHERE id = ? FOR UPDATE", vec![timer.instance_id.clone().into()])).await?;
     }
-    Ok(out)
-}
-
-/// Settles one claimed timer and fires its event, in the caller's transaction.
-async fn fire_one(txn: &impl ConnectionTrait, wf: &Workflows, timer: &DueTimer, worker: &str, now: DateTime<Utc>) -> Result<Fired, StoreError> {
     let settled = txn
         .execute_raw(stmt(
-            txn,
+            &txn,
             "UPDATE workflow_timers SET status = ?, settled_at = ? WHERE id = ? AND status = ? AND claimed_by = ?",
-            vec![timer_status::FIRED.into(), now.timestamp_millis().into(), timer.id.clone().into(), timer_status::PENDING.into(), worker.into()],
+            vec![timer_status::FIRED.into(), now_ms.into(), timer.id.clone().into(), timer_status::PENDING.into(), worker.into()],
         ))
         .await?;
     if settled.rows_affected() == 0 {
         return Ok(Fired::Stale);
     }
-    let instance = instances::load(txn, &timer.instance_id).await?;
+    let instance = match instances::load(&txn, &timer.instance_id).await {
+        Ok(i) => i,
+        Err(StoreError::Db(e)) => return Err(StoreError::Db(e)),
+        // An instance that cannot be read (corrupt context) fails the same way every time.
+        Err(e) => {
+            txn.rollback().await?;
+            return mark_failed(db, timer, now_ms, &e).await;
+        }
+    };
     if instance.state != timer.state {
-        txn.execute_raw(stmt(txn, "UPDATE workflow_timers SET status = ? WHERE id = ?", vec![timer_status::CANCELLED.into(), timer.id.clone().into()]))
+        txn.execute_raw(stmt(&txn, "UPDATE workflow_timers SET status = ? WHERE id = ?", vec![timer_status::CANCELLED.into(), timer.id.clone().into()]))
             .await?;
+        txn.commit().await?;
         return Ok(Fired::Stale);
     }
     let payload = json!({ "timer": timer.name, "due_at": instances::from_ms(timer.due_at) });
-    instances::fire(txn, wf, &timer.instance_id, &timer.event, &Actor::system(), &payload, Some(instance.version), now).await?;
-    Ok(Fired::Fired)
+    match instances::fire(&txn, wf, &timer.instance_id, &timer.event, &Actor::system(), &payload, Some(instance.version), now).await {
+        Ok(_) => {
+            txn.commit().await?;
+            Ok(Fired::Fired)
+        }
+        Err(StoreError::Conflict { .. }) => {
+            txn.rollback().await?;
+            db.execute_raw(stmt(db, "UPDATE workflow_timers SET claimed_until = NULL WHERE id = ? AND claimed_by = ?", vec![timer.id.clone().into(), worker.into()]))
+                .await?;
+            Ok(Fired::Retry)
+        }
+        Err(StoreError::Db(e)) => Err(StoreError::Db(e)),
+        // Refused by the engine, or unreadable (an unknown definition, corrupt data): the
+        // same every time, so kept as `failed` with the reason instead of failing every sweep
+        // (and holding up the timers claimed behind it).
+        Err(e) => {
+            txn.rollback().await?;
+            mark_failed(db, timer, now_ms, &e).await
+        }
+    }
+}
+
+async fn mark_failed(db: &DatabaseConnection, timer: &DueTimer, now_ms: i64, e: &StoreError) -> Result<Fired, StoreError> {
+    tracing::error!(timer = %timer.id, instance = %timer.instance_id, event = %timer.event, error = %e, "timer event refused; marked failed");
+    let txn = db.begin().await?;
+    txn.execute_raw(stmt(
+        &txn,
+        "UPDATE workflow_timers SET status = ?, settled_at = ?, last_error = ? WHERE id = ? AND status = ?",
+        vec![timer_status::FAILED.into(), now_ms.into(), e.to_string().into(), timer.id.clone().into(), timer_status::PENDING.into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(Fired::Failed)
+}
+
+/// Gives back `worker`'s claims on `timers` (best effort: the database may be what failed).
+async fn release(db: &DatabaseConnection, timers: &[DueTimer], worker: &str) {
+    for t in timers {
+        let _ = db
+            .execute_raw(stmt(db, "UPDATE workflow_timers SET claimed_until = NULL WHERE id = ? AND claimed_by = ? AND status = ?", vec![t.id.clone().into(), worker.into(), timer_status::PENDING.into()]))
+            .await;
+    }
+}
+
+/// Timers fired at once on PostgreSQL, each in its own transaction: commit latency bounds
+/// one sweeper firing in sequence, and concurrent commits share their WAL flushes. SQLite has
+/// one writer, so there they go one at a time.
+pub const CONCURRENCY: usize = 4;
+
+/// The claimed timers by instance, each instance's in due order: an instance's timers are fired
+/// in sequence (a reminder before its expiry), different instances' side by side.
+fn by_instance(claimed: Vec<DueTimer>) -> Vec<Vec<DueTimer>> {
+    let mut groups: Vec<Vec<DueTimer>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for t in claimed {
+        match index.get(&t.instance_id) {
+            Some(&i) => groups[i].push(t),
+            None => {
+                index.insert(t.instance_id.clone(), groups.len());
+                groups.push(vec![t]);
+            }
+        }
+    }
+    groups
+}
+
+/// Fires one instance's claimed timers in order; on a database error gives back those not yet
+/// fired, so the next sweep retakes them at once rather than after the lease (seen in
+/// tools/faults after PostgreSQL restarts).
+async fn fire_group(db: &DatabaseConnection, wf: &Workflows, group: &[DueTimer], worker: &str, now: DateTime<Utc>) -> Result<Vec<Fired>, StoreError> {
+    let mut out = Vec::with_capacity(group.len());
+    for (i, t) in group.iter().enumerate() {
+        match fire_claimed(db, wf, t, worker, now).await {
+            Ok(f) => out.push(f),
+            Err(e) => {
+                release(db, &group[i..], worker).await;
+                return Err(e);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Fires every timer due at `now`, a batch at a time, until none is left.
@@ -133,30 +184,44 @@ pub async fn sweep(
     now: DateTime<Utc>,
     batch: u64,
 ) -> Result<SweepReport, StoreError> {
+    use futures::StreamExt;
     let mut report = SweepReport::default();
     let lease = Duration::minutes(5);
+    let concurrency = if db.get_database_backend() == sea_orm::DbBackend::Postgres { CONCURRENCY } else { 1 };
     loop {
         let claimed = claim_due(db, worker, now, lease, batch).await?;
         if claimed.is_empty() {
             return Ok(report);
         }
+        let groups = by_instance(claimed);
+        let results: Vec<Result<Vec<Fired>, StoreError>> = futures::stream::iter(groups.iter())
+            .map(|g| fire_group(db, wf, g, worker, now))
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
         let mut progressed = false;
-        for fired in fire_claimed(db, wf, &claimed, worker, now).await? {
-            match fired {
-                Fired::Fired => {
-                    report.fired += 1;
-                    progressed = true;
+        let mut failure = None;
+        for result in results {
+            match result {
+                Ok(fired) => {
+                    for f in fired {
+                        match f {
+                            Fired::Fired => report.fired += 1,
+                            Fired::Stale => report.stale += 1,
+                            Fired::Failed => report.failed += 1,
+                            Fired::Retry => {
+                                report.retried += 1;
+                                continue;
+                            }
+                        }
+                        progressed = true;
+                    }
                 }
-                Fired::Stale => {
-                    report.stale += 1;
-                    progressed = true;
-                }
-                Fired::Failed => {
-                    report.failed += 1;
-                    progressed = true;
-                }
-                Fired::Retry => report.retried += 1,
+                Err(e) => failure = failure.or(Some(e)),
             }
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
         if !progressed {
             // Only races lost: leave them to the next sweep rather than spin.

@@ -196,3 +196,27 @@ async fn a_running_instance_keeps_the_definition_version_it_started_on() {
         db.cleanup().await;
     }
 }
+
+/// Processes starting together on a database that lacks a version all deploy it: the ones
+/// that find it stored meanwhile go on starting instead of failing on the unique key.
+#[tokio::test]
+async fn processes_starting_together_deploy_the_definitions_once_and_all_start() {
+    for db in backends().await {
+        let conn = pledgeflow::store::connect(&db.url, 1).await.unwrap();
+        pledgeflow::store::migrate(&conn).await.unwrap();
+        let starts = (0..6).map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move {
+                let conn = pledgeflow::store::connect(&url, 1).await.unwrap();
+                let mut set = pledgeflow::workflow::load_dir(&crate::helpers::repo().join("workflows")).unwrap().workflows;
+                pledgeflow::store::definitions::deploy(&conn, &mut set, 0).await
+            })
+        });
+        for started in futures::future::join_all(starts).await {
+            assert!(started.unwrap().is_ok(), "{}: a start failed deploying", db.label);
+        }
+        let files = std::fs::read_dir(crate::helpers::repo().join("workflows")).unwrap().filter(|f| f.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml")).count();
+        assert_eq!(entities::definition::Entity::find().count(&conn).await.unwrap() as usize, files);
+        db.cleanup().await;
+    }
+}

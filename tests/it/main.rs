@@ -19,5 +19,6 @@ mod public;
 mod returns;
 mod statistics;
 mod smtp;
+mod storage_faults;
 mod timers;
 mod window;

@@ -128,8 +128,8 @@ async fn a_dead_sweepers_claims_are_retaken_after_the_lease() {
         assert_eq!(e.sweep("alive").await.unwrap().fired, 1);
         assert_eq!(events_of(&e, &id).await, ["start", "remind"]);
         // The dead sweeper coming back cannot fire it a second time.
-        let again = timers::fire_claimed(&e.db, &e.workflows, &claimed, "dead", e.now()).await.unwrap();
-        assert_eq!(again, [timers::Fired::Stale]);
+        let again = timers::fire_claimed(&e.db, &e.workflows, &claimed[0], "dead", e.now()).await.unwrap();
+        assert_eq!(again, timers::Fired::Stale);
         assert_eq!(events_of(&e, &id).await, ["start", "remind"]);
         let pending = entities::timer::Entity::find()
             .filter(entities::timer::Column::Status.eq("pending"))
@@ -142,7 +142,7 @@ async fn a_dead_sweepers_claims_are_retaken_after_the_lease() {
 }
 
 #[tokio::test]
-async fn a_refused_timer_is_kept_as_failed_and_the_rest_of_its_chunk_fires() {
+async fn a_refused_timer_is_kept_as_failed_and_the_rest_of_its_batch_fires() {
     for db in backends().await {
         let clock = ManualClock::at(local(2026, 11, 2, 10, 0));
         let e = engine(&db, &clock).await;
@@ -171,6 +171,74 @@ async fn a_refused_timer_is_kept_as_failed_and_the_rest_of_its_chunk_fires() {
         assert_eq!(broken.status, "failed");
         assert!(broken.last_error.unwrap_or_default().contains("approve"));
         assert_eq!(e.sweep("w").await.unwrap(), Default::default(), "not fired again");
+        db.cleanup().await;
+    }
+}
+
+/// A timer fired while another transaction holds its instance (an officer's event, another
+/// process firing the expiry) waits for the instance holding nothing, rather than holding the
+/// timer row that the other transaction is about to cancel: on PostgreSQL that order
+/// deadlocked, aborting one of the two (found by tools/faults/run.py).
+#[tokio::test]
+async fn a_timer_fired_while_its_instance_is_held_waits_without_deadlock() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    for db in backends().await {
+        if db.label != "postgres" {
+            continue; // SQLite's write transactions are serial: no lock order to get wrong.
+        }
+        let clock = ManualClock::at(local(2026, 9, 28, 10, 0));
+        let e = engine(&db, &clock).await;
+        let id = case_due(&e, local(2026, 10, 12, 17, 30)).await;
+        clock.set(local(2026, 10, 10, 9, 1)); // the reminder is due, the expiry not yet
+        let claimed = timers::claim_due(&e.db, "w1", e.now(), Duration::minutes(5), 100).await.unwrap();
+        let reminder = claimed.into_iter().find(|t| t.instance_id == id).expect("the reminder is claimed");
+
+        // The other writer holds the instance, as every event's transaction does first …
+        let other = e.db.begin().await.unwrap();
+        other.execute_unprepared(&format!("SELECT id FROM workflow_instances WHERE id = '{id}' FOR UPDATE")).await.unwrap();
+        let firing = {
+            let (db, wf, now) = (e.db.clone(), e.workflows.clone(), e.now());
+            tokio::spawn(async move { timers::fire_claimed(&db, &wf, &reminder, "w1", now).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // … then cancels the instance's pending timers, as leaving a state does.
+        let cancelled = other
+            .execute_unprepared(&format!("UPDATE workflow_timers SET status = 'cancelled' WHERE instance_id = '{id}' AND status = 'pending'"))
+            .await;
+        assert!(cancelled.is_ok(), "the other writer was aborted: {cancelled:?}");
+        other.commit().await.unwrap();
+        let fired = firing.await.unwrap();
+        assert!(matches!(fired, Ok(timers::Fired::Stale)), "{fired:?}");
+        assert_eq!(events_of(&e, &id).await, ["start"], "a cancelled reminder is not fired");
+        db.cleanup().await;
+    }
+}
+
+/// A timer whose instance cannot be read (here its context is no longer JSON) is kept as
+/// `failed` with the reason, and the timers due beside it are fired: one bad row neither fails
+/// every sweep nor holds up the batch claimed with it.
+#[tokio::test]
+async fn an_unreadable_instance_fails_its_timer_and_the_others_fire() {
+    use sea_orm::ConnectionTrait;
+    for db in backends().await {
+        let clock = ManualClock::at(local(2026, 11, 2, 10, 0));
+        let e = engine(&db, &clock).await;
+        let broken = case_due(&e, local(2026, 11, 10, 17, 30)).await;
+        let fine = case_due(&e, local(2026, 11, 11, 17, 30)).await;
+        e.db.execute_unprepared(&format!("UPDATE workflow_instances SET context = '{{' WHERE id = '{broken}'")).await.unwrap();
+        clock.set(local(2026, 11, 10, 9, 30)); // both reminders due; the broken case's first
+        let report = e.sweep("w1").await.expect("the sweep goes on past the bad row");
+        assert_eq!((report.fired, report.failed), (1, 1), "{}: {report:?}", db.label);
+        assert_eq!(events_of(&e, &fine).await, ["start", "remind"]);
+        let failed = entities::timer::Entity::find()
+            .filter(entities::timer::Column::InstanceId.eq(broken.as_str()))
+            .filter(entities::timer::Column::Status.eq("failed"))
+            .one(&e.db)
+            .await
+            .unwrap()
+            .expect("the broken case's reminder is kept as failed");
+        assert!(failed.last_error.as_deref().is_some_and(|m| m.contains("corrupt")), "{:?}", failed.last_error);
+        assert_eq!(e.sweep("w1").await.unwrap(), timers::SweepReport::default(), "and is not retried");
         db.cleanup().await;
     }
 }
