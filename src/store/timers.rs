@@ -184,7 +184,6 @@ pub async fn sweep(
     now: DateTime<Utc>,
     batch: u64,
 ) -> Result<SweepReport, StoreError> {
-    use futures::StreamExt;
     let mut report = SweepReport::default();
     let lease = Duration::minutes(5);
     let concurrency = if db.get_database_backend() == sea_orm::DbBackend::Postgres { CONCURRENCY } else { 1 };
@@ -194,11 +193,11 @@ pub async fn sweep(
             return Ok(report);
         }
         let groups = by_instance(claimed);
-        let results: Vec<Result<Vec<Fired>, StoreError>> = futures::stream::iter(groups.iter())
-            .map(|g| fire_group(db, wf, g, worker, now))
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
+        let mut results: Vec<Result<Vec<Fired>, StoreError>> = Vec::with_capacity(groups.len());
+        for wave in groups.chunks(concurrency) {
+            let firing: Vec<_> = wave.iter().map(|g| fire_group(db, wf, g, worker, now)).collect();
+            results.extend(futures::future::join_all(firing).await);
+        }
         let mut progressed = false;
         let mut failure = None;
         for result in results {
