@@ -144,7 +144,7 @@ fn split(s: &Scope, tz: chrono_tz::Tz) -> (Option<(i64, i64)>, Vec<Scope>) {
 }
 
 /// The rows of `metrics` in scope: summed from the rollup over whole days, counted directly
-/// over the part-days; per day when `by_day`.
+/// over the part-days; per day and metric when `by_day` (as `rollup::grouping`).
 pub async fn counted(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz, metrics: &[&str], by_day: bool) -> Result<Vec<Sum>, DbErr> {
     let (days, edges) = split(s, tz);
     let mut rows = match days {
@@ -160,12 +160,12 @@ pub async fn counted(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz, me
 /// The rows of `metrics` counted from the source tables over the scope's exact range.
 pub async fn exact(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz, metrics: &[&str], by_day: bool) -> Result<Vec<Sum>, DbErr> {
     let mut rows = Vec::new();
-    let (day, group) = if by_day { ("day", "day, mode, metric, key") } else { ("CAST(0 AS BIGINT)", "mode, metric, key") };
+    let (select, group) = rollup::grouping(by_day);
     for fact in rollup::facts(tz).into_iter().filter(|f| f.metrics.iter().any(|m| metrics.contains(m))) {
         let (w, mut v) = s.condition_on(fact.alias, fact.column);
         let wanted = vec!["?"; metrics.len()].join(", ");
         v.extend(metrics.iter().map(|m| (*m).into()));
-        let sql = format!("SELECT {day} AS day, mode, metric, key, COUNT(*) AS n FROM ({} AND {w}) f WHERE metric IN ({wanted}) GROUP BY {group}", fact.sql);
+        let sql = format!("SELECT {select}, COUNT(*) AS n FROM ({} AND {w}) f WHERE metric IN ({wanted}) GROUP BY {group}", fact.sql);
         rows.extend(fetch::<Sum>(db, &sql, v).await?);
     }
     Ok(rows)

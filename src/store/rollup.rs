@@ -378,6 +378,16 @@ pub async fn ensure(db: &sea_orm::DatabaseConnection, tz: chrono_tz::Tz) -> Resu
     Ok(true)
 }
 
+/// What a summed row is keyed by: (mode, metric, key) over the whole range, or (day, metric)
+/// for a series — the select list and the GROUP BY.
+pub fn grouping(by_day: bool) -> (&'static str, &'static str) {
+    if by_day {
+        ("day, '' AS mode, metric, '' AS key", "day, metric")
+    } else {
+        ("CAST(0 AS BIGINT) AS day, mode, metric, key", "mode, metric, key")
+    }
+}
+
 /// One summed row of the rollup.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct Sum {
@@ -389,7 +399,7 @@ pub struct Sum {
 }
 
 /// The rows of `metrics` over local days `[from_day, to_day)` for these departments (none:
-/// all) and item, summed over everything but mode and key — and the day, unless `by_day`.
+/// all) and item, summed by mode, metric and key — or by day and metric when `by_day`.
 pub async fn sums(
     db: &impl ConnectionTrait,
     departments: &[String],
@@ -410,9 +420,7 @@ pub async fn sums(
     }
     sql.push_str(&format!(" AND metric IN ({})", vec!["?"; metrics.len()].join(", ")));
     values.extend(metrics.iter().map(|m| (*m).into()));
-    let day = if by_day { "day" } else { "CAST(0 AS BIGINT)" };
-    let group = if by_day { "day, mode, metric, key" } else { "mode, metric, key" };
-    fetch(db, &format!("SELECT {day} AS day, mode, metric, key, CAST(SUM(n) AS BIGINT) AS n FROM statistics_rollup {sql} GROUP BY {group}"), values).await
+    fetch(db, &format!("SELECT {}, CAST(SUM(n) AS BIGINT) AS n FROM statistics_rollup {sql} GROUP BY {}", grouping(by_day).0, grouping(by_day).1), values).await
 }
 
 /// Every row, for comparing the running counts with a rebuild.
