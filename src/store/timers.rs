@@ -137,10 +137,11 @@ async fn release(db: &DatabaseConnection, timers: &[DueTimer], worker: &str) {
     }
 }
 
-/// Timers fired at once on PostgreSQL, each in its own transaction: commit latency bounds
-/// one sweeper firing in sequence, and concurrent commits share their WAL flushes. SQLite has
-/// one writer, so there they go one at a time.
-pub const CONCURRENCY: usize = 4;
+/// Timers fired at once on PostgreSQL, each in its own transaction and task: one at a time a
+/// sweep waits on round trips and commit flushes (neither side busy), while concurrent commits
+/// share WAL flushes. Below the default pool of 8, so API requests still find connections.
+/// SQLite has one writer, so there they go one at a time.
+pub const CONCURRENCY: usize = 6;
 
 /// The claimed timers by instance, each instance's in due order: an instance's timers are fired
 /// in sequence (a reminder before its expiry), different instances' side by side.
@@ -179,7 +180,7 @@ async fn fire_group(db: &DatabaseConnection, wf: &Workflows, group: &[DueTimer],
 /// Fires every timer due at `now`, a batch at a time, until none is left.
 pub async fn sweep(
     db: &DatabaseConnection,
-    wf: &Workflows,
+    wf: &std::sync::Arc<Workflows>,
     worker: &str,
     now: DateTime<Utc>,
     batch: u64,
@@ -192,11 +193,20 @@ pub async fn sweep(
         if claimed.is_empty() {
             return Ok(report);
         }
-        let groups = by_instance(claimed);
-        let mut results: Vec<Result<Vec<Fired>, StoreError>> = Vec::with_capacity(groups.len());
-        for wave in groups.chunks(concurrency) {
-            let firing: Vec<_> = wave.iter().map(|g| fire_group(db, wf, g, worker, now)).collect();
-            results.extend(futures::future::join_all(firing).await);
+        // Each instance's timers in one task, `concurrency` tasks at a time, on any core.
+        let mut groups = by_instance(claimed).into_iter();
+        let mut running = tokio::task::JoinSet::new();
+        let mut results: Vec<Result<Vec<Fired>, StoreError>> = Vec::new();
+        loop {
+            while running.len() < concurrency {
+                let Some(group) = groups.next() else { break };
+                let (db, wf, worker) = (db.clone(), wf.clone(), worker.to_string());
+                running.spawn(async move { fire_group(&db, &wf, &group, &worker, now).await });
+            }
+            match running.join_next().await {
+                Some(done) => results.push(done.unwrap_or_else(|e| Err(StoreError::Db(DbErr::Custom(format!("a timer task ended abnormally: {e}")))))),
+                None => break,
+            }
         }
         let mut progressed = false;
         let mut failure = None;

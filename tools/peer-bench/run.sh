@@ -14,7 +14,9 @@ url="postgres://postgres@127.0.0.1:5432/pf_peer"
 
 peer=$(node tools/peer-bench/bench.mjs "$url" "$n" "$concurrency" | tail -n1)
 echo "graphile-worker: $peer"
-ours=$(PLEDGEFLOW_DATABASE_URL="$url" ./target/release/pledgeflow bench-timers --pending 0 --due "$n" | tee /dev/stderr | grep -oP '[0-9]+(?= timers/s)')
+sweep=$(PLEDGEFLOW_DATABASE_URL="$url" PLEDGEFLOW_LOG=warn ./target/release/pledgeflow bench-timers --pending 0 --due "$n")
+echo "$sweep"
+ours=$(echo "$sweep" | grep -oP '[0-9]+(?= timers/s)')
 theirs=$(echo "$peer" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["jobs_per_second"]))')
 python3 -c "print(f'pledgeflow {$ours} timers/s, graphile-worker {$theirs} jobs/s (concurrency $concurrency): ratio {$ours/$theirs:.2f}')"
 admin "DROP DATABASE IF EXISTS pf_peer WITH (FORCE)"
