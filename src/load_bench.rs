@@ -59,7 +59,7 @@ impl Server {
         let url = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
         let started = Instant::now();
-        while http.get(format!("{url}/readyz")).send().await.map(|r| r.status().is_success()).unwrap_or(false) == false {
+        while !http.get(format!("{url}/readyz")).send().await.map(|r| r.status().is_success()).unwrap_or(false) {
             anyhow::ensure!(started.elapsed() < Duration::from_secs(120), "the server did not become ready");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

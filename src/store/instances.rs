@@ -277,6 +277,22 @@ pub async fn fire(
     now: DateTime<Utc>,
 ) -> Result<FireResult, StoreError> {
     let model = load_model(db, id).await?;
+    fire_model(db, wf, model, event_name, actor, payload, expected_version, now).await
+}
+
+/// `fire` on an instance row the caller has already read (a timer's sweep reads it under lock).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn fire_model(
+    db: &impl ConnectionTrait,
+    wf: &Workflows,
+    model: instance::Model,
+    event_name: &str,
+    actor: &Actor,
+    payload: &Value,
+    expected_version: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<FireResult, StoreError> {
+    let id = model.id.clone();
     if let Some(expected) = expected_version {
         if expected != model.version {
             return Err(StoreError::Conflict { id: id.into(), expected, actual: model.version });

@@ -63,10 +63,17 @@ pub async fn fire_claimed(
     // The instance first, then its timer: every other writer (an event from the API, another
     // process firing a sibling timer that leaves the state) locks the instance row before it
     // cancels the instance's timers, and the other order deadlocked against it on PostgreSQL
-    // (found by tools/faults). SQLite's IMMEDIATE transactions are serial already.
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        txn.execute_raw(stmt(&txn, "SELECT id FROM workflow_instances WHERE id = ? FOR UPDATE", vec![timer.instance_id.clone().into()])).await?;
-    }
+    // (found by tools/faults). SQLite's IMMEDIATE transactions are serial already. The row read
+    // here is the one the event is fired on.
+    let instance = if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        super::fetch::<super::entities::instance::Model>(&txn, "SELECT * FROM workflow_instances WHERE id = ? FOR UPDATE", vec![timer.instance_id.clone().into()])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::NotFound(timer.instance_id.clone()))
+    } else {
+        instances::load_model(&txn, &timer.instance_id).await
+    };
     let settled = txn
         .execute_raw(stmt(
             &txn,
@@ -77,10 +84,9 @@ pub async fn fire_claimed(
     if settled.rows_affected() == 0 {
         return Ok(Fired::Stale);
     }
-    let instance = match instances::load(&txn, &timer.instance_id).await {
+    let instance = match instance {
         Ok(i) => i,
         Err(StoreError::Db(e)) => return Err(StoreError::Db(e)),
-        // An instance that cannot be read (corrupt context) fails the same way every time.
         Err(e) => {
             txn.rollback().await?;
             return mark_failed(db, timer, now_ms, &e).await;
@@ -93,7 +99,8 @@ pub async fn fire_claimed(
         return Ok(Fired::Stale);
     }
     let payload = json!({ "timer": timer.name, "due_at": instances::from_ms(timer.due_at) });
-    match instances::fire(&txn, wf, &timer.instance_id, &timer.event, &Actor::system(), &payload, Some(instance.version), now).await {
+    let version = instance.version;
+    match instances::fire_model(&txn, wf, instance, &timer.event, &Actor::system(), &payload, Some(version), now).await {
         Ok(_) => {
             txn.commit().await?;
             Ok(Fired::Fired)
