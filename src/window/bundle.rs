@@ -100,14 +100,6 @@ struct Request {
     establishment: Option<Value>,
 }
 
-fn status_text(s: MaterialStatus) -> &'static str {
-    match s {
-        MaterialStatus::Provided => "provided",
-        MaterialStatus::Deferred => "deferred",
-        MaterialStatus::ToVerify => "to_verify",
-    }
-}
-
 impl StoredMaterial {
     fn input(&self) -> MaterialInput {
         let status = match self.status.as_str() {
@@ -351,7 +343,7 @@ fn bundle_materials(item: &Item, given: &[MaterialInput], issues_licence: bool) 
             }
             out.push(StoredMaterial { code: spec.code.clone(), status: "provided".into(), file_ref: None, licence_number: None });
         } else if let [m] = listed.as_slice() {
-            out.push(StoredMaterial { code: m.code.clone(), status: status_text(m.status).into(), file_ref: m.file_ref.clone(), licence_number: m.licence_number.clone() });
+            out.push(StoredMaterial { code: m.code.clone(), status: m.status.as_str().into(), file_ref: m.file_ref.clone(), licence_number: m.licence_number.clone() });
         } else {
             return Err(bad("materials", format!("{}: material {} ({}) must be listed exactly once", item.code, spec.code, spec.name)));
         }

@@ -52,6 +52,17 @@ pub enum MaterialStatus {
     ToVerify,
 }
 
+impl MaterialStatus {
+    /// As stored in a case's and a bundle's materials.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaterialStatus::Provided => "provided",
+            MaterialStatus::Deferred => "deferred",
+            MaterialStatus::ToVerify => "to_verify",
+        }
+    }
+}
+
 #[derive(Debug, Clone, async_graphql::InputObject)]
 pub struct MaterialInput {
     pub code: String,
@@ -229,7 +240,7 @@ pub async fn prepare(
 
     let material_json: Vec<Value> = materials
         .iter()
-        .map(|(s, m)| json!({"code": s.code, "name": s.name, "status": match m.status { MaterialStatus::Provided => "provided", MaterialStatus::Deferred => "deferred", MaterialStatus::ToVerify => "to_verify" }}))
+        .map(|(s, m)| json!({"code": s.code, "name": s.name, "status": m.status.as_str()}))
         .collect();
     let context = json!({
         "scope": {"region": department.region, "department": item.department},
