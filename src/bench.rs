@@ -90,9 +90,10 @@ pub async fn run(engine: Engine, opts: BenchOptions) -> anyhow::Result<()> {
 }
 
 /// Fixture rows for the timer benchmark: instances of material-deferral waiting for their
-/// materials, each with its reminder timer due at `due_at`. Written in bulk, not through the
-/// engine (it measures the sweep, not the intake), so these instances carry no audit events.
-async fn insert_waiting_instances(engine: &Engine, count: usize, due_at: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+/// materials, each with its timer for `event` (`remind` or `expire`) due at `due_at`. Written in
+/// bulk, not through the engine (it measures the sweep, not the intake), so these instances
+/// carry no audit events.
+async fn insert_waiting_instances(engine: &Engine, count: usize, due_at: chrono::DateTime<chrono::Utc>, event: &str) -> anyhow::Result<()> {
     use crate::store::entities::{instance, timer};
     use sea_orm::{ActiveValue::Set, EntityTrait};
     let def = engine.workflows.set.latest("material-deferral").ok_or_else(|| anyhow::anyhow!("material-deferral not deployed"))?;
@@ -127,8 +128,8 @@ async fn insert_waiting_instances(engine: &Engine, count: usize, due_at: chrono:
             id: Set(uuid::Uuid::now_v7().to_string()),
             instance_id: Set(id.clone()),
             state: Set("awaiting_materials".into()),
-            name: Set("reminder".into()),
-            event: Set("remind".into()),
+            name: Set(if event == "remind" { "reminder" } else { "expiry" }.into()),
+            event: Set(event.into()),
             due_at: Set(due_at.timestamp_millis()),
             status: Set("pending".into()),
             armed_seq: Set(1),
@@ -153,22 +154,22 @@ async fn timed_sweep(engine: &Engine) -> anyhow::Result<(f64, usize)> {
 }
 
 /// Empty sweeps at 0 and at `pending` future timers, then firing `due` due timers among them.
-pub async fn run_timers(engine: Engine, pending: usize, due: usize) -> anyhow::Result<()> {
+pub async fn run_timers(engine: Engine, pending: usize, due: usize, event: &str) -> anyhow::Result<()> {
     println!("backend: {:?}", engine.db.get_database_backend());
     let (secs, _) = timed_sweep(&engine).await?;
     println!("empty sweep, 0 pending timers: {:.3} ms", secs * 1e3);
     let started = Instant::now();
-    insert_waiting_instances(&engine, pending, engine.now() + Duration::days(30)).await?;
+    insert_waiting_instances(&engine, pending, engine.now() + Duration::days(30), "remind").await?;
     println!("fixture: {pending} future timers inserted in {:.1}s", started.elapsed().as_secs_f64());
     let mut best = f64::MAX;
     for _ in 0..5 {
         best = best.min(timed_sweep(&engine).await?.0);
     }
     println!("empty sweep, {pending} pending timers: {:.3} ms (best of 5)", best * 1e3);
-    insert_waiting_instances(&engine, due, engine.now() - Duration::minutes(1)).await?;
+    insert_waiting_instances(&engine, due, engine.now() - Duration::minutes(1), event).await?;
     let (secs, fired) = timed_sweep(&engine).await?;
     println!(
-        "fired {fired} due timers with {pending} pending in {secs:.1}s: {:.0} timers/s",
+        "fired {fired} due {event} timers with {pending} pending in {secs:.1}s: {:.0} timers/s",
         fired as f64 / secs
     );
     Ok(())

@@ -1,8 +1,8 @@
 //! `pledgeflow bench-load`: the real server under load. Fills the database with a year of
 //! cases (every mode and end, their events, timers and supervision tasks) beside the demo
 //! office, starts `pledgeflow serve` on it as a child process, and drives it over HTTP:
-//! intake-to-licence flows (openCase → issueLicence, three audited transitions each) at each
-//! number of concurrent clients, then the window's inbox and a case's detail at a fixed request
+//! intake-to-licence flows (openCase → issueLicence over three departments' items, and bundles
+//! of two items) at each number of concurrent clients, then the window's inbox and a case's detail at a fixed request
 //! rate (open loop: requests are sent on schedule whether or not earlier ones have answered),
 //! and reads the server's peak resident memory.
 
@@ -31,12 +31,20 @@ pub struct LoadOptions {
 }
 
 const OPEN: &str = "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id } } }";
+const OPEN_BUNDLE: &str = "mutation($i: OpenBundleInput!) { openBundle(input: $i) { bundle { id children { itemCode instanceId } } } }";
 const ISSUE: &str = "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber } }";
 const INBOX: &str = "query { workflowInstances(filter: {definition: \"material-deferral\", state: \"awaiting_materials\"}, first: 20) { totalCount edges { node { id state deadlines { name at } timers { name dueAt status } } } } }";
 const DETAIL: &str = "query($id: ID!) { workflowInstance(id: $id) { id state version context deadlines { name at } history { seq event actor occurredAt hash } timers { name event dueAt status } } }";
 /// The demo's applicant in good standing and its food business item (materials M01–M03).
 const APPLICANT: &str = "91310110666007217T";
 const ITEM: &str = "310101-FOOD-01";
+/// The demo's items decided on the spot, each with its department (materials M01–M03 each):
+/// food business at the market regulator, public-place hygiene at the health
+/// commission, road freight at the transport commission.
+const ITEMS: [(&str, &str); 3] = [(ITEM, "310101-SCJG"), ("310101-HYG-01", "310101-WJW"), ("310101-HY-01", "310101-JTW")];
+/// Every `BUNDLE_EVERY`-th flow is a bundle (一照通行) of food and hygiene at the service
+/// centre's window instead of one case.
+const BUNDLE_EVERY: usize = 4;
 
 struct Server {
     child: tokio::process::Child,
@@ -88,6 +96,43 @@ impl Server {
     }
 }
 
+/// The staff the flows act as, by department.
+struct Flow {
+    windows: std::collections::HashMap<&'static str, String>,
+    approvers: std::collections::HashMap<&'static str, String>,
+    centre: String,
+}
+
+impl Flow {
+    /// Runs flow `n` of the mix; answers how many licences it issued.
+    async fn run(&self, server: &Server, n: usize) -> anyhow::Result<usize> {
+        let materials = json!([{"code": "M01", "status": "PROVIDED", "fileRef": "DOC-1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "DOC-2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "DOC-3"}]);
+        if n % BUNDLE_EVERY == BUNDLE_EVERY - 1 {
+            let items: Vec<Value> = ITEMS[..2].iter().map(|(code, _)| json!({"itemCode": code, "mode": "AFTER_THE_FACT", "materials": materials})).collect();
+            let fields: Vec<Value> = [("premises_address", "黄浦区中山东一路 1 号"), ("business_area", "120"), ("food_safety_manager", "张伟"), ("hygiene_manager", "李娜")]
+                .iter()
+                .map(|(code, value)| json!({"code": code, "value": value}))
+                .collect();
+            let input = json!({"i": {"applicantUscc": APPLICANT, "items": items, "fields": fields, "signedBy": "张伟"}});
+            let opened = server.call(&self.centre, OPEN_BUNDLE, input).await?;
+            let children = opened["openBundle"]["bundle"]["children"].as_array().cloned().unwrap_or_default();
+            anyhow::ensure!(children.len() == 2, "a bundle of two items opened {children:?}");
+            for child in &children {
+                let department = ITEMS.iter().find(|(code, _)| child["itemCode"].as_str() == Some(code)).map(|(_, d)| *d).unwrap_or_default();
+                let id = child["instanceId"].as_str().ok_or_else(|| anyhow::anyhow!("a child not started: {child}"))?;
+                server.call(&self.approvers[department], ISSUE, json!({"id": id})).await?;
+            }
+            return Ok(children.len());
+        }
+        let (item, department) = ITEMS[n % BUNDLE_EVERY % ITEMS.len()];
+        let input = json!({"i": {"applicantUscc": APPLICANT, "itemCode": item, "mode": "AFTER_THE_FACT", "signedBy": "张伟", "materials": materials}});
+        let opened = server.call(&self.windows[department], OPEN, input).await?;
+        let id = opened["openCase"]["case"]["id"].as_str().unwrap_or_default().to_string();
+        server.call(&self.approvers[department], ISSUE, json!({"id": id})).await?;
+        Ok(1)
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -115,7 +160,14 @@ pub async fn run(engine: Engine, config: &Config, opts: LoadOptions) -> anyhow::
         claims.department = Some(department.into());
         keys.mint(&claims).ok_or_else(|| anyhow::anyhow!("this installation cannot mint tokens"))
     };
-    let (window, approver) = (token("load-window", "window", "310101-SCJG")?, token("load-approver", "approver", "310101-SCJG")?);
+    let mut windows = std::collections::HashMap::new();
+    let mut approvers = std::collections::HashMap::new();
+    for (_, department) in ITEMS {
+        windows.insert(department, token(&format!("load-window-{department}"), "window", department)?);
+        approvers.insert(department, token(&format!("load-approver-{department}"), "approver", department)?);
+    }
+    let centre = token("load-window-centre", "window", "310101-ZWZX")?;
+    let flow = Arc::new(Flow { windows, approvers, centre });
     let inbox_window = token("load-inbox", "window", "B-D1")?;
     #[derive(sea_orm::FromQueryResult)]
     struct Id {
@@ -131,22 +183,26 @@ pub async fn run(engine: Engine, config: &Config, opts: LoadOptions) -> anyhow::
     let data = std::env::temp_dir().join(format!("pledgeflow-load-{}", std::process::id()));
     std::fs::create_dir_all(&data)?;
     let server = Arc::new(Server::start(config, &data).await?);
-    let materials = json!([{"code": "M01", "status": "PROVIDED", "fileRef": "DOC-1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "DOC-2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "DOC-3"}]);
-    let input = json!({"i": {"applicantUscc": APPLICANT, "itemCode": ITEM, "mode": "AFTER_THE_FACT", "signedBy": "张伟", "materials": materials}});
 
+    println!(
+        "flows: openCase → issueLicence on the spot, in turn food / hygiene / road freight at their departments; every {BUNDLE_EVERY}th a bundle of food and hygiene opened at the service centre, each child licensed by its department"
+    );
     for &clients in &opts.clients {
-        let left = Arc::new(AtomicUsize::new(opts.flows));
+        let next = Arc::new(AtomicUsize::new(0));
+        let licences = Arc::new(AtomicUsize::new(0));
+        let events_before = store::count(db, "SELECT COUNT(*) AS n FROM workflow_events", vec![]).await?;
         let started = Instant::now();
         let workers: Vec<_> = (0..clients)
             .map(|_| {
-                let (server, left, window, approver, input) = (server.clone(), left.clone(), window.clone(), approver.clone(), input.clone());
+                let (server, next, licences, flow, flows) = (server.clone(), next.clone(), licences.clone(), flow.clone(), opts.flows);
                 tokio::spawn(async move {
-                    while left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-                        let opened = server.call(&window, OPEN, input.clone()).await?;
-                        let id = opened["openCase"]["case"]["id"].as_str().unwrap_or_default().to_string();
-                        server.call(&approver, ISSUE, json!({"id": id})).await?;
+                    loop {
+                        let n = next.fetch_add(1, Ordering::SeqCst);
+                        if n >= flows {
+                            return anyhow::Ok(());
+                        }
+                        licences.fetch_add(flow.run(&server, n).await?, Ordering::SeqCst);
                     }
-                    anyhow::Ok(())
                 })
             })
             .collect();
@@ -154,11 +210,14 @@ pub async fn run(engine: Engine, config: &Config, opts: LoadOptions) -> anyhow::
             w.await??;
         }
         let secs = started.elapsed().as_secs_f64();
+        let events = store::count(db, "SELECT COUNT(*) AS n FROM workflow_events", vec![]).await? - events_before;
+        let licences = licences.load(Ordering::SeqCst);
         println!(
-            "intake to licence, {clients} clients: {} flows in {secs:.1}s — {:.0} flows/s, {:.0} transitions/s",
+            "intake to licence, {clients} clients: {} flows ({licences} licences) in {secs:.1}s — {:.0} flows/s, {:.0} licences/s, {:.0} transitions/s (audit events written meanwhile)",
             opts.flows,
             opts.flows as f64 / secs,
-            3.0 * opts.flows as f64 / secs
+            licences as f64 / secs,
+            events as f64 / secs
         );
     }
 

@@ -79,6 +79,10 @@ enum Command {
         pending: usize,
         #[arg(long, default_value_t = 100_000)]
         due: usize,
+        /// The due timers' event: `remind` (an internal transition and two notices) or `expire`
+        /// (a revocation: the state left, credit, statistics, three notices).
+        #[arg(long, default_value = "remind", value_parser = ["remind", "expire"])]
+        event: String,
     },
     /// The real server under load: N background cases, intake-to-licence flows over HTTP at each
     /// number of clients, inbox and case-detail latency at a fixed rate, peak memory.
@@ -239,9 +243,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
             bench::run_stats(engine, cases).await?;
         }
-        Command::BenchTimers { pending, due } => {
+        Command::BenchTimers { pending, due, event } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
-            bench::run_timers(engine, pending, due).await?;
+            bench::run_timers(engine, pending, due, &event).await?;
         }
         Command::BenchLoad { cases, clients, flows, rate, seconds } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;

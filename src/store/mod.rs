@@ -161,6 +161,22 @@ pub(crate) async fn claim_rows<T: sea_orm::FromQueryResult>(
     rows.iter().map(|r| T::from_query_result(r, "")).collect()
 }
 
+/// Gives back `worker`'s leases on the still pending rows `ids` of `table` (timers, outbox)
+/// when it cannot go on with them, so that the next pass retakes them at once rather than
+/// after the lease. Best effort: the database may be what failed.
+pub(crate) async fn release_rows(db: &DatabaseConnection, table: &str, ids: &[&str], worker: &str) {
+    if ids.is_empty() {
+        return;
+    }
+    let marks = vec!["?"; ids.len()].join(", ");
+    let mut values: Vec<sea_orm::Value> = vec![worker.into()];
+    values.extend(ids.iter().map(|id| sea_orm::Value::from(id.to_string())));
+    let sql = format!("UPDATE {table} SET claimed_until = NULL WHERE claimed_by = ? AND status = 'pending' AND id IN ({marks})");
+    if let Err(e) = db.execute_raw(stmt(db, &sql, values)).await {
+        tracing::debug!(table, error = %e, "claims not given back: they are retaken when their lease runs out");
+    }
+}
+
 /// Why the database cannot record anything just now, when that is the cause of `e`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unwritable {

@@ -179,6 +179,22 @@ pub async fn task_started(db: &impl ConnectionTrait, tz: chrono_tz::Tz, case_ins
     d.write(db).await
 }
 
+const TRACKED_TASK_EVENTS: [&str; 6] = ["accept", "kept", "not_kept", "rectified", "still_failing", "rectification_expired"];
+
+fn settles_deferral(event: &str, from: &str, to: &str) -> bool {
+    matches!(event, "materials_complete" | "expire") || (from != to && ENDED_UNSETTLED.contains(&to))
+}
+
+/// Whether a transition moves any running count: the timer sweep fires the ones that move
+/// none several to a transaction (they lock no row shared with other instances).
+pub fn moves(definition: &str, (event, from, to): (&str, &str, &str), breaches: &[&str]) -> bool {
+    if definition == TASK {
+        TRACKED_TASK_EVENTS.contains(&event) || !breaches.is_empty()
+    } else {
+        from != to || settles_deferral(event, from, to)
+    }
+}
+
 /// What a transition of instance `id` (a case, or a task whose parent is `parent`) changes:
 /// called in the transition's transaction, after its event `seq` is written and before its
 /// SLA breach rows are.
@@ -195,11 +211,10 @@ pub async fn transition(
     breaches: &[&str],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    if !moves(definition, (event, from, to), breaches) {
+        return Ok(());
+    }
     if definition == TASK {
-        const TRACKED: [&str; 6] = ["accept", "kept", "not_kept", "rectified", "still_failing", "rectification_expired"];
-        if !TRACKED.contains(&event) && breaches.is_empty() {
-            return Ok(());
-        }
         let Some(case) = parent else { return Ok(()) };
         let Some(dims) = CaseDims::of(db, case).await? else { return Ok(()) };
         let division = division.unwrap_or_default().to_string();
@@ -229,10 +244,7 @@ pub async fn transition(
         }
         return d.write(db).await;
     }
-    let settles_deferral = matches!(event, "materials_complete" | "expire") || (from != to && ENDED_UNSETTLED.contains(&to));
-    if from == to && !settles_deferral {
-        return Ok(());
-    }
+    let settles_deferral = settles_deferral(event, from, to);
     let Some(dims) = CaseDims::of(db, id).await? else { return Ok(()) };
     let mut d = Deltas::new(&dims, tz);
     if from != to {

@@ -1,7 +1,8 @@
 //! Due timers: claimed in batches under a lease (so that several processes never fire the same
 //! timer, and a killed process's claims are retaken once the lease runs out), then each fired
-//! through the engine in its own transaction together with the timer's own settlement —
-//! several instances' at once on PostgreSQL, each instance's in due order.
+//! through the engine together with the timer's own settlement — several instances' at once on
+//! PostgreSQL, each instance's in due order; several instances' timers to a transaction where
+//! their events lock nothing but their own instance's rows.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
@@ -98,7 +99,7 @@ pub async fn fire_claimed(
         txn.commit().await?;
         return Ok(Fired::Stale);
     }
-    let payload = json!({ "timer": timer.name, "due_at": instances::from_ms(timer.due_at) });
+    let payload = payload(timer);
     let version = instance.version;
     match instances::fire_model(&txn, wf, instance, &timer.event, &Actor::system(), &payload, Some(version), now).await {
         Ok(_) => {
@@ -122,6 +123,11 @@ pub async fn fire_claimed(
     }
 }
 
+/// What a timer's event carries.
+fn payload(timer: &DueTimer) -> serde_json::Value {
+    json!({ "timer": timer.name, "due_at": instances::from_ms(timer.due_at) })
+}
+
 async fn mark_failed(db: &DatabaseConnection, timer: &DueTimer, now_ms: i64, e: &StoreError) -> Result<Fired, StoreError> {
     tracing::error!(timer = %timer.id, instance = %timer.instance_id, event = %timer.event, error = %e, "timer event refused; marked failed");
     let txn = db.begin().await?;
@@ -135,13 +141,9 @@ async fn mark_failed(db: &DatabaseConnection, timer: &DueTimer, now_ms: i64, e: 
     Ok(Fired::Failed)
 }
 
-/// Gives back `worker`'s claims on `timers` (best effort: the database may be what failed).
 async fn release(db: &DatabaseConnection, timers: &[DueTimer], worker: &str) {
-    for t in timers {
-        let _ = db
-            .execute_raw(stmt(db, "UPDATE workflow_timers SET claimed_until = NULL WHERE id = ? AND claimed_by = ? AND status = ?", vec![t.id.clone().into(), worker.into(), timer_status::PENDING.into()]))
-            .await;
-    }
+    let ids: Vec<&str> = timers.iter().map(|t| t.id.as_str()).collect();
+    super::release_rows(db, "workflow_timers", &ids, worker).await;
 }
 
 /// Timers fired at once on PostgreSQL, each in its own transaction and task: one at a time a
@@ -149,6 +151,101 @@ async fn release(db: &DatabaseConnection, timers: &[DueTimer], worker: &str) {
 /// share WAL flushes. Below the default pool of 8, so API requests still find connections.
 /// SQLite has one writer, so there they go one at a time.
 pub const CONCURRENCY: usize = 6;
+
+/// Most instances' timers fired in one transaction (see `fire_together`).
+const CHUNK_MAX: usize = 32;
+
+/// Fires the first timer of each group in one transaction, where that is safe: the instance
+/// could be locked without waiting (`SKIP LOCKED`: another transaction holding it cannot then
+/// be waiting on this one), it is still in the timer's state, the engine accepts the event and
+/// the event locks only its own rows. Everything else — and each group's later timers, fired
+/// after this commit so that an instance's timers keep their order — is handed back to be fired
+/// one at a time. A commit per timer was the sweep's cost: its round trips and WAL flushes.
+async fn fire_together(db: &DatabaseConnection, wf: &Workflows, chunk: &[Vec<DueTimer>], worker: &str, now: DateTime<Utc>) -> Result<(Vec<Fired>, Vec<Vec<DueTimer>>), StoreError> {
+    let txn = begin_write(db).await?;
+    let ids: Vec<sea_orm::Value> = chunk.iter().map(|g| g[0].instance_id.clone().into()).collect();
+    let marks = vec!["?"; ids.len()].join(", ");
+    let lock = if txn.get_database_backend() == sea_orm::DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let locked: Vec<super::entities::instance::Model> = super::fetch(&txn, &format!("SELECT * FROM workflow_instances WHERE id IN ({marks}) ORDER BY id{lock}"), ids).await?;
+    let mut locked: std::collections::HashMap<String, super::entities::instance::Model> = locked.into_iter().map(|m| (m.id.clone(), m)).collect();
+    let actor = Actor::system();
+    let mut rest = Vec::new();
+    let mut together = Vec::new();
+    for group in chunk {
+        let t = &group[0];
+        let decided = match locked.remove(&t.instance_id) {
+            Some(model) if model.state == t.state => instances::decide(wf, &model, &t.event, &actor, &payload(t), Some(model.version), now).ok().map(|d| (model, d)),
+            _ => None,
+        };
+        match decided {
+            Some((model, d)) if instances::writes_only_its_own(&d, &model.state) => {
+                together.push((t, model, d));
+                if group.len() > 1 {
+                    rest.push(group[1..].to_vec());
+                }
+            }
+            _ => rest.push(group.clone()),
+        }
+    }
+    if together.is_empty() {
+        txn.rollback().await?;
+        return Ok((Vec::new(), rest));
+    }
+    let mut values: Vec<sea_orm::Value> = vec![timer_status::FIRED.into(), now.timestamp_millis().into()];
+    values.extend(together.iter().map(|(t, ..)| sea_orm::Value::from(t.id.clone())));
+    values.extend([timer_status::PENDING.into(), worker.into()]);
+    let marks = vec!["?"; together.len()].join(", ");
+    #[derive(sea_orm::FromQueryResult)]
+    struct Id {
+        id: String,
+    }
+    let settled: std::collections::HashSet<String> =
+        super::fetch::<Id>(&txn, &format!("UPDATE workflow_timers SET status = ?, settled_at = ? WHERE id IN ({marks}) AND status = ? AND claimed_by = ? RETURNING id"), values)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+    let mut out = Vec::with_capacity(together.len());
+    let mut own = Vec::with_capacity(together.len());
+    for (t, model, decided) in together {
+        if settled.contains(&t.id) {
+            own.push(instances::Own { model, decided, payload: payload(t) });
+            out.push(Fired::Fired);
+        } else {
+            // Settled meanwhile by another process (its lease had run out).
+            out.push(Fired::Stale);
+        }
+    }
+    instances::apply_own(&txn, own, &actor, now).await?;
+    txn.commit().await?;
+    Ok((out, rest))
+}
+
+/// Fires a chunk of groups: as many first timers together as is safe, then the rest one at a
+/// time. When the shared transaction fails for any reason, the whole chunk goes the one-at-a-
+/// time way, which tells each timer's own outcome (or the database's error).
+async fn fire_chunk(db: &DatabaseConnection, wf: &Workflows, chunk: Vec<Vec<DueTimer>>, worker: &str, now: DateTime<Utc>) -> Result<Vec<Fired>, StoreError> {
+    let (mut out, rest) = match fire_together(db, wf, &chunk, worker, now).await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::debug!(error = %e, timers = chunk.len(), "timers fired one at a time: their shared transaction failed");
+            (Vec::new(), chunk)
+        }
+    };
+    let mut rest = rest.into_iter();
+    while let Some(group) = rest.next() {
+        match fire_group(db, wf, &group, worker, now).await {
+            Ok(fired) => out.extend(fired),
+            Err(e) => {
+                for left in rest {
+                    release(db, &left, worker).await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// The claimed timers by instance, each instance's in due order: an instance's timers are fired
 /// in sequence (a reminder before its expiry), different instances' side by side.
@@ -200,15 +297,17 @@ pub async fn sweep(
         if claimed.is_empty() {
             return Ok(report);
         }
-        // Each instance's timers in one task, `concurrency` tasks at a time, on any core.
-        let mut groups = by_instance(claimed).into_iter();
+        // Chunks of instances' timers, one task each, `concurrency` tasks at a time, on any core.
+        let groups = by_instance(claimed);
+        let size = groups.len().div_ceil(concurrency).clamp(1, CHUNK_MAX);
+        let mut groups = groups.into_iter().peekable();
         let mut running = tokio::task::JoinSet::new();
         let mut results: Vec<Result<Vec<Fired>, StoreError>> = Vec::new();
         loop {
-            while running.len() < concurrency {
-                let Some(group) = groups.next() else { break };
+            while running.len() < concurrency && groups.peek().is_some() {
+                let chunk: Vec<Vec<DueTimer>> = groups.by_ref().take(size).collect();
                 let (db, wf, worker) = (db.clone(), wf.clone(), worker.to_string());
-                running.spawn(async move { fire_group(&db, &wf, &group, &worker, now).await });
+                running.spawn(async move { fire_chunk(&db, &wf, chunk, &worker, now).await });
             }
             match running.join_next().await {
                 Some(done) => results.push(done.unwrap_or_else(|e| Err(StoreError::Db(DbErr::Custom(format!("a timer task ended abnormally: {e}")))))),

@@ -242,3 +242,63 @@ async fn an_unreadable_instance_fails_its_timer_and_the_others_fire() {
         db.cleanup().await;
     }
 }
+
+/// One sweep over a batch that mixes what can share a transaction (reminders: rows of their own
+/// instance only) with what cannot (expiries: revocation, credit, statistics): each timer fires
+/// once, each instance's in due order (a reminder before its expiry, even when both are due),
+/// and on PostgreSQL an instance held by another transaction is skipped by the shared
+/// transaction and fired after it without holding up the rest.
+#[tokio::test]
+async fn a_mixed_batch_fires_each_timer_once_and_each_instances_in_order() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    for db in backends().await {
+        let clock = ManualClock::at(local(2026, 11, 2, 10, 0));
+        let e = engine(&db, &clock).await;
+        let mut reminded = Vec::new();
+        for _ in 0..20 {
+            reminded.push(case_due(&e, local(2026, 11, 20, 17, 30)).await);
+        }
+        let mut both = Vec::new();
+        for _ in 0..5 {
+            both.push(case_due(&e, local(2026, 11, 12, 17, 30)).await);
+        }
+        let held = case_due(&e, local(2026, 11, 20, 17, 30)).await;
+        // The 19th at 09:30: every reminder is due; the 12 November expiries too (the sweeper
+        // was down a week).
+        clock.set(local(2026, 11, 19, 9, 30));
+        let other = e.db.begin().await.unwrap();
+        if db.label == "postgres" {
+            other.execute_unprepared(&format!("SELECT id FROM workflow_instances WHERE id = '{held}' FOR UPDATE")).await.unwrap();
+        }
+        let sweep = {
+            let e = e.clone();
+            tokio::spawn(async move { e.sweep("w1").await.unwrap() })
+        };
+        if db.label == "postgres" {
+            // The others are fired while the held instance waits.
+            let started = std::time::Instant::now();
+            while entities::event::Entity::find().filter(entities::event::Column::Event.eq("remind")).count(&e.db).await.unwrap() < 25 {
+                assert!(started.elapsed() < std::time::Duration::from_secs(30), "the rest of the batch is held up");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            assert_eq!(events_of(&e, &held).await, ["start"]);
+        }
+        other.commit().await.unwrap();
+        let report = sweep.await.unwrap();
+        assert_eq!((report.fired, report.stale, report.failed), (20 + 2 * 5 + 1, 0, 0), "{}: {report:?}", db.label);
+        for id in reminded.iter().chain([&held]) {
+            assert_eq!(events_of(&e, id).await, ["start", "remind"], "{}", db.label);
+            assert_eq!(outbox_topics(&e, id).await, ["email:applicant:deferral_reminder", "sms:applicant:deferral_reminder"]);
+        }
+        for id in &both {
+            assert_eq!(events_of(&e, id).await, ["start", "remind", "expire"], "{}", db.label);
+            assert_eq!(e.instance(id).await.unwrap().unwrap().state, "revoked");
+        }
+        let pending = entities::timer::Entity::find().filter(entities::timer::Column::Status.eq("pending")).count(&e.db).await.unwrap();
+        assert_eq!(pending, 21, "only the 20 November expiries are left: {}", db.label);
+        assert_eq!(e.sweep("w2").await.unwrap(), timers::SweepReport::default(), "nothing fired twice");
+        let audit = pledgeflow::store::audit::verify_all(&e.db).await.unwrap();
+        assert!(audit.breaks.is_empty(), "{}: {:?}", db.label, audit.breaks);
+        db.cleanup().await;
+    }
+}
