@@ -212,7 +212,8 @@ pub struct DeregisterBusinessLicencePayload {
     pub uscc: String,
     /// Cases (and the registration) ended as deregistered.
     pub ended: Vec<ID>,
-    /// Closed cases whose licence lapsed with the business licence.
+    /// Closed cases (commitment kept) whose licence lapsed with the business licence: each has
+    /// its `deregister` audit event and notices, and stays closed.
     pub lapsed: Vec<ID>,
     /// Running instances that could not be ended (a definition version without deregistration).
     pub not_ended: Vec<NotEnded>,

@@ -9,6 +9,9 @@ use pledgeflow::clock::ManualClock;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
+use pledgeflow::window::registry::ElectronicLicence;
+use pledgeflow::workflow::Actor;
+
 use crate::helpers::{backends, bin, engine, monday_morning, repo, workflows_dir, Api};
 use crate::http::{graphql, graphql_as, start, token_as};
 
@@ -220,17 +223,38 @@ fn staff(sub: &str, role: &str, department: &str) -> Claims {
     c
 }
 
-async fn snapshot(db: &sea_orm::DatabaseConnection, uscc: &str) -> Vec<(String, String, i64)> {
+/// The supervision task a licensed case spawned.
+async fn task_of(db: &sea_orm::DatabaseConnection, case: &str) -> pledgeflow::store::entities::instance::Model {
+    pledgeflow::store::entities::instance::Entity::find()
+        .filter(pledgeflow::store::entities::instance::Column::ParentId.eq(case.to_string()))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("case {case} has no supervision task"))
+}
+
+/// The rows of a query written with `?` placeholders, on either backend.
+async fn rows(db: &sea_orm::DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) -> Vec<sea_orm::QueryResult> {
     use sea_orm::{ConnectionTrait, Statement};
-    let sql = "SELECT i.id, i.state, i.version FROM cases c JOIN workflow_instances i ON i.id = c.instance_id WHERE c.applicant_uscc = $1 ORDER BY i.id";
-    let sql = if db.get_database_backend() == sea_orm::DbBackend::Sqlite { sql.replace("$1", "?") } else { sql.to_string() };
-    let rows = db.query_all_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, [uscc.into()])).await.unwrap();
+    let backend = db.get_database_backend();
+    let sql = if backend == sea_orm::DbBackend::Sqlite {
+        sql.to_string()
+    } else {
+        sql.split('?').enumerate().map(|(i, part)| if i == 0 { part.to_string() } else { format!("${i}{part}") }).collect()
+    };
+    db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await.unwrap()
+}
+
+async fn snapshot(db: &sea_orm::DatabaseConnection, uscc: &str) -> Vec<(String, String, i64)> {
+    let sql = "SELECT i.id, i.state, i.version FROM cases c JOIN workflow_instances i ON i.id = c.instance_id WHERE c.applicant_uscc = ? ORDER BY i.id";
+    let rows = rows(db, sql, vec![uscc.into()]).await;
     rows.iter().map(|r| (r.try_get("", "id").unwrap(), r.try_get("", "state").unwrap(), r.try_get("", "version").unwrap())).collect()
 }
 
 /// Deregistering the business licence ends the registration, every running case and active
 /// licence of that enterprise in one step — as deregistered, no credit record — and nothing of
-/// another enterprise's.
+/// another enterprise's. A case closed with its commitment kept stays closed, and its licence
+/// lapses with its own audit event and notices.
 #[tokio::test]
 async fn deregistering_a_bundles_business_licence_ends_everything_of_that_applicant_and_nothing_of_another() {
     for db in backends().await {
@@ -253,12 +277,27 @@ async fn deregistering_a_bundles_business_licence_ends_everything_of_that_applic
         for c in b["children"].as_array().unwrap() {
             assert_eq!(c["status"], "STARTED", "{db_label}: {b}", db_label = db.label);
         }
-        // One licence issued (its supervision task starts), one still at intake.
+        // One licence issued (its supervision task starts), one closed with its commitment
+        // kept (its supervision task found it kept), one still under review.
+        let issue = "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber } }";
         let food = child(b, Some(FOOD))["instanceId"].as_str().unwrap().to_string();
-        api.ok(&market, "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber } }", json!({"id": food})).await;
+        api.ok(&market, issue, json!({"id": food})).await;
+        let hygiene = child(b, Some(HYGIENE))["instanceId"].as_str().unwrap().to_string();
+        api.ok(&health, issue, json!({"id": hygiene})).await;
+        let task = task_of(&e.db, &hygiene).await.id;
+        e.fire(&task, "accept", &Actor::person("wsjd-admin", "division_admin"), &json!({"inspectors": ["inspector-ws-1"]}), None).await.unwrap();
+        e.fire(&task, "inspection_finished", &Actor::person("inspector-ws-1", "inspector"), &json!({"findings": "承诺事项均已履行"}), None).await.unwrap();
+        e.fire(&task, "kept", &Actor::person("inspector-ws-1", "inspector"), &json!({}), None).await.unwrap();
+        api.outbox.deliver_due("t").await.unwrap();
+        let closed = pledgeflow::store::instances::load(&e.db, &hygiene).await.unwrap();
+        assert_eq!(closed.state, "closed", "{}: the supervision loop closed the case", db.label);
         let other = "91310110666007217T";
         let others_before = snapshot(&e.db, other).await;
         assert!(!others_before.is_empty());
+        // Every electronic licence of the holder stands on its business licence; another's does not.
+        let licence = |holder: &str, number: &str| ElectronicLicence { holder_uscc: holder.into(), kind: "food_business".into(), number: number.into(), valid_until: "2030-12-31".into(), revoked: 0 };
+        pledgeflow::window::registry::put_electronic_licence(&e.db, &licence(&uscc, "JY-DEREG-1")).await.unwrap();
+        pledgeflow::window::registry::put_electronic_licence(&e.db, &licence(other, "JY-OTHER-1")).await.unwrap();
 
         // Only an approver; a bad code or no reason is refused and changes nothing.
         let mutation = "mutation($i: DeregisterBusinessLicenceInput!) { deregisterBusinessLicence(input: $i) { uscc ended lapsed notEnded { instanceId reason } } }";
@@ -274,8 +313,38 @@ async fn deregistering_a_bundles_business_licence_ends_everything_of_that_applic
         let credit_before = pledgeflow::store::credit::records(&e.db, &uscc).await.unwrap().len();
         let r = api.ok(&market, mutation, json!({"i": {"uscc": uscc, "reason": "企业申请注销登记"}})).await;
         let ended: Vec<String> = r["deregisterBusinessLicence"]["ended"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-        assert_eq!(ended.len(), 4, "the registration and the three cases: {r}");
+        assert_eq!(ended.len(), 3, "the registration and the two running cases: {r}");
+        assert!(!ended.contains(&hygiene), "{r}");
+        assert_eq!(r["deregisterBusinessLicence"]["lapsed"], json!([hygiene]), "{r}");
         assert_eq!(r["deregisterBusinessLicence"]["notEnded"], json!([]));
+
+        // The closed case stays closed (its commitment was kept), with exactly one event for its
+        // licence lapsing, no timer armed, and its notices queued.
+        let lapsed = pledgeflow::store::instances::load(&e.db, &hygiene).await.unwrap();
+        assert_eq!((lapsed.state.as_str(), lapsed.version), ("closed", closed.version + 1), "{}", db.label);
+        let history = e.history(&hygiene).await.unwrap();
+        let last = history.last().unwrap();
+        assert_eq!((last.event.as_str(), last.from_state.as_deref(), last.to_state.as_str()), ("deregister", Some("closed"), "closed"));
+        assert_eq!(history.iter().filter(|h| h.event == "deregister").count(), 1, "exactly one audit event");
+        let timers = pledgeflow::store::instances::timers(&e.db, &hygiene).await.unwrap();
+        assert!(timers.iter().all(|t| t.status != "pending"), "{timers:?}");
+        let lapse_notices = || {
+            pledgeflow::store::entities::outbox::Entity::find()
+                .filter(pledgeflow::store::entities::outbox::Column::Topic.eq("licence_deregistered"))
+                .all(&e.db)
+        };
+        let queued = lapse_notices().await.unwrap();
+        let mut recipients: Vec<(&str, &str)> = queued.iter().map(|n| (n.instance_id.as_str(), n.recipient.as_str())).collect();
+        recipients.sort();
+        assert_eq!(recipients, [(hygiene.as_str(), "applicant"), (hygiene.as_str(), "department")], "{}", db.label);
+
+        // Every electronic licence of the holder is revoked, another holder's not.
+        let licences = rows(&e.db, "SELECT holder_uscc, revoked FROM electronic_licences WHERE holder_uscc IN (?, ?)", vec![uscc.clone().into(), other.into()]).await;
+        let licences: Vec<(String, i64)> = licences.iter().map(|r| (r.try_get("", "holder_uscc").unwrap(), r.try_get("", "revoked").unwrap())).collect();
+        assert!(licences.iter().filter(|(h, _)| *h == uscc).count() >= 2, "the business licence and the food licence: {licences:?}");
+        for (holder, revoked) in &licences {
+            assert_eq!(*revoked, i64::from(*holder == uscc), "{}: {holder}", db.label);
+        }
         for id in &ended {
             let inst = pledgeflow::store::instances::load(&e.db, id).await.unwrap();
             assert_eq!(inst.state, "deregistered", "{}", db.label);
@@ -290,21 +359,17 @@ async fn deregistering_a_bundles_business_licence_ends_everything_of_that_applic
         api.outbox.deliver_due("t").await.unwrap();
         let b = api.ok(&window, &get_bundle(&id)["query"].as_str().unwrap().to_string(), json!({"id": id})).await;
         assert_eq!(b["bundle"]["state"], "completed", "{}", b);
-        let outcomes: Vec<&str> = b["bundle"]["children"].as_array().unwrap().iter().map(|c| c["outcome"].as_str().unwrap()).collect();
-        assert_eq!(outcomes, ["deregistered"; 4]);
-        let task = pledgeflow::store::entities::instance::Entity::find()
-            .filter(pledgeflow::store::entities::instance::Column::ParentId.eq(food.clone()))
-            .one(&e.db)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(task.state, "cancelled");
+        let outcomes: Vec<(Option<&str>, &str)> = b["bundle"]["children"].as_array().unwrap().iter().map(|c| (c["itemCode"].as_str(), c["outcome"].as_str().unwrap())).collect();
+        assert_eq!(outcomes, [(None, "deregistered"), (Some(FOOD), "deregistered"), (Some(HYGIENE), "licensed"), (Some(RETAIL), "deregistered")]);
+        assert_eq!(task_of(&e.db, &food).await.state, "cancelled");
         let notices = pledgeflow::store::entities::outbox::Entity::find()
             .filter(pledgeflow::store::entities::outbox::Column::Topic.eq("deregistered"))
             .all(&e.db)
             .await
             .unwrap();
-        assert!(notices.len() >= 4, "a notice for each ended instance: {}", notices.len());
+        assert!(notices.len() >= ended.len(), "a notice for each ended instance: {}", notices.len());
+        let delivered = lapse_notices().await.unwrap();
+        assert!(delivered.iter().all(|n| n.status == "delivered"), "{}: {delivered:?}", db.label);
 
         // The public sees a deregistered business licence with nothing under it; no new case opens.
         let r = api.call(None, "query($u: String!) { enterpriseLicences(uscc: $u) { businessLicence licences { licenceNumber } } }", json!({"u": uscc})).await;
