@@ -44,7 +44,7 @@ pub struct BundleChild {
     pub instance_id: Option<ID>,
     pub state: Option<String>,
     /// `waiting`, `not_started`, `pending`, `licensed`, `registered`, or the final state it
-    /// ended in (`refused`, `revoked`, `withdrawn`, `deregistered`).
+    /// ended in (`refused`, `returned`, `revoked`, `withdrawn`, `deregistered`).
     pub outcome: String,
     /// The licence number (for the business licence: the unified social credit code).
     pub licence_number: Option<String>,
