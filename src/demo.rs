@@ -348,7 +348,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
     // the registration's signal (within seconds of serving).
     started += 2;
     // A return at intake: the officer forgot to collect the floor plan.
-    intake::return_application(engine, &scjg_window, food, Some("91310110666007217T"), ReturnCategory::OfficerError, "漏收经营场所平面布局图").await?;
+    intake::return_application(engine, &scjg_window, food, Some("91310110666007217T"), None, ReturnCategory::OfficerError, "漏收经营场所平面布局图").await?;
     Ok(started)
 }
 

@@ -201,16 +201,16 @@ pub async fn by_mode_and_state(db: &impl ConnectionTrait, s: &Scope, tz: chrono_
     Ok(rows.into_iter().map(|((_, mode, state), count)| ModeState { mode, state, count }).collect())
 }
 
-/// From the states: closed is kept, revoked is not; refused, withdrawn and deregistered (the
-/// business licence cancelled, not a breach) carry no standing commitment; the rest are still
-/// in force.
+/// From the states: closed is kept, revoked is not; refused, withdrawn, returned (退件, before
+/// any decision) and deregistered (the business licence cancelled, not a breach) carry no
+/// standing commitment; the rest are still in force.
 pub fn fulfilment(rows: &[ModeState]) -> Fulfilment {
     let mut f = Fulfilment::default();
     for r in rows {
         match r.state.as_str() {
             "closed" => f.kept += r.count,
             "revoked" => f.not_kept += r.count,
-            "refused" | "withdrawn" | "deregistered" => {}
+            "refused" | "withdrawn" | "deregistered" | "returned" => {}
             _ => f.in_force += r.count,
         }
     }

@@ -44,7 +44,7 @@ pub struct BundleChild {
     pub instance_id: Option<ID>,
     pub state: Option<String>,
     /// `waiting`, `not_started`, `pending`, `licensed`, `registered`, or the final state it
-    /// ended in (`refused`, `revoked`, `withdrawn`, `deregistered`).
+    /// ended in (`refused`, `returned`, `revoked`, `withdrawn`, `deregistered`).
     pub outcome: String,
     /// The licence number (for the business licence: the unified social credit code).
     pub licence_number: Option<String>,
@@ -212,7 +212,8 @@ pub struct DeregisterBusinessLicencePayload {
     pub uscc: String,
     /// Cases (and the registration) ended as deregistered.
     pub ended: Vec<ID>,
-    /// Closed cases whose licence lapsed with the business licence.
+    /// Closed cases (commitment kept) whose licence lapsed with the business licence: each has
+    /// its `deregister` audit event and notices, and stays closed.
     pub lapsed: Vec<ID>,
     /// Running instances that could not be ended (a definition version without deregistration).
     pub not_ended: Vec<NotEnded>,

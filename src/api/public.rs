@@ -102,7 +102,8 @@ pub(super) fn status(state: &str, breaches: i64) -> Option<CommitmentStatus> {
         "revoked" => Some(CommitmentStatus::NotKept),
         // Refused on a deferral that ran out is a broken promise; otherwise no commitment stands.
         "refused" if breaches > 0 => Some(CommitmentStatus::NotKept),
-        "refused" | "withdrawn" => None,
+        // Returned (退件) before any decision: nothing was promised to be kept.
+        "refused" | "withdrawn" | "returned" => None,
         // Ended with the business licence (一照通行): not a broken promise, no longer in force.
         "deregistered" => None,
         _ => Some(CommitmentStatus::InForce),

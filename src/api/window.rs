@@ -1,7 +1,7 @@
 //! The window's GraphQL: the catalogue and organisation (regional admin), applicants and
 //! credit imports, opening and carrying cases (window officers, approvers).
 
-use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject, ID};
+use async_graphql::{Context, ErrorExtensions, Guard, InputObject, Object, SimpleObject, ID};
 use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
@@ -18,6 +18,7 @@ use crate::window::registry::{self, Applicant as ApplicantRow, ElectronicLicence
 const ADMIN: Roles = Roles(&["regional_admin"]);
 const WINDOW: Roles = Roles(&["window"]);
 const APPROVER: Roles = Roles(&["approver"]);
+const WINDOW_OR_APPROVER: Roles = Roles(&["window", "approver"]);
 const STAFF: Roles = Roles(&["window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"]);
 
 pub(super) fn window_error(e: WindowError) -> async_graphql::Error {
@@ -446,8 +447,13 @@ pub struct IssueLicencePayload {
 
 #[derive(InputObject)]
 pub struct ReturnApplicationInput {
+    /// The approval item; for an opened case, the case's.
     pub item_code: String,
+    /// For an opened case, the case's applicant (which it is when left out).
     pub applicant_uscc: Option<String>,
+    /// An opened case of the department, not yet decided, to return with the application: it
+    /// ends as `returned`. Left out, the application is returned at intake, before any case.
+    pub case_id: Option<ID>,
     pub category: ReturnCategory,
     pub reason: String,
 }
@@ -694,12 +700,24 @@ impl WindowMutation {
         Ok(IssueLicencePayload { case: case_after(ctx, &input.case_id).await?, licence_number: number })
     }
 
-    /// Returns an application at intake (退件), with the reason's category.
-    #[graphql(guard = "WINDOW")]
+    /// Returns an application (退件), with the reason's category: at intake (a window officer),
+    /// or an opened case not yet decided (`caseId`: its department's window officer or approver).
+    #[graphql(guard = "WINDOW_OR_APPROVER")]
     async fn return_application(&self, ctx: &Context<'_>, input: ReturnApplicationInput) -> async_graphql::Result<ReturnApplicationPayload> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
-        let id = intake::return_application(engine, claims, &input.item_code, input.applicant_uscc.as_deref(), input.category, &input.reason)
+        match &input.case_id {
+            // Taking in (and turning away) applications is the window's; a case's approver may
+            // only return the case in front of them.
+            None => WINDOW.check(ctx).await?,
+            Some(case) => {
+                if access::visible_instance(&engine.db, claims, case).await?.is_none() {
+                    return Err(error("NOT_FOUND", format!("no case {}", case.as_str())));
+                }
+            }
+        }
+        let case = input.case_id.as_ref().map(|c| c.as_str());
+        let id = intake::return_application(engine, claims, &input.item_code, input.applicant_uscc.as_deref(), case, input.category, &input.reason)
             .await
             .map_err(window_error)?;
         Ok(ReturnApplicationPayload { id: ID(id) })

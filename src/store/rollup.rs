@@ -40,7 +40,7 @@ pub const RECT_FAILED: &str = "rect_failed";
 
 const SUPPLIED_OR_EXPIRED: &str = "'materials_complete', 'expire'";
 /// Ends that leave a deferral neither supplied nor expired: no longer pending, counted nowhere.
-const ENDED_UNSETTLED: [&str; 3] = ["withdrawn", "refused", "deregistered"];
+const ENDED_UNSETTLED: [&str; 4] = ["withdrawn", "refused", "deregistered", "returned"];
 const SETTING: &str = "statistics_rollup_zone";
 
 /// The local day number (days since 1970-01-01 in the office's zone) of an instant in ms.
@@ -306,7 +306,7 @@ pub fn facts(tz: chrono_tz::Tz) -> Vec<Fact> {
             &[DEFERRAL],
             format!(
                 "{} FROM cases c JOIN workflow_instances i ON i.id = c.instance_id WHERE c.mode = 'deferral' \
-                 AND NOT (i.state IN ('withdrawn', 'refused', 'deregistered') AND NOT {supplied} AND NOT {expired})",
+                 AND NOT (i.state IN ('withdrawn', 'refused', 'deregistered', 'returned') AND NOT {supplied} AND NOT {expired})",
                 of_case(DEFERRAL, &format!("CASE WHEN {late} THEN 'late' WHEN {supplied} THEN 'on_time' WHEN {expired} THEN 'never' ELSE 'pending' END"))
             ),
         ),

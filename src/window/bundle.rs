@@ -5,7 +5,8 @@
 //! each child whose prerequisites hold, in the transaction of the event that made them hold, and
 //! says when every child has ended. An enterprise being established lives in `establishments`
 //! until its registration gives it a unified social credit code; deregistering that business
-//! licence ends every running case of the enterprise in one transaction, without a breach.
+//! licence ends every running case and every licence of the enterprise in one transaction,
+//! without a breach.
 
 use std::collections::BTreeMap;
 
@@ -632,14 +633,16 @@ pub async fn register(engine: &Engine, officer: &Claims, registration_id: &str, 
 #[derive(Debug, Clone, Default)]
 pub struct Deregistered {
     pub ended: Vec<String>,
-    /// Closed cases (commitment kept): their licence lapses with the business licence.
+    /// Closed cases (commitment kept): their licence lapses with the business licence, recorded
+    /// by an internal `deregister` on the closed case, which stays closed.
     pub lapsed: Vec<String>,
     pub not_ended: Vec<(String, String)>,
 }
 
 /// Deregisters the business licence of `uscc` (seed 002 item 35): the registration, every
-/// running case of the enterprise and its active licences end in one transaction, each with
-/// its audit event and notice — as deregistered, not as a breach (no credit record).
+/// running case of the enterprise and its active licences (those of closed cases too) end in
+/// one transaction, each with its audit event and notice — as deregistered, not as a breach (no
+/// credit record).
 pub async fn deregister(engine: &Engine, officer: &Claims, uscc: &str, reason: &str) -> Result<Deregistered, WindowError> {
     let db = &engine.db;
     let now = engine.now();
@@ -682,21 +685,22 @@ pub async fn deregister(engine: &Engine, officer: &Claims, uscc: &str, reason: &
     let txn = store::begin_write(db).await?;
     let mut out = Deregistered::default();
     for r in running {
-        if wf.set.get(&r.definition_name, r.definition_version).is_some_and(|d| d.is_final(&r.state)) {
-            // A closed case's licence was in force: it lapses with the business licence
-            // (the public licence query lists nothing for a deregistered enterprise).
-            if r.state == "closed" {
-                out.lapsed.push(r.id);
-            }
+        let ended = wf.set.get(&r.definition_name, r.definition_version).is_some_and(|d| d.is_final(&r.state));
+        // A closed case's licence is in force (its commitment was kept), so it lapses with the
+        // business licence and is told so; any other end holds no licence and is left alone.
+        if ended && r.state != "closed" {
             continue;
         }
         match instances::fire(&txn, wf, &r.id, "deregister", &actor, &payload, None, now).await {
+            Ok(_) if ended => out.lapsed.push(r.id),
             Ok(_) => out.ended.push(r.id),
+            // A definition version that knows no deregistration (of a closed case, or at all).
             Err(StoreError::Transition(e)) => out.not_ended.push((r.id, e.to_string())),
             Err(e) => return Err(e.into()),
         }
     }
-    txn.execute_raw(stmt(&txn, "UPDATE electronic_licences SET revoked = 1 WHERE holder_uscc = ? AND kind = 'business_licence'", vec![uscc.clone().into()])).await?;
+    // Every licence the enterprise holds stands on its business licence (seed 002 item 35).
+    txn.execute_raw(stmt(&txn, "UPDATE electronic_licences SET revoked = 1 WHERE holder_uscc = ?", vec![uscc.clone().into()])).await?;
     txn.execute_raw(stmt(
         &txn,
         "INSERT INTO deregistrations (uscc, reason, officer, department, ended, created_at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -1,6 +1,7 @@
 //! The window's acts on a case: opening it (credit gate, materials, the signed commitment,
 //! the workflow for its mode), receiving deferred materials, issuing the licence, and
-//! returning an application at intake. Each is one transaction; a refusal changes nothing.
+//! returning an application (at intake, or an opened case not yet decided). Each is one
+//! transaction; a refusal changes nothing.
 
 use std::collections::BTreeMap;
 
@@ -565,25 +566,69 @@ impl ReturnCategory {
     }
 }
 
-/// Records a return (退件) at intake. Returns its id.
+/// Records a return (退件). Returns its id.
+///
+/// Without `case_id` the application is returned at intake, before any case is opened. With
+/// it, that opened case is returned: it must be of this department and item and in a state its
+/// workflow takes `return` from (not yet decided); it ends as `returned` in the transaction
+/// that writes the return, so the return rule and the statistics count it like any other, and
+/// a bundle hears its child has ended.
+#[allow(clippy::too_many_arguments)]
 pub async fn return_application(
     engine: &Engine,
     officer: &Claims,
     item_code: &str,
     applicant_uscc: Option<&str>,
+    case_id: Option<&str>,
     category: ReturnCategory,
     reason: &str,
 ) -> Result<String, WindowError> {
     let db = &engine.db;
     let item = item_for_officer(db, officer, item_code).await?;
     quality::gate(db, &officer.sub, &item.code, item.version).await?;
-    let uscc = applicant_uscc.map(ids::uscc).transpose().map_err(|e| bad("applicantUscc", e.to_string()))?;
+    let mut uscc = applicant_uscc.map(ids::uscc).transpose().map_err(|e| bad("applicantUscc", e.to_string()))?;
     if reason.trim().is_empty() {
         return Err(bad("reason", "say why the application is returned"));
     }
+    let case = match case_id {
+        None => None,
+        Some(id) => {
+            let case = case_for(db, officer, id).await?;
+            if case.item_code != item.code {
+                return Err(bad("itemCode", format!("case {id} is an application for {}, not {}", case.item_code, item.code)));
+            }
+            if let Some(given) = uscc.as_deref().filter(|u| *u != case.applicant_uscc) {
+                return Err(bad("applicantUscc", format!("case {id} is the application of {}, not {given}", case.applicant_uscc)));
+            }
+            uscc = Some(case.applicant_uscc.clone());
+            let instance = instances::load(db, id).await?;
+            let def = engine.workflows.set.get(&instance.definition_name, instance.definition_version).ok_or_else(|| {
+                StoreError::UnknownDefinition { name: instance.definition_name.clone(), version: Some(instance.definition_version) }
+            })?;
+            if !def.events.iter().any(|e| e == "return") {
+                return Err(WindowError::Invalid(format!(
+                    "case {id} runs on {} v{}, which knows no return of an opened case",
+                    def.name, def.version
+                )));
+            }
+            if def.transition(&instance.state, "return").is_none() {
+                return Err(WindowError::Invalid(format!("the case is {}: only a case not yet decided can be returned", instance.state)));
+            }
+            Some(case)
+        }
+    };
     let id = uuid::Uuid::now_v7().to_string();
     let now = engine.now();
     let txn = store::begin_write(db).await?;
+    if let Some(case) = &case {
+        let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };
+        let payload = json!({"reason": reason.trim(), "return": {"id": id, "category": category.as_str(), "by": officer.sub}});
+        // Checked again by the engine inside the transaction: the case may have moved on since.
+        if let Err(e) = instances::fire(&txn, &engine.workflows, &case.instance_id, "return", &actor, &payload, None, now).await {
+            txn.rollback().await?;
+            return Err(e.into());
+        }
+    }
     txn.execute_raw(stmt(
         &txn,
         "INSERT INTO returns (id, item_code, applicant_uscc, officer, department, category, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

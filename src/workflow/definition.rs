@@ -236,7 +236,9 @@ fn check(p: &mut Problems<'_>, src: DefinitionSource, text: &str) -> Definition 
         for f in &from {
             match src.states.get(f) {
                 None => p.transition(i, format!("from unknown state {f:?}")),
-                Some(s) if s.is_final => p.transition(i, format!("leaves final state {f:?}")),
+                // An internal transition records something after the end (a linked consequence,
+                // e.g. the licence lapsing with the business licence) without reopening the case.
+                Some(s) if s.is_final && !t.internal => p.transition(i, format!("leaves final state {f:?}")),
                 Some(_) => {}
             }
             if let Some(j) = seen.insert((f.clone(), t.on.clone()), i) {
@@ -464,4 +466,50 @@ pub fn check_set(defs: &[(String, Definition)]) -> Vec<Problem> {
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_definition;
+
+    /// A case that ends in `closed` and may still record a note there.
+    const ENDED: &str = r#"
+name = "t"
+version = 1
+initial = "open"
+events = ["close", "note"]
+
+[states.open]
+
+[states.closed]
+final = true
+
+[[transitions]]
+from = "open"
+on = "close"
+to = "closed"
+
+[[transitions]]
+from = "closed"
+on = "note"
+internal = true
+roles = ["system"]
+effects = ["context:merge_payload"]
+"#;
+
+    #[test]
+    fn an_internal_transition_from_a_final_state_is_accepted() {
+        let def = parse_definition("t.toml", ENDED).unwrap_or_else(|p| panic!("{p:?}"));
+        let t = def.transition("closed", "note").expect("the final state takes the internal event");
+        assert_eq!(t.to, None, "it stays in the final state");
+        assert!(def.is_final("closed"));
+    }
+
+    #[test]
+    fn a_transition_to_another_state_from_a_final_state_is_refused() {
+        let leaves = ENDED.replace("on = \"note\"\ninternal = true", "on = \"note\"\nto = \"open\"");
+        let problems = parse_definition("t.toml", &leaves).expect_err("it leaves a final state");
+        let texts: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(texts, ["t.toml:17: transitions[1]: leaves final state \"closed\""]);
+    }
 }
