@@ -121,6 +121,9 @@ async fn load_bundle(engine: &Engine, instance: InstanceRecord) -> async_graphql
                 let is_final = engine.workflows.set.get(&child.definition_name, child.definition_version).is_some_and(|d| d.is_final(&s.state));
                 let outcome = match (is_final, s.approved) {
                     (true, _) if s.state != "closed" => s.state.clone(),
+                    // Kept, but its licence lapsed with the business licence (recorded by the
+                    // deregistration's event, whose payload the case's context took).
+                    (true, _) if child.context["cause"] == "deregistered" => "deregistered".to_string(),
                     (_, true) if r.item_code.is_none() => "registered".to_string(),
                     (_, true) => "licensed".to_string(),
                     _ => "pending".to_string(),
