@@ -216,6 +216,32 @@ async fn a_bundle_waits_for_the_business_licence_runs_in_parallel_and_completes_
     assert!(!text.contains("沈一") && !text.contains("31010119900701003X") && !text.contains("1390000"), "no personal data: {text}");
 }
 
+/// The demo office on `db`, its outbox delivered; the service centre's window and the two
+/// departments' approvers the bundle tests act as; the demo bundle (registered, its three
+/// operating licences started).
+struct DemoBundle {
+    e: pledgeflow::runtime::Engine,
+    api: Api,
+    _data: tempfile::TempDir,
+    window: Claims,
+    market: Claims,
+    health: Claims,
+    id: String,
+}
+
+async fn demo_bundle(db: &crate::helpers::TestDb) -> DemoBundle {
+    let clock = ManualClock::at(monday_morning());
+    let e = engine(db, &clock).await;
+    pledgeflow::demo::seed(&e).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let api = Api::new(e.clone(), data.path());
+    api.outbox.deliver_due("t").await.unwrap();
+    let window = staff("window-00", "window", "310101-ZWZX");
+    let list = api.ok(&window, "{ workflowInstances(filter: {definition: \"bundle\"}) { edges { node { id } } } }", json!({})).await;
+    let id = list["workflowInstances"]["edges"][0]["node"]["id"].as_str().unwrap().to_string();
+    DemoBundle { e, api, _data: data, window, market: staff("approver-01", "approver", "310101-SCJG"), health: staff("approver-02", "approver", "310101-WJW"), id }
+}
+
 fn staff(sub: &str, role: &str, department: &str) -> Claims {
     let mut c = Claims::new(sub, vec![role.into()], chrono::Utc::now(), chrono::Duration::hours(1));
     c.region = Some("310101".into());
@@ -258,19 +284,9 @@ async fn snapshot(db: &sea_orm::DatabaseConnection, uscc: &str) -> Vec<(String, 
 #[tokio::test]
 async fn deregistering_a_bundles_business_licence_ends_everything_of_that_applicant_and_nothing_of_another() {
     for db in backends().await {
-        let clock = ManualClock::at(monday_morning());
-        let e = engine(&db, &clock).await;
-        pledgeflow::demo::seed(&e).await.unwrap();
-        let data = tempfile::tempdir().unwrap();
-        let api = Api::new(e.clone(), data.path());
-        api.outbox.deliver_due("t").await.unwrap();
-        let window = staff("window-00", "window", "310101-ZWZX");
-        let market = staff("approver-01", "approver", "310101-SCJG");
-        let health = staff("approver-02", "approver", "310101-WJW");
+        let DemoBundle { e, api, _data, window, market, health, id } = demo_bundle(&db).await;
 
         // The demo's bundle: registered, its three operating licences started.
-        let list = api.ok(&window, "{ workflowInstances(filter: {definition: \"bundle\"}) { edges { node { id } } } }", json!({})).await;
-        let id = list["workflowInstances"]["edges"][0]["node"]["id"].as_str().unwrap().to_string();
         let b = api.ok(&window, &get_bundle(&id)["query"].as_str().unwrap().to_string(), json!({"id": id})).await;
         let b = &b["bundle"];
         let uscc = b["applicantUscc"].as_str().unwrap().to_string();
@@ -411,18 +427,8 @@ async fn everything(db: &sea_orm::DatabaseConnection) -> (Vec<(String, String, i
 #[tokio::test]
 async fn a_bundle_child_returned_by_its_department_ends_as_returned_and_the_bundle_completes() {
     for db in backends().await {
-        let clock = ManualClock::at(monday_morning());
-        let e = engine(&db, &clock).await;
-        pledgeflow::demo::seed(&e).await.unwrap();
-        let data = tempfile::tempdir().unwrap();
-        let api = Api::new(e.clone(), data.path());
-        api.outbox.deliver_due("t").await.unwrap();
-        let window = staff("window-00", "window", "310101-ZWZX");
-        let market = staff("approver-01", "approver", "310101-SCJG");
-        let health = staff("approver-02", "approver", "310101-WJW");
+        let DemoBundle { e, api, _data, window, market, health, id } = demo_bundle(&db).await;
         let bundle_query = get_bundle("")["query"].as_str().unwrap().to_string();
-        let list = api.ok(&window, "{ workflowInstances(filter: {definition: \"bundle\"}) { edges { node { id } } } }", json!({})).await;
-        let id = list["workflowInstances"]["edges"][0]["node"]["id"].as_str().unwrap().to_string();
         let b = api.ok(&window, &bundle_query, json!({"id": id})).await["bundle"].clone();
         let instance = |item: Option<&str>| child(&b, item)["instanceId"].as_str().unwrap().to_string();
         let (registration, food, hygiene, retail) = (instance(None), instance(Some(FOOD)), instance(Some(HYGIENE)), instance(Some(RETAIL)));
