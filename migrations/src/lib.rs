@@ -17,6 +17,7 @@ mod m20261123_000008_return_rule;
 mod m20261123_000009_event_actor;
 mod m20261201_000010_statistics_rollup;
 mod m20261201_000011_bundles;
+mod m20261202_000012_inbox_indexes;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000009_event_actor::Migration),
             Box::new(m20261201_000010_statistics_rollup::Migration),
             Box::new(m20261201_000011_bundles::Migration),
+            Box::new(m20261202_000012_inbox_indexes::Migration),
         ]
     }
 }
@@ -91,6 +93,7 @@ mod tests {
                 "m20261123_000009_event_actor",
                 "m20261201_000010_statistics_rollup",
                 "m20261201_000011_bundles",
+                "m20261202_000012_inbox_indexes",
             ]
         );
     }

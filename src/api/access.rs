@@ -110,6 +110,7 @@ pub fn visible_instances(claims: &Claims) -> sea_orm::Condition {
     use crate::store::entities::instance::Column;
     use sea_orm::ColumnTrait;
     let mut any = sea_orm::Condition::any();
+    let mut scopes = 0;
     for role in &claims.roles {
         let (column, value) = match role.as_str() {
             "regional_admin" | "supervisor" => (Column::Region, &claims.region),
@@ -120,10 +121,15 @@ pub fn visible_instances(claims: &Claims) -> sea_orm::Condition {
         };
         if let Some(v) = value {
             any = any.add(column.eq(v.clone()));
+            scopes += 1;
         }
     }
-    // An empty `any` is no restriction in SQL; the primary key is never null.
-    any.add(Column::Id.is_null())
+    if scopes == 0 {
+        // An empty `any` is no restriction in SQL; the primary key is never null. Only then:
+        // beside a scope it would keep the planner off the scope-led indexes.
+        any = any.add(Column::Id.is_null());
+    }
+    any
 }
 
 /// `first`/`after` of a connection, checked: BAD_USER_INPUT names the argument.
