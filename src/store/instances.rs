@@ -266,6 +266,20 @@ pub(crate) async fn load_model(db: &impl ConnectionTrait, id: &str) -> Result<in
     instance::Entity::find_by_id(id.to_string()).one(db).await?.ok_or_else(|| StoreError::NotFound(id.into()))
 }
 
+/// The rows of `ids`, locked to the caller's transaction on PostgreSQL — `skip_held` leaves out
+/// those another transaction holds instead of waiting for them. On SQLite the write
+/// transaction holds the whole database already.
+pub(crate) async fn lock_models(db: &impl ConnectionTrait, ids: &[&str], skip_held: bool) -> Result<Vec<instance::Model>, DbErr> {
+    let lock = match (db.get_database_backend(), skip_held) {
+        (sea_orm::DbBackend::Postgres, true) => " FOR UPDATE SKIP LOCKED",
+        (sea_orm::DbBackend::Postgres, false) => " FOR UPDATE",
+        _ => "",
+    };
+    let marks = vec!["?"; ids.len()].join(", ");
+    let values = ids.iter().map(|id| sea_orm::Value::from(id.to_string())).collect();
+    super::fetch(db, &format!("SELECT * FROM workflow_instances WHERE id IN ({marks}) ORDER BY id{lock}"), values).await
+}
+
 /// Fires `event` on instance `id`. With `expected_version`, refuses with a conflict unless
 /// the instance is still at the version the caller saw.
 #[allow(clippy::too_many_arguments)]
@@ -404,17 +418,8 @@ pub(crate) async fn apply(
                 let child = Box::pin(start(db, wf, definition, context, BTreeMap::new(), &Actor::system(), Some(id.into()), now)).await?;
                 spawned.push(child.id);
             }
-            Effect::Deliver { channel, recipient, topic } => {
-                deliveries.push((key, channel.as_str().to_string(), recipient.clone(), topic.clone()));
-            }
-            Effect::SignalParent { event } => {
-                let parent = model.parent_id.clone().ok_or_else(|| StoreError::NoParent(id.into()))?;
-                deliveries.push((key, "signal".into(), parent, event.clone()));
-            }
-            Effect::SignalParentIfAny { event } => {
-                if let Some(parent) = model.parent_id.clone() {
-                    deliveries.push((key, "signal".into(), parent, event.clone()));
-                }
+            Effect::Deliver { .. } | Effect::SignalParent { .. } | Effect::SignalParentIfAny { .. } => {
+                deliveries.extend(delivery(effect, key, id, model.parent_id.as_deref())?);
             }
             Effect::BundleAdvance { event } => {
                 // Boxed: opening a child writes through this function again.
@@ -469,6 +474,17 @@ fn outbox_body(id: &str, def: &Definition, seq: i64, outcome: &Outcome, deadline
         "event": outcome.event, "seq": seq, "from": outcome.from, "to": outcome.to,
         "context": outcome.context, "deadlines": outcome.deadlines.as_ref().unwrap_or(deadlines), "payload": payload,
     }))
+}
+
+/// The outbox delivery an effect asks for — (idempotency key, channel, recipient, topic) — if
+/// it is a message or a signal to the parent (none for `signal:parent?` without one).
+fn delivery(effect: &Effect, key: String, id: &str, parent: Option<&str>) -> Result<Option<(String, String, String, String)>, StoreError> {
+    Ok(match effect {
+        Effect::Deliver { channel, recipient, topic } => Some((key, channel.as_str().to_string(), recipient.clone(), topic.clone())),
+        Effect::SignalParent { event } => Some((key, "signal".into(), parent.ok_or_else(|| StoreError::NoParent(id.into()))?.to_string(), event.clone())),
+        Effect::SignalParentIfAny { event } => parent.map(|p| (key, "signal".into(), p.to_string(), event.clone())),
+        _ => None,
+    })
 }
 
 /// A pending outbox row: (idempotency key, channel, recipient, topic).
@@ -537,14 +553,8 @@ pub(crate) async fn apply_own(db: &impl ConnectionTrait, items: Vec<Own>, actor:
         arms.extend(outcome.arm.iter().map(|t| timer_row(id, seq, t)));
         let body = outbox_body(id, &def, seq, &outcome, &current.deadlines, &payload);
         for (index, effect) in outcome.effects.iter().enumerate() {
-            let key = format!("{id}:{seq}:{index}");
-            let delivery = match effect {
-                Effect::Deliver { channel, recipient, topic } => Some((key, channel.as_str().to_string(), recipient.clone(), topic.clone())),
-                Effect::SignalParent { event } => Some((key, "signal".into(), model.parent_id.clone().ok_or_else(|| StoreError::NoParent(id.into()))?, event.clone())),
-                Effect::SignalParentIfAny { event } => model.parent_id.clone().map(|parent| (key, "signal".into(), parent, event.clone())),
-                _ => None,
-            };
-            deliveries.extend(delivery.map(|d| outbox_row(id, seq, d, &body, now_ms)));
+            let d = delivery(effect, format!("{id}:{seq}:{index}"), id, model.parent_id.as_deref())?;
+            deliveries.extend(d.map(|d| outbox_row(id, seq, d, &body, now_ms)));
         }
         metrics::counter!(crate::telemetry::TRANSITIONS, "workflow" => def.name.clone(), "event" => outcome.event.clone()).increment(1);
     }

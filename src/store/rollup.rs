@@ -432,7 +432,8 @@ pub async fn sums(
     }
     sql.push_str(&format!(" AND metric IN ({})", vec!["?"; metrics.len()].join(", ")));
     values.extend(metrics.iter().map(|m| (*m).into()));
-    fetch(db, &format!("SELECT {}, CAST(SUM(n) AS BIGINT) AS n FROM statistics_rollup {sql} GROUP BY {}", grouping(by_day).0, grouping(by_day).1), values).await
+    let (select, group) = grouping(by_day);
+    fetch(db, &format!("SELECT {select}, CAST(SUM(n) AS BIGINT) AS n FROM statistics_rollup {sql} GROUP BY {group}"), values).await
 }
 
 /// Every row, for comparing the running counts with a rebuild.

@@ -66,15 +66,11 @@ pub async fn fire_claimed(
     // cancels the instance's timers, and the other order deadlocked against it on PostgreSQL
     // (found by tools/faults). SQLite's IMMEDIATE transactions are serial already. The row read
     // here is the one the event is fired on.
-    let instance = if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        super::fetch::<super::entities::instance::Model>(&txn, "SELECT * FROM workflow_instances WHERE id = ? FOR UPDATE", vec![timer.instance_id.clone().into()])
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::NotFound(timer.instance_id.clone()))
-    } else {
-        instances::load_model(&txn, &timer.instance_id).await
-    };
+    let instance = instances::lock_models(&txn, &[&timer.instance_id], false)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::NotFound(timer.instance_id.clone()));
     let settled = txn
         .execute_raw(stmt(
             &txn,
@@ -163,10 +159,8 @@ const CHUNK_MAX: usize = 32;
 /// one at a time. A commit per timer was the sweep's cost: its round trips and WAL flushes.
 async fn fire_together(db: &DatabaseConnection, wf: &Workflows, chunk: &[Vec<DueTimer>], worker: &str, now: DateTime<Utc>) -> Result<(Vec<Fired>, Vec<Vec<DueTimer>>), StoreError> {
     let txn = begin_write(db).await?;
-    let ids: Vec<sea_orm::Value> = chunk.iter().map(|g| g[0].instance_id.clone().into()).collect();
-    let marks = vec!["?"; ids.len()].join(", ");
-    let lock = if txn.get_database_backend() == sea_orm::DbBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-    let locked: Vec<super::entities::instance::Model> = super::fetch(&txn, &format!("SELECT * FROM workflow_instances WHERE id IN ({marks}) ORDER BY id{lock}"), ids).await?;
+    let ids: Vec<&str> = chunk.iter().map(|g| g[0].instance_id.as_str()).collect();
+    let locked = instances::lock_models(&txn, &ids, true).await?;
     let mut locked: std::collections::HashMap<String, super::entities::instance::Model> = locked.into_iter().map(|m| (m.id.clone(), m)).collect();
     let actor = Actor::system();
     let mut rest = Vec::new();

@@ -18,7 +18,7 @@ use crate::domain::calendar::local_instant;
 use crate::domain::ids;
 use crate::runtime::Engine;
 use crate::store::{self, instances, stmt, InstanceRecord, StoreError};
-use crate::workflow::{Actor, TimeEnv};
+use crate::workflow::{Actor, TimeEnv, TransitionError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WindowError {
@@ -601,19 +601,6 @@ pub async fn return_application(
                 return Err(bad("applicantUscc", format!("case {id} is the application of {}, not {given}", case.applicant_uscc)));
             }
             uscc = Some(case.applicant_uscc.clone());
-            let instance = instances::load(db, id).await?;
-            let def = engine.workflows.set.get(&instance.definition_name, instance.definition_version).ok_or_else(|| {
-                StoreError::UnknownDefinition { name: instance.definition_name.clone(), version: Some(instance.definition_version) }
-            })?;
-            if !def.events.iter().any(|e| e == "return") {
-                return Err(WindowError::Invalid(format!(
-                    "case {id} runs on {} v{}, which knows no return of an opened case",
-                    def.name, def.version
-                )));
-            }
-            if def.transition(&instance.state, "return").is_none() {
-                return Err(WindowError::Invalid(format!("the case is {}: only a case not yet decided can be returned", instance.state)));
-            }
             Some(case)
         }
     };
@@ -623,10 +610,16 @@ pub async fn return_application(
     if let Some(case) = &case {
         let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };
         let payload = json!({"reason": reason.trim(), "return": {"id": id, "category": category.as_str(), "by": officer.sub}});
-        // Checked again by the engine inside the transaction: the case may have moved on since.
-        if let Err(e) = instances::fire(&txn, &engine.workflows, &case.instance_id, "return", &actor, &payload, None, now).await {
-            txn.rollback().await?;
-            return Err(e.into());
+        // Whether the case can still be returned is the engine's to say, in this transaction.
+        match instances::fire(&txn, &engine.workflows, &case.instance_id, "return", &actor, &payload, None, now).await {
+            Ok(_) => {}
+            Err(StoreError::Transition(TransitionError::UnknownEvent { definition, .. })) => {
+                return Err(WindowError::Invalid(format!("case {} runs on a version of {definition} that knows no return of an opened case", case.instance_id)));
+            }
+            Err(StoreError::Transition(TransitionError::NotAllowedInState { state, .. })) => {
+                return Err(WindowError::Invalid(format!("the case is {state}: only a case not yet decided can be returned")));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     txn.execute_raw(stmt(
