@@ -303,7 +303,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
     intake::issue_licence(engine, &jtw_approver, &case.id, None).await?;
     started += 1;
     // The ends a case can come to, and the supervision states between.
-    let actor = |c: &Claims| crate::workflow::Actor { subject: c.sub.clone(), roles: c.roles.clone() };
+    let actor = |c: &Claims| crate::workflow::Actor::api(c.sub.clone(), c.roles.clone());
     let all_provided = || vec![m("M01", Provided, None), m("M02", Provided, None), m("M03", Provided, None)];
     let on_the_spot = || open("91310110666007217T", food, Mode::AfterTheFact, all_provided(), None);
     // Withdrawn by the applicant before the materials came.

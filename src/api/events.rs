@@ -10,13 +10,14 @@ use super::access::{self, error, ErrorCode};
 use super::types::WorkflowInstance;
 use crate::runtime::Engine;
 use crate::store::{self, idempotency, instances, StoreError};
-use crate::workflow::{Actor, TransitionError};
+use crate::workflow::{policy::PolicyRefusal, Actor, TransitionError};
 
 #[derive(InputObject)]
 pub struct FireEventInput {
     pub instance_id: ID,
     pub event: String,
-    /// What the event carries (e.g. `{"received": ["M02"]}`, `{"licence_number": "…"}`).
+    /// What the event carries: only the keys `workflows/policy/events.toml` declares for it
+    /// (e.g. `{"reason": "…"}` for `refuse`); any other key is refused, never merged.
     pub payload: Option<Json<Value>>,
     /// The instance version the caller saw; refused with CONFLICT if it has moved on.
     pub expected_version: Option<i64>,
@@ -46,6 +47,7 @@ pub fn store_error(e: StoreError) -> async_graphql::Error {
             error("CONFLICT", format!("the instance is at version {actual}, not {expected}: reload and try again"))
         }
         StoreError::Transition(TransitionError::RoleNotAllowed { .. }) => error("FORBIDDEN", e.to_string()),
+        StoreError::Transition(TransitionError::Policy(refusal)) => policy_error(refusal),
         StoreError::Transition(TransitionError::UnknownEvent { .. }) => {
             error("BAD_USER_INPUT", e.to_string()).extend_with(|_, x| x.set("field", "event"))
         }
@@ -54,9 +56,32 @@ pub fn store_error(e: StoreError) -> async_graphql::Error {
     }
 }
 
+/// The event policy's refusals: the generic path is closed to a typed act's event (FORBIDDEN,
+/// naming the act), a payload key it may not carry (BAD_USER_INPUT naming `payload.KEY`).
+fn policy_error(refusal: PolicyRefusal) -> async_graphql::Error {
+    let message = refusal.to_string();
+    let (code, reason) = match &refusal {
+        PolicyRefusal::TypedActOnly { .. } => ("FORBIDDEN", "TYPED_ACT_ONLY"),
+        PolicyRefusal::NotOpen { .. } => ("FORBIDDEN", "NOT_OPEN_TO_FIRE_EVENT"),
+        PolicyRefusal::SystemOwnedKey { .. } => ("BAD_USER_INPUT", "SYSTEM_OWNED_KEY"),
+        PolicyRefusal::UndeclaredKey { .. } => ("BAD_USER_INPUT", "UNDECLARED_PAYLOAD_KEY"),
+        PolicyRefusal::BadValue { .. } => ("BAD_USER_INPUT", "BAD_PAYLOAD_VALUE"),
+    };
+    error(code, message).extend_with(|_, e| {
+        e.set("reason", reason);
+        match &refusal {
+            PolicyRefusal::TypedActOnly { act, .. } => e.set("act", act.as_str()),
+            other => e.set("field", other.key().map_or_else(|| "payload".to_string(), |k| format!("payload.{k}"))),
+        }
+    })
+}
+
 #[Object]
 impl EventMutation {
-    /// Fires `event` on an instance as the caller.
+    /// Fires `event` on an instance as the caller: only events with no typed act (e.g.
+    /// `withdraw`, `refuse`, `revoke`); an event reached through its typed act (`approve` →
+    /// `issueLicence`, …) is refused with FORBIDDEN, `extensions.reason` TYPED_ACT_ONLY and the
+    /// act's name in `extensions.act`.
     #[graphql(guard = "access::ANYONE")]
     async fn fire_event(&self, ctx: &Context<'_>, input: FireEventInput) -> async_graphql::Result<FireEventPayload> {
         let engine = ctx.data::<Engine>()?;
@@ -79,13 +104,20 @@ impl EventMutation {
                 return replay(engine, &operation, done).await;
             }
         }
-        let actor = Actor { subject: claims.sub.clone(), roles: claims.roles.clone() };
+        let actor = Actor::api(claims.sub.clone(), claims.roles.clone());
         let now = engine.now();
         let txn = store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
         let fired = match instances::fire(&txn, &engine.workflows, &id, &input.event, &actor, &payload, input.expected_version, now).await {
             Ok(r) => r,
             Err(e) => {
                 let _ = txn.rollback().await;
+                // A retry racing the first request with the same key finds the instance already
+                // moved on by it: once that request has committed, the retry is its replay.
+                if let Some(key) = &input.idempotency_key {
+                    if let Some(done) = idempotency::find(&engine.db, &claims.sub, key).await.map_err(|e| e.internal())? {
+                        return replay(engine, &operation, done).await;
+                    }
+                }
                 return Err(store_error(e));
             }
         };

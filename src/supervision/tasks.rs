@@ -48,8 +48,8 @@ fn bad(field: &'static str, message: impl Into<String>) -> WindowError {
     WindowError::BadInput { field, message: message.into() }
 }
 
-fn actor(claims: &Claims) -> Actor {
-    Actor { subject: claims.sub.clone(), roles: claims.roles.clone() }
+fn actor(claims: &Claims, act: &'static str) -> Actor {
+    Actor::act(claims.sub.clone(), claims.roles.clone(), act)
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -70,9 +70,10 @@ fn conditions(task: &InstanceRecord) -> Vec<String> {
     strings(&task.context["parent"]["context"]["item"]["conditions"])
 }
 
-async fn fire(engine: &Engine, id: &str, event: &str, claims: &Claims, payload: Value, version: i64) -> Result<InstanceRecord, WindowError> {
+/// Fires `event` for the typed act `act` (the event policy reaches the event only through it).
+async fn fire(engine: &Engine, act: &'static str, id: &str, event: &str, claims: &Claims, payload: Value, version: i64) -> Result<InstanceRecord, WindowError> {
     let txn = store::begin_write(&engine.db).await?;
-    match instances::fire(&txn, &engine.workflows, id, event, &actor(claims), &payload, Some(version), engine.now()).await {
+    match instances::fire(&txn, &engine.workflows, id, event, &actor(claims, act), &payload, Some(version), engine.now()).await {
         Ok(r) => {
             txn.commit().await?;
             Ok(r.instance)
@@ -98,7 +99,7 @@ pub async fn assign(engine: &Engine, claims: &Claims, id: &str, inspectors: &[St
     let mut unique = inspectors.to_vec();
     unique.sort();
     unique.dedup();
-    fire(engine, id, "accept", claims, json!({"inspectors": unique, "accepted_by": claims.sub}), task.version).await
+    fire(engine, "assignInspectors", id, "accept", claims, json!({"inspectors": unique, "accepted_by": claims.sub}), task.version).await
 }
 
 /// Checks a visit's record against the task: one finding per promised condition, a date
@@ -153,7 +154,7 @@ pub async fn record_inspection(engine: &Engine, claims: &Claims, id: &str, i: &I
     let task = task(engine, id, &["inspecting"]).await?;
     let (record, _) = inspection_payload(engine, claims, &task, i)?;
     let payload = json!({"findings": record["findings"], "inspection": record});
-    fire(engine, id, "inspection_finished", claims, payload, task.version).await
+    fire(engine, "recordInspection", id, "inspection_finished", claims, payload, task.version).await
 }
 
 /// Feeds the recorded result back: kept closes the task; not kept orders rectification by the
@@ -165,7 +166,7 @@ pub async fn feed_back(engine: &Engine, claims: &Claims, id: &str, order: Option
         if order.is_some() {
             return Err(bad("rectificationOrder", "the inspection found every condition kept: nothing to rectify"));
         }
-        return fire(engine, id, "kept", claims, json!({"fed_back_by": claims.sub}), task.version).await;
+        return fire(engine, "feedBackInspection", id, "kept", claims, json!({"fed_back_by": claims.sub}), task.version).await;
     }
     let order = order.map(str::trim).filter(|o| !o.is_empty()).ok_or_else(|| bad("rectificationOrder", "a condition was not kept: say what must be rectified"))?;
     let days = task.context["parent"]["context"]["supervision"]["rectification_working_days"].as_i64().unwrap_or(40);
@@ -178,7 +179,7 @@ pub async fn feed_back(engine: &Engine, claims: &Claims, id: &str, order: Option
         "rectification_due": due.to_rfc3339(),
     });
     let txn = store::begin_write(&engine.db).await?;
-    let fired = instances::fire(&txn, &engine.workflows, id, "not_kept", &actor(claims), &payload, Some(task.version), now).await;
+    let fired = instances::fire(&txn, &engine.workflows, id, "not_kept", &actor(claims, "feedBackInspection"), &payload, Some(task.version), now).await;
     let fired = match fired {
         Ok(f) => f,
         Err(e) => {
@@ -204,9 +205,9 @@ pub async fn record_reinspection(engine: &Engine, claims: &Claims, id: &str, i: 
     let task = task(engine, id, &["rectifying"]).await?;
     let (record, kept) = inspection_payload(engine, claims, &task, i)?;
     if kept {
-        return fire(engine, id, "rectified", claims, json!({"reinspection": record}), task.version).await;
+        return fire(engine, "recordReinspection", id, "rectified", claims, json!({"reinspection": record}), task.version).await;
     }
     let failing: Vec<&str> = i.findings.iter().filter(|f| !f.kept).map(|f| f.condition.as_str()).collect();
     let reason = format!("复查仍不符合承诺：{}", failing.join("；"));
-    fire(engine, id, "still_failing", claims, json!({"reinspection": record, "reason": reason}), task.version).await
+    fire(engine, "recordReinspection", id, "still_failing", claims, json!({"reinspection": record, "reason": reason}), task.version).await
 }

@@ -177,7 +177,7 @@ pub async fn open_bundle(engine: &Engine, officer: &Claims, input: OpenBundleInp
     let now = engine.now();
     let wf = &engine.workflows;
     let def = wf.set.latest(BUNDLE).ok_or_else(|| StoreError::UnknownDefinition { name: BUNDLE.into(), version: None })?;
-    let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };
+    let actor = Actor::act(officer.sub.clone(), officer.roles.clone(), "openBundle");
     let window_department = officer.department.clone().ok_or_else(|| WindowError::Forbidden("a window officer of no department takes no applications".into()))?;
     let window_department = registry::department(db, &window_department).await?.ok_or_else(|| WindowError::NotFound(format!("no department {window_department}")))?;
     if input.signed_by.trim().is_empty() {
@@ -474,7 +474,7 @@ async fn mark(db: &impl ConnectionTrait, bundle_id: &str, position: i64, status:
 fn officer_of(bundle: &InstanceRecord) -> (String, Actor) {
     let sub = bundle.context["officer"]["sub"].as_str().unwrap_or("system").to_string();
     let roles = bundle.context["officer"]["roles"].as_array().map(|r| r.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
-    (sub.clone(), Actor { subject: sub, roles })
+    (sub.clone(), Actor::act(sub, roles, "openBundle"))
 }
 
 /// What a child shares with its bundle: the bundle, the window to escalate to, its fields.
@@ -616,7 +616,7 @@ pub async fn register(engine: &Engine, officer: &Claims, registration_id: &str, 
     )
     .await?;
     txn.execute_raw(stmt(&txn, "UPDATE establishments SET uscc = ?, registered_at = ? WHERE registration_id = ?", vec![uscc.clone().into(), now.timestamp_millis().into(), registration_id.into()])).await?;
-    let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };
+    let actor = Actor::act(officer.sub.clone(), officer.roles.clone(), "registerEnterprise");
     let payload = json!({
         "uscc": uscc,
         "licence_number": uscc,
@@ -680,7 +680,7 @@ pub async fn deregister(engine: &Engine, officer: &Claims, uscc: &str, reason: &
         running.extend(fetch::<Id>(db, "SELECT id, definition_name, definition_version, state FROM workflow_instances WHERE id = ?", vec![e.registration_id.clone().into()]).await?);
     }
     // The system ends them, as the consequence of this officer's act.
-    let actor = Actor { subject: officer.sub.clone(), roles: vec!["system".into()] };
+    let actor = Actor::act(officer.sub.clone(), vec!["system".into()], "deregisterBusinessLicence");
     let payload = json!({"reason": reason.trim(), "cause": "deregistered", "business_licence": uscc, "by": officer.sub});
     let txn = store::begin_write(db).await?;
     let mut out = Deregistered::default();

@@ -114,7 +114,7 @@ pub async fn open_case(engine: &Engine, officer: &Claims, input: OpenCaseInput) 
     let uscc = ids::uscc(&input.applicant_uscc).map_err(|e| bad("applicantUscc", e.to_string()))?;
     let item = item_for_officer(db, officer, &input.item_code).await?;
     let applicant = registry::applicant(db, &uscc).await?.ok_or_else(|| WindowError::NotFound(format!("no applicant {uscc}")))?;
-    let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };
+    let actor = Actor::act(officer.sub.clone(), officer.roles.clone(), "openCase");
     let prepared = prepare(db, &engine.workflows.env, &officer.sub, &actor, item, &applicant, input, now).await?;
     let txn = store::begin_write(db).await?;
     let record = write(&txn, &engine.workflows, prepared, None, now).await?;
@@ -448,7 +448,7 @@ pub async fn submit_material(engine: &Engine, officer: &Claims, id: &str, code: 
         .map(|r| Owed::from_query_result(&r, ""))
         .transpose()?
         .map_or(0, |o| o.n);
-    let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };
+    let actor = Actor::act(officer.sub.clone(), officer.roles.clone(), "submitMaterial");
     let record = if owed == 0 {
         #[derive(FromQueryResult)]
         struct Code {
@@ -506,7 +506,7 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str, opinion:
         .transpose()?
         .map_or(1, |s| s.seq);
     let number = licence_number(&item.spec.licence_pattern, &item.code, &year, seq);
-    let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };
+    let actor = Actor::act(officer.sub.clone(), officer.roles.clone(), "issueLicence");
     let fired = instances::fire(&txn, &engine.workflows, id, event, &actor, &json!({
         "licence_number": number,
         "decision": {"by": officer.sub, "name": officer.name, "at": now, "opinion": opinion.map(str::trim).filter(|o| !o.is_empty()).unwrap_or("符合告知承诺审批条件，准予许可")},
@@ -608,7 +608,7 @@ pub async fn return_application(
     let now = engine.now();
     let txn = store::begin_write(db).await?;
     if let Some(case) = &case {
-        let actor = Actor { subject: officer.sub.clone(), roles: officer.roles.clone() };
+        let actor = Actor::act(officer.sub.clone(), officer.roles.clone(), "returnApplication");
         let payload = json!({"reason": reason.trim(), "return": {"id": id, "category": category.as_str(), "by": officer.sub}});
         // Whether the case can still be returned is the engine's to say, in this transaction.
         match instances::fire(&txn, &engine.workflows, &case.instance_id, "return", &actor, &payload, None, now).await {

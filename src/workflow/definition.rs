@@ -27,6 +27,8 @@ pub struct Definition {
     pub source: String,
     /// SHA-256 of `source`: the same name and version must never mean two different texts.
     pub digest: String,
+    /// The event policy for this definition's name (every version), set by the set it joins.
+    pub acts: std::sync::Arc<super::policy::DefinitionActs>,
 }
 
 /// One kind of child a bundle opens, and the kinds that must be approved before it starts.
@@ -319,6 +321,7 @@ fn check(p: &mut Problems<'_>, src: DefinitionSource, text: &str) -> Definition 
         children,
         source: text.to_string(),
         digest: hex::encode(Sha256::digest(text.as_bytes())),
+        acts: Default::default(),
     }
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::definition::Definition;
+use super::policy::PolicyRefusal;
 use super::timing::TimingError;
 use super::vocabulary::{Effect, GuardInput};
 use crate::domain::calendar::WorkingCalendar;
@@ -18,14 +19,37 @@ use crate::domain::calendar::WorkingCalendar;
 pub struct Actor {
     pub subject: String,
     pub roles: Vec<String>,
+    /// The path the event came by; the event policy binds the generic one.
+    #[serde(skip)]
+    pub via: Via,
+}
+
+/// The path an event came by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Via {
+    /// The generic `fireEvent`: only events the policy opens to it, with their declared keys.
+    Api,
+    /// A typed act of the API, which checked what its transition needs and built the payload.
+    Act(&'static str),
+    /// The system itself (timers, signals between instances, start-up work, benchmarks).
+    #[default]
+    Internal,
 }
 
 impl Actor {
     pub fn system() -> Self {
-        Self { subject: "system".into(), roles: vec!["system".into()] }
+        Self { subject: "system".into(), roles: vec!["system".into()], via: Via::Internal }
     }
     pub fn person(subject: impl Into<String>, role: impl Into<String>) -> Self {
-        Self { subject: subject.into(), roles: vec![role.into()] }
+        Self { subject: subject.into(), roles: vec![role.into()], via: Via::Internal }
+    }
+    /// A caller on the generic path.
+    pub fn api(subject: impl Into<String>, roles: Vec<String>) -> Self {
+        Self { subject: subject.into(), roles, via: Via::Api }
+    }
+    /// A caller through the typed act `act`.
+    pub fn act(subject: impl Into<String>, roles: Vec<String>, act: &'static str) -> Self {
+        Self { subject: subject.into(), roles, via: Via::Act(act) }
     }
     pub fn is_system(&self) -> bool {
         self.roles.iter().any(|r| r == "system")
@@ -90,6 +114,8 @@ pub enum TransitionError {
     UnknownDeadline { definition: String, name: String },
     #[error(transparent)]
     Timing(#[from] TimingError),
+    #[error(transparent)]
+    Policy(#[from] PolicyRefusal),
 }
 
 fn arm_state(
@@ -151,6 +177,13 @@ pub fn fire(
     if !def.events.iter().any(|e| e == event) {
         return Err(TransitionError::UnknownEvent { definition: def.name.clone(), event: event.into() });
     }
+    // Before the state and the role: a typed act's event is refused on the generic path whatever
+    // state the instance is in, so the answer does not depend on the path's probing.
+    if actor.via == Via::Api {
+        if let Err(refusal @ PolicyRefusal::TypedActOnly { .. }) = def.acts.check_caller(event, &serde_json::Value::Null) {
+            return Err(refusal.into());
+        }
+    }
     let t = def.transition(instance.state, event).ok_or_else(|| TransitionError::NotAllowedInState {
         event: event.into(),
         state: instance.state.into(),
@@ -162,6 +195,9 @@ pub fn fire(
     }
     if !(payload.is_object() || payload.is_null()) {
         return Err(TransitionError::BadPayload);
+    }
+    if actor.via == Via::Api {
+        def.acts.check_caller(event, payload)?;
     }
     let deadline = |n: &str| instance.deadlines.get(n).copied();
     let input = GuardInput { context: instance.context, payload, deadline: &deadline, now };

@@ -3,6 +3,7 @@
 
 pub mod definition;
 pub mod engine;
+pub mod policy;
 pub mod source;
 pub mod timing;
 pub mod vocabulary;
@@ -10,7 +11,8 @@ pub mod vocabulary;
 use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 pub use definition::{parse_definition, ChildKind, Definition, Problem, State, Transition};
-pub use engine::{Actor, Outcome, TimeEnv, TransitionError};
+pub use engine::{Actor, Outcome, TimeEnv, TransitionError, Via};
+pub use policy::EventPolicy;
 
 use crate::domain::calendar::WorkingCalendar;
 
@@ -19,10 +21,19 @@ use crate::domain::calendar::WorkingCalendar;
 #[derive(Debug, Clone, Default)]
 pub struct WorkflowSet {
     by_key: BTreeMap<(String, i64), Arc<Definition>>,
+    /// Applied by name to every definition that joins the set, whatever its version or origin
+    /// (a file, or a text stored by an earlier deployment).
+    policy: Arc<EventPolicy>,
 }
 
 impl WorkflowSet {
-    pub fn insert(&mut self, def: Definition) {
+    /// An empty set whose definitions take `policy`.
+    pub fn with_policy(policy: EventPolicy) -> Self {
+        Self { by_key: BTreeMap::new(), policy: Arc::new(policy) }
+    }
+
+    pub fn insert(&mut self, mut def: Definition) {
+        def.acts = Arc::new(self.policy.for_definition(&def.name));
         self.by_key.insert((def.name.clone(), def.version), Arc::new(def));
     }
 
@@ -80,6 +91,16 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, Vec<Problem>> {
         problems.push(Problem { file: dir.display().to_string(), line: None, place: "folder".into(), message: "no workflow definitions (*.toml) found".into() });
     }
     problems.extend(definition::check_set(&defs));
+    let policy = match EventPolicy::load_dir(dir) {
+        Ok(policy) => {
+            problems.extend(policy.check(&dir.join(policy::FILE).display().to_string(), &defs));
+            policy
+        }
+        Err(found) => {
+            problems.extend(found);
+            EventPolicy::default()
+        }
+    };
     let calendar = WorkingCalendar::load_dir(&dir.join("calendars")).map(WorkingCalendar::with_provisional_next_year).unwrap_or_else(|e| {
         let problem = match e {
             crate::domain::calendar::CalendarError::Malformed { file, line, message } => Problem { file, line, place: "calendar".into(), message },
@@ -89,7 +110,7 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, Vec<Problem>> {
         WorkingCalendar::default()
     });
     if problems.is_empty() {
-        let mut workflows = WorkflowSet::default();
+        let mut workflows = WorkflowSet::with_policy(policy);
         for (_, d) in defs {
             workflows.insert(d);
         }

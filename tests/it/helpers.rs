@@ -84,6 +84,9 @@ pub fn workflows_dir(defs: &[(&str, &str)]) -> tempfile::TempDir {
         let p = entry.unwrap().path();
         std::fs::copy(&p, dir.path().join("calendars").join(p.file_name().unwrap())).unwrap();
     }
+    // The shipped event policy: the test definitions use the shipped events' names.
+    std::fs::create_dir(dir.path().join("policy")).unwrap();
+    std::fs::copy(repo().join("workflows/policy/events.toml"), dir.path().join("policy/events.toml")).unwrap();
     for (name, text) in defs {
         std::fs::write(dir.path().join(name), text).unwrap();
     }

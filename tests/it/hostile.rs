@@ -10,7 +10,7 @@ use crate::http::{graphql_as, start, token_as};
 
 /// Row counts and a checksum of versions of every table a request may write: equal before
 /// and after a refused request.
-async fn snapshot(db: &sea_orm::DatabaseConnection) -> Vec<(String, i64, i64)> {
+pub(crate) async fn snapshot(db: &sea_orm::DatabaseConnection) -> Vec<(String, i64, i64)> {
     let tables = [
         ("workflow_instances", "version"),
         ("workflow_events", "seq"),
@@ -47,7 +47,7 @@ async fn snapshot(db: &sea_orm::DatabaseConnection) -> Vec<(String, i64, i64)> {
 
 /// A snapshot once the server is idle: the demo's own messages (signals to parents move
 /// instances) delivered, and nothing moving between two looks.
-async fn settled(db: &sea_orm::DatabaseConnection) -> Vec<(String, i64, i64)> {
+pub(crate) async fn settled(db: &sea_orm::DatabaseConnection) -> Vec<(String, i64, i64)> {
     loop {
         let sql = format!("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending' AND next_attempt_at <= {}", chrono::Utc::now().timestamp_millis());
         let row = db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();

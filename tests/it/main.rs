@@ -1,6 +1,7 @@
 //! The one integration-test binary: the engine on real databases, the real binary over HTTP
 //! and as a process that is killed.
 
+mod acts;
 mod api;
 mod bundle;
 mod check_workflows;
