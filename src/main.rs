@@ -209,6 +209,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                         .map(|y| if loaded.calendar.is_provisional_year(y) { format!("{y} (provisional: statutory holidays only)") } else { y.to_string() })
                         .collect();
                     println!("ok: {} definition(s): {}; calendar years: {}", defs.len(), defs.join(", "), years.join(", "));
+                    println!("events people fire, and the act each is taken through:");
+                    for line in loaded.workflows.policy().describe() {
+                        println!("  {line}");
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(problems) => {

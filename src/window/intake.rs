@@ -435,7 +435,16 @@ pub async fn submit_material(engine: &Engine, officer: &Claims, id: &str, code: 
         ))
         .await?;
     if updated.rows_affected() == 0 {
+        // Received already (a concurrent identical request won, or a repeat) is a state the
+        // case has moved past, not a bad code.
+        let received = txn
+            .query_one_raw(stmt(&txn, "SELECT code FROM case_materials WHERE instance_id = ? AND code = ? AND status = 'received'", vec![id.into(), code.into()]))
+            .await?
+            .is_some();
         txn.rollback().await?;
+        if received {
+            return Err(WindowError::Invalid(format!("{code} has already been received for this case")));
+        }
         return Err(bad("code", format!("{code} is not a material this case is waiting for")));
     }
     #[derive(FromQueryResult)]

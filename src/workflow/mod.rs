@@ -37,6 +37,10 @@ impl WorkflowSet {
         self.by_key.insert((def.name.clone(), def.version), Arc::new(def));
     }
 
+    pub fn policy(&self) -> &EventPolicy {
+        &self.policy
+    }
+
     pub fn get(&self, name: &str, version: i64) -> Option<Arc<Definition>> {
         self.by_key.get(&(name.to_string(), version)).cloned()
     }

@@ -239,6 +239,23 @@ impl EventPolicy {
         }
     }
 
+    /// One line per rule, for `check-workflows`: `event → act` or `event: fireEvent {keys}`.
+    pub fn describe(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .map(|r| {
+                let scope = r.definitions.as_ref().map(|d| format!(" ({})", d.join(", "))).unwrap_or_default();
+                match &r.rule {
+                    EventRule::Via(act) => format!("{}{scope} → {act}", r.event),
+                    EventRule::Payload(keys) => {
+                        let keys: Vec<String> = keys.iter().map(|(k, t)| if matches!(t, KeyType::Text { required: false }) { format!("{k}?") } else { k.clone() }).collect();
+                        format!("{}{scope} → fireEvent {{{}}}", r.event, keys.join(", "))
+                    }
+                }
+            })
+            .collect()
+    }
+
     /// The rules for `name`: a rule naming the definition wins over one for every definition.
     pub fn for_definition(&self, name: &str) -> DefinitionActs {
         let mut rules = BTreeMap::new();
@@ -253,19 +270,12 @@ impl EventPolicy {
     }
 
     /// Problems of the policy against every loaded definition (every version): an event a person
-    /// may fire without a rule, two rules for the same event and definition, a rule for no event.
+    /// may fire without a rule, two rules for the same event and definition. (A rule for a
+    /// definition not in the folder is no problem: one policy serves every installation.)
     pub fn check(&self, file: &str, defs: &[(String, Definition)]) -> Vec<Problem> {
         let mut problems = Vec::new();
-        let names: BTreeSet<&str> = defs.iter().map(|(_, d)| d.name.as_str()).collect();
         for (i, r) in self.rules.iter().enumerate() {
             let place = format!("event[{i}] {}", r.event);
-            for d in r.definitions.iter().flatten().filter(|d| !names.contains(d.as_str())) {
-                problems.push(Problem { file: file.into(), line: r.line, place: place.clone(), message: format!("unknown definition {d:?}") });
-            }
-            let used = defs.iter().any(|(_, d)| r.definitions.as_ref().is_none_or(|n| n.contains(&d.name)) && d.events.contains(&r.event));
-            if !used {
-                problems.push(Problem { file: file.into(), line: r.line, place: place.clone(), message: "no definition it applies to has this event".into() });
-            }
             let twin = self.rules[..i].iter().find(|o| {
                 o.event == r.event
                     && o.definitions.is_some() == r.definitions.is_some()

@@ -125,6 +125,18 @@ fn malformed_files_and_unknown_keys_are_refused_with_their_line() {
 }
 
 #[test]
+fn an_event_people_may_fire_needs_a_rule_in_the_event_policy() {
+    let stamped = BASE.replace(r#"events = ["go", "tick", "stop"]"#, r#"events = ["go", "tick", "stop", "stamp"]"#)
+        + "\n[[transitions]]\nfrom = \"b\"\non = \"stamp\"\ninternal = true\nroles = [\"window\"]\n";
+    let dir = workflows_dir(&[("stamped.toml", &stamped)]);
+    let out = Command::new(bin()).arg("check-workflows").arg(dir.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(stdout.contains("stamped.toml: event stamp: people may fire \"stamp\", but") && stdout.contains("has no rule for it"), "{stdout}");
+    assert!(stdout.contains("1 problem(s) found"), "{stdout}");
+}
+
+#[test]
 fn the_command_passes_on_the_shipped_definitions() {
     let out = Command::new(bin()).arg("check-workflows").arg(repo().join("workflows")).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

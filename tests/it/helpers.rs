@@ -84,9 +84,11 @@ pub fn workflows_dir(defs: &[(&str, &str)]) -> tempfile::TempDir {
         let p = entry.unwrap().path();
         std::fs::copy(&p, dir.path().join("calendars").join(p.file_name().unwrap())).unwrap();
     }
-    // The shipped event policy: the test definitions use the shipped events' names.
+    // The shipped event policy, and rules for the test definitions' own events.
     std::fs::create_dir(dir.path().join("policy")).unwrap();
-    std::fs::copy(repo().join("workflows/policy/events.toml"), dir.path().join("policy/events.toml")).unwrap();
+    let shipped = std::fs::read_to_string(repo().join("workflows/policy/events.toml")).unwrap();
+    let own = "\n[[event]]\nname = \"go\"\npayload = { reason = \"text\" }\n\n[[event]]\nname = \"stop\"\npayload = {}\n\n[[event]]\nname = \"close\"\npayload = {}\n";
+    std::fs::write(dir.path().join("policy/events.toml"), shipped + own).unwrap();
     for (name, text) in defs {
         std::fs::write(dir.path().join(name), text).unwrap();
     }

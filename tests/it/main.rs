@@ -17,6 +17,7 @@ mod draw;
 mod parsers;
 mod provisional;
 mod public;
+mod races;
 mod returns;
 mod statistics;
 mod smtp;
