@@ -9,8 +9,8 @@ use pledgeflow::workflow::{engine, policy::EventRule, policy::PolicyRefusal, Act
 use serde_json::{json, Value};
 
 use crate::helpers::repo;
-use crate::hostile::{settled, snapshot};
-use crate::http::{graphql_as, start, token_as};
+use crate::hostile::{quiet_demo, settled, snapshot};
+use crate::http::{graphql_as, token_as};
 
 /// What the hostile approver sent in the issue: every key the system owns.
 fn forged() -> Value {
@@ -97,10 +97,8 @@ fn a_caller_may_fire_an_open_event_with_its_declared_reason_only() {
 /// reason TYPED_ACT_ONLY naming the act, and nothing in any table changed.
 #[tokio::test]
 async fn the_issue_bypasses_through_fire_event_are_refused_over_http_and_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_SWEEP_SCHEDULE", "0 0 0 1 1 * 2099")]).await;
-    let http = reqwest::Client::new();
-    let db = pledgeflow::store::connect(&url, 1).await.unwrap();
+    let demo = quiet_demo().await;
+    let (base, url, http, db) = (&demo.base, &demo.url, &demo.http, &demo.db);
     let first = |sql: &str| {
         let db = db.clone();
         let sql = sql.to_string();
@@ -115,11 +113,11 @@ async fn the_issue_bypasses_through_fire_event_are_refused_over_http_and_change_
     let spot = first(&format!("SELECT id FROM workflow_instances WHERE definition_name = 'after-the-fact-review' AND {in_food} ORDER BY id LIMIT 1")).await;
     let task = first("SELECT id FROM workflow_instances WHERE definition_name = 'supervision-task' AND division = '310101-SCJG-SP' ORDER BY id LIMIT 1").await;
     let food = ["--department", "310101-SCJG", "--region", "310101"];
-    let approver = token_as(&url, "approver-01", &[&["--role", "approver"][..], &food].concat());
-    let window = token_as(&url, "window-01", &[&["--role", "window"][..], &food].concat());
-    let inspector = token_as(&url, "inspector-sp-1", &[&["--role", "inspector", "--division", "310101-SCJG-SP"][..], &food].concat());
+    let approver = token_as(url, "approver-01", &[&["--role", "approver"][..], &food].concat());
+    let window = token_as(url, "window-01", &[&["--role", "window"][..], &food].concat());
+    let inspector = token_as(url, "inspector-sp-1", &[&["--role", "inspector", "--division", "310101-SCJG-SP"][..], &food].concat());
     let fire = "mutation($i: FireEventInput!) { fireEvent(input: $i) { seq instance { state } } }";
-    let before = settled(&db).await;
+    let before = settled(db).await;
     for (token, id, event, act) in [
         (&approver, &deferral, "approve", "issueLicence"),
         (&window, &spot, "decide_on_spot", "issueLicence"),
@@ -127,10 +125,10 @@ async fn the_issue_bypasses_through_fire_event_are_refused_over_http_and_change_
         (&inspector, &task, "rectified", "recordReinspection"),
         (&inspector, &task, "still_failing", "recordReinspection"),
     ] {
-        let r = graphql_as(&http, &base, token, json!({"query": fire, "variables": {"i": {"instanceId": id, "event": event, "payload": forged()}}})).await;
+        let r = graphql_as(http, base, token, json!({"query": fire, "variables": {"i": {"instanceId": id, "event": event, "payload": forged()}}})).await;
         let ext = &r["errors"][0]["extensions"];
         assert_eq!((ext["code"].as_str(), ext["reason"].as_str(), ext["act"].as_str()), (Some("FORBIDDEN"), Some("TYPED_ACT_ONLY"), Some(act)), "{event}: {r}");
         assert_eq!(r["data"], Value::Null, "{r}");
     }
-    assert_eq!(snapshot(&db).await, before, "a refused event changed nothing");
+    assert_eq!(snapshot(db).await, before, "a refused event changed nothing");
 }

@@ -45,6 +45,24 @@ pub(crate) async fn snapshot(db: &sea_orm::DatabaseConnection) -> Vec<(String, i
     out
 }
 
+/// `serve --demo` with no timer sweep (nothing moves but what a test sends), a client, and a
+/// connection to its database for looking underneath.
+pub(crate) struct QuietDemo {
+    pub _dir: tempfile::TempDir,
+    pub _server: crate::http::Server,
+    pub base: String,
+    pub url: String,
+    pub http: reqwest::Client,
+    pub db: sea_orm::DatabaseConnection,
+}
+
+pub(crate) async fn quiet_demo() -> QuietDemo {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base, url) = start(dir.path(), &[("PLEDGEFLOW_SWEEP_SCHEDULE", "0 0 0 1 1 * 2099")]).await;
+    let db = pledgeflow::store::connect(&url, 1).await.unwrap();
+    QuietDemo { _dir: dir, _server: server, base, url, http: reqwest::Client::new(), db }
+}
+
 /// A snapshot once the server is idle: the demo's own messages (signals to parents move
 /// instances) delivered, and nothing moving between two looks.
 pub(crate) async fn settled(db: &sea_orm::DatabaseConnection) -> Vec<(String, i64, i64)> {
