@@ -109,8 +109,17 @@ impl QualityQuery {
         let claims = access::claims(ctx)?;
         let supervisor = claims.has_role("supervisor") || claims.has_role("regional_admin");
         let officer = match officer {
-            Some(o) if supervisor || o == claims.sub => o,
-            Some(_) => return Err(error("FORBIDDEN", "a window officer sees only the own rate")),
+            Some(o) if o == claims.sub => o,
+            Some(o) if supervisor => {
+                // Another officer's standing: one of the supervisor's region only.
+                let region = super::policy::region(&engine.db, claims, super::policy::Act::ReadReturnRates).await?;
+                let staff = crate::window::registry::staff(&engine.db, &o).await.map_err(|e| e.internal())?;
+                if staff.is_none_or(|s| s.region != region.code) {
+                    return Err(super::policy::out_of_scope(format_args!("officer {o}")));
+                }
+                o
+            }
+            Some(_) => return Err(access::refusal("FORBIDDEN", super::policy::reason::ROLE, "a window officer sees only the own rate")),
             None => claims.sub.clone(),
         };
         let rule = &engine.workflows.returns;
