@@ -2,6 +2,7 @@
 //! and as a process that is killed.
 
 mod api;
+mod authz;
 mod bundle;
 mod check_workflows;
 mod crash;
