@@ -1,6 +1,6 @@
 use sea_orm_migration::prelude::*;
 
-use crate::sql_migration;
+use sea_orm_migration::sea_orm::TransactionTrait;
 
 // The trust boundary (one authorization policy):
 // - staff carry their own region, so a regional admin or supervisor can be registered before
@@ -13,8 +13,32 @@ use crate::sql_migration;
 //   window or admin of some region records them again (which then adopts them).
 // - every change of an applicant's name, legal representative or contact is kept.
 // - an inspection draw records the region it drew from, so listings can filter by it.
-sql_migration!(
-    "CREATE TABLE staff_registry (
+//
+// One transaction, so one connection: the rebuild's DROP and RENAME must not land on different
+// connections of a SQLite pool (seen under load), and a failure leaves the old table whole.
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        in_one_transaction(manager, UP).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        in_one_transaction(manager, DOWN).await
+    }
+}
+
+async fn in_one_transaction(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    let txn = manager.get_connection().begin().await?;
+    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        txn.execute_unprepared(statement).await?;
+    }
+    txn.commit().await
+}
+
+const UP: &str = "CREATE TABLE staff_registry (
         id         TEXT   PRIMARY KEY,
         name       TEXT   NOT NULL,
         region     TEXT   NOT NULL REFERENCES regions (code),
@@ -47,8 +71,9 @@ sql_migration!(
         changed_at BIGINT NOT NULL
     );
     CREATE INDEX ix_applicant_changes_uscc ON applicant_changes (uscc, changed_at);
-    ALTER TABLE inspection_draws ADD COLUMN region TEXT NULL",
-    "ALTER TABLE inspection_draws DROP COLUMN region;
+    ALTER TABLE inspection_draws ADD COLUMN region TEXT NULL";
+
+const DOWN: &str = "ALTER TABLE inspection_draws DROP COLUMN region;
     DROP TABLE applicant_changes;
     ALTER TABLE applicants DROP COLUMN home_region;
     ALTER TABLE departments DROP COLUMN registration_authority;
@@ -65,5 +90,4 @@ sql_migration!(
     );
     INSERT INTO staff_old SELECT id, name, department, division, roles, email, active, created_at FROM staff WHERE department IS NOT NULL;
     DROP TABLE staff;
-    ALTER TABLE staff_old RENAME TO staff"
-);
+    ALTER TABLE staff_old RENAME TO staff";
