@@ -37,7 +37,7 @@ pub(crate) async fn snapshot(db: &sea_orm::DatabaseConnection) -> Vec<(String, i
     ];
     let mut out = Vec::new();
     for (table, col) in tables {
-        let sql = format!("SELECT COUNT(*) AS n, COALESCE(SUM({col}), 0) AS s FROM {table}");
+        let sql = format!("SELECT COUNT(*) AS n, CAST(COALESCE(SUM({col}), 0) AS BIGINT) AS s FROM {table}");
         let row = db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
         out.push((table.to_string(), row.try_get::<i64>("", "n").unwrap(), row.try_get::<i64>("", "s").unwrap()));
     }
