@@ -95,8 +95,17 @@ impl QualityQuery {
     #[graphql(guard = "SUPERVISORS")]
     async fn flagged_items(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<FlaggedItem>> {
         let engine = ctx.data::<Engine>()?;
-        let rows = quality::flagged_items(&engine.db).await.map_err(|e| e.internal())?;
-        Ok(rows
+        // Items of the supervisor's region's departments only.
+        let departments = access::region_departments(&engine.db, access::claims(ctx)?).await?;
+        let mut rows = quality::flagged_items(&engine.db).await.map_err(|e| e.internal())?;
+        let mut own = Vec::with_capacity(rows.len());
+        for f in rows.drain(..) {
+            let item = crate::window::catalogue::item(&engine.db, &f.item_code, None).await.map_err(|e| e.internal())?;
+            if item.is_some_and(|i| departments.contains(&i.department)) {
+                own.push(f);
+            }
+        }
+        Ok(own
             .into_iter()
             .map(|f| FlaggedItem { item_code: f.item_code, item_version: f.item_version, flagged_at: from_ms(f.flagged_at), misconfigured: f.misconfigured, intake: f.intake })
             .collect())

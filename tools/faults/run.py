@@ -393,7 +393,7 @@ class Run:
         self.smtp.start()
         # The fake clock really reaches the Rust binary: a token minted under it is issued at
         # the fake time.
-        token = self.cli("token", "--role", "window", "--department", "310101-SCJG", "--subject", "faults-window", "--hours", "200000").stdout.strip()
+        token = self.cli("token", "--role", "window", "--department", "310101-SCJG", "--subject", "window-01", "--hours", "200000").stdout.strip()
         import base64
 
         claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
