@@ -218,6 +218,17 @@ async fn region_of(db: &impl ConnectionTrait, claims: &Claims) -> async_graphql:
     }
 }
 
+/// The approval departments whose items the caller sees: staff those of their region; `None`
+/// for an applicant, to whom the catalogue is open like the published list it is.
+pub async fn catalogue_departments(db: &impl ConnectionTrait, claims: &Claims) -> async_graphql::Result<Option<Vec<String>>> {
+    if claims.roles.iter().all(|r| r == "applicant") {
+        return Ok(None);
+    }
+    let Some(region) = region_of(db, claims).await? else { return Ok(Some(Vec::new())) };
+    let all = registry::departments(db, &region).await.map_err(|e| e.internal())?;
+    Ok(Some(all.into_iter().map(|(d, _)| d.code).collect()))
+}
+
 /// The caller's own region for `act`.
 pub async fn region(db: &impl ConnectionTrait, claims: &Claims, act: Act) -> async_graphql::Result<Scoped<Region>> {
     may(claims, act)?;

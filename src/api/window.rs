@@ -301,7 +301,7 @@ pub struct WindowQuery;
 
 #[Object]
 impl WindowQuery {
-    /// The catalogue: newest version of each approval item.
+    /// The catalogue: newest version of each approval item (staff: their region's).
     #[graphql(guard = "access::ANYONE")]
     async fn approval_items(
         &self,
@@ -311,17 +311,22 @@ impl WindowQuery {
     ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, catalogue::Item, super::operations::ConnectionTotal, async_graphql::connection::EmptyFields>> {
         let engine = ctx.data::<Engine>()?;
         let page = access::Page::from_args(first, after)?;
-        let all = catalogue::items(&engine.db).await.map_err(|e| e.internal())?;
+        let mut all = catalogue::items(&engine.db).await.map_err(|e| e.internal())?;
+        if let Some(own) = policy::catalogue_departments(&engine.db, access::claims(ctx)?).await? {
+            all.retain(|i| own.contains(&i.department));
+        }
         let total = all.len() as u64;
         let items = all.into_iter().skip(page.offset as usize).take(page.first as usize).collect();
         Ok(page.connection(items, total))
     }
 
-    /// One item: the newest version unless `version` is given.
+    /// One item: the newest version unless `version` is given (staff: of their region).
     #[graphql(guard = "access::ANYONE")]
     async fn approval_item(&self, ctx: &Context<'_>, code: String, version: Option<i64>) -> async_graphql::Result<Option<catalogue::Item>> {
         let engine = ctx.data::<Engine>()?;
-        Ok(catalogue::item(&engine.db, &code, version).await.map_err(|e| e.internal())?)
+        let item = catalogue::item(&engine.db, &code, version).await.map_err(|e| e.internal())?;
+        let own = policy::catalogue_departments(&engine.db, access::claims(ctx)?).await?;
+        Ok(item.filter(|i| own.is_none_or(|own| own.contains(&i.department))))
     }
 
     /// An applicant with its credit status: staff, or the applicant itself.

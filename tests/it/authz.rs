@@ -163,6 +163,11 @@ async fn upserts_cannot_move_another_regions_department_staff_or_items() {
         let r = t.ask(&t.token("supervisor-99", "supervisor"), put_item, item("310999-NEW-01", OTHER_DEPT)).await;
         assert_eq!(refused(&r), pair("FORBIDDEN", "ROLE_NOT_ALLOWED"), "{r}");
         assert_eq!(snapshot(&t.db).await, before, "a refused upsert changed nothing");
+        // Nor does another region's catalogue show in its listings.
+        let r = t.ask(&admin, "{ approvalItems { totalCount } approvalItem(code: \"310101-FOOD-01\") { code } }", json!({})).await;
+        assert_eq!((&r["data"]["approvalItems"]["totalCount"], &r["data"]["approvalItem"]), (&json!(0), &Value::Null), "{r}");
+        let r = t.ask(&t.token("admin-01", "regional_admin"), "{ approvalItem(code: \"310101-FOOD-01\") { code } }", json!({})).await;
+        assert_eq!(r["data"]["approvalItem"]["code"], "310101-FOOD-01", "{r}");
         t.done().await;
     }
 }
