@@ -15,6 +15,7 @@
 //!
 //! `RULES` lists every rule (role × act × scope); README's "Who may do what" is its reading.
 
+use async_graphql::ErrorExtensions;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::access::{refusal, ErrorCode};
@@ -197,6 +198,22 @@ pub async fn caller(db: &DatabaseConnection, verified: Result<Option<Claims>, Au
     match verified {
         Ok(Some(claims)) => resolve(db, claims).await.map(Some),
         other => other,
+    }
+}
+
+/// A workflow instance (a case, a task, a bundle) in the caller's scope: the department (window,
+/// approver), division (division admin, inspector) or region (supervisor, regional admin) it is
+/// in now, or an applicant's own — never a supervision task for an applicant. `None` when there
+/// is no such instance for this caller.
+pub async fn instance(db: &DatabaseConnection, claims: &Claims, id: &str) -> async_graphql::Result<Option<Scoped<crate::store::entities::instance::Model>>> {
+    Ok(super::access::visible_instance(db, claims, id).await?.map(|target| Scoped { target }))
+}
+
+/// A supervision task in the caller's scope, NOT_FOUND otherwise.
+pub async fn task(db: &DatabaseConnection, claims: &Claims, id: &str) -> async_graphql::Result<Scoped<crate::store::entities::instance::Model>> {
+    match instance(db, claims, id).await? {
+        Some(t) if t.definition_name == SUPERVISION_TASK => Ok(t),
+        _ => Err(async_graphql::Error::new(format!("no supervision task {id}")).extend_with(|_, e| e.set("code", "NOT_FOUND"))),
     }
 }
 
@@ -387,7 +404,6 @@ trait ExtendField {
 
 impl ExtendField for async_graphql::Error {
     fn extend_field(self, field: &'static str) -> Self {
-        use async_graphql::ErrorExtensions;
         self.extend_with(move |_, e| e.set("field", field))
     }
 }

@@ -84,10 +84,7 @@ pub struct SupervisionTaskPayload {
 /// The task, when the caller may see it.
 async fn visible_task(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<()> {
     let engine = ctx.data::<Engine>()?;
-    match access::visible_instance(&engine.db, access::claims(ctx)?, id).await? {
-        Some(m) if m.definition_name == tasks::DEFINITION => Ok(()),
-        _ => Err(error("NOT_FOUND", format!("no supervision task {}", id.as_str()))),
-    }
+    policy::task(&engine.db, access::claims(ctx)?, id).await.map(|_| ())
 }
 
 #[derive(SimpleObject)]
