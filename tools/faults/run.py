@@ -393,7 +393,7 @@ class Run:
         self.smtp.start()
         # The fake clock really reaches the Rust binary: a token minted under it is issued at
         # the fake time.
-        token = self.cli("token", "--role", "window", "--department", "310101-SCJG", "--subject", "window-01", "--hours", "200000").stdout.strip()
+        token = self.cli("token", "--role", "window", "--department", "310101-SCJG", "--subject", "faults-window", "--hours", "200000").stdout.strip()
         import base64
 
         claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
@@ -402,6 +402,8 @@ class Run:
         log("fake clock reaches the binary: token issued at", self.clock.text(claims["iat"]))
         self.window = token
         print(self.cli("demo").stdout.strip(), flush=True)
+        # Staff tokens are checked against the staff registry: the run's window officer is registered.
+        print(self.cli("staff", "--id", "faults-window", "--name", "faults", "--role", "window", "--region", "310101", "--department", "310101-SCJG").stdout.strip(), flush=True)
         self.servers = [Server(f"server-{i}", self.binary, self.env(free_port()), self.root) for i in (1, 2)]
         for s in self.servers:
             s.start()
