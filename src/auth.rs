@@ -63,6 +63,10 @@ pub enum AuthError {
     /// Well signed, but not for this service: another issuer or audience, or roles it does not know.
     #[error("the token is not valid here: {0}")]
     WrongScope(String),
+    /// Well signed, but its bearer is not who the staff registry says (`api::policy::resolve`):
+    /// `reason` is the machine-readable cause.
+    #[error("{message}")]
+    Registry { reason: &'static str, message: String },
 }
 
 #[derive(Clone)]

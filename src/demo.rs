@@ -206,6 +206,22 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
     ] {
         registry::put_staff(db, id, name, department, division, &[role.to_string()], Some(&format!("{id}@demo.pledgeflow.localhost")), now).await?;
     }
+    // The region's own officers: the regional admin and the supervisor belong to no department.
+    for (id, name, role) in [("admin-01", "陈管理", "regional_admin"), ("supervisor-01", "林督查", "supervisor")] {
+        let record = registry::StaffRecord {
+            id: id.into(),
+            name: name.into(),
+            region: REGION.into(),
+            department: None,
+            division: None,
+            roles: vec![role.into()],
+            email: Some(format!("{id}@demo.pledgeflow.localhost")),
+            active: true,
+        };
+        registry::put_staff_in(db, &record, now).await?;
+    }
+    // Market regulation registers enterprises in the district, so it deregisters them too.
+    registry::set_registration_authority(db, "310101-SCJG", true).await?;
     for def in items() {
         registry::put_supervision_item(db, &format!("SUP-{}", def.code), &format!("{}事中事后监管", def.name), def.department, def.division).await?;
         let spec = ItemSpec {
@@ -243,6 +259,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
             dishonest: i64::from(*dishonest),
         };
         registry::put_applicant(db, &a, now).await?;
+        registry::adopt(db, uscc, REGION).await?;
         registry::put_electronic_licence(
             db,
             &ElectronicLicence { holder_uscc: uscc.to_string(), kind: "business_licence".into(), number: format!("3101010000{n}{n}{n}{n}{n}"), valid_until: "2045-12-31".into(), revoked: 0 },

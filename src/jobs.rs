@@ -86,9 +86,9 @@ impl Jobs {
             Job::Housekeeping => self.housekeeping(now).await,
             Job::Draw => {
                 let seed: u64 = rand::random();
-                crate::supervision::draws::run(&self.outbox.engine, &self.sampling, seed, "cron")
+                crate::supervision::draws::run_every_region(&self.outbox.engine, &self.sampling, seed, "cron")
                     .await
-                    .map(|r| format!("draw {} (seed {}): {} of {} cases", r.id, r.seed, r.picks.len(), r.pool))
+                    .map(|all| all.iter().map(|r| format!("draw {} (seed {}): {} of {} cases", r.id, r.seed, r.picks.len(), r.pool)).collect::<Vec<_>>().join("; "))
                     .map_err(JobError::from)
             }
         };

@@ -155,6 +155,15 @@ pub async fn run(engine: Engine, config: &Config, opts: LoadOptions) -> anyhow::
     crate::bench::ensure_bench_cases(&engine, opts.cases).await?;
     let now = chrono::Utc::now();
     let keys = crate::auth::keys(db, config, now).await?;
+    // Every staff token is checked against the staff registry: the load's officers are registered first.
+    let mut officers = vec![("load-window-centre".to_string(), "window", "310101-ZWZX".to_string()), ("load-inbox".to_string(), "window", "B-D1".to_string())];
+    for (_, department) in ITEMS {
+        officers.push((format!("load-window-{department}"), "window", department.to_string()));
+        officers.push((format!("load-approver-{department}"), "approver", department.to_string()));
+    }
+    for (sub, role, department) in &officers {
+        crate::window::registry::put_staff(db, sub, sub, department, None, &[role.to_string()], None, now).await?;
+    }
     let token = |sub: &str, role: &str, department: &str| -> anyhow::Result<String> {
         let mut claims = Claims::new(sub, vec![role.to_string()], now, chrono::Duration::hours(4));
         claims.department = Some(department.into());

@@ -47,6 +47,29 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         hours: i64,
     },
+    /// Register (or replace) a staff member in the staff registry, which every staff token is
+    /// checked against: the bootstrap of a fresh installation's first regional admin.
+    Staff {
+        /// The login subject the member's tokens carry.
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// Repeat for several roles: window, approver, division_admin, inspector, supervisor, regional_admin.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        #[arg(long)]
+        region: String,
+        /// The region's name, to create the region when it is not on file yet.
+        #[arg(long)]
+        region_name: Option<String>,
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long)]
+        division: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
     /// Check every workflow definition and calendar in DIR (default: the configured folder).
     CheckWorkflows { dir: Option<PathBuf> },
     /// Write the GraphQL schema (SDL) to a file.
@@ -172,6 +195,32 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 .mint(&claims)
                 .ok_or_else(|| anyhow::anyhow!("tokens are issued by {} here; this installation cannot mint them", config.jwt_issuer.as_deref().unwrap_or("an outside issuer")))?;
             println!("{token}");
+        }
+        Command::Staff { id, name, roles, region, region_name, department, division, email } => {
+            use pledgeflow::window::registry;
+            for role in &roles {
+                if !pledgeflow::workflow::vocabulary::ROLES.contains(&role.as_str()) || role == "system" || role == "applicant" {
+                    anyhow::bail!("unknown staff role {role:?}");
+                }
+            }
+            let db = store::connect(&config.database_url, 1).await?;
+            store::migrate(&db).await?;
+            if let Some(n) = &region_name {
+                registry::put_region(&db, &region, n).await?;
+            }
+            if let Some(d) = &department {
+                let found = registry::department(&db, d).await?.ok_or_else(|| anyhow::anyhow!("no department {d}"))?;
+                anyhow::ensure!(found.region == region, "department {d} is of region {}, not {region}", found.region);
+            }
+            if let Some(v) = &division {
+                let found = registry::division(&db, v).await?.ok_or_else(|| anyhow::anyhow!("no division {v}"))?;
+                anyhow::ensure!(department.as_deref() == Some(found.department.as_str()), "division {v} is not of department {}", department.as_deref().unwrap_or("(none)"));
+            }
+            let record = registry::StaffRecord { id: id.clone(), name, region: region.clone(), department, division, roles, email, active: true };
+            registry::put_staff_in(&db, &record, chrono::Utc::now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e} (is region {region} on file? give --region-name to create it)"))?;
+            println!("staff member {id} registered in region {region}");
         }
         Command::Demo => {
             let engine = app::build_engine(&config, std::sync::Arc::new(pledgeflow::clock::SystemClock)).await?;

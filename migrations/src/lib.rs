@@ -18,6 +18,7 @@ mod m20261123_000009_event_actor;
 mod m20261201_000010_statistics_rollup;
 mod m20261201_000011_bundles;
 mod m20261202_000012_inbox_indexes;
+mod m20261202_000013_authorization;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_statistics_rollup::Migration),
             Box::new(m20261201_000011_bundles::Migration),
             Box::new(m20261202_000012_inbox_indexes::Migration),
+            Box::new(m20261202_000013_authorization::Migration),
         ]
     }
 }
@@ -94,6 +96,7 @@ mod tests {
                 "m20261201_000010_statistics_rollup",
                 "m20261201_000011_bundles",
                 "m20261202_000012_inbox_indexes",
+                "m20261202_000013_authorization",
             ]
         );
     }

@@ -13,10 +13,25 @@ pub fn error(code: &'static str, message: impl Into<String>) -> async_graphql::E
     async_graphql::Error::new(message.into()).extend_with(|_, e| e.set("code", code))
 }
 
-/// The caller's claims, or UNAUTHENTICATED saying why there are none.
+/// A coded error with a machine-readable `extensions.reason`, for a code that covers several
+/// causes (README, "Reasons").
+pub fn refusal(code: &'static str, reason: &'static str, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message.into()).extend_with(|_, e| {
+        e.set("code", code);
+        e.set("reason", reason);
+    })
+}
+
+/// The caller's claims — once `policy::resolve` has checked them against the staff registry,
+/// the region, department and division are the registry's — or UNAUTHENTICATED saying why
+/// there are none.
 pub fn claims<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Claims> {
     match ctx.data_opt::<Caller>().map(|c| &c.0) {
         Some(Ok(Some(claims))) => Ok(claims),
+        Some(Err(AuthError::Registry { reason, message })) => {
+            let code = if *reason == super::policy::reason::REGISTRY_UNAVAILABLE { "UNAVAILABLE" } else { "UNAUTHENTICATED" };
+            Err(refusal(code, reason, message.clone()))
+        }
         Some(Err(e)) => Err(error("UNAUTHENTICATED", e.to_string())),
         _ => Err(error("UNAUTHENTICATED", AuthError::Missing.to_string())),
     }
@@ -31,7 +46,7 @@ impl Guard for Roles {
         if self.0.iter().any(|r| claims.has_role(r)) {
             Ok(())
         } else {
-            Err(error("FORBIDDEN", format!("this needs the role {}", self.0.join(" or "))))
+            Err(refusal("FORBIDDEN", super::policy::reason::ROLE, format!("this needs the role {}", self.0.join(" or "))))
         }
     }
 }
@@ -120,7 +135,14 @@ pub fn visible_instances(claims: &Claims) -> sea_orm::Condition {
             _ => continue,
         };
         if let Some(v) = value {
-            any = any.add(column.eq(v.clone()));
+            if role == "applicant" {
+                // An inspection is unannounced: an applicant never sees a supervision task (its
+                // draw, inspectors, planned visit, look-at limit); the outcome after the visit
+                // reaches it through `Case.inspectionOutcomes` (policy.rs).
+                any = any.add(sea_orm::Condition::all().add(column.eq(v.clone())).add(Column::DefinitionName.ne(super::policy::SUPERVISION_TASK)));
+            } else {
+                any = any.add(column.eq(v.clone()));
+            }
             scopes += 1;
         }
     }

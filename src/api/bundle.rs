@@ -254,7 +254,12 @@ impl BundleMutation {
     async fn deregister_business_licence(&self, ctx: &Context<'_>, input: DeregisterBusinessLicenceInput) -> async_graphql::Result<DeregisterBusinessLicencePayload> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
-        let done = bundle::deregister(engine, claims, &input.uscc, &input.reason).await.map_err(window_error)?;
+        let uscc = crate::domain::ids::uscc(&input.uscc)
+            .map_err(|e| async_graphql::ErrorExtensions::extend_with(access::error("BAD_USER_INPUT", e.to_string()), |_, x| x.set("field", "uscc")))?;
+        // Always the registration authority of the enterprise's region, whether or not an
+        // establishment record names the registering department.
+        super::policy::deregistration(&engine.db, claims, &uscc).await?;
+        let done = bundle::deregister(engine, claims, &uscc, &input.reason).await.map_err(window_error)?;
         Ok(DeregisterBusinessLicencePayload {
             uscc: crate::domain::ids::uscc(&input.uscc).unwrap_or(input.uscc),
             ended: done.ended.into_iter().map(ID).collect(),

@@ -10,6 +10,7 @@ pub mod licences;
 pub mod live;
 pub mod loaders;
 pub mod operations;
+pub mod policy;
 pub mod public;
 pub mod quality;
 pub mod types;
@@ -227,7 +228,7 @@ async fn execute(
     request: async_graphql::Request,
 ) -> axum::response::Response {
     let header = headers.get(axum::http::header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("(not text)"));
-    let caller = access::Caller(state.keys.from_header(header));
+    let caller = access::Caller(policy::caller(&state.engine.db, state.keys.from_header(header)).await);
     let span = tracing::info_span!(
         "graphql",
         request_id = %uuid::Uuid::now_v7(),
@@ -286,7 +287,7 @@ async fn graphql_ws(
                         .find_map(|k| payload[k].as_str().map(str::to_string))
                         .or_else(|| payload["token"].as_str().map(|t| format!("Bearer {t}")));
                     let mut data = async_graphql::Data::default();
-                    data.insert(access::Caller(keys.from_header(header.as_deref())));
+                    data.insert(access::Caller(policy::caller(&engine.db, keys.from_header(header.as_deref())).await));
                     data.insert(loaders::Loaders::new(&engine.db));
                     Ok(data)
                 })

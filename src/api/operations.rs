@@ -118,6 +118,19 @@ pub struct ServerClock {
     pub manual: bool,
 }
 
+/// Outbox rows of the caller's region: those of its instances (a row of no instance in any
+/// region — none are written today — is no region's and listed to none).
+fn in_region(region: &super::policy::Scoped<super::policy::Region>) -> sea_orm::Condition {
+    use sea_orm::sea_query::Query;
+    use sea_orm::ColumnTrait;
+    let ids = Query::select()
+        .column(entities::instance::Column::Id)
+        .from(entities::instance::Entity)
+        .and_where(entities::instance::Column::Region.eq(region.code.clone()))
+        .to_owned();
+    sea_orm::Condition::all().add(entities::outbox::Column::InstanceId.in_subquery(ids))
+}
+
 #[derive(Default)]
 pub struct OperationsQuery;
 
@@ -132,13 +145,28 @@ impl OperationsQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<OpaqueCursor<u64>, OutboxMessage, ConnectionTotal, EmptyFields>> {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
         let services = ctx.data::<Services>()?;
+        let db = &services.engine.db;
+        let region = super::policy::region(db, super::access::claims(ctx)?, super::policy::Act::Operate).await?;
         let filter = filter.unwrap_or_default();
         let page = super::access::Page::from_args(first, after)?;
-        let status = filter.status.map(OutboxStatus::as_str);
-        let instance = filter.instance_id.as_ref().map(|i| i.as_str());
-        let (rows, total) =
-            outbox::list(&services.engine.db, status, instance, page.offset, page.first).await.map_err(|e| e.internal())?;
+        let mut q = entities::outbox::Entity::find().filter(in_region(&region));
+        if let Some(s) = filter.status.map(OutboxStatus::as_str) {
+            q = q.filter(entities::outbox::Column::Status.eq(s));
+        }
+        if let Some(i) = &filter.instance_id {
+            q = q.filter(entities::outbox::Column::InstanceId.eq(i.as_str()));
+        }
+        let total = q.clone().count(db).await.map_err(|e| e.internal())?;
+        let rows = q
+            .order_by_desc(entities::outbox::Column::CreatedAt)
+            .order_by_desc(entities::outbox::Column::Id)
+            .offset(page.offset)
+            .limit(page.first)
+            .all(db)
+            .await
+            .map_err(|e| e.internal())?;
         Ok(page.connection(rows.into_iter().map(OutboxMessage).collect(), total))
     }
 
@@ -191,8 +219,19 @@ impl OperationsMutation {
             use sea_orm::EntityTrait;
             entities::outbox::Entity::find_by_id(input.id.to_string()).one(db).await.map_err(|e| e.internal())
         };
-        let Some(row) = find().await? else {
-            return Err(error("NOT_FOUND", format!("no outbox message {}", input.id.as_str())));
+        let region = super::policy::region(db, caller, super::policy::Act::Operate).await?;
+        let in_scope = {
+            use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+            entities::outbox::Entity::find()
+                .filter(entities::outbox::Column::Id.eq(input.id.as_str()))
+                .filter(in_region(&region))
+                .count(db)
+                .await
+                .map_err(|e| e.internal())?
+                > 0
+        };
+        let Some(row) = find().await?.filter(|_| in_scope) else {
+            return Err(super::policy::out_of_scope(format_args!("outbox message {}", input.id.as_str())));
         };
         if row.status != outbox::status::DEAD {
             return Err(error("CONFLICT", format!("the message is {}, not dead", row.status)));

@@ -95,8 +95,17 @@ impl QualityQuery {
     #[graphql(guard = "SUPERVISORS")]
     async fn flagged_items(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<FlaggedItem>> {
         let engine = ctx.data::<Engine>()?;
-        let rows = quality::flagged_items(&engine.db).await.map_err(|e| e.internal())?;
-        Ok(rows
+        // Items of the supervisor's region's departments only.
+        let departments = access::region_departments(&engine.db, access::claims(ctx)?).await?;
+        let mut rows = quality::flagged_items(&engine.db).await.map_err(|e| e.internal())?;
+        let mut own = Vec::with_capacity(rows.len());
+        for f in rows.drain(..) {
+            let item = crate::window::catalogue::item(&engine.db, &f.item_code, None).await.map_err(|e| e.internal())?;
+            if item.is_some_and(|i| departments.contains(&i.department)) {
+                own.push(f);
+            }
+        }
+        Ok(own
             .into_iter()
             .map(|f| FlaggedItem { item_code: f.item_code, item_version: f.item_version, flagged_at: from_ms(f.flagged_at), misconfigured: f.misconfigured, intake: f.intake })
             .collect())
@@ -109,8 +118,17 @@ impl QualityQuery {
         let claims = access::claims(ctx)?;
         let supervisor = claims.has_role("supervisor") || claims.has_role("regional_admin");
         let officer = match officer {
-            Some(o) if supervisor || o == claims.sub => o,
-            Some(_) => return Err(error("FORBIDDEN", "a window officer sees only the own rate")),
+            Some(o) if o == claims.sub => o,
+            Some(o) if supervisor => {
+                // Another officer's standing: one of the supervisor's region only.
+                let region = super::policy::region(&engine.db, claims, super::policy::Act::ReadReturnRates).await?;
+                let staff = crate::window::registry::staff(&engine.db, &o).await.map_err(|e| e.internal())?;
+                if staff.is_none_or(|s| s.region != region.code) {
+                    return Err(super::policy::out_of_scope(format_args!("officer {o}")));
+                }
+                o
+            }
+            Some(_) => return Err(access::refusal("FORBIDDEN", super::policy::reason::ROLE, "a window officer sees only the own rate")),
             None => claims.sub.clone(),
         };
         let rule = &engine.workflows.returns;

@@ -5,6 +5,7 @@ use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject,
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::access::{self, error, ErrorCode, Roles};
+use super::policy::{self, Act};
 use super::events::store_error;
 use super::types::WorkflowInstance;
 use super::window::window_error;
@@ -83,10 +84,7 @@ pub struct SupervisionTaskPayload {
 /// The task, when the caller may see it.
 async fn visible_task(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<()> {
     let engine = ctx.data::<Engine>()?;
-    match access::visible_instance(&engine.db, access::claims(ctx)?, id).await? {
-        Some(m) if m.definition_name == tasks::DEFINITION => Ok(()),
-        _ => Err(error("NOT_FOUND", format!("no supervision task {}", id.as_str()))),
-    }
+    policy::task(&engine.db, access::claims(ctx)?, id).await.map(|_| ())
 }
 
 #[derive(SimpleObject)]
@@ -172,8 +170,9 @@ impl SupervisionQuery {
     #[graphql(guard = "DRAWERS")]
     async fn inspection_draws(&self, ctx: &Context<'_>, first: Option<i32>) -> async_graphql::Result<Vec<InspectionDraw>> {
         let services = ctx.data::<Services>()?;
+        let region = policy::region(&services.engine.db, access::claims(ctx)?, Act::Draw).await?;
         let page = access::Page::from_args(first, None)?;
-        let rows = draws::list(&services.engine.db, page.first).await.map_err(|e| e.internal())?;
+        let rows = draws::list(&services.engine.db, &region.code, page.first).await.map_err(|e| e.internal())?;
         rows.into_iter().map(|r| InspectionDraw::try_from(r).map_err(|e| e.internal())).collect()
     }
 }
@@ -242,8 +241,9 @@ impl SupervisionMutation {
             Some(s) => s.trim().parse::<u64>().map_err(|_| error("BAD_USER_INPUT", "seed is a whole number").extend_with(|_, e| e.set("field", "seed")))?,
             None => rand::random(),
         };
-        let report = draws::run(&services.engine, &services.sampling, seed, &claims.sub).await.map_err(store_error)?;
-        let rows = draws::list(&services.engine.db, 20).await.map_err(|e| e.internal())?;
+        let region = policy::region(&services.engine.db, claims, Act::Draw).await?;
+        let report = draws::run(&services.engine, &services.sampling, seed, &claims.sub, &region.code).await.map_err(store_error)?;
+        let rows = draws::list(&services.engine.db, &region.code, 20).await.map_err(|e| e.internal())?;
         let row = rows.into_iter().find(|r| r.id == report.id).ok_or_else(|| error("INTERNAL", "internal error"))?;
         Ok(DrawInspectionsPayload { draw: InspectionDraw::try_from(row).map_err(|e| e.internal())? })
     }

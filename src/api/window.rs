@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use super::access::{self, error, ErrorCode, Roles};
+use super::policy::{self, Act};
 use super::events::store_error;
 use super::types::WorkflowInstance;
 use crate::domain::ids;
@@ -27,6 +28,13 @@ pub(super) fn window_error(e: WindowError) -> async_graphql::Error {
         WindowError::NotFound(m) => error("NOT_FOUND", m),
         WindowError::Forbidden(m) => error("FORBIDDEN", m),
         WindowError::Invalid(m) => error("INVALID_TRANSITION", m),
+        WindowError::Refused { code, reason, field, message } => {
+            let e = access::refusal(code, reason, message);
+            match field {
+                Some(f) => e.extend_with(move |_, x| x.set("field", f)),
+                None => e,
+            }
+        }
         WindowError::Store(s) => store_error(s),
     }
 }
@@ -72,6 +80,45 @@ pub struct CaseMaterial {
     pub verification: Option<String>,
 }
 
+/// What an applicant may know of an inspection once its result has been fed back.
+#[derive(SimpleObject)]
+pub struct InspectionOutcome {
+    /// closed_kept, rectifying or revocation_recommended.
+    pub state: String,
+    /// kept or not_kept, as the inspection found.
+    pub result: Option<String>,
+    pub inspected_on: Option<String>,
+    /// The promised conditions found not kept.
+    pub conditions_not_kept: Vec<String>,
+    /// The rectification order and its deadline, when one was given.
+    pub rectification_order: Option<String>,
+    pub rectification_due: Option<String>,
+    pub decided_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl InspectionOutcome {
+    /// A task's states once its result is fed back.
+    const AFTER_THE_VISIT: [&'static str; 3] = ["closed_kept", "rectifying", "revocation_recommended"];
+
+    fn of(task: &crate::store::InstanceRecord) -> Self {
+        let c = &task.context;
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        let latest = if c["reinspection"].is_object() { &c["reinspection"] } else { &c["inspection"] };
+        Self {
+            state: task.state.clone(),
+            result: text(&latest["result"]),
+            inspected_on: text(&latest["inspected_on"]),
+            conditions_not_kept: latest["findings"]
+                .as_array()
+                .map(|f| f.iter().filter(|x| x["kept"] == false).filter_map(|x| text(&x["condition"])).collect())
+                .unwrap_or_default(),
+            rectification_order: text(&c["rectification_order"]),
+            rectification_due: text(&c["rectification_due"]),
+            decided_at: task.updated_at,
+        }
+    }
+}
+
 /// A case: its workflow instance with what the window recorded.
 pub struct Case {
     row: intake::CaseRow,
@@ -115,6 +162,28 @@ impl Case {
     async fn signed_by(&self) -> Option<&str> {
         self.row.signed_by.as_deref()
     }
+    /// The outcome of each inspection of the licence once it has been fed back (kept,
+    /// rectification ordered, revocation recommended). Never a draw, an inspector or a planned
+    /// visit: an inspection is unannounced, and this is what the applicant sees of it.
+    async fn inspection_outcomes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<InspectionOutcome>> {
+        use crate::store::entities::instance::{Column, Entity};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        let engine = ctx.data::<Engine>()?;
+        let rows = Entity::find()
+            .filter(Column::ParentId.eq(self.row.instance_id.clone()))
+            .filter(Column::DefinitionName.eq(policy::SUPERVISION_TASK))
+            .filter(Column::State.is_in(InspectionOutcome::AFTER_THE_VISIT))
+            .order_by_asc(Column::CreatedAt)
+            .all(&engine.db)
+            .await
+            .map_err(|e| e.internal())?;
+        rows.into_iter()
+            .map(|m| {
+                let task: crate::store::InstanceRecord = m.try_into().map_err(|e: crate::store::StoreError| e.internal())?;
+                Ok(InspectionOutcome::of(&task))
+            })
+            .collect()
+    }
     async fn materials(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CaseMaterial>> {
         let engine = ctx.data::<Engine>()?;
         let rows = engine
@@ -130,27 +199,19 @@ impl Case {
     }
 }
 
-/// Staff see any applicant; an applicant only itself.
-fn may_see_applicant(claims: &crate::auth::Claims, uscc: &str) -> bool {
-    claims.roles.iter().any(|r| r != "applicant") || claims.uscc.as_deref() == Some(uscc)
-}
-
-/// A department of the regional admin's own region, or the coded refusal.
-async fn own_department(engine: &Engine, claims: &crate::auth::Claims, code: &str) -> async_graphql::Result<registry::Department> {
-    let department = registry::department(&engine.db, code)
-        .await
-        .map_err(|e| e.internal())?
-        .ok_or_else(|| bad("department", format!("no department {code}")))?;
-    if claims.region.as_deref() != Some(department.region.as_str()) {
-        return Err(error("FORBIDDEN", "a regional admin manages their own region only"));
+/// `Ok(None)` for a target out of the caller's scope (a lookup answers null, not an error).
+fn none_if_out_of_scope<T>(r: async_graphql::Result<T>) -> async_graphql::Result<Option<T>> {
+    match r {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.extensions.as_ref().and_then(|x| x.get("reason")).is_some_and(|r| *r == async_graphql::Value::from(policy::reason::OUT_OF_SCOPE)) => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(department)
 }
 
 /// Loads a case if its instance is in the caller's scope.
 async fn visible_case(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Option<Case>> {
     let engine = ctx.data::<Engine>()?;
-    if access::visible_instance(&engine.db, access::claims(ctx)?, id).await?.is_none() {
+    if policy::instance(&engine.db, access::claims(ctx)?, id).await?.is_none() {
         return Ok(None);
     }
     let Some(row) = intake::case_row(&engine.db, id).await.map_err(|e| e.internal())? else { return Ok(None) };
@@ -205,6 +266,18 @@ pub struct RepairCreditPayload {
     pub repair: CreditRecordView,
 }
 
+/// One change of an applicant's master data.
+#[derive(SimpleObject)]
+pub struct ApplicantChange {
+    /// name, legal_representative, email or mobile.
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    /// The staff member who made it.
+    pub changed_by: String,
+    pub changed_at: chrono::DateTime<chrono::Utc>,
+}
+
 #[derive(SimpleObject)]
 pub struct DivisionView {
     pub code: String,
@@ -218,6 +291,8 @@ pub struct DepartmentView {
     pub name: String,
     pub side: String,
     pub email: Option<String>,
+    /// The region's registration authority: it deregisters business licences there.
+    pub registration_authority: bool,
     pub divisions: Vec<DivisionView>,
 }
 
@@ -226,7 +301,7 @@ pub struct WindowQuery;
 
 #[Object]
 impl WindowQuery {
-    /// The catalogue: newest version of each approval item.
+    /// The catalogue: newest version of each approval item (staff: their region's).
     #[graphql(guard = "access::ANYONE")]
     async fn approval_items(
         &self,
@@ -236,17 +311,22 @@ impl WindowQuery {
     ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, catalogue::Item, super::operations::ConnectionTotal, async_graphql::connection::EmptyFields>> {
         let engine = ctx.data::<Engine>()?;
         let page = access::Page::from_args(first, after)?;
-        let all = catalogue::items(&engine.db).await.map_err(|e| e.internal())?;
+        let mut all = catalogue::items(&engine.db).await.map_err(|e| e.internal())?;
+        if let Some(own) = policy::catalogue_departments(&engine.db, access::claims(ctx)?).await? {
+            all.retain(|i| own.contains(&i.department));
+        }
         let total = all.len() as u64;
         let items = all.into_iter().skip(page.offset as usize).take(page.first as usize).collect();
         Ok(page.connection(items, total))
     }
 
-    /// One item: the newest version unless `version` is given.
+    /// One item: the newest version unless `version` is given (staff: of their region).
     #[graphql(guard = "access::ANYONE")]
     async fn approval_item(&self, ctx: &Context<'_>, code: String, version: Option<i64>) -> async_graphql::Result<Option<catalogue::Item>> {
         let engine = ctx.data::<Engine>()?;
-        Ok(catalogue::item(&engine.db, &code, version).await.map_err(|e| e.internal())?)
+        let item = catalogue::item(&engine.db, &code, version).await.map_err(|e| e.internal())?;
+        let own = policy::catalogue_departments(&engine.db, access::claims(ctx)?).await?;
+        Ok(item.filter(|i| own.is_none_or(|own| own.contains(&i.department))))
     }
 
     /// An applicant with its credit status: staff, or the applicant itself.
@@ -255,10 +335,7 @@ impl WindowQuery {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
         let uscc = ids::uscc(&uscc).map_err(|e| bad("uscc", e.to_string()))?;
-        if !may_see_applicant(claims, &uscc) {
-            return Ok(None);
-        }
-        Ok(registry::applicant(&engine.db, &uscc).await.map_err(|e| e.internal())?.map(Applicant::from))
+        Ok(none_if_out_of_scope(policy::applicant(&engine.db, claims, Act::ReadApplicant, &uscc).await)?.map(|a| a.into_inner().into()))
     }
 
     /// An applicant's credit records, oldest first: staff, or the applicant itself.
@@ -267,11 +344,30 @@ impl WindowQuery {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
         let uscc = ids::uscc(&uscc).map_err(|e| bad("uscc", e.to_string()))?;
-        if !may_see_applicant(claims, &uscc) {
-            return Ok(Vec::new());
-        }
-        let rows = crate::store::credit::records(&engine.db, &uscc).await.map_err(|e| e.internal())?;
+        let Some(applicant) = none_if_out_of_scope(policy::applicant(&engine.db, claims, Act::ReadApplicant, &uscc).await)? else { return Ok(Vec::new()) };
+        let rows = crate::store::credit::records(&engine.db, &applicant.uscc).await.map_err(|e| e.internal())?;
         Ok(rows.into_iter().map(CreditRecordView::from).collect())
+    }
+
+    /// The recorded changes of an applicant's name, legal representative and contact, oldest
+    /// first: staff of the applicant's home region.
+    #[graphql(guard = "STAFF")]
+    async fn applicant_changes(&self, ctx: &Context<'_>, uscc: String) -> async_graphql::Result<Vec<ApplicantChange>> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let uscc = ids::uscc(&uscc).map_err(|e| bad("uscc", e.to_string()))?;
+        let Some(applicant) = none_if_out_of_scope(policy::applicant(&engine.db, claims, Act::ReadApplicant, &uscc).await)? else { return Ok(Vec::new()) };
+        let rows = registry::applicant_changes(&engine.db, &applicant.uscc).await.map_err(|e| e.internal())?;
+        Ok(rows
+            .into_iter()
+            .map(|c| ApplicantChange {
+                field: c.field,
+                old_value: c.old_value,
+                new_value: c.new_value,
+                changed_by: c.changed_by,
+                changed_at: crate::store::instances::from_ms(c.changed_at),
+            })
+            .collect())
     }
 
     /// The departments of the caller's region, with their divisions.
@@ -292,6 +388,7 @@ impl WindowQuery {
                 name: d.name,
                 side: d.side,
                 email: d.email,
+                registration_authority: d.registration_authority != 0,
                 divisions: divisions.into_iter().map(|v| DivisionView { code: v.code, name: v.name, email: v.email }).collect(),
             })
             .collect())
@@ -315,6 +412,9 @@ pub struct PutDepartmentInput {
     /// Where the department's notices go (revocations, overdue decisions).
     pub email: Option<String>,
     pub divisions: Vec<DivisionInput>,
+    /// Marks the department as its region's registration authority (it deregisters business
+    /// licences); left out, an existing department keeps its mark and a new one has none.
+    pub registration_authority: Option<bool>,
 }
 
 #[derive(InputObject)]
@@ -473,8 +573,14 @@ impl WindowMutation {
     async fn put_department(&self, ctx: &Context<'_>, input: PutDepartmentInput) -> async_graphql::Result<PutPayload> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
-        if claims.region.as_deref() != Some(input.region.as_str()) {
-            return Err(error("FORBIDDEN", "a regional admin manages their own region only"));
+        let slot = policy::department_slot(&engine.db, claims, &input.code, &input.region).await?;
+        for d in &input.divisions {
+            // A division of another department (another region's, perhaps) is not taken over.
+            if let Some(existing) = registry::division(&engine.db, &d.code).await.map_err(|e| e.internal())? {
+                if existing.department != slot.code {
+                    return Err(policy::out_of_scope(format_args!("division {} of department {}", d.code, slot.code)));
+                }
+            }
         }
         if !matches!(input.side.as_str(), "approval" | "supervision") {
             return Err(bad("side", "expected approval or supervision"));
@@ -486,7 +592,10 @@ impl WindowMutation {
                 return Err(bad("email", format!("{email:?} is not an email address")));
             }
         }
-        registry::put_department(&txn, &input.code, &input.region, &input.name, &input.side, input.email.as_deref()).await.map_err(|e| e.internal())?;
+        registry::put_department(&txn, &slot.code, &slot.region, &input.name, &input.side, input.email.as_deref()).await.map_err(|e| e.internal())?;
+        if let Some(flag) = input.registration_authority {
+            registry::set_registration_authority(&txn, &slot.code, flag).await.map_err(|e| e.internal())?;
+        }
         for d in &input.divisions {
             registry::put_division(&txn, &d.code, &input.code, &d.name, d.email.as_deref()).await.map_err(|e| e.internal())?;
         }
@@ -499,7 +608,8 @@ impl WindowMutation {
     async fn put_supervision_item(&self, ctx: &Context<'_>, input: PutSupervisionItemInput) -> async_graphql::Result<PutPayload> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
-        own_department(engine, claims, &input.department).await?;
+        let existing = registry::supervision_item_department(&engine.db, &input.code).await.map_err(|e| e.internal())?;
+        policy::item_owner(&engine.db, claims, &format!("supervision item {}", input.code), existing.as_deref(), &input.department).await?;
         let division = registry::division(&engine.db, &input.division).await.map_err(|e| e.internal())?;
         if division.is_none_or(|d| d.department != input.department) {
             return Err(bad("division", format!("{} is not a division of {}", input.division, input.department)));
@@ -515,7 +625,8 @@ impl WindowMutation {
     async fn put_staff(&self, ctx: &Context<'_>, input: PutStaffInput) -> async_graphql::Result<PutPayload> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
-        own_department(engine, claims, &input.department).await?;
+        let region = policy::staff_slot(&engine.db, claims, input.id.trim()).await?;
+        let department = policy::department(&engine.db, claims, Act::ManageOrganisation, &input.department, "department").await?;
         if let Some(division) = &input.division {
             let found = registry::division(&engine.db, division).await.map_err(|e| e.internal())?;
             if found.is_none_or(|d| d.department != input.department) {
@@ -529,9 +640,17 @@ impl WindowMutation {
         if input.id.trim().is_empty() || input.name.trim().is_empty() {
             return Err(bad("id", "id and name are required"));
         }
-        registry::put_staff(&engine.db, input.id.trim(), input.name.trim(), &input.department, input.division.as_deref(), &input.roles, input.email.as_deref(), engine.now())
-            .await
-            .map_err(|e| e.internal())?;
+        let record = registry::StaffRecord {
+            id: input.id.trim().to_string(),
+            name: input.name.trim().to_string(),
+            region: region.code.clone(),
+            department: Some(department.code.clone()),
+            division: input.division.clone(),
+            roles: input.roles.clone(),
+            email: input.email.clone(),
+            active: true,
+        };
+        registry::put_staff_in(&engine.db, &record, engine.now()).await.map_err(|e| e.internal())?;
         Ok(PutPayload { code: input.id.trim().to_string() })
     }
 
@@ -540,7 +659,8 @@ impl WindowMutation {
     async fn put_approval_item(&self, ctx: &Context<'_>, input: PutApprovalItemInput) -> async_graphql::Result<PutApprovalItemPayload> {
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
-        own_department(engine, claims, &input.department).await?;
+        let existing = catalogue::item(&engine.db, &input.code, None).await.map_err(|e| e.internal())?.map(|i| i.department);
+        policy::item_owner(&engine.db, claims, &format!("approval item {}", input.code), existing.as_deref(), &input.department).await?;
         let spec = &input.spec;
         if spec.materials.is_empty() || spec.conditions.is_empty() {
             return Err(bad("spec", "an item lists its conditions and its materials"));
@@ -559,6 +679,7 @@ impl WindowMutation {
             return Err(bad("spec", "an item approved on commitment needs its supervision linkage (department, division, supervision item)"));
         }
         if let Some(link) = &spec.supervision {
+            policy::department(&engine.db, claims, Act::ManageOrganisation, &link.department, "spec").await?;
             let division = registry::division(&engine.db, &link.division).await.map_err(|e| e.internal())?;
             if division.is_none_or(|d| d.department != link.department) {
                 return Err(bad("spec", format!("linkage: {} is not a division of {}", link.division, link.department)));
@@ -582,6 +703,7 @@ impl WindowMutation {
     #[graphql(guard = "STAFF")]
     async fn put_applicant(&self, ctx: &Context<'_>, input: PutApplicantInput) -> async_graphql::Result<PutApplicantPayload> {
         let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
         let uscc = ids::uscc(&input.uscc).map_err(|e| bad("uscc", e.to_string()))?;
         if input.name.trim().is_empty() || input.legal_representative.trim().is_empty() {
             return Err(bad("name", "name and legal representative are required"));
@@ -591,7 +713,8 @@ impl WindowMutation {
                 return Err(bad("email", format!("{email:?} is not an email address")));
             }
         }
-        let existing = registry::applicant(&engine.db, &uscc).await.map_err(|e| e.internal())?;
+        let slot = policy::applicant_slot(&engine.db, claims, &uscc).await?;
+        let existing = slot.existing.clone();
         let row = ApplicantRow {
             uscc,
             name: input.name.trim().to_string(),
@@ -601,7 +724,14 @@ impl WindowMutation {
             credit_tier: existing.as_ref().map_or("B".into(), |a| a.credit_tier.clone()),
             dishonest: existing.as_ref().map_or(0, |a| a.dishonest),
         };
-        registry::put_applicant(&engine.db, &row, engine.now()).await.map_err(|e| e.internal())?;
+        let now = engine.now();
+        let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
+        registry::put_applicant(&txn, &row, now).await.map_err(|e| e.internal())?;
+        registry::adopt(&txn, &row.uscc, &slot.region).await.map_err(|e| e.internal())?;
+        if let Some(old) = &existing {
+            registry::record_changes(&txn, old, &row, &claims.sub, now).await.map_err(|e| e.internal())?;
+        }
+        txn.commit().await.map_err(|e| e.internal())?;
         Ok(PutApplicantPayload { applicant: row.into() })
     }
 
@@ -614,6 +744,9 @@ impl WindowMutation {
         if input.reason.trim().is_empty() {
             return Err(bad("reason", "say why the record is repaired"));
         }
+        let not_found = || error("NOT_FOUND", format!("no unrepaired breach or revocation record {}", input.record_id.as_str()));
+        let holder = registry::credit_record_holder(&engine.db, &input.record_id).await.map_err(|e| e.internal())?.ok_or_else(not_found)?;
+        policy::applicant(&engine.db, claims, Act::RepairCredit, &holder).await.map_err(|e| if e.message.starts_with("no applicant") { not_found() } else { e })?;
         let now = engine.now();
         let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
         let repaired = crate::store::credit::repair(&txn, &engine.workflows.credit, &input.record_id, &claims.sub, input.reason.trim(), now)
@@ -632,12 +765,15 @@ impl WindowMutation {
     #[graphql(guard = "ADMIN")]
     async fn import_credit(&self, ctx: &Context<'_>, input: ImportCreditInput) -> async_graphql::Result<ImportCreditPayload> {
         let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
         for r in &input.records {
             ids::uscc(&r.uscc).map_err(|e| bad("records", format!("{}: {e}", r.uscc)))?;
             if !registry::CREDIT_TIERS.contains(&r.tier.as_str()) {
                 return Err(bad("records", format!("{}: tier {:?} is not A, B, C or D", r.uscc, r.tier)));
             }
         }
+        let codes: Vec<String> = input.records.iter().map(|r| ids::uscc(&r.uscc).unwrap_or_default()).collect();
+        policy::import_targets(&engine.db, claims, &codes).await?;
         let now = engine.now();
         let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
         let (mut updated, mut unknown) = (0, Vec::new());
@@ -657,6 +793,17 @@ impl WindowMutation {
     #[graphql(guard = "ADMIN")]
     async fn import_electronic_licences(&self, ctx: &Context<'_>, input: ImportElectronicLicencesInput) -> async_graphql::Result<ImportElectronicLicencesPayload> {
         let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let mut holders = Vec::new();
+        for l in &input.licences {
+            let holder = ids::uscc(&l.holder_uscc).map_err(|e| bad("licences", format!("{}: {e}", l.holder_uscc)))?;
+            // A licence is checked against its holder: only an applicant on file, of this region.
+            if registry::home_region(&engine.db, &holder).await.map_err(|e| e.internal())?.is_none() {
+                return Err(policy::out_of_scope(format_args!("applicant {holder}")));
+            }
+            holders.push(holder);
+        }
+        policy::import_targets(&engine.db, claims, &holders).await?;
         let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
         for l in &input.licences {
             let holder = ids::uscc(&l.holder_uscc).map_err(|e| bad("licences", format!("{}: {e}", l.holder_uscc)))?;

@@ -44,8 +44,9 @@ pub(crate) async fn inspectors(db: &impl ConnectionTrait, division: &str) -> Res
     Ok(rows.iter().filter_map(|r| Id::from_query_result(r, "").ok()).map(|i| i.id).collect())
 }
 
-/// Draws with `seed` (recorded) and creates the tasks; `by` is who ran it (a person, or `cron`).
-pub async fn run(engine: &Engine, ratios: &Ratios, seed: u64, by: &str) -> Result<DrawReport, StoreError> {
+/// Draws with `seed` (recorded) from the cases of `region` and creates the tasks; `by` is who
+/// ran it (a person, or `cron`). A draw never reaches past its region.
+pub async fn run(engine: &Engine, ratios: &Ratios, seed: u64, by: &str, region: &str) -> Result<DrawReport, StoreError> {
     let now: DateTime<Utc> = engine.now();
     let txn = store::begin_write(&engine.db).await?;
     let rows = txn
@@ -53,8 +54,8 @@ pub async fn run(engine: &Engine, ratios: &Ratios, seed: u64, by: &str) -> Resul
             &txn,
             "SELECT c.instance_id AS case_id, a.credit_tier AS tier, i.context AS context \
              FROM cases c JOIN workflow_instances i ON i.id = c.instance_id JOIN applicants a ON a.uscc = c.applicant_uscc \
-             WHERE c.mode = 'after_the_fact' AND i.state = 'licensed' ORDER BY c.instance_id",
-            vec![],
+             WHERE c.mode = 'after_the_fact' AND i.state = 'licensed' AND i.region = ? ORDER BY c.instance_id",
+            vec![region.into()],
         ))
         .await?;
     let mut contexts: BTreeMap<String, Value> = BTreeMap::new();
@@ -88,7 +89,7 @@ pub async fn run(engine: &Engine, ratios: &Ratios, seed: u64, by: &str) -> Resul
     let picks_json = json!(created.iter().map(|(p, task)| json!({"case_id": p.case_id, "tier": p.tier, "inspector": p.inspector, "task_id": task})).collect::<Vec<_>>());
     txn.execute_raw(stmt(
         &txn,
-        "INSERT INTO inspection_draws (id, seed, drawn_by, drawn_at, ratios, pool, picks) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO inspection_draws (id, seed, drawn_by, drawn_at, ratios, pool, picks, region) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         vec![
             id.clone().into(),
             (seed as i64).into(),
@@ -97,6 +98,7 @@ pub async fn run(engine: &Engine, ratios: &Ratios, seed: u64, by: &str) -> Resul
             json!(ratios).to_string().into(),
             pool_json.to_string().into(),
             picks_json.to_string().into(),
+            region.into(),
         ],
     ))
     .await?;
@@ -115,9 +117,37 @@ pub struct DrawRow {
     pub picks: String,
 }
 
-pub async fn list(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<DrawRow>, DbErr> {
+/// The cron's draw: one per region that has licensed after-the-fact cases, each with `seed`.
+pub async fn run_every_region(engine: &Engine, ratios: &Ratios, seed: u64, by: &str) -> Result<Vec<DrawReport>, StoreError> {
+    #[derive(FromQueryResult)]
+    struct Region {
+        region: String,
+    }
+    let rows = engine
+        .db
+        .query_all_raw(stmt(
+            &engine.db,
+            "SELECT DISTINCT i.region AS region FROM cases c JOIN workflow_instances i ON i.id = c.instance_id \
+             WHERE c.mode = 'after_the_fact' AND i.state = 'licensed' AND i.region IS NOT NULL ORDER BY i.region",
+            vec![],
+        ))
+        .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        let region = Region::from_query_result(&row, "")?.region;
+        out.push(run(engine, ratios, seed, by, &region).await?);
+    }
+    Ok(out)
+}
+
+/// The latest draws of `region`, newest first.
+pub async fn list(db: &impl ConnectionTrait, region: &str, limit: u64) -> Result<Vec<DrawRow>, DbErr> {
     let rows = db
-        .query_all_raw(stmt(db, "SELECT id, seed, drawn_by, drawn_at, ratios, pool, picks FROM inspection_draws ORDER BY drawn_at DESC LIMIT ?", vec![(limit as i64).into()]))
+        .query_all_raw(stmt(
+            db,
+            "SELECT id, seed, drawn_by, drawn_at, ratios, pool, picks FROM inspection_draws WHERE region = ? ORDER BY drawn_at DESC LIMIT ?",
+            vec![region.into(), (limit as i64).into()],
+        ))
         .await?;
     rows.iter().map(|r| DrawRow::from_query_result(r, "")).collect()
 }

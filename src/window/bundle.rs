@@ -324,6 +324,7 @@ const NEW_ENTERPRISE_TIER: &str = "B";
 fn in_item(e: WindowError, code: &str) -> WindowError {
     match e {
         WindowError::BadInput { field, message } => WindowError::BadInput { field, message: format!("{code}: {message}") },
+        WindowError::Refused { code: c, reason, field, message } => WindowError::Refused { code: c, reason, field, message: format!("{code}: {message}") },
         WindowError::NotFound(m) => WindowError::NotFound(format!("{code}: {m}")),
         WindowError::Forbidden(m) => WindowError::Forbidden(format!("{code}: {m}")),
         WindowError::Invalid(m) => WindowError::Invalid(format!("{code}: {m}")),
@@ -610,6 +611,8 @@ pub async fn register(engine: &Engine, officer: &Claims, registration_id: &str, 
         dishonest: 0,
     };
     registry::put_applicant(&txn, &applicant, now).await?;
+    // The region that registered the enterprise is its home region (api::policy).
+    registry::adopt(&txn, &uscc, &region).await?;
     registry::put_electronic_licence(
         &txn,
         &registry::ElectronicLicence { holder_uscc: uscc.clone(), kind: "business_licence".into(), number: uscc.clone(), valid_until: "9999-12-31".into(), revoked: 0 },

@@ -30,6 +30,9 @@ pub enum WindowError {
     Forbidden(String),
     #[error("{0}")]
     Invalid(String),
+    /// A refusal whose code covers several causes: `reason` tells them apart (README, "Reasons").
+    #[error("{message}")]
+    Refused { code: &'static str, reason: &'static str, field: Option<&'static str>, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -101,7 +104,7 @@ pub fn end_of_working_day(env: &TimeEnv, from: NaiveDate, days: i64) -> Result<(
 async fn item_for_officer(db: &impl ConnectionTrait, officer: &Claims, code: &str) -> Result<Item, WindowError> {
     let item = catalogue::item(db, code, None).await?.ok_or_else(|| WindowError::NotFound(format!("no approval item {code}")))?;
     if officer.department.as_deref() != Some(item.department.as_str()) {
-        return Err(WindowError::Forbidden(format!("item {code} is handled by department {}, not yours", item.department)));
+        return Err(WindowError::Refused { code: "FORBIDDEN", reason: "OTHER_DEPARTMENT", field: None, message: format!("item {code} is handled by department {}, not yours", item.department) });
     }
     Ok(item)
 }
@@ -165,7 +168,12 @@ pub async fn prepare(
     }
     // The credit gate comes first (事前信用查询).
     if applicant.dishonest != 0 {
-        return Err(bad("mode", format!("{} is on the dishonesty list: commitment approval, deferral and licence-before-check are closed to it; use the ordinary procedure", applicant.name)));
+        return Err(WindowError::Refused {
+            code: "BAD_USER_INPUT",
+            reason: "CREDIT_REFUSED",
+            field: Some("mode"),
+            message: format!("{} is on the dishonesty list: commitment approval, deferral and licence-before-check are closed to it; use the ordinary procedure", applicant.name),
+        });
     }
     let limits = &item.spec.modes;
     let allowed = match input.mode {
@@ -174,7 +182,7 @@ pub async fn prepare(
         Mode::AfterTheFact => limits.after_the_fact,
     };
     if !allowed {
-        return Err(bad("mode", format!("{} does not allow {}", item.name, input.mode.as_str())));
+        return Err(WindowError::Refused { code: "BAD_USER_INPUT", reason: "MODE_NOT_ALLOWED", field: Some("mode"), message: format!("{} does not allow {}", item.name, input.mode.as_str()) });
     }
 
     // Every required material once, in a status the mode and the item allow.
@@ -489,7 +497,12 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str, opinion:
     // Credit can change after intake: checked again at decision time.
     let applicant = registry::applicant(db, &case.applicant_uscc).await?;
     if applicant.as_ref().is_some_and(|a| a.dishonest != 0) {
-        return Err(WindowError::Invalid("the applicant has entered the dishonesty list since intake: the commitment route is closed".into()));
+        return Err(WindowError::Refused {
+            code: "INVALID_TRANSITION",
+            reason: "CREDIT_REFUSED",
+            field: None,
+            message: "the applicant has entered the dishonesty list since intake: the commitment route is closed".into(),
+        });
     }
     let instance = instances::load(db, id).await?;
     let event = match (case.mode.as_str(), instance.state.as_str()) {

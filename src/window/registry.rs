@@ -59,11 +59,33 @@ pub struct Department {
     pub name: String,
     pub side: String,
     pub email: Option<String>,
+    /// 1 when the department is its region's registration authority.
+    pub registration_authority: i64,
 }
 
 pub async fn department(db: &impl ConnectionTrait, code: &str) -> Result<Option<Department>, DbErr> {
-    let row = db.query_one_raw(stmt(db, "SELECT code, region, name, side, email FROM departments WHERE code = ?", vec![code.into()])).await?;
+    let row = db.query_one_raw(stmt(db, "SELECT code, region, name, side, email, registration_authority FROM departments WHERE code = ?", vec![code.into()])).await?;
     row.map(|r| Department::from_query_result(&r, "")).transpose()
+}
+
+/// The department owning supervision item `code`, if it exists.
+pub async fn supervision_item_department(db: &impl ConnectionTrait, code: &str) -> Result<Option<String>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        department: String,
+    }
+    let row = db.query_one_raw(stmt(db, "SELECT department FROM supervision_items WHERE code = ?", vec![code.into()])).await?;
+    Ok(row.map(|r| Row::from_query_result(&r, "")).transpose()?.map(|r| r.department))
+}
+
+/// The applicant a credit record is about, if the record exists.
+pub async fn credit_record_holder(db: &impl ConnectionTrait, id: &str) -> Result<Option<String>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        applicant_uscc: String,
+    }
+    let row = db.query_one_raw(stmt(db, "SELECT applicant_uscc FROM credit_records WHERE id = ?", vec![id.into()])).await?;
+    Ok(row.map(|r| Row::from_query_result(&r, "")).transpose()?.map(|r| r.applicant_uscc))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
@@ -79,6 +101,7 @@ pub async fn division(db: &impl ConnectionTrait, code: &str) -> Result<Option<Di
     row.map(|r| Division::from_query_result(&r, "")).transpose()
 }
 
+/// A staff member of `department` (whose region becomes theirs), created or replaced.
 pub async fn put_staff(
     db: &impl ConnectionTrait,
     id: &str,
@@ -89,15 +112,88 @@ pub async fn put_staff(
     email: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let roles = serde_json::to_string(roles).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let region = department_region(db, department).await?.ok_or_else(|| DbErr::RecordNotFound(format!("department {department}")))?;
+    put_staff_in(db, &StaffRecord { id: id.into(), name: name.into(), region, department: Some(department.into()), division: division.map(str::to_string), roles: roles.to_vec(), email: email.map(str::to_string), active: true }, now).await
+}
+
+async fn department_region(db: &impl ConnectionTrait, code: &str) -> Result<Option<String>, DbErr> {
+    Ok(department(db, code).await?.map(|d| d.region))
+}
+
+/// A staff member as the registry records them: the region, department and division a
+/// token's claims are checked against (`api::policy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffRecord {
+    pub id: String,
+    pub name: String,
+    pub region: String,
+    pub department: Option<String>,
+    pub division: Option<String>,
+    pub roles: Vec<String>,
+    pub email: Option<String>,
+    pub active: bool,
+}
+
+/// Creates or replaces a staff member with the region given (a regional admin or supervisor
+/// may belong to no department).
+pub async fn put_staff_in(db: &impl ConnectionTrait, s: &StaffRecord, now: DateTime<Utc>) -> Result<(), DbErr> {
+    let roles = serde_json::to_string(&s.roles).map_err(|e| DbErr::Custom(e.to_string()))?;
     upsert(
         db,
         "staff",
         "id",
-        &["id", "name", "department", "division", "roles", "email", "active", "created_at"],
-        vec![id.into(), name.into(), department.into(), division.into(), roles.into(), email.into(), 1i64.into(), now.timestamp_millis().into()],
+        &["id", "name", "region", "department", "division", "roles", "email", "active", "created_at"],
+        vec![
+            s.id.clone().into(),
+            s.name.clone().into(),
+            s.region.clone().into(),
+            s.department.clone().into(),
+            s.division.clone().into(),
+            roles.into(),
+            s.email.clone().into(),
+            i64::from(s.active).into(),
+            now.timestamp_millis().into(),
+        ],
     )
     .await
+}
+
+/// The registry's record of staff member `id`.
+pub async fn staff(db: &impl ConnectionTrait, id: &str) -> Result<Option<StaffRecord>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        id: String,
+        name: String,
+        region: String,
+        department: Option<String>,
+        division: Option<String>,
+        roles: String,
+        email: Option<String>,
+        active: i64,
+    }
+    let row = db
+        .query_one_raw(stmt(db, "SELECT id, name, region, department, division, roles, email, active FROM staff WHERE id = ?", vec![id.into()]))
+        .await?;
+    let Some(row) = row.map(|r| Row::from_query_result(&r, "")).transpose()? else { return Ok(None) };
+    let roles: Vec<String> = serde_json::from_str(&row.roles).map_err(|e| DbErr::Custom(format!("staff {}: roles: {e}", row.id)))?;
+    Ok(Some(StaffRecord { id: row.id, name: row.name, region: row.region, department: row.department, division: row.division, roles, email: row.email, active: row.active != 0 }))
+}
+
+/// Marks (or unmarks) a department as its region's registration authority: the one that
+/// deregisters business licences there.
+pub async fn set_registration_authority(db: &impl ConnectionTrait, code: &str, on: bool) -> Result<(), DbErr> {
+    db.execute_raw(stmt(db, "UPDATE departments SET registration_authority = ? WHERE code = ?", vec![i64::from(on).into(), code.into()])).await?;
+    Ok(())
+}
+
+/// Whether `code` is a registration authority.
+pub async fn is_registration_authority(db: &impl ConnectionTrait, code: &str) -> Result<bool, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Flag {
+        registration_authority: i64,
+    }
+    let row = db.query_one_raw(stmt(db, "SELECT registration_authority FROM departments WHERE code = ?", vec![code.into()])).await?;
+    Ok(row.map(|r| Flag::from_query_result(&r, "")).transpose()?.is_some_and(|f| f.registration_authority != 0))
 }
 
 /// Credit tier (A best … D worst) and whether the applicant is on the dishonesty list.
@@ -138,6 +234,72 @@ pub async fn put_applicant(db: &impl ConnectionTrait, a: &Applicant, now: DateTi
     ))
     .await?;
     Ok(())
+}
+
+/// The region that registered applicant `uscc`: `None` when unknown, `Some(None)` when it is on
+/// file with no home region yet (registered before regions were recorded and with no case).
+pub async fn home_region(db: &impl ConnectionTrait, uscc: &str) -> Result<Option<Option<String>>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        home_region: Option<String>,
+    }
+    let row = db.query_one_raw(stmt(db, "SELECT home_region FROM applicants WHERE uscc = ?", vec![uscc.into()])).await?;
+    Ok(row.map(|r| Row::from_query_result(&r, "")).transpose()?.map(|r| r.home_region))
+}
+
+/// Gives applicant `uscc` its home region if it has none yet.
+pub async fn adopt(db: &impl ConnectionTrait, uscc: &str, region: &str) -> Result<(), DbErr> {
+    db.execute_raw(stmt(db, "UPDATE applicants SET home_region = ? WHERE uscc = ? AND home_region IS NULL", vec![region.into(), uscc.into()])).await?;
+    Ok(())
+}
+
+/// One change of an applicant's master data, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct ApplicantChange {
+    pub id: String,
+    pub uscc: String,
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub changed_by: String,
+    pub changed_at: i64,
+}
+
+/// Records each field of `new` that differs from `old` (name, legal representative, email,
+/// mobile) as a change by `by`.
+pub async fn record_changes(db: &impl ConnectionTrait, old: &Applicant, new: &Applicant, by: &str, now: DateTime<Utc>) -> Result<usize, DbErr> {
+    let pairs = [
+        ("name", Some(old.name.clone()), Some(new.name.clone())),
+        ("legal_representative", Some(old.legal_representative.clone()), Some(new.legal_representative.clone())),
+        ("email", old.email.clone(), new.email.clone()),
+        ("mobile", old.mobile.clone(), new.mobile.clone()),
+    ];
+    let mut n = 0;
+    for (field, before, after) in pairs {
+        if before == after {
+            continue;
+        }
+        db.execute_raw(stmt(
+            db,
+            "INSERT INTO applicant_changes (id, uscc, field, old_value, new_value, changed_by, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            vec![uuid::Uuid::now_v7().to_string().into(), new.uscc.clone().into(), field.into(), before.into(), after.into(), by.into(), now.timestamp_millis().into()],
+        ))
+        .await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The recorded changes of an applicant's master data, oldest first.
+pub async fn applicant_changes(db: &impl ConnectionTrait, uscc: &str) -> Result<Vec<ApplicantChange>, DbErr> {
+    let rows = db
+        .query_all_raw(stmt(
+            db,
+            "SELECT id, uscc, field, old_value, new_value, changed_by, changed_at FROM applicant_changes WHERE uscc = ? ORDER BY changed_at, id",
+            vec![uscc.into()],
+        ))
+        .await?;
+    rows.iter().map(|r| ApplicantChange::from_query_result(r, "")).collect()
 }
 
 pub async fn applicant(db: &impl ConnectionTrait, uscc: &str) -> Result<Option<Applicant>, DbErr> {
@@ -212,7 +374,7 @@ pub async fn electronic_licence(db: &impl ConnectionTrait, kind: &str, number: &
 /// Departments of a region with their divisions, by code.
 pub async fn departments(db: &impl ConnectionTrait, region: &str) -> Result<Vec<(Department, Vec<Division>)>, DbErr> {
     let rows = db
-        .query_all_raw(stmt(db, "SELECT code, region, name, side, email FROM departments WHERE region = ? ORDER BY code", vec![region.into()]))
+        .query_all_raw(stmt(db, "SELECT code, region, name, side, email, registration_authority FROM departments WHERE region = ? ORDER BY code", vec![region.into()]))
         .await?;
     let departments: Vec<Department> = rows.iter().map(|r| Department::from_query_result(r, "")).collect::<Result<_, _>>()?;
     let rows = db

@@ -65,7 +65,7 @@ async fn the_draw_takes_each_tiers_share_records_its_seed_and_repeats_exactly() 
             }
         }
         let ratios: BTreeMap<String, f64> = [("A", 0.1), ("B", 0.2), ("C", 0.5), ("D", 1.0)].into_iter().map(|(t, r)| (t.to_string(), r)).collect();
-        let first = draws::run(&e, &ratios, 42, "supervisor-1").await.unwrap();
+        let first = draws::run(&e, &ratios, 42, "supervisor-1", "R").await.unwrap();
         assert_eq!(first.pool, 20);
         let count = |t: &str| first.picks.iter().filter(|(p, _)| p.tier == t).count();
         assert_eq!((count("A"), count("B"), count("C"), count("D")), (1, 1, 2, 2), "10%, 20%, 50% rounded up, and all of D");
@@ -77,10 +77,10 @@ async fn the_draw_takes_each_tiers_share_records_its_seed_and_repeats_exactly() 
             assert_eq!(task.scope.division.as_deref(), Some("D-S"), "the linked division's task");
             assert_eq!(e.history(&task.id).await.unwrap().len(), 1, "created with one audit event");
         }
-        let again = draws::run(&e, &ratios, 42, "supervisor-1").await.unwrap();
+        let again = draws::run(&e, &ratios, 42, "supervisor-1", "R").await.unwrap();
         let cases = |r: &draws::DrawReport| r.picks.iter().map(|(p, _)| (p.case_id.clone(), p.inspector.clone())).collect::<Vec<_>>();
         assert_eq!(cases(&again), cases(&first), "the same seed over the same pool draws the same cases and inspectors");
-        let recorded = draws::list(&e.db, 10).await.unwrap();
+        let recorded = draws::list(&e.db, "R", 10).await.unwrap();
         assert_eq!(recorded.len(), 2);
         assert!(recorded.iter().all(|r| r.seed == 42 && r.pool.contains(&first.picks[0].0.case_id)));
         db.cleanup().await;

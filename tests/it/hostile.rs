@@ -28,15 +28,30 @@ pub(crate) async fn snapshot(db: &sea_orm::DatabaseConnection) -> Vec<(String, i
         ("departments", "1"),
         ("licence_sequences", "1"),
         ("statistics_rollup", "1"),
+        ("applicant_changes", "1"),
+        ("divisions", "1"),
+        ("supervision_items", "1"),
+        ("inspection_draws", "1"),
+        ("regions", "1"),
+        ("deregistrations", "1"),
     ];
     let mut out = Vec::new();
     for (table, col) in tables {
-        let sql = format!("SELECT COUNT(*) AS n, COALESCE(SUM({col}), 0) AS s FROM {table}");
+        let sql = format!("SELECT COUNT(*) AS n, CAST(COALESCE(SUM({col}), 0) AS BIGINT) AS s FROM {table}");
         let row = db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
         out.push((table.to_string(), row.try_get::<i64>("", "n").unwrap(), row.try_get::<i64>("", "s").unwrap()));
     }
     // Whole rows of the two tables that hold free text a request may put: names, reasons.
-    for sql in ["SELECT uscc || name || legal_representative AS t FROM applicants", "SELECT state || context AS t FROM workflow_instances"] {
+    for sql in [
+        "SELECT uscc || name || legal_representative || COALESCE(email, '') || COALESCE(mobile, '') || COALESCE(home_region, '') AS t FROM applicants",
+        "SELECT state || context AS t FROM workflow_instances",
+        // Who owns what: an upsert must not move a department, a staff member or an item.
+        "SELECT code || region || name || COALESCE(email, '') || CAST(registration_authority AS TEXT) AS t FROM departments",
+        "SELECT id || name || region || COALESCE(department, '') || COALESCE(division, '') || roles AS t FROM staff",
+        "SELECT code || CAST(version AS TEXT) || department AS t FROM approval_items",
+        "SELECT id || CAST(COALESCE(repaired_at, 0) AS TEXT) AS t FROM credit_records",
+        "SELECT holder_uscc || number || valid_until || CAST(revoked AS TEXT) AS t FROM electronic_licences",
+    ] {
         let rows = db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql.to_string())).await.unwrap();
         let mut text: Vec<String> = rows.iter().map(|r| r.try_get::<String>("", "t").unwrap_or_default()).collect();
         text.sort();
@@ -104,7 +119,7 @@ async fn injection_strings_in_mutations_are_refused_with_their_field_and_change_
     let http = reqwest::Client::new();
     let db = pledgeflow::store::connect(&url, 1).await.unwrap();
     let window = token_as(&url, "window-01", &["--role", "window", "--department", "310101-SCJG", "--region", "310101"]);
-    let admin = token_as(&url, "ops-1", &["--role", "regional_admin", "--region", "310101"]);
+    let admin = token_as(&url, "admin-01", &["--role", "regional_admin", "--region", "310101"]);
     let open = "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id } } }";
     let put = "mutation($i: PutApplicantInput!) { putApplicant(input: $i) { applicant { uscc } } }";
     let ret = "mutation($i: ReturnApplicationInput!) { returnApplication(input: $i) { id } }";
@@ -136,7 +151,7 @@ async fn malformed_expired_forged_and_unsigned_tokens_are_unauthenticated_and_ch
     let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_SWEEP_SCHEDULE", "0 0 0 1 1 * 2099")]).await;
     let http = reqwest::Client::new();
     let db = pledgeflow::store::connect(&url, 1).await.unwrap();
-    let good = token_as(&url, "ops-1", &["--role", "regional_admin", "--region", "310101"]);
+    let good = token_as(&url, "admin-01", &["--role", "regional_admin", "--region", "310101"]);
     let secret = db
         .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), "SELECT value FROM settings WHERE key = 'jwt_hs256_secret'".to_string()))
         .await
@@ -188,7 +203,7 @@ async fn oversized_deep_and_expensive_mutations_are_refused_before_anything_runs
     let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_SWEEP_SCHEDULE", "0 0 0 1 1 * 2099")]).await;
     let http = reqwest::Client::new();
     let db = pledgeflow::store::connect(&url, 1).await.unwrap();
-    let admin = token_as(&url, "ops-1", &["--role", "regional_admin", "--region", "310101"]);
+    let admin = token_as(&url, "admin-01", &["--role", "regional_admin", "--region", "310101"]);
     let put = |alias: usize, name: &str| {
         format!("a{alias}: putApplicant(input: {{uscc: \"91310110666007217T\", name: \"{name}\", legalRepresentative: \"李四\"}}) {{ applicant {{ uscc }} }}")
     };
@@ -233,8 +248,8 @@ async fn arguments_that_do_not_coerce_are_bad_user_input_naming_the_field() {
     let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_SWEEP_SCHEDULE", "0 0 0 1 1 * 2099")]).await;
     let http = reqwest::Client::new();
     let db = pledgeflow::store::connect(&url, 1).await.unwrap();
-    let admin = token_as(&url, "ops-1", &["--role", "regional_admin", "--region", "310101"]);
-    let sup = token_as(&url, "sup-1", &["--role", "supervisor", "--region", "310101"]);
+    let admin = token_as(&url, "admin-01", &["--role", "regional_admin", "--region", "310101"]);
+    let sup = token_as(&url, "supervisor-01", &["--role", "supervisor", "--region", "310101"]);
     let inspector = token_as(&url, "inspector-sp-1", &["--role", "inspector", "--department", "310101-SCJG", "--division", "310101-SCJG-SP"]);
     let cases = [
         (&admin, json!({"query": "{ workflowInstances(first: 99999999999) { totalCount } }"}), "first"),

@@ -55,7 +55,20 @@ pub(crate) async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Serve
     panic!("server did not come up");
 }
 
-/// A token from `pledgeflow token`, signed with the installation's key in `url`'s database.
+/// The demo's staff member holding `role` (tokens are checked against the staff registry).
+pub(crate) fn demo_subject(role: &str) -> &'static str {
+    match role {
+        "window" => "window-01",
+        "approver" => "approver-01",
+        "division_admin" => "divadmin-sp",
+        "inspector" => "inspector-sp-1",
+        "supervisor" => "supervisor-01",
+        _ => "admin-01",
+    }
+}
+
+/// A token from `pledgeflow token`, signed with the installation's key in `url`'s database,
+/// for the demo's staff member of `role`.
 fn token(url: &str, role: &str) -> String {
     token_with(url, &["--role", role])
 }
@@ -65,7 +78,8 @@ fn token_in(url: &str, role: &str, department: &str) -> String {
 }
 
 fn token_with(url: &str, args: &[&str]) -> String {
-    token_as(url, "ops-1", args)
+    let role = args.iter().skip_while(|a| **a != "--role").nth(1).copied().unwrap_or_default();
+    token_as(url, demo_subject(role), args)
 }
 
 pub(crate) fn token_as(url: &str, subject: &str, args: &[&str]) -> String {
@@ -108,11 +122,11 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
     let query = "query($id: ID!) { workflowInstance(id: $id) { state version definitionVersion \
                  history { seq event fromState toState hash prevHash } timers { name status } } \
                  workflowDefinitions { totalCount edges { node { name } } } }";
-    let window = token(&url, "window");
+    let window = token_as(&url, "window-02", &["--role", "window"]);
     let r = graphql(&http, &base, json!({"query": query, "variables": {"id": case.id}})).await;
     assert_eq!(code(&r), "UNAUTHENTICATED");
     let r = graphql_as(&http, &base, &window, json!({"query": query, "variables": {"id": case.id}})).await;
-    assert_eq!(r["data"]["workflowInstance"], Value::Null, "a window officer of no department sees nothing: {r}");
+    assert_eq!(r["data"]["workflowInstance"], Value::Null, "a window officer of another department sees nothing: {r}");
     let window = token_in(&url, "window", "310101-SCJG");
     let r = graphql_as(&http, &base, &window, json!({"query": query, "variables": {"id": case.id}})).await;
     assert!(r.get("errors").is_none(), "{r}");

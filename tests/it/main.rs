@@ -3,6 +3,7 @@
 
 mod acts;
 mod api;
+mod authz;
 mod bundle;
 mod check_workflows;
 mod crash;

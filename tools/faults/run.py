@@ -402,6 +402,8 @@ class Run:
         log("fake clock reaches the binary: token issued at", self.clock.text(claims["iat"]))
         self.window = token
         print(self.cli("demo").stdout.strip(), flush=True)
+        # Staff tokens are checked against the staff registry: the run's window officer is registered.
+        print(self.cli("staff", "--id", "faults-window", "--name", "faults", "--role", "window", "--region", "310101", "--department", "310101-SCJG").stdout.strip(), flush=True)
         self.servers = [Server(f"server-{i}", self.binary, self.env(free_port()), self.root) for i in (1, 2)]
         for s in self.servers:
             s.start()

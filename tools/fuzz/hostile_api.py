@@ -561,8 +561,8 @@ def main() -> int:
             "approver": "Bearer " + server.token("--role", "approver", "--subject", "approver-01", "--department", "310101-SCJG", "--region", "310101"),
             "division_admin": "Bearer " + server.token("--role", "division_admin", "--subject", "divadmin-sp", "--department", "310101-SCJG", "--division", "310101-SCJG-SP", "--region", "310101"),
             "inspector": "Bearer " + server.token("--role", "inspector", "--subject", "inspector-sp-1", "--department", "310101-SCJG", "--division", "310101-SCJG-SP", "--region", "310101"),
-            "supervisor": "Bearer " + server.token("--role", "supervisor", "--subject", "sup-1", "--region", "310101"),
-            "regional_admin": "Bearer " + server.token("--role", "regional_admin", "--subject", "ops-1", "--region", "310101"),
+            "supervisor": "Bearer " + server.token("--role", "supervisor", "--subject", "supervisor-01", "--region", "310101"),
+            "regional_admin": "Bearer " + server.token("--role", "regional_admin", "--subject", "admin-01", "--region", "310101"),
         }
         db.quiesce(30)
         f.new_log()  # start-up and demo lines are not the fuzzer's findings
