@@ -84,9 +84,22 @@ impl Application {
         let outbox = Outbox::new(self.engine.clone(), channels, config);
         let wake = Arc::new(tokio::sync::Notify::new());
         let tz = self.engine.workflows.env.tz;
+        // Every loop runs supervised: a panic is logged, counted and followed by a restart, and
+        // `/readyz` says unready while a loop is down or behind.
+        let loops = crate::health::Loops::default();
+        let minute = std::time::Duration::from_secs(60);
+        let sweep_stall = scheduler::period(&config.sweep_schedule, tz).map(|p| p * 3 + minute);
+        loops.register(scheduler::SWEEPER, sweep_stall);
+        loops.register(scheduler::OUTBOX, Some(minute));
         let mut tasks = vec![
-            tokio::spawn(scheduler::run_sweeper(self.engine.clone(), config.sweep_schedule.clone(), worker.clone(), stop_rx.clone())),
-            tokio::spawn(scheduler::run_outbox(outbox.clone(), worker.clone(), std::time::Duration::from_secs(2), wake.clone(), stop_rx.clone())),
+            scheduler::supervise(scheduler::SWEEPER, loops.clone(), stop_rx.clone(), {
+                let (engine, schedule, worker, stop, loops) = (self.engine.clone(), config.sweep_schedule.clone(), worker.clone(), stop_rx.clone(), loops.clone());
+                move || scheduler::run_sweeper(engine.clone(), schedule.clone(), worker.clone(), stop.clone(), loops.clone())
+            }),
+            scheduler::supervise(scheduler::OUTBOX, loops.clone(), stop_rx.clone(), {
+                let (outbox, worker, wake, stop, loops) = (outbox.clone(), worker.clone(), wake.clone(), stop_rx.clone(), loops.clone());
+                move || scheduler::run_outbox(outbox.clone(), worker.clone(), std::time::Duration::from_secs(2), wake.clone(), stop.clone(), loops.clone())
+            }),
         ];
         let daily = [
             (jobs::Job::Digest, &config.digest_schedule),
@@ -95,16 +108,23 @@ impl Application {
         ];
         for (job, schedule) in daily {
             let jobs = jobs::Jobs::new(outbox.clone(), config.retention_days).with_sampling(config.sampling.clone());
-            let worker = worker.clone();
-            tasks.push(tokio::spawn(scheduler::on_schedule(schedule.clone(), tz, stop_rx.clone(), move |at| {
-                let jobs = jobs.clone();
-                let worker = worker.clone();
-                async move { jobs.run_logged(job, at, &worker).await }
-            })));
+            let (worker, schedule, stop, watch) = (worker.clone(), schedule.clone(), stop_rx.clone(), loops.clone());
+            loops.register(job.name(), None);
+            tasks.push(scheduler::supervise(job.name(), loops.clone(), stop_rx.clone(), move || {
+                let (jobs, worker, watch) = (jobs.clone(), worker.clone(), watch.clone());
+                scheduler::on_schedule(schedule.clone(), tz, stop.clone(), move |at| {
+                    let (jobs, worker, watch) = (jobs.clone(), worker.clone(), watch.clone());
+                    async move {
+                        watch.begin(job.name());
+                        jobs.run_logged(job, at, &worker).await;
+                        watch.end(job.name());
+                    }
+                })
+            }));
         }
         let keys = crate::auth::keys(&self.engine.db, config, self.engine.now()).await?;
         let engine = self.engine.clone();
-        let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker: worker.clone(), keys, live_poll: std::time::Duration::from_secs(1), sampling: config.sampling.clone(), metrics: crate::telemetry::install(), public_limiter: std::sync::Arc::new(crate::api::public::PublicLimiter::per_minute(config.public_requests_per_minute)) };
+        let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker: worker.clone(), keys, live_poll: std::time::Duration::from_secs(1), loops, sampling: config.sampling.clone(), metrics: crate::telemetry::install(), public_limiter: std::sync::Arc::new(crate::api::public::PublicLimiter::per_minute(config.public_requests_per_minute)) };
         let router = crate::api::router(services, config.graphiql, &config.cors_origins);
         let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(async move {

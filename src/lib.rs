@@ -16,6 +16,7 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod domain;
+pub mod health;
 pub mod insight;
 pub mod jobs;
 pub mod runtime;

@@ -10,6 +10,7 @@ use cron::Schedule;
 use tokio::sync::watch;
 
 use crate::delivery::Outbox;
+use crate::health::Loops;
 use crate::runtime::Engine;
 
 pub fn parse_schedule(expr: &str) -> Result<Schedule, String> {
@@ -39,12 +40,62 @@ where
     }
 }
 
+/// Runs the loop `make` builds in a task of its own and, when it panics, logs and counts the
+/// panic, marks the loop down in `loops`, and starts it again after a backoff (1 s, doubling to
+/// a minute); returns when the loop returns (shutdown).
+pub fn supervise<F, Fut>(name: &'static str, loops: Loops, mut shutdown: watch::Receiver<bool>, mut make: F) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match tokio::spawn(make()).await {
+                Ok(()) => return,
+                Err(e) if e.is_panic() => {
+                    let why = crate::health::panic_text(&*e.into_panic());
+                    metrics::counter!(crate::telemetry::LOOP_PANICS, "loop" => name).increment(1);
+                    tracing::error!(r#loop = name, panic = %why, backoff_seconds = backoff.as_secs(), "background loop panicked; restarting it");
+                    loops.down(name, why);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                    if *shutdown.borrow() {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    loops.restarted(name);
+                }
+                Err(_) => return,
+            }
+        }
+    })
+}
+
+/// The time between two occurrences of `schedule` from now: the period a loop on it keeps.
+pub fn period(schedule: &Schedule, tz: Tz) -> Option<Duration> {
+    let mut next = schedule.after(&Utc::now().with_timezone(&tz));
+    let (a, b) = (next.next()?, next.next()?);
+    (b - a).to_std().ok()
+}
+
 /// Fires due timers at every occurrence of `schedule`. A failed sweep is logged and the next
 /// occurrence tries again: due timers stay pending until fired.
-pub async fn run_sweeper(engine: Engine, schedule: Schedule, worker: String, shutdown: watch::Receiver<bool>) {
+pub async fn run_sweeper(engine: Engine, schedule: Schedule, worker: String, shutdown: watch::Receiver<bool>, loops: Loops) {
     let tz = engine.workflows.env.tz;
-    on_schedule(schedule, tz, shutdown, |_| sweep_once(&engine, &worker)).await
+    on_schedule(schedule, tz, shutdown, |_| async {
+        loops.begin(SWEEPER);
+        sweep_once(&engine, &worker).await;
+        loops.end(SWEEPER);
+    })
+    .await
 }
+
+/// The loops' names, as `/readyz` and `/metrics` show them.
+pub const SWEEPER: &str = "sweeper";
+pub const OUTBOX: &str = "outbox";
 
 pub async fn sweep_once(engine: &Engine, worker: &str) {
     let started = std::time::Instant::now();
@@ -63,9 +114,14 @@ pub async fn sweep_once(engine: &Engine, worker: &str) {
 }
 
 /// Delivers due outbox rows every `every`, and at once when `wake` is notified.
-pub async fn run_outbox(outbox: Outbox, worker: String, every: Duration, wake: std::sync::Arc<tokio::sync::Notify>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_outbox(outbox: Outbox, worker: String, every: Duration, wake: std::sync::Arc<tokio::sync::Notify>, mut shutdown: watch::Receiver<bool>, loops: Loops) {
     loop {
+        loops.begin(OUTBOX);
+        if crate::health::fault("loop", OUTBOX) {
+            panic!("fault injected: the outbox loop");
+        }
         deliver_once(&outbox, &worker).await;
+        loops.end(OUTBOX);
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = wake.notified() => {}

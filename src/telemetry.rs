@@ -15,6 +15,12 @@ pub const TIMERS_FIRED: &str = "pledgeflow_timers_fired_total";
 pub const SWEEP_SECONDS: &str = "pledgeflow_timer_sweep_duration_seconds";
 pub const OUTBOX_MESSAGES: &str = "pledgeflow_outbox_messages_total";
 pub const EMAILS_SENT: &str = "pledgeflow_emails_sent_total";
+/// Panics caught in a background loop (by `loop`), each followed by a restart.
+pub const LOOP_PANICS: &str = "pledgeflow_loop_panics_total";
+/// Messages whose building or sending panicked (by `channel`), each dead-lettered.
+pub const DELIVERY_PANICS: &str = "pledgeflow_delivery_panics_total";
+/// 1 while a background loop runs, 0 while it is down (by `loop`).
+pub const LOOP_UP: &str = "pledgeflow_loop_up";
 
 /// The process-wide recorder, installed on first call (early in `serve`, so start-up work such
 /// as the demo's is counted too); `None` if another recorder took the slot.

@@ -103,11 +103,24 @@ where
     Fut: std::future::Future<Output = (Vec<T>, C)> + Send,
 {
     stream::unfold((cursor, fetch), move |(cursor, fetch)| async move {
+        let mut wait = every;
         loop {
-            tokio::time::sleep(every).await;
-            let (items, next) = fetch(cursor.clone()).await;
-            if !items.is_empty() {
-                return Some((stream::iter(items), (next, fetch)));
+            tokio::time::sleep(wait).await;
+            // A look that panics is logged, counted and tried again later, not the end of the
+            // subscriber's stream (nor of its connection).
+            use futures::FutureExt;
+            match std::panic::AssertUnwindSafe(fetch(cursor.clone())).catch_unwind().await {
+                Ok((items, next)) => {
+                    wait = every;
+                    if !items.is_empty() {
+                        return Some((stream::iter(items), (next, fetch)));
+                    }
+                }
+                Err(panic) => {
+                    metrics::counter!(crate::telemetry::LOOP_PANICS, "loop" => "subscription").increment(1);
+                    tracing::error!(panic = %crate::health::panic_text(&*panic), "a subscription's look panicked; trying again");
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                }
             }
         }
     })

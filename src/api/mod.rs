@@ -10,6 +10,7 @@ pub mod licences;
 pub mod live;
 pub mod loaders;
 pub mod operations;
+pub mod plain_text;
 pub mod policy;
 pub mod public;
 pub mod quality;
@@ -50,6 +51,8 @@ pub struct Services {
     pub keys: Keys,
     /// How often live subscriptions look for news.
     pub live_poll: std::time::Duration,
+    /// The background loops of this process, for `/readyz`.
+    pub loops: crate::health::Loops,
     /// Shares per credit tier for the random inspection draw.
     pub sampling: crate::supervision::draw::Ratios,
     /// Guards the unauthenticated fields (public disclosure).
@@ -166,7 +169,8 @@ impl WorkflowQuery {
 pub fn schema(services: Option<Services>) -> PledgeflowSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), live::SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY);
+        .limit_complexity(MAX_COMPLEXITY)
+        .extension(plain_text::PlainText);
     if let Some(services) = services {
         builder = builder.data(services.engine.clone()).data(live::PollEvery(services.live_poll)).data(services);
     }
@@ -185,6 +189,7 @@ struct AppState {
     keys: Keys,
     schema: PledgeflowSchema,
     graphiql: bool,
+    loops: crate::health::Loops,
 }
 
 /// Deepest query accepted; GraphiQL's introspection query needs 13.
@@ -198,6 +203,7 @@ pub fn router(services: Services, graphiql: bool, cors_origins: &[String]) -> Ro
     let engine = services.engine.clone();
     let keys = services.keys.clone();
     let metrics = services.metrics.clone();
+    let loops = services.loops.clone();
     let schema = schema(Some(services));
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -206,7 +212,7 @@ pub fn router(services: Services, graphiql: bool, cors_origins: &[String]) -> Ro
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(AppState { metrics, engine, keys, schema, graphiql });
+        .with_state(AppState { metrics, engine, keys, schema, graphiql, loops });
     if cors_origins.is_empty() {
         return router;
     }
@@ -346,6 +352,9 @@ async fn graphql_get(
 /// Prometheus text format; 404 when this process records no metrics.
 async fn prometheus(State(state): State<AppState>) -> axum::response::Response {
     let Some(handle) = &state.metrics else { return StatusCode::NOT_FOUND.into_response() };
+    for l in state.loops.report(MAX_PASS) {
+        metrics::gauge!(crate::telemetry::LOOP_UP, "loop" => l.name).set(if l.up { 1.0 } else { 0.0 });
+    }
     match crate::telemetry::render(handle, &state.engine.db, state.engine.now()).await {
         Ok(text) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(e) => {
@@ -355,10 +364,15 @@ async fn prometheus(State(state): State<AppState>) -> axum::response::Response {
     }
 }
 
+/// A loop pass running longer than this is behind (`/readyz`): a sweep or an outbox batch
+/// stuck on a lock or a mail server that outlasts its timeouts.
+pub const MAX_PASS: std::time::Duration = std::time::Duration::from_secs(600);
+
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = crate::store::ping(&state.engine.db).await;
     let definitions = state.engine.workflows.set.all().count();
-    let ready = database && definitions > 0;
+    let loops = state.loops.report(MAX_PASS);
+    let ready = database && definitions > 0 && loops.iter().all(crate::health::LoopReport::healthy);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(serde_json::json!({ "ready": ready, "database": database, "definitions": definitions })))
+    (status, Json(serde_json::json!({ "ready": ready, "database": database, "definitions": definitions, "loops": loops })))
 }

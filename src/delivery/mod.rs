@@ -120,7 +120,17 @@ impl Outbox {
                 }
             }
         } else {
-            self.outcome(d, now, self.send(d, now).await)
+            // A message that makes its building or sending panic is dead with the reason; it
+            // must not take the worker, and every message after it, down with it.
+            use futures::FutureExt;
+            let sent = match std::panic::AssertUnwindSafe(self.send(d, now)).catch_unwind().await {
+                Ok(sent) => sent,
+                Err(panic) => {
+                    metrics::counter!(crate::telemetry::DELIVERY_PANICS, "channel" => d.channel.clone()).increment(1);
+                    Err(ChannelError::Permanent(format!("delivering it panicked: {}", crate::health::panic_text(&*panic))))
+                }
+            };
+            self.outcome(d, now, sent)
         };
         let settled = outbox::settle(&self.engine.db, d, worker, now, &outcome, self.max_attempts).await?;
         self.count(report, d, &outcome, settled);
@@ -202,6 +212,9 @@ impl Outbox {
     }
 
     async fn send(&self, d: &outbox::Delivery, now: DateTime<Utc>) -> Result<String, ChannelError> {
+        if crate::health::fault("deliver", &d.topic) {
+            panic!("fault injected: delivering {}", d.topic);
+        }
         let payload: Value = serde_json::from_str(&d.payload).map_err(|e| ChannelError::Permanent(format!("payload: {e}")))?;
         let c = &self.channels;
         let stamp = now.timestamp();
@@ -295,7 +308,10 @@ impl Outbox {
     fn addresses(&self, recipient: &str, context: &Value) -> Result<Vec<Mailbox>, ChannelError> {
         let parse = |name: Option<&str>, addr: &str| -> Result<Mailbox, ChannelError> {
             let email = addr.trim().parse().map_err(|e| ChannelError::Permanent(format!("bad address {addr:?} for {recipient}: {e}")))?;
-            Ok(Mailbox::new(name.map(str::to_string), email))
+            // A name stored before names were checked may hold line breaks or other control
+            // characters: shown with spaces instead, never passed on into a header.
+            let name = name.map(|n| n.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>()).filter(|n| !n.trim().is_empty());
+            Ok(Mailbox::new(name, email))
         };
         let person = message::inherited(context, recipient);
         if let Some(addr) = person["email"].as_str() {

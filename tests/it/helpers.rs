@@ -116,6 +116,7 @@ impl Api {
             worker: "api-test".into(),
             keys: pledgeflow::auth::Keys::hs256(b"0123456789abcdef0123456789abcdef"),
             live_poll: std::time::Duration::from_millis(20),
+            loops: Default::default(),
             sampling: pledgeflow::supervision::draw::default_ratios(),
             metrics: None,
             public_limiter: Arc::new(pledgeflow::api::public::PublicLimiter::per_minute(std::num::NonZeroU32::new(1000).unwrap())),
