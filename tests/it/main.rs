@@ -13,6 +13,7 @@ mod identity;
 mod schema;
 mod delivery;
 mod draw;
+mod edge;
 mod parsers;
 mod provisional;
 mod public;
