@@ -527,4 +527,27 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn http_limits_have_defaults_and_refuse_what_cannot_hold() {
+        let c = Config::default();
+        assert_eq!((c.http.header_read_timeout.as_secs(), c.http.idle_timeout.as_secs(), c.http.max_connections), (10, 5, 1024));
+        Jail::expect_with(|jail| {
+            jail.set_env("PLEDGEFLOW_HTTP_IDLE_TIMEOUT_SECS", "30");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("PLEDGEFLOW_HTTP_IDLE_TIMEOUT_SECS") && err.contains("HEADER_READ"), "{err}");
+            jail.set_env("PLEDGEFLOW_HTTP_IDLE_TIMEOUT_SECS", "2");
+            jail.set_env("PLEDGEFLOW_HTTP_MAX_CONNECTIONS", "10");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("PLEDGEFLOW_HTTP_MAX_CONNECTIONS_PER_ADDRESS"), "{err}");
+            jail.set_env("PLEDGEFLOW_HTTP_MAX_CONNECTIONS_PER_ADDRESS", "10");
+            jail.set_env("PLEDGEFLOW_HTTP_REQUEST_TIMEOUT_SECS", "0");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("PLEDGEFLOW_HTTP_REQUEST_TIMEOUT_SECS"), "{err}");
+            jail.set_env("PLEDGEFLOW_HTTP_REQUEST_TIMEOUT_SECS", "3");
+            let c = Config::load(None).unwrap();
+            assert_eq!((c.http.idle_timeout.as_secs(), c.http.max_connections, c.http.request_timeout.as_secs()), (2, 10, 3));
+            Ok(())
+        });
+    }
 }

@@ -292,12 +292,14 @@ mod tests {
         let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
         let b: SocketAddr = "10.0.0.2:1000".parse().unwrap();
         let a1 = caps.admit(a).unwrap();
-        let _a2 = caps.admit(a).unwrap();
+        let a2 = caps.admit(a).unwrap();
         assert_eq!(caps.admit(a).err(), Some("per_address"));
-        let _b1 = caps.admit(b).unwrap();
+        let b1 = caps.admit(b).unwrap();
         assert_eq!(caps.admit(b).err(), Some("total"));
         drop(a1);
         assert!(caps.admit(a).is_ok());
-        assert!(caps.per_address.lock().unwrap().get(&a.ip()).is_none(), "a dropped slot gives its address back");
+        drop((a2, b1));
+        assert!(caps.per_address.lock().unwrap().is_empty(), "dropped slots give their addresses back");
+        assert_eq!(caps.total.available_permits(), 3);
     }
 }
