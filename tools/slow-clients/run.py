@@ -11,7 +11,7 @@ on a fresh SQLite file with the default edge limits, then runs three phases of -
   spread    the same N attackers spread over --addresses source addresses (127.0.1.x), enough
             to fill the total connection cap.
 
-The measuring client comes from 127.0.0.2. Each second it asks /healthz and the inbox
+The measuring client comes from 127.0.0.2, in a process of its own. Each second it asks /healthz and the inbox
 (`workflowInstances`, 20 waiting deferrals with deadlines and timers) on one kept-alive
 connection (reopened if the server closes it), and /healthz once on a fresh connection (a new
 visitor, who may be refused with 503 while the cap is full). It prints one table row per
@@ -151,14 +151,32 @@ async def sampler(pid, stats, stop):
         await asyncio.sleep(0.5)
 
 
+async def measure_alone(port, token, seconds):
+    """The measuring client, run in a process of its own so that the attackers' event loop
+    cannot delay it; prints its figures as JSON."""
+    stats, stop = Stats(), asyncio.Event()
+    task = asyncio.create_task(measurer(port, token, stats, stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    print(json.dumps({"healthz": stats.healthz, "inbox": stats.inbox, "fresh": stats.fresh, "fresh_ms": stats.fresh_ms}))
+
+
 async def phase(name, sources, n, seconds, port, pid, token):
     stats, stop = Stats(), asyncio.Event()
-    tasks = [asyncio.create_task(sampler(pid, stats, stop)), asyncio.create_task(measurer(port, token, stats, stop))]
+    tasks = [asyncio.create_task(sampler(pid, stats, stop))]
     for i in range(n):
         tasks.append(asyncio.create_task(attacker(sources[i % len(sources)], port, stats, stop)))
         if i % 200 == 199:
             await asyncio.sleep(0.01)  # open them over a moment, not in one burst of SYNs
-    await asyncio.sleep(seconds)
+    await asyncio.sleep(2)  # the flood under way before measuring
+    measuring = await asyncio.create_subprocess_exec(
+        sys.executable, os.path.abspath(__file__), "--measure", str(port), "--token", token, "--seconds", str(seconds),
+        stdout=asyncio.subprocess.PIPE)
+    out, _ = await measuring.communicate()
+    measured = json.loads(out)
+    stats.healthz, stats.inbox, stats.fresh, stats.fresh_ms = measured["healthz"], measured["inbox"], measured["fresh"], measured["fresh_ms"]
     stop.set()
     for t in tasks:
         t.cancel()
@@ -182,7 +200,11 @@ async def main():
     ap.add_argument("--addresses", type=int, default=50, help="source addresses in the spread phase")
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--keep", action="store_true", help="keep the work dir (database, server log)")
+    ap.add_argument("--measure", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--token", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.measure:
+        return await measure_alone(args.measure, args.token, args.seconds)
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     work = tempfile.mkdtemp(prefix="slow-clients-")
     port = 18000 + random.randrange(2000)
