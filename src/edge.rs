@@ -31,6 +31,9 @@ use crate::config::HttpLimits;
 pub const OPEN: &str = "pledgeflow_http_connections_open";
 pub const REFUSED: &str = "pledgeflow_http_connections_refused_total";
 
+/// Largest request head (request line and headers) read.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// File descriptors kept aside for the database pool, mail, files and the listener.
 const RESERVED_FDS: u64 = 128;
 
@@ -194,7 +197,9 @@ pub async fn serve(listener: TcpListener, router: axum::Router, limits: HttpLimi
         max_per_address: limits.max_connections_per_address,
     });
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
+    // hyper buffers up to ~400 KiB per connection by default: a thousand slow heads would hold
+    // 400 MB. 64 KiB is ample for a request head (431 beyond) and for reading a body through.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true).max_buf_size(MAX_HEAD_BYTES);
     let builder = Arc::new(builder);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = pin!(shutdown);

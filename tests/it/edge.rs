@@ -273,6 +273,10 @@ async fn slow_bodies_are_cut_and_big_ones_get_413_as_json() {
     assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("\"TIMEOUT\""), "{answer:?}");
     assert!(started.elapsed() < Duration::from_secs(5), "cut after {:?}", started.elapsed());
 
+    // A head over 64 KiB: 431, read no further.
+    let r = reqwest::Client::new().get(format!("{}/healthz", server.base)).header("x-pad", "x".repeat(100 * 1024)).send().await.unwrap();
+    assert_eq!(r.status(), 431);
+
     // Over the limit: 413 with a GraphQL error body in the negotiated media type.
     let huge = "x".repeat(300 * 1024);
     for (accept, media) in [("application/json", "application/json"), ("application/graphql-response+json", "application/graphql-response+json")] {
