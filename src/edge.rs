@@ -5,10 +5,10 @@
 //! Here every accepted socket first takes a slot (one of `max_connections`, and one of its
 //! address's `max_connections_per_address`) held by the socket itself until it closes — an
 //! upgraded websocket keeps its slot; a socket that finds no slot gets a short 503 and is
-//! closed at once. hyper-util's builder serves each connection with hyper's header-read timer;
-//! a connection that neither sends nor has a request in hand for `idle_timeout` is shut down
-//! gracefully (this covers a socket that never sends its first byte, which hyper's timer does
-//! not see). Request and body timeouts are tower-http layers on the router (`api::router`).
+//! closed at once. hyper's HTTP/1.1 builder serves each connection with its header-read timer
+//! (running from accept and again while a kept-alive connection waits); a connection that
+//! neither sends nor has a request in hand for `idle_timeout` is shut down gracefully. Request
+//! and body timeouts are tower-http layers on the router (`api::router`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1::Builder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -196,10 +196,13 @@ pub async fn serve(listener: TcpListener, router: axum::Router, limits: HttpLimi
         per_address: Mutex::new(HashMap::new()),
         max_per_address: limits.max_connections_per_address,
     });
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only, hyper's own builder: hyper-util's `auto` builder would also take HTTP/2
+    // with prior knowledge (its http2 feature is on through other crates), which has no
+    // header-read timer, and it sniffs the protocol before hyper's timer starts.
+    let mut builder = Builder::new();
     // hyper buffers up to ~400 KiB per connection by default: a thousand slow heads would hold
     // 400 MB. 64 KiB is ample for a request head (431 beyond) and for reading a body through.
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true).max_buf_size(MAX_HEAD_BYTES);
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true).max_header_size(MAX_HEAD_BYTES).max_buf_size(MAX_HEAD_BYTES);
     let builder = Arc::new(builder);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
@@ -242,7 +245,7 @@ pub async fn serve(listener: TcpListener, router: axum::Router, limits: HttpLimi
     Ok(())
 }
 
-async fn connection(io: TokioIo<Tracked>, peer: SocketAddr, activity: Arc<Activity>, router: axum::Router, builder: Arc<Builder<TokioExecutor>>, idle: Duration, mut stop: watch::Receiver<bool>) {
+async fn connection(io: TokioIo<Tracked>, peer: SocketAddr, activity: Arc<Activity>, router: axum::Router, builder: Arc<Builder>, idle: Duration, mut stop: watch::Receiver<bool>) {
     let tracked = activity.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
@@ -254,7 +257,7 @@ async fn connection(io: TokioIo<Tracked>, peer: SocketAddr, activity: Arc<Activi
             response
         }
     });
-    let mut conn = pin!(builder.serve_connection_with_upgrades(io, service));
+    let mut conn = pin!(builder.serve_connection(io, service).with_upgrades());
     let mut closing = false;
     loop {
         let wake = activity.idle_at(idle).unwrap_or_else(|| Instant::now() + idle);
