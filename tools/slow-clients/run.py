@@ -11,10 +11,11 @@ on a fresh SQLite file with the default edge limits, then runs three phases of -
   spread    the same N attackers spread over --addresses source addresses (127.0.1.x), enough
             to fill the total connection cap.
 
-The measuring client comes from 127.0.0.2, in a process of its own. Each second it asks /healthz and the inbox
-(`workflowInstances`, 20 waiting deferrals with deadlines and timers) on one kept-alive
-connection (reopened if the server closes it), and /healthz once on a fresh connection (a new
-visitor, who may be refused with 503 while the cap is full). It prints one table row per
+The measuring client comes from 127.0.0.2, in a process of its own started 1.5 s before the
+attackers. Each second it asks /healthz and the inbox (`workflowInstances`, 20 waiting deferrals
+with deadlines and timers) on one kept-alive connection (reopened if the server closes it), and
+beside it a new visitor asks /healthz on a fresh connection (refused with 503 while the cap is
+full). It prints one table row per
 phase: latencies (p50/p99/max), fresh-connection outcomes, attacker connections admitted and
 refused, and the server's peak descriptors (/proc/PID/fd) and RSS (/proc/PID/status).
 """
@@ -123,7 +124,14 @@ async def measurer(port, token, stats, stop):
                     conn = None
             except Exception:
                 conn = None
-        # A new visitor on a fresh connection.
+        await asyncio.sleep(max(0, 1 - (time.monotonic() - tick)))
+
+
+async def visitor(port, stats, stop):
+    """A new visitor each second on a fresh connection, beside the kept-alive client (a connect
+    stuck in a flooded SYN queue must not hold the other back)."""
+    while not stop.is_set():
+        tick = time.monotonic()
         started = time.monotonic()
         try:
             reader, writer = await asyncio.wait_for(open_from("127.0.0.2", port), 5)
@@ -155,25 +163,28 @@ async def measure_alone(port, token, seconds):
     """The measuring client, run in a process of its own so that the attackers' event loop
     cannot delay it; prints its figures as JSON."""
     stats, stop = Stats(), asyncio.Event()
-    task = asyncio.create_task(measurer(port, token, stats, stop))
+    tasks = [asyncio.create_task(measurer(port, token, stats, stop)), asyncio.create_task(visitor(port, stats, stop))]
     await asyncio.sleep(seconds)
     stop.set()
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     print(json.dumps({"healthz": stats.healthz, "inbox": stats.inbox, "fresh": stats.fresh, "fresh_ms": stats.fresh_ms}))
 
 
 async def phase(name, sources, n, seconds, port, pid, token):
     stats, stop = Stats(), asyncio.Event()
     tasks = [asyncio.create_task(sampler(pid, stats, stop))]
+    # The measuring client connects first (a user already there when the flood begins), then
+    # the attackers come; it measures for `seconds` from its start.
+    measuring = await asyncio.create_subprocess_exec(
+        sys.executable, os.path.abspath(__file__), "--measure", str(port), "--token", token, "--seconds", str(seconds),
+        stdout=asyncio.subprocess.PIPE)
+    await asyncio.sleep(1.5)
     for i in range(n):
         tasks.append(asyncio.create_task(attacker(sources[i % len(sources)], port, stats, stop)))
         if i % 200 == 199:
             await asyncio.sleep(0.01)  # open them over a moment, not in one burst of SYNs
-    await asyncio.sleep(2)  # the flood under way before measuring
-    measuring = await asyncio.create_subprocess_exec(
-        sys.executable, os.path.abspath(__file__), "--measure", str(port), "--token", token, "--seconds", str(seconds),
-        stdout=asyncio.subprocess.PIPE)
     out, _ = await measuring.communicate()
     measured = json.loads(out)
     stats.healthz, stats.inbox, stats.fresh, stats.fresh_ms = measured["healthz"], measured["inbox"], measured["fresh"], measured["fresh_ms"]
