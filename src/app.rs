@@ -125,13 +125,15 @@ impl Application {
         let keys = crate::auth::keys(&self.engine.db, config, self.engine.now()).await?;
         let engine = self.engine.clone();
         let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker: worker.clone(), keys, live_poll: std::time::Duration::from_secs(1), loops, sampling: config.sampling.clone(), metrics: crate::telemetry::install(), public_limiter: std::sync::Arc::new(crate::api::public::PublicLimiter::per_minute(config.public_requests_per_minute)) };
-        let router = crate::api::router(services, config.graphiql, &config.cors_origins);
-        let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-            .await;
+        let router = crate::api::router(services, config);
+        let mut limits = config.http.clone();
+        crate::edge::fit_to_open_file_limit(&mut limits);
+        tracing::info!(?limits, "HTTP edge");
+        let served = crate::edge::serve(self.listener, router, limits, async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
         // The loops finish the sweep or delivery in hand, then stop; what is still claimed is given back.
         for task in tasks {
             let _ = task.await;

@@ -48,6 +48,13 @@ struct RawConfig {
     return_rule: crate::window::quality::ReturnRule,
     sampling: BTreeMap<String, f64>,
     draw_schedule: String,
+    // The HTTP edge (src/edge.rs).
+    http_header_read_timeout_secs: u64,
+    http_idle_timeout_secs: u64,
+    http_body_timeout_secs: u64,
+    http_request_timeout_secs: u64,
+    http_max_connections: u32,
+    http_max_connections_per_address: u32,
 }
 
 /// The office named in messages to applicants: where and how to submit.
@@ -124,6 +131,12 @@ impl Default for RawConfig {
             return_rule: Default::default(),
             sampling: crate::supervision::draw::default_ratios(),
             draw_schedule: "0 0 9 1 * *".into(),
+            http_header_read_timeout_secs: 10,
+            http_idle_timeout_secs: 5,
+            http_body_timeout_secs: 10,
+            http_request_timeout_secs: 30,
+            http_max_connections: 1024,
+            http_max_connections_per_address: 256,
         }
     }
 }
@@ -188,6 +201,26 @@ pub struct Config {
     pub sampling: BTreeMap<String, f64>,
     /// When the random inspection draw runs (cron, seconds first).
     pub draw_schedule: cron::Schedule,
+    /// Timeouts and connection caps at the HTTP edge.
+    pub http: HttpLimits,
+}
+
+/// What the HTTP edge allows a client (src/edge.rs; the README's table of limits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request's head must arrive within this, counted from when the server starts waiting
+    /// for it (at accept, and after each response on a kept-alive connection).
+    pub header_read_timeout: std::time::Duration,
+    /// A connection that sends nothing and has no request in hand for this long is closed.
+    pub idle_timeout: std::time::Duration,
+    /// Longest pause between two pieces of a request body.
+    pub body_timeout: std::time::Duration,
+    /// A whole request, body and answer, must be done within this.
+    pub request_timeout: std::time::Duration,
+    /// Open connections in all (websockets included); more are refused with 503.
+    pub max_connections: u32,
+    /// Open connections from one client address.
+    pub max_connections_per_address: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -229,7 +262,13 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 27] = [
+const ENV_KEYS: [&str; 33] = [
+    "http_header_read_timeout_secs",
+    "http_idle_timeout_secs",
+    "http_body_timeout_secs",
+    "http_request_timeout_secs",
+    "http_max_connections",
+    "http_max_connections_per_address",
     "draw_schedule",
     "jwt_issuer",
     "jwt_public_key_file",
@@ -346,7 +385,9 @@ impl RawConfig {
                 return Err(invalid("webhooks.*.url", &format!("{channel}: {}", endpoint.url), "expected an http(s) URL"));
             }
         }
+        let http = self.http_limits()?;
         Ok(Config {
+            http,
             digest_schedule,
             housekeeping_schedule,
             draw_schedule,
@@ -402,6 +443,41 @@ impl RawConfig {
     }
 }
 
+impl RawConfig {
+    fn http_limits(&self) -> Result<HttpLimits, ConfigError> {
+        let invalid = |setting: &'static str, value: u64, reason: &str| ConfigError::Invalid { setting, value: value.to_string(), reason: reason.to_string() };
+        let secs = std::time::Duration::from_secs;
+        for (setting, value) in [
+            ("PLEDGEFLOW_HTTP_HEADER_READ_TIMEOUT_SECS", self.http_header_read_timeout_secs),
+            ("PLEDGEFLOW_HTTP_IDLE_TIMEOUT_SECS", self.http_idle_timeout_secs),
+            ("PLEDGEFLOW_HTTP_BODY_TIMEOUT_SECS", self.http_body_timeout_secs),
+            ("PLEDGEFLOW_HTTP_REQUEST_TIMEOUT_SECS", self.http_request_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&value) {
+                return Err(invalid(setting, value, "expected 1 to 3600 seconds"));
+            }
+        }
+        // HTTP/1 waits for the next request on a kept-alive connection under the header timer.
+        if self.http_idle_timeout_secs > self.http_header_read_timeout_secs {
+            return Err(invalid("PLEDGEFLOW_HTTP_IDLE_TIMEOUT_SECS", self.http_idle_timeout_secs, "must not exceed PLEDGEFLOW_HTTP_HEADER_READ_TIMEOUT_SECS, which also bounds a kept-alive connection's wait"));
+        }
+        if self.http_max_connections == 0 {
+            return Err(invalid("PLEDGEFLOW_HTTP_MAX_CONNECTIONS", 0, "needs at least one connection"));
+        }
+        if self.http_max_connections_per_address == 0 || self.http_max_connections_per_address > self.http_max_connections {
+            return Err(invalid("PLEDGEFLOW_HTTP_MAX_CONNECTIONS_PER_ADDRESS", self.http_max_connections_per_address.into(), "between 1 and PLEDGEFLOW_HTTP_MAX_CONNECTIONS"));
+        }
+        Ok(HttpLimits {
+            header_read_timeout: secs(self.http_header_read_timeout_secs),
+            idle_timeout: secs(self.http_idle_timeout_secs),
+            body_timeout: secs(self.http_body_timeout_secs),
+            request_timeout: secs(self.http_request_timeout_secs),
+            max_connections: self.http_max_connections,
+            max_connections_per_address: self.http_max_connections_per_address,
+        })
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         RawConfig::default().validate().expect("built-in defaults are valid")
@@ -448,6 +524,29 @@ mod tests {
             jail.set_env("PLEDGEFLOW_DATABASE_URL", "mysql://x");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("PLEDGEFLOW_DATABASE_URL"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn http_limits_have_defaults_and_refuse_what_cannot_hold() {
+        let c = Config::default();
+        assert_eq!((c.http.header_read_timeout.as_secs(), c.http.idle_timeout.as_secs(), c.http.max_connections), (10, 5, 1024));
+        Jail::expect_with(|jail| {
+            jail.set_env("PLEDGEFLOW_HTTP_IDLE_TIMEOUT_SECS", "30");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("PLEDGEFLOW_HTTP_IDLE_TIMEOUT_SECS") && err.contains("HEADER_READ"), "{err}");
+            jail.set_env("PLEDGEFLOW_HTTP_IDLE_TIMEOUT_SECS", "2");
+            jail.set_env("PLEDGEFLOW_HTTP_MAX_CONNECTIONS", "10");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("PLEDGEFLOW_HTTP_MAX_CONNECTIONS_PER_ADDRESS"), "{err}");
+            jail.set_env("PLEDGEFLOW_HTTP_MAX_CONNECTIONS_PER_ADDRESS", "10");
+            jail.set_env("PLEDGEFLOW_HTTP_REQUEST_TIMEOUT_SECS", "0");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("PLEDGEFLOW_HTTP_REQUEST_TIMEOUT_SECS"), "{err}");
+            jail.set_env("PLEDGEFLOW_HTTP_REQUEST_TIMEOUT_SECS", "3");
+            let c = Config::load(None).unwrap();
+            assert_eq!((c.http.idle_timeout.as_secs(), c.http.max_connections, c.http.request_timeout.as_secs()), (2, 10, 3));
             Ok(())
         });
     }

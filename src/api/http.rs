@@ -143,6 +143,66 @@ pub fn respond(media: &'static str, response: Response) -> HttpResponse {
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media))], body.to_string()).into_response()
 }
 
+/// An error before execution, with its own code and status.
+fn refusal(media: &'static str, status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media))], body.to_string()).into_response()
+}
+
+/// A body that could not be read: over the limit (413, `PAYLOAD_TOO_LARGE`), too slow between
+/// its pieces (408, `TIMEOUT`), or broken off (400).
+pub fn body_refused(media: &'static str, rejection: &axum::extract::rejection::BytesRejection) -> HttpResponse {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return refusal(media, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", &format!("the request body is over {} bytes", super::MAX_BODY_BYTES));
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return refusal(media, StatusCode::REQUEST_TIMEOUT, "TIMEOUT", "the request body arrived too slowly");
+        }
+        source = e.source();
+    }
+    refusal(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "the request body could not be read")
+}
+
+/// The request timeout's bare 408 (tower-http's), given a GraphQL error body.
+pub async fn timeout_as_json(response: HttpResponse) -> HttpResponse {
+    if response.status() == StatusCode::REQUEST_TIMEOUT && !response.headers().contains_key(header::CONTENT_TYPE) {
+        return refusal(JSON, StatusCode::REQUEST_TIMEOUT, "TIMEOUT", "the request took too long and was cut off");
+    }
+    response
+}
+
+/// Whether the document asks `__schema` or `__type` anywhere (`__typename` is not introspection).
+pub fn introspects(query: &str) -> bool {
+    use async_graphql::parser::types::{Selection, SelectionSet};
+    fn walk(set: &SelectionSet) -> bool {
+        set.items.iter().any(|item| match &item.node {
+            Selection::Field(f) => matches!(f.node.name.node.as_str(), "__schema" | "__type") || walk(&f.node.selection_set.node),
+            Selection::InlineFragment(f) => walk(&f.node.selection_set.node),
+            Selection::FragmentSpread(_) => false,
+        })
+    }
+    let Ok(doc) = async_graphql::parser::parse_query(query) else { return false };
+    doc.operations.iter().any(|(_, op)| walk(&op.node.selection_set.node)) || doc.fragments.values().any(|f| walk(&f.node.selection_set.node))
+}
+
+/// With GraphiQL off (production), the schema is described only to a caller with a valid token.
+pub fn introspection_refused(graphiql: bool, caller: &super::access::Caller, request: &Request) -> Option<Response> {
+    if graphiql || matches!(caller.0, Ok(Some(_))) || !introspects(&request.query) {
+        return None;
+    }
+    let why = match &caller.0 {
+        Err(e) => format!("introspection needs a valid token: {e}"),
+        Ok(_) => "introspection needs a token".to_string(),
+    };
+    let mut error = async_graphql::ServerError::new(why, None);
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    ext.set("code", "UNAUTHENTICATED");
+    error.extensions = Some(ext);
+    Some(Response::from_errors(vec![error]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +222,15 @@ mod tests {
         assert_eq!(negotiate(&accept("*/*")), Some(JSON));
         assert_eq!(negotiate(&accept("*/*, application/graphql-response+json")), Some(GRAPHQL_RESPONSE));
         assert_eq!(negotiate(&accept("text/plain")), None);
+    }
+
+    #[test]
+    fn introspection_is_told_from_typename() {
+        assert!(introspects("{ __schema { types { name } } }"));
+        assert!(introspects("query Q { ...F } fragment F on Query { __type(name: \"Query\") { name } }"));
+        assert!(introspects("{ ... on Query { __schema { queryType { name } } } }"));
+        assert!(!introspects("{ __typename }"));
+        assert!(!introspects("not graphql"));
     }
 
     #[test]

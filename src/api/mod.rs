@@ -17,6 +17,7 @@ pub mod quality;
 pub mod types;
 pub mod supervision;
 pub mod window;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -190,6 +191,7 @@ struct AppState {
     schema: PledgeflowSchema,
     graphiql: bool,
     loops: crate::health::Loops,
+    public_limiter: Arc<public::PublicLimiter>,
 }
 
 /// Deepest query accepted; GraphiQL's introspection query needs 13.
@@ -199,11 +201,13 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-pub fn router(services: Services, graphiql: bool, cors_origins: &[String]) -> Router {
+pub fn router(services: Services, config: &crate::config::Config) -> Router {
+    let (graphiql, cors_origins, limits) = (config.graphiql, &config.cors_origins, &config.http);
     let engine = services.engine.clone();
     let keys = services.keys.clone();
     let metrics = services.metrics.clone();
     let loops = services.loops.clone();
+    let public_limiter = services.public_limiter.clone();
     let schema = schema(Some(services));
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -212,7 +216,12 @@ pub fn router(services: Services, graphiql: bool, cors_origins: &[String]) -> Ro
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(AppState { metrics, engine, keys, schema, graphiql, loops });
+        // The request timeout covers reading the body and answering; the body timeout the
+        // pauses between its pieces (a body trickled faster is still cut by the former).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_timeout))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
+        .layer(axum::middleware::map_response(http::timeout_as_json))
+        .with_state(AppState { metrics, engine, keys, schema, graphiql, public_limiter, loops });
     if cors_origins.is_empty() {
         return router;
     }
@@ -235,6 +244,9 @@ async fn execute(
 ) -> axum::response::Response {
     let header = headers.get(axum::http::header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("(not text)"));
     let caller = access::Caller(policy::caller(&state.engine.db, state.keys.from_header(header)).await);
+    if let Some(refusal) = http::introspection_refused(state.graphiql, &caller, &request) {
+        return http::respond(media, refusal);
+    }
     let span = tracing::info_span!(
         "graphql",
         request_id = %uuid::Uuid::now_v7(),
@@ -275,30 +287,22 @@ fn case_of(request: &async_graphql::Request) -> Option<String> {
     pick(&vars).or_else(|| top.values().find_map(pick))
 }
 
-/// graphql-transport-ws (and the older graphql-ws): the caller's token arrives in the
-/// connection_init payload as `Authorization` (or `authorization`, or `token`).
+/// graphql-transport-ws (and the older graphql-ws), served by `ws`: the token comes in the
+/// connection_init payload and is checked again at every operation; the connection closes when
+/// it expires.
 async fn graphql_ws(
     State(state): State<AppState>,
-    protocol: async_graphql_axum::GraphQLProtocol,
+    client: public::ClientAddr,
+    protocol: ws::Protocol,
     upgrade: axum::extract::WebSocketUpgrade,
 ) -> axum::response::Response {
-    let AppState { schema, keys, engine, .. } = state;
+    let AppState { schema, keys, engine, graphiql, public_limiter, .. } = state;
+    let connection = ws::Connection { schema, keys, db: engine.db, graphiql, client, public: public_limiter.per_connection() };
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            async_graphql_axum::GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload: serde_json::Value| async move {
-                    let header = ["Authorization", "authorization"]
-                        .iter()
-                        .find_map(|k| payload[k].as_str().map(str::to_string))
-                        .or_else(|| payload["token"].as_str().map(|t| format!("Bearer {t}")));
-                    let mut data = async_graphql::Data::default();
-                    data.insert(access::Caller(policy::caller(&engine.db, keys.from_header(header.as_deref())).await));
-                    data.insert(loaders::Loaders::new(&engine.db));
-                    Ok(data)
-                })
-                .serve()
-        })
+        .max_message_size(MAX_BODY_BYTES)
+        .max_frame_size(MAX_BODY_BYTES)
+        .on_upgrade(move |socket| connection.serve(socket, protocol))
         .into_response()
 }
 
@@ -306,10 +310,14 @@ async fn graphql_post(
     State(state): State<AppState>,
     client: public::ClientAddr,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> axum::response::Response {
     let Some(media) = http::negotiate(&headers) else {
         return (StatusCode::NOT_ACCEPTABLE, "accepts application/graphql-response+json or application/json").into_response();
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return http::body_refused(media, &rejection),
     };
     match http::parse_post(&headers, &body) {
         Ok(request) => execute(&state, &headers, client, media, request).await,

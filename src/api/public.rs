@@ -17,19 +17,34 @@ use crate::domain::ids;
 use crate::store::{fetch, instances::from_ms};
 
 /// Requests per minute and client address for the unauthenticated fields.
-pub struct PublicLimiter(DefaultKeyedRateLimiter<Option<IpAddr>>);
+pub struct PublicLimiter(DefaultKeyedRateLimiter<Option<IpAddr>>, Quota);
 
 impl PublicLimiter {
     pub fn per_minute(n: NonZeroU32) -> Self {
-        Self(RateLimiter::keyed(Quota::per_minute(n)))
+        Self(RateLimiter::keyed(Quota::per_minute(n)), Quota::per_minute(n))
+    }
+
+    /// A bucket of the same size for one websocket connection: its operations have no request
+    /// of their own to key by, and sharing one bucket between every websocket client let one
+    /// of them starve the rest. (A client opening many connections is bounded by the edge's
+    /// connections per address.)
+    pub fn per_connection(&self) -> ConnectionLimiter {
+        ConnectionLimiter(std::sync::Arc::new(RateLimiter::direct(self.1)))
     }
 }
+
+/// One websocket connection's bucket for the unauthenticated fields.
+#[derive(Clone)]
+pub struct ConnectionLimiter(std::sync::Arc<governor::DefaultDirectRateLimiter>);
 
 /// The address the request came from (absent for in-process calls).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
 pub(super) fn limited(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    if let Some(connection) = ctx.data_opt::<ConnectionLimiter>() {
+        return connection.0.check().map_err(|_| error("RATE_LIMITED", "too many requests on this connection: try again in a minute"));
+    }
     let services = ctx.data::<Services>()?;
     let client = ctx.data_opt::<ClientAddr>().and_then(|c| c.0);
     services

@@ -15,6 +15,7 @@ mod identity;
 mod schema;
 mod delivery;
 mod draw;
+mod edge;
 mod outbox_faults;
 mod parsers;
 mod provisional;
