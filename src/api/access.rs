@@ -163,6 +163,8 @@ pub struct Page {
 impl Page {
     pub const DEFAULT: u64 = 50;
     pub const MAX: u64 = 200;
+    /// Beyond any list this service keeps, and far inside what a database offset holds.
+    pub const MAX_OFFSET: u64 = 1 << 40;
 
     pub fn from_args(first: Option<i32>, after: Option<String>) -> async_graphql::Result<Self> {
         use async_graphql::connection::{CursorType, OpaqueCursor};
@@ -174,7 +176,13 @@ impl Page {
         };
         let offset = match after {
             None => 0,
-            Some(c) => OpaqueCursor::<u64>::decode_cursor(&c).map_err(|_| bad("after", "after is not a cursor from this list"))?.0 + 1,
+            // A forged cursor can hold any number: one past what a database offset can hold
+            // (or past any list's length) is not a cursor from this list, not a panic.
+            Some(c) => OpaqueCursor::<u64>::decode_cursor(&c)
+                .ok()
+                .and_then(|n| n.0.checked_add(1))
+                .filter(|&offset| offset <= Self::MAX_OFFSET)
+                .ok_or_else(|| bad("after", "after is not a cursor from this list"))?,
         };
         Ok(Self { offset, first })
     }

@@ -13,6 +13,7 @@ mod hostile;
 mod http;
 mod identity;
 mod schema;
+mod cursors;
 mod delivery;
 mod draw;
 mod edge;
