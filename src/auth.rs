@@ -26,6 +26,8 @@ pub struct Claims {
     pub division: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uscc: Option<String>,
+    /// Absent in some issuers' tokens: the lifetime is then counted from now.
+    #[serde(default)]
     pub iat: i64,
     pub exp: i64,
 }
@@ -76,6 +78,8 @@ pub struct Keys {
     encoding: Option<EncodingKey>,
     decoding: DecodingKey,
     validation: Validation,
+    /// Longer-lived tokens are refused, however well signed.
+    max_lifetime: Duration,
 }
 
 impl std::fmt::Debug for Keys {
@@ -85,12 +89,22 @@ impl std::fmt::Debug for Keys {
 }
 
 impl Keys {
+    /// The longest lifetime accepted unless configured (`PLEDGEFLOW_JWT_MAX_LIFETIME_HOURS`).
+    pub const DEFAULT_MAX_LIFETIME: Duration = Duration::hours(24);
+
     pub fn hs256(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 30;
+        // Signed and checked by this installation's own clocks: no skew to allow for.
+        validation.leeway = 0;
+        validation.validate_nbf = true;
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        Self { encoding: Some(EncodingKey::from_secret(secret)), decoding: DecodingKey::from_secret(secret), validation }
+        Self { encoding: Some(EncodingKey::from_secret(secret)), decoding: DecodingKey::from_secret(secret), validation, max_lifetime: Self::DEFAULT_MAX_LIFETIME }
+    }
+
+    pub fn with_max_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = max;
+        self
     }
 
     /// Tokens from an outside issuer, checked with its public key (PEM, RS256 or ES256), its
@@ -103,14 +117,22 @@ impl Keys {
         };
         let decoding = decoding.map_err(|e| format!("public key: {e}"))?;
         let mut validation = Validation::new(algorithm);
+        // An outside issuer's clock may run a little apart from ours.
         validation.leeway = 30;
+        validation.validate_nbf = true;
         validation.set_issuer(&[issuer]);
         match audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
+            // A configured audience must be in the token: one without `aud` is not for us.
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+            }
+            None => {
+                validation.validate_aud = false;
+                validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+            }
         }
-        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
-        Ok(Self { encoding: None, decoding, validation })
+        Ok(Self { encoding: None, decoding, validation, max_lifetime: Self::DEFAULT_MAX_LIFETIME })
     }
 
     /// Signs a token; `None` when tokens come from an outside issuer.
@@ -126,8 +148,15 @@ impl Keys {
             ErrorKind::InvalidIssuer => AuthError::WrongScope("issued by another issuer".into()),
             ErrorKind::InvalidAudience => AuthError::WrongScope("issued for another audience".into()),
             ErrorKind::InvalidAlgorithm => AuthError::WrongScope("signed with another algorithm".into()),
+            ErrorKind::ImmatureSignature => AuthError::WrongScope("not valid yet (nbf is in the future)".into()),
+            ErrorKind::MissingRequiredClaim(c) if c == "aud" => AuthError::WrongScope("no audience (aud): it is not issued for this service".into()),
             _ => AuthError::Malformed(e.to_string()),
         })?;
+        // From when it was issued (or, without `iat`, from now) to its expiry.
+        let from = if claims.iat > 0 { claims.iat } else { Utc::now().timestamp() };
+        if claims.exp.saturating_sub(from) > self.max_lifetime.num_seconds() {
+            return Err(AuthError::WrongScope(format!("valid for longer than the {} hours allowed", self.max_lifetime.num_hours())));
+        }
         let known = |r: &String| crate::workflow::vocabulary::ROLES.contains(&r.as_str()) && r != "system";
         if claims.roles.is_empty() || !claims.roles.iter().all(known) {
             return Err(AuthError::WrongScope(format!("roles {:?} are not roles of this service", claims.roles)));
@@ -156,9 +185,10 @@ pub async fn keys(db: &DatabaseConnection, config: &crate::config::Config, now: 
         let path = config.jwt_public_key_file.as_ref().ok_or_else(|| anyhow::anyhow!("PLEDGEFLOW_JWT_ISSUER needs PLEDGEFLOW_JWT_PUBLIC_KEY_FILE"))?;
         let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?;
         return Keys::issuer(&config.jwt_algorithm, &pem, issuer, config.jwt_audience.as_deref())
+            .map(|k| k.with_max_lifetime(config.jwt_max_lifetime))
             .map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()));
     }
-    Ok(own_keys(db, config.jwt_secret.as_deref(), now).await?)
+    Ok(own_keys(db, config.jwt_secret.as_deref(), now).await?.with_max_lifetime(config.jwt_max_lifetime))
 }
 
 async fn own_keys(db: &DatabaseConnection, configured: Option<&str>, now: DateTime<Utc>) -> Result<Keys, DbErr> {

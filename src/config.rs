@@ -40,6 +40,7 @@ struct RawConfig {
     jwt_public_key_file: Option<PathBuf>,
     jwt_algorithm: String,
     jwt_audience: Option<String>,
+    jwt_max_lifetime_hours: i64,
     cors_origins: Vec<String>,
     office: Office,
     contacts: BTreeMap<String, String>,
@@ -123,6 +124,7 @@ impl Default for RawConfig {
             jwt_public_key_file: None,
             jwt_algorithm: "RS256".into(),
             jwt_audience: None,
+            jwt_max_lifetime_hours: 24,
             cors_origins: Vec::new(),
             office: Office::default(),
             contacts: BTreeMap::new(),
@@ -186,6 +188,8 @@ pub struct Config {
     /// `RS256` or `ES256`, for the outside issuer's tokens.
     pub jwt_algorithm: String,
     pub jwt_audience: Option<String>,
+    /// The longest a token may be valid for (`exp` − `iat`, or `exp` − now without `iat`).
+    pub jwt_max_lifetime: chrono::Duration,
     /// Browser origins allowed to call the API (CORS); empty allows none.
     pub cors_origins: Vec<String>,
     pub office: Office,
@@ -262,7 +266,7 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 33] = [
+const ENV_KEYS: [&str; 34] = [
     "http_header_read_timeout_secs",
     "http_idle_timeout_secs",
     "http_body_timeout_secs",
@@ -274,6 +278,7 @@ const ENV_KEYS: [&str; 33] = [
     "jwt_public_key_file",
     "jwt_algorithm",
     "jwt_audience",
+    "jwt_max_lifetime_hours",
     "cors_origins",
     "sweep_schedule",
     "digest_schedule",
@@ -409,6 +414,10 @@ impl RawConfig {
             jwt_public_key_file: self.jwt_public_key_file,
             jwt_algorithm: self.jwt_algorithm,
             jwt_audience: self.jwt_audience,
+            jwt_max_lifetime: match self.jwt_max_lifetime_hours {
+                h @ 1..=8760 => chrono::Duration::hours(h),
+                h => return Err(invalid("jwt_max_lifetime_hours", &h.to_string(), "between 1 and 8760 (a year)")),
+            },
             cors_origins: self.cors_origins,
             office: self.office,
             contacts: self.contacts,

@@ -51,3 +51,66 @@ fn an_outside_issuers_es256_tokens_are_checked_for_issuer_audience_and_roles() {
     .unwrap();
     assert_eq!(keys.verify(&forged), Err(AuthError::BadSignature));
 }
+
+/// Tokens valid only from tomorrow, without the configured audience, or living for years are
+/// refused (issue #17, item 7): by an outside issuer's RS256 keys and by this installation's
+/// own HS256 key, and over the real binary.
+#[tokio::test]
+async fn tokens_not_yet_valid_without_audience_or_too_long_lived_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("rsa.pem");
+    let public = dir.path().join("rsa.pub.pem");
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key.to_str().unwrap()]);
+    openssl(&["pkey", "-in", key.to_str().unwrap(), "-pubout", "-out", public.to_str().unwrap()]);
+    let issuer = "https://login.zwfw.example.gov.cn";
+    let rs = Keys::issuer("RS256", &std::fs::read(&public).unwrap(), issuer, Some("pledgeflow")).unwrap();
+    let signing = EncodingKey::from_rsa_pem(&std::fs::read(&key).unwrap()).unwrap();
+    let now = Utc::now().timestamp();
+    let day = 86_400;
+    let outside = |claims: serde_json::Value| encode(&Header::new(Algorithm::RS256), &claims, &signing).unwrap();
+    let base = json!({"sub": "staff-1", "roles": ["window"], "iss": issuer, "aud": "pledgeflow", "iat": now, "exp": now + 600});
+    let with = |patch: serde_json::Value| {
+        let mut c = base.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    assert!(rs.verify(&outside(base.clone())).is_ok());
+    let refused = [
+        ("nbf tomorrow", with(json!({"nbf": now + day, "exp": now + day + 600}))),
+        ("no aud with an audience configured", with(json!({"aud": null}))),
+        ("valid to the year 9999", with(json!({"exp": 253_402_300_799i64}))),
+        ("no iat, valid for a year from now", with(json!({"iat": null, "exp": now + 365 * day}))),
+    ];
+    for (what, claims) in &refused {
+        assert!(matches!(rs.verify(&outside(claims.clone())), Err(AuthError::WrongScope(_))), "RS256, {what}: {:?}", rs.verify(&outside(claims.clone())));
+    }
+
+    // This installation's own key, over the real binary.
+    let secret = "an-installation-secret-of-32-bytes!!";
+    let (_server, base_url, _url) = crate::http::start(dir.path(), &[("PLEDGEFLOW_JWT_SECRET", secret)]).await;
+    let own = EncodingKey::from_secret(secret.as_bytes());
+    let hs = |claims: serde_json::Value| encode(&Header::new(Algorithm::HS256), &claims, &own).unwrap();
+    let staff = json!({"sub": "window-01", "roles": ["window"], "department": "310101-SCJG", "region": "310101", "iat": now, "exp": now + 600});
+    let http = reqwest::Client::new();
+    let ask = |token: String| {
+        let http = http.clone();
+        let base_url = base_url.clone();
+        async move { crate::http::graphql_as(&http, &base_url, &token, json!({"query": "{ workflowInstances { totalCount } }"})).await }
+    };
+    let ok = ask(hs(staff.clone())).await;
+    assert!(ok["errors"].is_null(), "{ok}");
+    for (what, patch) in [("nbf tomorrow", json!({"nbf": now + day, "exp": now + day + 600})), ("valid to the year 9999", json!({"exp": 253_402_300_799i64}))] {
+        let mut claims = staff.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        let r = ask(hs(claims)).await;
+        assert_eq!(r["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "HS256 over HTTP, {what}: {r}");
+    }
+}
