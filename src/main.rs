@@ -181,8 +181,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     anyhow::bail!("unknown role {role:?}: expected one of {}", pledgeflow::workflow::vocabulary::ROLES.join(", "));
                 }
             }
-            if hours < 1 || chrono::Duration::hours(hours) > config.jwt_max_lifetime {
-                anyhow::bail!("--hours {hours}: between 1 and {} (PLEDGEFLOW_JWT_MAX_LIFETIME_HOURS); a longer-lived token is refused", config.jwt_max_lifetime.num_hours());
+            // (Zero or fewer hours mints an expired token, which tests of expiry want.)
+            if chrono::Duration::hours(hours) > config.jwt_max_lifetime {
+                anyhow::bail!("--hours {hours}: at most {} (PLEDGEFLOW_JWT_MAX_LIFETIME_HOURS); a longer-lived token is refused", config.jwt_max_lifetime.num_hours());
             }
             let db = store::connect(&config.database_url, 1).await?;
             store::migrate(&db).await?;

@@ -4,6 +4,7 @@
 
 pub mod email;
 pub mod message;
+pub mod notices;
 pub mod templates;
 pub mod webhook;
 
@@ -244,7 +245,7 @@ impl Outbox {
                 c.webhooks.post("sms", &d.idempotency_key, &body, stamp).await
             }
             "webhook" => {
-                let body = json!({ "topic": d.topic, "key": d.idempotency_key, "case": payload });
+                let body = notices::body(&d.recipient, &d.topic, &d.idempotency_key, &payload, instances::from_ms(d.created_at));
                 c.webhooks.post(&d.recipient, &d.idempotency_key, &body, stamp).await
             }
             other => Err(ChannelError::Permanent(format!("unknown channel {other:?}"))),

@@ -27,4 +27,5 @@ mod statistics;
 mod smtp;
 mod storage_faults;
 mod timers;
+mod webhooks;
 mod window;
