@@ -25,5 +25,6 @@ pub mod scheduler;
 pub mod store;
 pub mod supervision;
 pub mod telemetry;
+pub mod templating;
 pub mod window;
 pub mod workflow;

@@ -670,8 +670,10 @@ impl WindowMutation {
                 return Err(bad("spec", "the longest deferral is at least one working day"));
             }
         }
-        if minijinja::Environment::new().template_from_str(&spec.commitment_template).is_err() {
-            return Err(bad("spec", "the commitment template does not compile"));
+        // Rendered once for a sample applicant, on fuel: a template that fails, runs too long or
+        // writes too much is refused here, not at the window.
+        if let Err(why) = crate::window::intake::check_commitment_template(&input.code, &input.name, &spec, engine.now(), engine.workflows.env.tz) {
+            return Err(bad("commitmentTemplate", format!("the commitment template cannot serve: {why}")));
         }
         let on_commitment = spec.modes.deferral_max_working_days.is_some() || spec.modes.verification || spec.modes.after_the_fact;
         if on_commitment && !input.excluded && spec.supervision.is_none() {

@@ -62,7 +62,7 @@ pub struct Templates {
 impl Templates {
     /// Loads and compiles every template under `dir`; every problem as `file: message`.
     pub fn load(dir: &Path) -> Result<Self, Vec<String>> {
-        let mut env = Environment::new();
+        let mut env: Environment<'static> = crate::templating::environment();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
         let mut problems = Vec::new();
         let mut calendars = BTreeMap::new();
@@ -162,7 +162,7 @@ impl Templates {
         let render = |part: &str| -> Result<String, String> {
             let name = format!("email/{topic}/{part}");
             let tmpl = self.env.get_template(&name).map_err(|e| e.to_string())?;
-            tmpl.render(ctx).map_err(|e| format!("template {name}: {e}"))
+            crate::templating::render(&tmpl, ctx).map_err(|e| format!("template {name}: {e}"))
         };
         Ok(RenderedEmail {
             subject: render("subject.txt")?.trim().replace(['\r', '\n'], " "),
@@ -175,6 +175,6 @@ impl Templates {
     pub fn render_sms(&self, topic: &str, ctx: &minijinja::Value) -> Result<String, String> {
         let name = format!("sms/{topic}.txt");
         let tmpl = self.env.get_template(&name).map_err(|_| format!("no SMS template {topic:?}"))?;
-        tmpl.render(ctx).map(|s| s.trim().to_string()).map_err(|e| format!("template {name}: {e}"))
+        crate::templating::render(&tmpl, ctx).map(|s| s.trim().to_string()).map_err(|e| format!("template {name}: {e}"))
     }
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde_json::{json, Value};
 
-use super::catalogue::{self, Item, Mode};
+use super::catalogue::{self, Item, ItemSpec, Mode};
 use super::quality;
 use super::registry;
 use super::verify::{Library, Verdict, Verifier};
@@ -363,19 +363,30 @@ pub async fn write(txn: &impl ConnectionTrait, wf: &instances::Workflows, p: Pre
     Ok(record)
 }
 
-fn render_commitment(item: &Item, applicant: &registry::Applicant, due: Option<DateTime<Utc>>, signed_by: &str, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<String, WindowError> {
-    let env = minijinja::Environment::new();
+/// What a commitment template sees.
+fn commitment_context(code: &str, name: &str, spec: &ItemSpec, applicant: (&str, &str, &str), due: Option<DateTime<Utc>>, signed_by: &str, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Value {
     let local = |t: DateTime<Utc>| crate::domain::calendar::local_text(t, tz);
-    let ctx = json!({
-        "item": {"code": item.code, "name": item.name, "legal_basis": item.spec.legal_basis, "conditions": item.spec.conditions,
-                 "breach_consequences": item.spec.breach_consequences},
-        "applicant": {"name": applicant.name, "uscc": applicant.uscc, "legal_representative": applicant.legal_representative},
+    json!({
+        "item": {"code": code, "name": name, "legal_basis": spec.legal_basis, "conditions": spec.conditions,
+                 "breach_consequences": spec.breach_consequences},
+        "applicant": {"name": applicant.0, "uscc": applicant.1, "legal_representative": applicant.2},
         "due": due.map(local),
         "signed_by": signed_by,
         "signed_at": local(now),
-    });
-    env.render_str(&item.spec.commitment_template, ctx)
+    })
+}
+
+fn render_commitment(item: &Item, applicant: &registry::Applicant, due: Option<DateTime<Utc>>, signed_by: &str, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<String, WindowError> {
+    let ctx = commitment_context(&item.code, &item.name, &item.spec, (&applicant.name, &applicant.uscc, &applicant.legal_representative), due, signed_by, now, tz);
+    crate::templating::render_str(&item.spec.commitment_template, ctx)
         .map_err(|e| WindowError::Invalid(format!("the commitment template of {} v{} does not render: {e}", item.code, item.version)))
+}
+
+/// A commitment template as `putApprovalItem` receives it, rendered once for a sample applicant
+/// (bounded like every render): `Err` says why it cannot serve.
+pub fn check_commitment_template(code: &str, name: &str, spec: &ItemSpec, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<(), String> {
+    let sample = ("上海示例餐饮管理有限公司", "91310101MA1FPX1234", "张三");
+    crate::templating::render_str(&spec.commitment_template, commitment_context(code, name, spec, sample, Some(now), "张三", now, tz)).map(|_| ())
 }
 
 #[derive(Debug, Clone, FromQueryResult)]

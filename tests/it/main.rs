@@ -4,6 +4,7 @@
 mod acts;
 mod api;
 mod authz;
+mod bounded_templates;
 mod bundle;
 mod check_workflows;
 mod crash;
