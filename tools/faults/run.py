@@ -361,6 +361,9 @@ class Run:
                 "PLEDGEFLOW_OUTBOX_MAX_ATTEMPTS": "40",
                 "PLEDGEFLOW_CONFIG": self.config_path,
                 "PLEDGEFLOW_GRAPHIQL": "false",
+                # The faked clock runs months ahead over a run: the window's one token lives a year
+                # (the longest lifetime a token may be given).
+                "PLEDGEFLOW_JWT_MAX_LIFETIME_HOURS": "8760",
                 "PLEDGEFLOW_LOG": "info,sea_orm=warn,sqlx=warn",
                 "NO_COLOR": "1",
             }
@@ -393,7 +396,7 @@ class Run:
         self.smtp.start()
         # The fake clock really reaches the Rust binary: a token minted under it is issued at
         # the fake time.
-        token = self.cli("token", "--role", "window", "--department", "310101-SCJG", "--subject", "faults-window", "--hours", "200000").stdout.strip()
+        token = self.cli("token", "--role", "window", "--department", "310101-SCJG", "--subject", "faults-window", "--hours", "8760").stdout.strip()
         import base64
 
         claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
