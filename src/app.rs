@@ -122,7 +122,7 @@ impl Application {
                 })
             }));
         }
-        let keys = crate::auth::keys(&self.engine.db, config, self.engine.now()).await?;
+        let keys = crate::auth::keys(&self.engine.db, config).await?;
         let engine = self.engine.clone();
         let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker: worker.clone(), keys, live_poll: std::time::Duration::from_secs(1), loops, sampling: config.sampling.clone(), metrics: crate::telemetry::install(), public_limiter: std::sync::Arc::new(crate::api::public::PublicLimiter::per_minute(config.public_requests_per_minute)) };
         let router = crate::api::router(services, config);

@@ -1,11 +1,11 @@
 //! Who is calling: bearer JWTs. The embedded default signs with an HS256 secret, generated on
-//! first start and kept in the database (so every process of one installation shares it)
-//! unless `PLEDGEFLOW_JWT_SECRET` is set. `pledgeflow token` mints tokens for local use.
+//! first start into a key file readable by this user alone — never into the database — unless
+//! `PLEDGEFLOW_JWT_SECRET` is set. `pledgeflow token` mints tokens for local use.
 
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use serde::{Deserialize, Serialize};
 
 use crate::store::stmt;
@@ -180,7 +180,7 @@ const SECRET_KEY: &str = "jwt_hs256_secret";
 
 /// The outside issuer's key when one is configured; else the configured HS256 secret, or the
 /// installation's generated one (made on first use).
-pub async fn keys(db: &DatabaseConnection, config: &crate::config::Config, now: DateTime<Utc>) -> anyhow::Result<Keys> {
+pub async fn keys(db: &DatabaseConnection, config: &crate::config::Config) -> anyhow::Result<Keys> {
     if let Some(issuer) = &config.jwt_issuer {
         let path = config.jwt_public_key_file.as_ref().ok_or_else(|| anyhow::anyhow!("PLEDGEFLOW_JWT_ISSUER needs PLEDGEFLOW_JWT_PUBLIC_KEY_FILE"))?;
         let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?;
@@ -188,30 +188,80 @@ pub async fn keys(db: &DatabaseConnection, config: &crate::config::Config, now: 
             .map(|k| k.with_max_lifetime(config.jwt_max_lifetime))
             .map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()));
     }
-    Ok(own_keys(db, config.jwt_secret.as_deref(), now).await?.with_max_lifetime(config.jwt_max_lifetime))
+    Ok(own_keys(db, config).await?.with_max_lifetime(config.jwt_max_lifetime))
 }
 
-async fn own_keys(db: &DatabaseConnection, configured: Option<&str>, now: DateTime<Utc>) -> Result<Keys, DbErr> {
-    if let Some(secret) = configured {
+/// Where this installation's own signing key lives: `PLEDGEFLOW_KEY_FILE`, else beside an
+/// embedded SQLite database (`<file>.key`), else `signing.key` in the data folder. Never in the
+/// database: whoever can read the database must not be able to mint tokens.
+pub fn key_path(config: &crate::config::Config) -> std::path::PathBuf {
+    if let Some(path) = &config.key_file {
+        return path.clone();
+    }
+    if let Some(file) = config.database_url.strip_prefix("sqlite://").and_then(|rest| rest.split('?').next()) {
+        if !file.is_empty() && !file.contains(":memory:") {
+            return std::path::PathBuf::from(format!("{file}.key"));
+        }
+    }
+    config.data_dir.join("signing.key")
+}
+
+/// Creates `path` with `text`, readable by this user alone (its folder too when made here);
+/// `Ok(false)` when another process created it first.
+fn create_private(path: &std::path::Path, text: &str) -> std::io::Result<bool> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(mut f) => f.write_all(text.as_bytes()).map(|_| true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+async fn own_keys(db: &DatabaseConnection, config: &crate::config::Config) -> anyhow::Result<Keys> {
+    if let Some(secret) = &config.jwt_secret {
         return Ok(Keys::hs256(secret.as_bytes()));
     }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    db.execute_raw(stmt(
-        db,
-        "INSERT INTO settings (key, value, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        vec![SECRET_KEY.into(), hex::encode(bytes).into(), now.timestamp_millis().into()],
-    ))
-    .await?;
     #[derive(FromQueryResult)]
     struct Row {
         value: String,
     }
-    let row = db
-        .query_one_raw(stmt(db, "SELECT value FROM settings WHERE key = ?", vec![SECRET_KEY.into()]))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(SECRET_KEY.into()))?;
-    let secret = Row::from_query_result(&row, "")?.value;
+    // An installation from before kept its key in the database: it moves to the file (tokens
+    // minted before stay valid) and leaves the database.
+    let legacy = match db.query_one_raw(stmt(db, "SELECT value FROM settings WHERE key = ?", vec![SECRET_KEY.into()])).await? {
+        Some(row) => Some(Row::from_query_result(&row, "")?.value),
+        None => None,
+    };
+    let path = key_path(config);
+    let shown = path.display().to_string();
+    if !path.exists() {
+        let fresh = || {
+            let mut bytes = [0u8; 32];
+            rand::rng().fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        };
+        let secret = legacy.clone().unwrap_or_else(fresh);
+        if create_private(&path, &secret).map_err(|e| anyhow::anyhow!("creating the signing key file {shown}: {e}"))? {
+            tracing::info!(file = %shown, moved_from_database = legacy.is_some(), "signing key file created (0600); back it up with the database");
+        }
+    }
+    let secret = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("reading the signing key file {shown}: {e}"))?.trim().to_string();
+    if secret.len() < 32 {
+        anyhow::bail!("the signing key file {shown} holds less than 32 characters");
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(file = %shown, mode = format!("{:o}", mode & 0o777), "the signing key file is readable by others: chmod 600 it");
+        }
+    }
+    if legacy.is_some() {
+        db.execute_raw(stmt(db, "DELETE FROM settings WHERE key = ?", vec![SECRET_KEY.into()])).await?;
+    }
     Ok(Keys::hs256(secret.as_bytes()))
 }
 

@@ -41,6 +41,7 @@ struct RawConfig {
     jwt_algorithm: String,
     jwt_audience: Option<String>,
     jwt_max_lifetime_hours: i64,
+    key_file: Option<PathBuf>,
     cors_origins: Vec<String>,
     office: Office,
     contacts: BTreeMap<String, String>,
@@ -125,6 +126,7 @@ impl Default for RawConfig {
             jwt_algorithm: "RS256".into(),
             jwt_audience: None,
             jwt_max_lifetime_hours: 24,
+            key_file: None,
             cors_origins: Vec::new(),
             office: Office::default(),
             contacts: BTreeMap::new(),
@@ -190,6 +192,8 @@ pub struct Config {
     pub jwt_audience: Option<String>,
     /// The longest a token may be valid for (`exp` − `iat`, or `exp` − now without `iat`).
     pub jwt_max_lifetime: chrono::Duration,
+    /// This installation's signing key file (several servers on one database share it).
+    pub key_file: Option<PathBuf>,
     /// Browser origins allowed to call the API (CORS); empty allows none.
     pub cors_origins: Vec<String>,
     pub office: Office,
@@ -266,7 +270,7 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 34] = [
+const ENV_KEYS: [&str; 35] = [
     "http_header_read_timeout_secs",
     "http_idle_timeout_secs",
     "http_body_timeout_secs",
@@ -279,6 +283,7 @@ const ENV_KEYS: [&str; 34] = [
     "jwt_algorithm",
     "jwt_audience",
     "jwt_max_lifetime_hours",
+    "key_file",
     "cors_origins",
     "sweep_schedule",
     "digest_schedule",
@@ -414,6 +419,7 @@ impl RawConfig {
             jwt_public_key_file: self.jwt_public_key_file,
             jwt_algorithm: self.jwt_algorithm,
             jwt_audience: self.jwt_audience,
+            key_file: self.key_file,
             jwt_max_lifetime: match self.jwt_max_lifetime_hours {
                 h @ 1..=8760 => chrono::Duration::hours(h),
                 h => return Err(invalid("jwt_max_lifetime_hours", &h.to_string(), "between 1 and 8760 (a year)")),

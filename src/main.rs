@@ -141,6 +141,12 @@ fn init_tracing(format: LogFormat) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Everything this process creates — the database, key files, mail and webhook files — is
+    // readable by its own user alone (0600 files, 0700 folders).
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -188,7 +194,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let db = store::connect(&config.database_url, 1).await?;
             store::migrate(&db).await?;
             let now = chrono::Utc::now();
-            let keys = pledgeflow::auth::keys(&db, &config, now).await?;
+            let keys = pledgeflow::auth::keys(&db, &config).await?;
             let mut claims = pledgeflow::auth::Claims::new(&subject, roles, now, chrono::Duration::hours(hours));
             claims.name = name;
             claims.region = region;

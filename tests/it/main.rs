@@ -10,6 +10,7 @@ mod check_workflows;
 mod crash;
 mod engine_store;
 mod helpers;
+mod files_and_keys;
 mod hostile;
 mod http;
 mod identity;

@@ -353,6 +353,9 @@ class Run:
                 "PLEDGEFLOW_WORKFLOWS_DIR": os.path.join(REPO, "workflows"),
                 "PLEDGEFLOW_TEMPLATES_DIR": os.path.join(REPO, "templates"),
                 "PLEDGEFLOW_DATA_DIR": os.path.join(self.root, "data"),
+                # One signing key for both servers and the token command: a token minted once
+                # works on either.
+                "PLEDGEFLOW_KEY_FILE": os.path.join(self.root, "signing.key"),
                 "PLEDGEFLOW_MAIL_URL": f"smtp://127.0.0.1:{self.smtp.port}",
                 "PLEDGEFLOW_MAIL_TIMEOUT_SECS": "10",
                 "PLEDGEFLOW_SWEEP_SCHEDULE": "*/1 * * * * *",
