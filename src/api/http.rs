@@ -140,8 +140,17 @@ pub fn respond(media: &'static str, response: Response) -> HttpResponse {
     } else {
         StatusCode::OK
     };
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media))], body.to_string()).into_response()
+    let text = body.to_string();
+    if text.len() > MAX_RESPONSE_BYTES {
+        // Whatever the query cost was counted at, an answer this large is not sent.
+        let message = format!("the answer would be {} bytes, more than the {MAX_RESPONSE_BYTES} allowed: ask for smaller pages or fewer fields", text.len());
+        return refusal(media, StatusCode::OK, "RESPONSE_TOO_LARGE", &message);
+    }
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(media))], text).into_response()
 }
+
+/// The largest answer sent.
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 /// An error before execution, with its own code and status.
 fn refusal(media: &'static str, status: StatusCode, code: &str, message: &str) -> HttpResponse {

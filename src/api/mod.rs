@@ -3,6 +3,7 @@
 pub mod access;
 pub mod audit;
 pub mod bundle;
+pub mod cost;
 pub mod events;
 pub mod http;
 pub mod insight;
@@ -171,7 +172,8 @@ pub fn schema(services: Option<Services>) -> PledgeflowSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), live::SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .extension(plain_text::PlainText);
+        .extension(plain_text::PlainText)
+        .extension(cost::Cost);
     if let Some(services) = services {
         builder = builder.data(services.engine.clone()).data(live::PollEvery(services.live_poll)).data(services);
     }

@@ -15,6 +15,7 @@ mod hostile;
 mod http;
 mod identity;
 mod schema;
+mod cost;
 mod cursors;
 mod delivery;
 mod draw;
