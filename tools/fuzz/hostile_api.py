@@ -405,7 +405,9 @@ def examples_phase(server, db, f, tokens, cases):
 def transport_phase(server, db, f, tokens):
     admin = tokens["regional_admin"]
     window = tokens["window"]
-    secret_row = db.conn.execute("SELECT value FROM settings WHERE key = 'jwt_hs256_secret'").fetchone()
+    # The installation's signing key lives beside the database, never in it.
+    key_file = Path(str(server.db_path) + ".key")
+    secret_row = (key_file.read_text().strip(),) if key_file.exists() else None
     payload = {"sub": "x", "roles": ["regional_admin"], "region": "310101", "iat": int(time.time()), "exp": int(time.time()) + 3600}
     header_none = b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
     body_b64 = b64(json.dumps(payload).encode())
@@ -491,6 +493,16 @@ def transport_phase(server, db, f, tokens):
         "negative first": {"query": "{ workflowInstances(first: -1) { totalCount } }"},
         "cursor garbage": {"query": "{ workflowInstances(after: \"' OR 1=1 --\") { totalCount } }"},
         "cursor huge": {"query": "{ workflowInstances(after: \"" + base64.b64encode(b"18446744073709551615").decode() + "\") { totalCount } }"},
+        # Issue #17: the issue's costly aliases, cursors at integer limits on every paged field,
+        # line breaks and control characters in names.
+        "85 aliases of a page with histories": {"query": "{ " + " ".join(
+            f"a{i}: workflowInstances(first: 200) {{ edges {{ node {{ id context history {{ seq event actor hash payload }} }} }} }}" for i in range(85)) + " }"},
+        **{f"cursor {value} on {field}": {"query": f"{{ {field}(after: \"{base64.urlsafe_b64encode(value.encode()).decode().rstrip('=')}\") {{ totalCount }} }}"}
+           for value in ("9223372036854775807", "9223372036854775808", "-9223372036854775808", "18446744073709551616")
+           for field in ("auditTrail", "workflowInstances", "outbox", "approvalItems", "workflowDefinitions")},
+        **{f"control character {ch!r} in a name": {"query": "mutation($i: PutApplicantInput!) { putApplicant(input: $i) { applicant { uscc } } }",
+           "variables": {"i": {"uscc": "91350100M000100Y43", "name": f"Acme{ch}Co", "legalRepresentative": "R", "email": "a@b.example"}}}
+           for ch in ("\n", "\r\n", "\x00", "\x1b", "\u202e")},
     }
     for name, body in odd.items():
         f.cases["transport: odd requests"] += 1
