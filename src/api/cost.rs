@@ -91,7 +91,9 @@ impl Walk<'_> {
                     });
                     let paged = field.args.contains_key("first");
                     let times = match (first, paged, list || inner.ends_with("Connection")) {
-                        (Some(n), _, _) => n.max(1),
+                        // A page past the largest is refused by its field (BAD_USER_INPUT naming
+                        // `first`): it is counted at the largest, not here.
+                        (Some(n), _, _) => n.clamp(1, super::access::Page::MAX),
                         (None, true, _) => super::access::Page::DEFAULT,
                         // A connection's `edges` is its page, counted at the connection.
                         (None, false, true) if ty.ends_with("Connection") => 1,

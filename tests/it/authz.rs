@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::bin;
 use crate::hostile::snapshot;
-use crate::http::{graphql_as, start, token_as, Server};
+use crate::http::{graphql_as, start, Server};
 
 const OTHER: &str = "310999";
 const OTHER_DEPT: &str = "310999-SCJG";
@@ -21,6 +21,9 @@ const HUANGPU_APPLICANT: &str = "91310110666007217T";
 
 struct Two {
     server: Option<Server>,
+    /// The installation's signing key file, shared by the server and the token command (on
+    /// PostgreSQL there is no database file to keep it beside).
+    key_file: std::path::PathBuf,
     _dir: tempfile::TempDir,
     pg: Option<crate::helpers::TestDb>,
     base: String,
@@ -51,7 +54,9 @@ impl Two {
     /// one staff member of each role.
     async fn start(pg: Option<crate::helpers::TestDb>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut env = vec![("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_SWEEP_SCHEDULE", "0 0 0 1 1 * 2099")];
+        let key_file = dir.path().join("signing.key");
+        let key_text = key_file.display().to_string();
+        let mut env = vec![("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_SWEEP_SCHEDULE", "0 0 0 1 1 * 2099"), ("PLEDGEFLOW_KEY_FILE", key_text.as_str())];
         if let Some(db) = &pg {
             env.push(("PLEDGEFLOW_DATABASE_URL", db.url.as_str()));
         }
@@ -64,7 +69,7 @@ impl Two {
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let db = pledgeflow::store::connect(&url, 1).await.unwrap();
-        let t = Self { server: Some(server), _dir: dir, pg, base, url, http: reqwest::Client::new(), db };
+        let t = Self { server: Some(server), key_file, _dir: dir, pg, base, url, http: reqwest::Client::new(), db };
         let admin = t.token("admin-99", "regional_admin");
         let r = t
             .ask(&admin, "mutation($i: PutDepartmentInput!) { putDepartment(input: $i) { code } }", json!({"i": {"region": OTHER, "regionName": "外区", "code": OTHER_DEPT,
@@ -81,7 +86,20 @@ impl Two {
     }
 
     fn token(&self, subject: &str, role: &str) -> String {
-        token_as(&self.url, subject, &["--role", role])
+        self.mint(subject, &["--role", role])
+    }
+
+    /// `pledgeflow token --subject SUBJECT ARGS…` with this installation's key.
+    fn mint(&self, subject: &str, args: &[&str]) -> String {
+        let out = Command::new(bin())
+            .args(["token", "--subject", subject])
+            .args(args)
+            .env("PLEDGEFLOW_DATABASE_URL", &self.url)
+            .env("PLEDGEFLOW_KEY_FILE", &self.key_file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
     async fn ask(&self, token: &str, query: &str, variables: Value) -> Value {
@@ -293,7 +311,7 @@ async fn an_applicant_never_sees_its_draw_inspector_or_look_at_deadline_but_sees
         let uscc = "91110000600037341L";
         let (window, approver) = (t.token("window-01", "window"), t.token("approver-01", "approver"));
         let (division, inspector) = (t.token("divadmin-sp", "division_admin"), t.token("inspector-sp-1", "inspector"));
-        let applicant = token_as(&t.url, "enterprise-user", &["--role", "applicant", "--uscc", uscc]);
+        let applicant = t.mint("enterprise-user", &["--role", "applicant", "--uscc", uscc]);
         let provided = json!([{"code": "M01", "status": "PROVIDED", "fileRef": "D1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "D2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "D3"}]);
         let r = t
             .ask(&window, "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id } } }", json!({"i": {"applicantUscc": uscc, "itemCode": "310101-FOOD-01", "mode": "AFTER_THE_FACT", "signedBy": "刘洋", "materials": provided}}))
@@ -354,15 +372,15 @@ async fn a_token_the_staff_registry_does_not_bear_out_is_unauthenticated_and_cha
         let input = json!({"i": {"uscc": HUANGPU_APPLICANT, "name": "劫持公司", "legalRepresentative": "冒名"}});
         let cases = [
             // A Huangpu window officer claiming the other region.
-            (token_as(&t.url, "window-01", &["--role", "window", "--region", OTHER]), "CLAIMS_DISAGREE_WITH_REGISTRY"),
-            (token_as(&t.url, "window-01", &["--role", "window", "--department", OTHER_DEPT]), "CLAIMS_DISAGREE_WITH_REGISTRY"),
+            (t.mint("window-01", &["--role", "window", "--region", OTHER]), "CLAIMS_DISAGREE_WITH_REGISTRY"),
+            (t.mint("window-01", &["--role", "window", "--department", OTHER_DEPT]), "CLAIMS_DISAGREE_WITH_REGISTRY"),
             // A role the registry does not give the subject.
-            (token_as(&t.url, "window-01", &["--role", "regional_admin"]), "CLAIMS_DISAGREE_WITH_REGISTRY"),
+            (t.mint("window-01", &["--role", "regional_admin"]), "CLAIMS_DISAGREE_WITH_REGISTRY"),
             // Nobody the registry knows.
-            (token_as(&t.url, "stranger", &["--role", "regional_admin", "--region", "310101"]), "STAFF_NOT_REGISTERED"),
+            (t.mint("stranger", &["--role", "regional_admin", "--region", "310101"]), "STAFF_NOT_REGISTERED"),
             // An applicant token naming no enterprise, and one mixing roles.
-            (token_as(&t.url, "someone", &["--role", "applicant"]), "APPLICANT_WITHOUT_USCC"),
-            (token_as(&t.url, "window-01", &["--role", "window", "--role", "applicant", "--uscc", HUANGPU_APPLICANT]), "CLAIMS_DISAGREE_WITH_REGISTRY"),
+            (t.mint("someone", &["--role", "applicant"]), "APPLICANT_WITHOUT_USCC"),
+            (t.mint("window-01", &["--role", "window", "--role", "applicant", "--uscc", HUANGPU_APPLICANT]), "CLAIMS_DISAGREE_WITH_REGISTRY"),
         ];
         for (token, reason) in cases {
             let r = t.ask(&token, PUT_APPLICANT, input.clone()).await;
@@ -370,7 +388,7 @@ async fn a_token_the_staff_registry_does_not_bear_out_is_unauthenticated_and_cha
         }
         assert_eq!(snapshot(&t.db).await, before, "a refused token changed nothing");
         // The registry's own claims (or none) pass, and the registry gives the scope.
-        let r = t.ask(&token_as(&t.url, "window-01", &["--role", "window"]), "{ departments { code } }", json!({})).await;
+        let r = t.ask(&t.mint("window-01", &["--role", "window"]), "{ departments { code } }", json!({})).await;
         assert!(r["data"]["departments"].as_array().unwrap().iter().any(|d| d["code"] == "310101-SCJG"), "{r}");
         t.done().await;
     }

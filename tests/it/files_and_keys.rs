@@ -27,10 +27,11 @@ async fn files_are_private_and_the_signing_key_lives_outside_the_database() {
     let http = reqwest::Client::new();
     let db_file = dir.path().join("serve.db");
     let key_file = dir.path().join("serve.db.key");
-    // The demo's mail is written meanwhile.
+    // The demo's mail and webhooks are written meanwhile.
     let mail = dir.path().join("data/mail");
-    for _ in 0..100 {
-        if std::fs::read_dir(&mail).is_ok_and(|mut d| d.next().is_some()) {
+    let hooks = dir.path().join("data/webhooks");
+    for _ in 0..300 {
+        if [&mail, &hooks].iter().all(|d| std::fs::read_dir(d).is_ok_and(|mut d| d.next().is_some())) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -42,7 +43,7 @@ async fn files_are_private_and_the_signing_key_lives_outside_the_database() {
     for f in std::fs::read_dir(&mail).unwrap() {
         assert_eq!(mode(&f.unwrap().path()), 0o600, "a mail file");
     }
-    for f in std::fs::read_dir(dir.path().join("data/webhooks")).unwrap() {
+    for f in std::fs::read_dir(&hooks).unwrap() {
         let folder = f.unwrap().path();
         assert_eq!(mode(&folder), 0o700);
         for g in std::fs::read_dir(&folder).unwrap() {

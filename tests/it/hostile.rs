@@ -156,13 +156,8 @@ async fn malformed_expired_forged_and_unsigned_tokens_are_unauthenticated_and_ch
     let http = reqwest::Client::new();
     let db = pledgeflow::store::connect(&url, 1).await.unwrap();
     let good = token_as(&url, "admin-01", &["--role", "regional_admin", "--region", "310101"]);
-    let secret = db
-        .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), "SELECT value FROM settings WHERE key = 'jwt_hs256_secret'".to_string()))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<String>("", "value")
-        .unwrap();
+    // The installation's signing key, in its file beside the database.
+    let secret = std::fs::read_to_string(dir.path().join("serve.db.key")).unwrap().trim().to_string();
     let now = chrono::Utc::now();
     let mut claims = Claims::new("ops-1", vec!["regional_admin".into()], now - chrono::Duration::hours(3), chrono::Duration::hours(1));
     claims.region = Some("310101".into());
