@@ -13,6 +13,15 @@ pub fn error(code: &'static str, message: impl Into<String>) -> async_graphql::E
     async_graphql::Error::new(message.into()).extend_with(|_, e| e.set("code", code))
 }
 
+/// A refusal of a whole request before it runs (an extension's, a transport's), with its code.
+pub fn request_error(code: &'static str, message: impl Into<String>) -> async_graphql::ServerError {
+    let mut error = async_graphql::ServerError::new(message.into(), None);
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    ext.set("code", code);
+    error.extensions = Some(ext);
+    error
+}
+
 /// A coded error with a machine-readable `extensions.reason`, for a code that covers several
 /// causes (README, "Reasons").
 pub fn refusal(code: &'static str, reason: &'static str, message: impl Into<String>) -> async_graphql::Error {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet};
 use async_graphql::registry::{MetaTypeName, Registry};
-use async_graphql::{ErrorExtensionValues, Name, Positioned, ServerError, ServerResult, Value, Variables};
+use async_graphql::{Name, Positioned, ServerResult, Value, Variables};
 
 /// The most a request may cost.
 pub const MAX_COST: u64 = 50_000;
@@ -46,12 +46,10 @@ impl Extension for CostExtension {
             }
         }
         if worst > MAX_COST {
-            let mut error = ServerError::new(format!("the query would cost {worst}, more than the {MAX_COST} allowed: ask for smaller pages or fewer fields"), None);
-            let mut ext = ErrorExtensionValues::default();
-            ext.set("code", "QUERY_TOO_COSTLY");
+            let mut error = super::access::request_error("QUERY_TOO_COSTLY", format!("the query would cost {worst}, more than the {MAX_COST} allowed: ask for smaller pages or fewer fields"));
+            let ext = error.extensions.get_or_insert_with(Default::default);
             ext.set("cost", worst);
             ext.set("limit", MAX_COST);
-            error.extensions = Some(ext);
             return Err(error);
         }
         Ok(doc)

@@ -205,11 +205,7 @@ pub fn introspection_refused(graphiql: bool, caller: &super::access::Caller, req
         Err(e) => format!("introspection needs a valid token: {e}"),
         Ok(_) => "introspection needs a token".to_string(),
     };
-    let mut error = async_graphql::ServerError::new(why, None);
-    let mut ext = async_graphql::ErrorExtensionValues::default();
-    ext.set("code", "UNAUTHENTICATED");
-    error.extensions = Some(ext);
-    Some(Response::from_errors(vec![error]))
+    Some(Response::from_errors(vec![super::access::request_error("UNAUTHENTICATED", why)]))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, Name, ServerError, ServerResult, Value, Variables};
+use async_graphql::{Name, ServerResult, Value, Variables};
 
 /// Fields whose text may run over several lines (opinions, reasons, templates, notes).
 const MULTI_LINE: [&str; 12] = [
@@ -64,11 +64,8 @@ impl Extension for PlainTextExtension {
         match found {
             None => Ok(doc),
             Some((field, why)) => {
-                let mut error = ServerError::new(format!("{field} {why}"), None);
-                let mut ext = ErrorExtensionValues::default();
-                ext.set("code", "BAD_USER_INPUT");
-                ext.set("field", field);
-                error.extensions = Some(ext);
+                let mut error = super::access::request_error("BAD_USER_INPUT", format!("{field} {why}"));
+                error.extensions.get_or_insert_with(Default::default).set("field", field);
                 Err(error)
             }
         }

@@ -71,11 +71,7 @@ struct Guarded {
 }
 
 fn unauthenticated(message: String) -> Response {
-    let mut error = async_graphql::ServerError::new(message, None);
-    let mut ext = async_graphql::ErrorExtensionValues::default();
-    ext.set("code", "UNAUTHENTICATED");
-    error.extensions = Some(ext);
-    Response::from_errors(vec![error])
+    Response::from_errors(vec![super::access::request_error("UNAUTHENTICATED", message)])
 }
 
 impl Guarded {
