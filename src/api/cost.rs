@@ -3,57 +3,39 @@
 //! has none), or [`NESTED_LIST`] for the lists inside an object (history, timers, children,
 //! materials), which are bounded by what one case holds. Aliases are fields like any other, so
 //! eighty-five aliases of a page of two hundred instances with their histories cost what they
-//! would return. Checked once on the parsed request, before anything runs: QUERY_TOO_COSTLY
-//! with the cost and the limit. Introspection (`__…`) is static and free.
+//! would return. Checked once on the parsed request, before anything runs (`checks.rs`):
+//! QUERY_TOO_COSTLY with the cost and the limit. Introspection (`__…`) is static and free.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet};
 use async_graphql::registry::{MetaTypeName, Registry};
-use async_graphql::{Name, Positioned, ServerResult, Value, Variables};
+use async_graphql::{Name, Positioned, ServerError, Value, Variables};
 
 /// The most a request may cost.
 pub const MAX_COST: u64 = 50_000;
 /// What a list inside an object (a case's history, timers, children) is counted as holding.
 pub const NESTED_LIST: u64 = 20;
 
-pub struct Cost;
-
-impl ExtensionFactory for Cost {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(CostExtension)
-    }
-}
-
-struct CostExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for CostExtension {
-    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        let registry = &ctx.schema_env.registry;
-        let walk = Walk { registry, fragments: &doc.fragments, variables };
-        let mut worst = 0u64;
-        for (_, op) in doc.operations.iter() {
-            let root = match op.node.ty {
-                OperationType::Query => Some(registry.query_type.as_str()),
-                OperationType::Mutation => registry.mutation_type.as_deref(),
-                OperationType::Subscription => registry.subscription_type.as_deref(),
-            };
-            if let Some(root) = root {
-                worst = worst.max(walk.set(&op.node.selection_set.node, root, 0));
-            }
+/// The refusal to answer `doc` with, when it would cost more than [`MAX_COST`].
+pub fn refusal(doc: &ExecutableDocument, registry: &Registry, variables: &Variables) -> Option<ServerError> {
+    let walk = Walk { registry, fragments: &doc.fragments, variables };
+    let mut worst = 0u64;
+    for (_, op) in doc.operations.iter() {
+        let root = match op.node.ty {
+            OperationType::Query => Some(registry.query_type.as_str()),
+            OperationType::Mutation => registry.mutation_type.as_deref(),
+            OperationType::Subscription => registry.subscription_type.as_deref(),
+        };
+        if let Some(root) = root {
+            worst = worst.max(walk.set(&op.node.selection_set.node, root, 0));
         }
-        if worst > MAX_COST {
-            let mut error = super::access::request_error("QUERY_TOO_COSTLY", format!("the query would cost {worst}, more than the {MAX_COST} allowed: ask for smaller pages or fewer fields"));
-            let ext = error.extensions.get_or_insert_with(Default::default);
-            ext.set("cost", worst);
-            ext.set("limit", MAX_COST);
-            return Err(error);
-        }
-        Ok(doc)
     }
+    (worst > MAX_COST).then(|| {
+        let mut error = super::access::request_error("QUERY_TOO_COSTLY", format!("the query would cost {worst}, more than the {MAX_COST} allowed: ask for smaller pages or fewer fields"));
+        let ext = error.extensions.get_or_insert_with(Default::default);
+        ext.set("cost", worst);
+        ext.set("limit", MAX_COST);
+        error
+    })
 }
 
 struct Walk<'a> {

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod audit;
 pub mod bundle;
+pub mod checks;
 pub mod cost;
 pub mod events;
 pub mod http;
@@ -172,8 +173,7 @@ pub fn schema(services: Option<Services>) -> PledgeflowSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), live::SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .extension(plain_text::PlainText)
-        .extension(cost::Cost);
+        .extension(checks::RequestChecks);
     if let Some(services) = services {
         builder = builder.data(services.engine.clone()).data(live::PollEvery(services.live_poll)).data(services);
     }

@@ -1,14 +1,11 @@
 //! Text entering through the API is plain text: no control characters anywhere, and no line
 //! breaks in names, addresses, codes and every other single-line field — the texts that end up
 //! in mail headers (a newline in a display name once stopped all outgoing mail). Checked once,
-//! on the parsed request of every transport (HTTP and websocket), before anything runs:
+//! on the parsed request of every transport, before anything runs (`checks.rs`):
 //! BAD_USER_INPUT naming the field, nothing changed.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Name, ServerResult, Value, Variables};
+use async_graphql::{Name, ServerError, Value, Variables};
 
 /// Fields whose text may run over several lines (opinions, reasons, templates, notes).
 const MULTI_LINE: [&str; 12] = [
@@ -40,36 +37,20 @@ pub fn problem(field: &str, text: &str) -> Option<&'static str> {
     })
 }
 
-pub struct PlainText;
-
-impl ExtensionFactory for PlainText {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PlainTextExtension)
+/// The first string argument of `doc` that is not plain text, as the refusal to answer with.
+pub fn refusal(doc: &ExecutableDocument, variables: &Variables) -> Option<ServerError> {
+    let mut found = None;
+    for (_, op) in doc.operations.iter() {
+        walk_set(&op.node.selection_set.node, variables, &mut found);
     }
-}
-
-struct PlainTextExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for PlainTextExtension {
-    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        let mut found = None;
-        for (_, op) in doc.operations.iter() {
-            walk_set(&op.node.selection_set.node, variables, &mut found);
-        }
-        for fragment in doc.fragments.values() {
-            walk_set(&fragment.node.selection_set.node, variables, &mut found);
-        }
-        match found {
-            None => Ok(doc),
-            Some((field, why)) => {
-                let mut error = super::access::request_error("BAD_USER_INPUT", format!("{field} {why}"));
-                error.extensions.get_or_insert_with(Default::default).set("field", field);
-                Err(error)
-            }
-        }
+    for fragment in doc.fragments.values() {
+        walk_set(&fragment.node.selection_set.node, variables, &mut found);
     }
+    found.map(|(field, why)| {
+        let mut error = super::access::request_error("BAD_USER_INPUT", format!("{field} {why}"));
+        error.extensions.get_or_insert_with(Default::default).set("field", field);
+        error
+    })
 }
 
 fn walk_set(set: &SelectionSet, variables: &Variables, found: &mut Option<(String, &'static str)>) {
