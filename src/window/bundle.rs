@@ -219,6 +219,16 @@ pub async fn open_bundle(engine: &Engine, officer: &Claims, input: OpenBundleInp
     }
     let codes: Vec<String> = input.items.iter().map(|i| i.item_code.clone()).collect();
     let items = items_named(db, &codes, "items").await?;
+    // The window routes only to its own region's departments: another region's catalogue and
+    // registration authorities are not its to know of (not found, as in the listings).
+    let routed = items.iter().map(|i| (format!("approval item {}", i.code), i.department.as_str()));
+    let routed = routed.chain(establishment.iter().map(|(e, _, _)| (format!("registration department {}", e.registration_department), e.registration_department.as_str())));
+    for (what, department) in routed {
+        let region = registry::department(db, department).await?.map(|d| d.region);
+        if region.as_deref() != Some(window_department.region.as_str()) {
+            return Err(WindowError::Refused { code: "NOT_FOUND", reason: "OUT_OF_SCOPE", field: None, message: format!("no {what}") });
+        }
+    }
 
     // One form: every field of the union once, nothing else.
     let form = form(&items, establishment.is_some());

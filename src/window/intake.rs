@@ -103,6 +103,11 @@ pub fn end_of_working_day(env: &TimeEnv, from: NaiveDate, days: i64) -> Result<(
 
 async fn item_for_officer(db: &impl ConnectionTrait, officer: &Claims, code: &str) -> Result<Item, WindowError> {
     let item = catalogue::item(db, code, None).await?.ok_or_else(|| WindowError::NotFound(format!("no approval item {code}")))?;
+    // Another region's catalogue is not the officer's to know of: not found, as in the listings.
+    let region = registry::department(db, &item.department).await?.map(|d| d.region);
+    if officer.region.is_some() && region != officer.region {
+        return Err(WindowError::Refused { code: "NOT_FOUND", reason: "OUT_OF_SCOPE", field: None, message: format!("no approval item {code}") });
+    }
     if officer.department.as_deref() != Some(item.department.as_str()) {
         return Err(WindowError::Refused { code: "FORBIDDEN", reason: "OTHER_DEPARTMENT", field: None, message: format!("item {code} is handled by department {}, not yours", item.department) });
     }
