@@ -161,10 +161,8 @@ impl Jobs {
             })
             .collect();
         let ctx = json!({ "today": message::local_text(now, tz), "items": items, "office": channels.office });
-        let body = channels
-            .templates
-            .render_email("digest", &minijinja::Value::from_serialize(&ctx))
-            .map_err(ChannelError::Permanent)?;
+        let rendering = channels.clone();
+        let body = crate::templating::off_thread(move || rendering.templates.render_email("digest", &minijinja::Value::from_serialize(&ctx))).await.map_err(ChannelError::Permanent)?;
         let to: Vec<Mailbox> = list
             .split(',')
             .filter_map(|a| a.trim().parse().ok())

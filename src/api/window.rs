@@ -670,9 +670,9 @@ impl WindowMutation {
                 return Err(bad("spec", "the longest deferral is at least one working day"));
             }
         }
-        // Rendered once for a sample applicant, on fuel: a template that fails, runs too long or
+        // Checked and rendered once for a sample applicant, on fuel: a template that fails, runs too long or
         // writes too much is refused here, not at the window.
-        if let Err(why) = crate::window::intake::check_commitment_template(&input.code, &input.name, &spec, engine.now(), engine.workflows.env.tz) {
+        if let Err(why) = crate::window::intake::check_commitment_template(&input.code, &input.name, &spec, engine.now(), engine.workflows.env.tz).await {
             return Err(bad("commitmentTemplate", format!("the commitment template cannot serve: {why}")));
         }
         let on_commitment = spec.modes.deferral_max_working_days.is_some() || spec.modes.verification || spec.modes.after_the_fact;

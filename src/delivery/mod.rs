@@ -223,7 +223,8 @@ impl Outbox {
             "email" => {
                 let marked = self.reminder_instant(d, &payload, now).await?;
                 let ctx = self.template_context(d, &payload, marked);
-                let body = c.templates.render_email(&d.topic, &ctx).map_err(ChannelError::Permanent)?;
+                let (channels, topic) = (c.clone(), d.topic.clone());
+                let body = crate::templating::off_thread(move || channels.templates.render_email(&topic, &ctx)).await.map_err(ChannelError::Permanent)?;
                 let message_id = email::message_id(&d.idempotency_key, &c.mailer.from);
                 let calendar = match (marked, &body.calendar_summary) {
                     (Some(t), Some(summary)) => Some(email::ics(&message_id, summary, &body.text, t, now)),
@@ -240,7 +241,8 @@ impl Outbox {
                     .ok_or_else(|| ChannelError::Permanent(format!("no mobile number for {}", d.recipient)))?;
                 let marked = self.reminder_instant(d, &payload, now).await?;
                 let ctx = self.template_context(d, &payload, marked);
-                let text = c.templates.render_sms(&d.topic, &ctx).map_err(ChannelError::Permanent)?;
+                let (channels, topic) = (c.clone(), d.topic.clone());
+                let text = crate::templating::off_thread(move || channels.templates.render_sms(&topic, &ctx)).await.map_err(ChannelError::Permanent)?;
                 let body = json!({ "to": mobile, "text": text, "topic": d.topic, "case_id": d.instance_id, "key": d.idempotency_key });
                 c.webhooks.post("sms", &d.idempotency_key, &body, stamp).await
             }

@@ -110,6 +110,10 @@ impl Templates {
                     }
                 }
                 for (name, source) in sources {
+                    if let Err(e) = crate::templating::check(&source) {
+                        problems.push(format!("{} ({name}): {e}", path.display()));
+                        continue;
+                    }
                     if let Err(e) = env.add_template_owned(name, source) {
                         problems.push(format!("{}: {e}", path.display()));
                     }

@@ -250,7 +250,7 @@ pub async fn prepare(
         Some(link) => registry::division(db, &link.division).await?,
         None => None,
     };
-    let commitment = render_commitment(&item, applicant, deadlines.get("materials_due").copied(), &input.signed_by, now, env.tz)?;
+    let commitment = render_commitment(&item, applicant, deadlines.get("materials_due").copied(), &input.signed_by, now, env.tz).await?;
 
     let material_json: Vec<Value> = materials
         .iter()
@@ -381,17 +381,21 @@ fn commitment_context(code: &str, name: &str, spec: &ItemSpec, applicant: (&str,
     })
 }
 
-fn render_commitment(item: &Item, applicant: &registry::Applicant, due: Option<DateTime<Utc>>, signed_by: &str, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<String, WindowError> {
+async fn render_commitment(item: &Item, applicant: &registry::Applicant, due: Option<DateTime<Utc>>, signed_by: &str, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<String, WindowError> {
     let ctx = commitment_context(&item.code, &item.name, &item.spec, (&applicant.name, &applicant.uscc, &applicant.legal_representative), due, signed_by, now, tz);
-    crate::templating::render_str(&item.spec.commitment_template, ctx)
+    let source = item.spec.commitment_template.clone();
+    crate::templating::off_thread(move || crate::templating::render_str(&source, ctx))
+        .await
         .map_err(|e| WindowError::Invalid(format!("the commitment template of {} v{} does not render: {e}", item.code, item.version)))
 }
 
 /// A commitment template as `putApprovalItem` receives it, rendered once for a sample applicant
 /// (bounded like every render): `Err` says why it cannot serve.
-pub fn check_commitment_template(code: &str, name: &str, spec: &ItemSpec, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<(), String> {
+pub async fn check_commitment_template(code: &str, name: &str, spec: &ItemSpec, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<(), String> {
     let sample = ("上海示例餐饮管理有限公司", "91310101MA1FPX1234", "张三");
-    crate::templating::render_str(&spec.commitment_template, commitment_context(code, name, spec, sample, Some(now), "张三", now, tz)).map(|_| ())
+    let ctx = commitment_context(code, name, spec, sample, Some(now), "张三", now, tz);
+    let source = spec.commitment_template.clone();
+    crate::templating::off_thread(move || crate::templating::render_str(&source, ctx)).await.map(|_| ())
 }
 
 #[derive(Debug, Clone, FromQueryResult)]
