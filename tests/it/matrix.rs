@@ -143,13 +143,13 @@ fn queries() -> Vec<Probe> {
         probe!("Query.applicantChanges", "query($u: String!) { applicantChanges(uscc: $u) { field } }", |_| json!({"u": X}), V(&["applicantChanges"])),
         probe!("Query.departments", "{ departments { code } }", none, Lists(&["departments"], |_| "310101-SCJG\"".into())),
         probe!("Query.case", "query($id: ID!) { case(id: $id) { id } }", |t| json!({"id": t.case_awaiting}), V(&["case"])),
-        probe!("Query.slaBreaches", "{ slaBreaches(first: 10) { id } }", none, V(&[])),
+        probe!("Query.slaBreaches", "{ slaBreaches(first: 10) { taskId } }", none, Lists(&["slaBreaches"], |t| t.task_notified.clone())),
         probe!("Query.inspectionDraws", "{ inspectionDraws(first: 50) { id } }", none, Lists(&["inspectionDraws"], |t| t.draw.clone())),
         probe!("Query.outbox", "{ outbox(first: 200) { nodes { instanceId } } }", none, Lists(&["outbox"], |t| t.case_licensed.clone())),
         probe!("Query.serverClock", "{ serverClock { now } }", none, V(&["serverClock"])),
         probe!("Query.publicCommitments", "query($u: String!) { publicCommitments(uscc: $u) { uscc } }", |_| json!({"u": X}), V(&["publicCommitments"])),
-        probe!("Query.officerSuspensions", "{ officerSuspensions { officer } }", none, V(&[])),
-        probe!("Query.flaggedItems", "{ flaggedItems { itemCode } }", none, V(&[])),
+        probe!("Query.officerSuspensions", "{ officerSuspensions { officer } }", none, Lists(&["officerSuspensions"], |_| "window-03".into())),
+        probe!("Query.flaggedItems", "{ flaggedItems { itemCode } }", none, Lists(&["flaggedItems"], |_| "310101-HY-01".into())),
         probe!("Query.returnRate", "{ returnRate(officer: \"window-01\") { officer intake } }", none, V(&["returnRate"])),
         probe!(
             "Query.auditTrail",
@@ -337,7 +337,7 @@ fn mutations() -> Vec<Probe> {
         probe!("Mutation.advanceClock", "mutation { advanceClock(input: {bySeconds: 60}) { now } }", none, V(&["advanceClock"])),
         probe!(
             "Mutation.recordRetraining",
-            "mutation { recordRetraining(input: {officer: \"window-01\", retraining: \"业务培训\"}) { suspension { officer } } }",
+            "mutation { recordRetraining(input: {officer: \"window-03\", retraining: \"业务培训\"}) { suspension { officer } } }",
             none,
             V(&["recordRetraining"])
         ),
@@ -537,6 +537,19 @@ impl Fixture {
         let db = pledgeflow::store::connect(&server.url, 1).await.unwrap();
         settled(&db).await;
         f.targets = targets(&db).await;
+        // What the return rule and the supervision limits would leave on record, for the listings
+        // to show or hide: the road freight window suspended, its item flagged, a look-at limit missed.
+        let now = chrono::Utc::now().timestamp_millis();
+        for sql in [
+            format!("INSERT INTO officer_suspensions (id, officer, department, suspended_at, own_errors, intake) VALUES ('mx-suspension', 'window-03', '310101-JTW', {now}, 3, 20)"),
+            format!("INSERT INTO item_flags (id, item_code, item_version, flagged_at, misconfigured, intake) VALUES ('mx-flag', '310101-HY-01', 1, {now}, 3, 20)"),
+            format!(
+                "INSERT INTO sla_breaches (id, instance_id, event_seq, region, department, division, limit_kind, breached_at) VALUES ('mx-breach', '{}', 1, '310101', '310101-SCJG', '310101-SCJG-SP', 'look_at', {now})",
+                f.targets.task_notified
+            ),
+        ] {
+            db.execute_unprepared(&sql).await.unwrap();
+        }
         db.close().await.unwrap();
         drop(server);
         f
