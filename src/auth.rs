@@ -1,9 +1,15 @@
 //! Who is calling: bearer JWTs. The embedded default signs with an HS256 secret, generated on
 //! first start into a key file readable by this user alone — never into the database — unless
-//! `PLEDGEFLOW_JWT_SECRET` is set. `pledgeflow token` mints tokens for local use.
+//! `PLEDGEFLOW_JWT_SECRET` is set. `pledgeflow token` mints tokens for local use. An outside
+//! issuer's tokens are checked by its public key (a PEM file) or its key set (a JWKS URL, kept
+//! fresh by `jwks`).
+
+mod jwks;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{decode, decode_header, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use serde::{Deserialize, Serialize};
@@ -60,6 +66,9 @@ pub enum AuthError {
     Expired,
     #[error("the token's signature is not valid")]
     BadSignature,
+    /// Signed by a key the issuer's key set does not hold (withdrawn, or never its).
+    #[error("the token's key {0:?} is not among the issuer's keys")]
+    UnknownKey(String),
     #[error("the token is malformed: {0}")]
     Malformed(String),
     /// Well signed, but not for this service: another issuer or audience, or roles it does not know.
@@ -76,10 +85,18 @@ pub struct Keys {
     /// Present when this installation signs its own tokens (HS256); absent when an outside
     /// issuer (a unified government login) signs them and only its public key is here.
     encoding: Option<EncodingKey>,
-    decoding: DecodingKey,
+    decoding: Decoding,
     validation: Validation,
     /// Longer-lived tokens are refused, however well signed.
     max_lifetime: Duration,
+}
+
+/// Where the key that checks a token comes from.
+#[derive(Clone)]
+enum Decoding {
+    Key(DecodingKey),
+    /// The issuer's key set: the token's `kid` picks the key.
+    Set(Arc<jwks::Jwks>),
 }
 
 impl std::fmt::Debug for Keys {
@@ -99,7 +116,7 @@ impl Keys {
         validation.validate_nbf = true;
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        Self { encoding: Some(EncodingKey::from_secret(secret)), decoding: DecodingKey::from_secret(secret), validation, max_lifetime: Self::DEFAULT_MAX_LIFETIME }
+        Self { encoding: Some(EncodingKey::from_secret(secret)), decoding: Decoding::Key(DecodingKey::from_secret(secret)), validation, max_lifetime: Self::DEFAULT_MAX_LIFETIME }
     }
 
     pub fn with_max_lifetime(mut self, max: Duration) -> Self {
@@ -116,6 +133,22 @@ impl Keys {
             other => return Err(format!("algorithm {other:?}: expected RS256 or ES256")),
         };
         let decoding = decoding.map_err(|e| format!("public key: {e}"))?;
+        Ok(Self::outside(algorithm, Decoding::Key(decoding), issuer, audience))
+    }
+
+    /// Tokens from an outside issuer, checked with the key their `kid` names in the issuer's
+    /// key set at `url` (fetched now; a server that cannot read it does not start).
+    pub async fn issuer_jwks(algorithm: &str, url: &str, issuer: &str, audience: Option<&str>, min_refresh: std::time::Duration, max_age: std::time::Duration) -> Result<Self, String> {
+        let algorithm = match algorithm {
+            "RS256" => Algorithm::RS256,
+            "ES256" => Algorithm::ES256,
+            other => return Err(format!("algorithm {other:?}: expected RS256 or ES256")),
+        };
+        let set = jwks::Jwks::fetch_first(url, algorithm, min_refresh, max_age).await?;
+        Ok(Self::outside(algorithm, Decoding::Set(Arc::new(set)), issuer, audience))
+    }
+
+    fn outside(algorithm: Algorithm, decoding: Decoding, issuer: &str, audience: Option<&str>) -> Self {
         let mut validation = Validation::new(algorithm);
         // An outside issuer's clock may run a little apart from ours.
         validation.leeway = 30;
@@ -132,7 +165,7 @@ impl Keys {
                 validation.set_required_spec_claims(&["exp", "sub", "iss"]);
             }
         }
-        Ok(Self { encoding: None, decoding, validation, max_lifetime: Self::DEFAULT_MAX_LIFETIME })
+        Self { encoding: None, decoding, validation, max_lifetime: Self::DEFAULT_MAX_LIFETIME }
     }
 
     /// Signs a token; `None` when tokens come from an outside issuer.
@@ -141,8 +174,18 @@ impl Keys {
         Some(encode(&Header::new(Algorithm::HS256), claims, key).expect("HS256 signing of plain claims cannot fail"))
     }
 
+    /// Checks a token with the keys as they are; [`Keys::verify_fresh`] refreshes an issuer's
+    /// key set first when it is stale or the token names a key it does not hold.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let claims = decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|e| match e.kind() {
+        let key = match &self.decoding {
+            Decoding::Key(key) => key.clone(),
+            Decoding::Set(set) => {
+                let header = decode_header(token).map_err(|e| AuthError::Malformed(e.to_string()))?;
+                let kid = header.kid.ok_or_else(|| AuthError::Malformed("no key id (kid) in the token's header".into()))?;
+                set.key(&kid).ok_or(AuthError::UnknownKey(kid))?
+            }
+        };
+        let claims = decode::<Claims>(token, &key, &self.validation).map(|d| d.claims).map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => AuthError::Expired,
             ErrorKind::InvalidSignature => AuthError::BadSignature,
             ErrorKind::InvalidIssuer => AuthError::WrongScope("issued by another issuer".into()),
@@ -164,12 +207,29 @@ impl Keys {
         Ok(claims)
     }
 
+    /// Like [`Keys::verify`], with an issuer's key set refreshed first when it is older than
+    /// its age allows, and again when the token names a key it does not hold (a key the issuer
+    /// has just added), at most once per the minimum interval.
+    pub async fn verify_fresh(&self, token: &str) -> Result<Claims, AuthError> {
+        let Decoding::Set(set) = &self.decoding else { return self.verify(token) };
+        if set.stale() {
+            set.refresh().await;
+        }
+        match self.verify(token) {
+            Err(AuthError::UnknownKey(_)) => {
+                set.refresh().await;
+                self.verify(token)
+            }
+            other => other,
+        }
+    }
+
     /// Reads `Authorization: Bearer …`; `Ok(None)` when there is none.
-    pub fn from_header(&self, header: Option<&str>) -> Result<Option<Claims>, AuthError> {
+    pub async fn from_header(&self, header: Option<&str>) -> Result<Option<Claims>, AuthError> {
         match header {
             None => Ok(None),
             Some(h) => match h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")) {
-                Some(token) => self.verify(token.trim()).map(Some),
+                Some(token) => self.verify_fresh(token.trim()).await.map(Some),
                 None => Err(AuthError::Malformed("expected `Authorization: Bearer <token>`".into())),
             },
         }
@@ -181,6 +241,12 @@ const SECRET_KEY: &str = "jwt_hs256_secret";
 /// The outside issuer's key when one is configured; else the configured HS256 secret, or the
 /// installation's generated one (made on first use).
 pub async fn keys(db: &DatabaseConnection, config: &crate::config::Config) -> anyhow::Result<Keys> {
+    if let (Some(issuer), Some(url)) = (&config.jwt_issuer, &config.jwt_jwks_url) {
+        return Keys::issuer_jwks(&config.jwt_algorithm, url, issuer, config.jwt_audience.as_deref(), config.jwt_jwks_min_refresh, config.jwt_jwks_max_age)
+            .await
+            .map(|k| k.with_max_lifetime(config.jwt_max_lifetime))
+            .map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_JWKS_URL: {e}"));
+    }
     if let Some(issuer) = &config.jwt_issuer {
         let path = config.jwt_public_key_file.as_ref().ok_or_else(|| anyhow::anyhow!("PLEDGEFLOW_JWT_ISSUER needs PLEDGEFLOW_JWT_PUBLIC_KEY_FILE"))?;
         let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?;
@@ -269,22 +335,22 @@ async fn own_keys(db: &DatabaseConnection, config: &crate::config::Config) -> an
 mod tests {
     use super::*;
 
-    #[test]
-    fn tokens_round_trip_and_each_failure_is_told_apart() {
+    #[tokio::test]
+    async fn tokens_round_trip_and_each_failure_is_told_apart() {
         let keys = Keys::hs256(b"0123456789abcdef0123456789abcdef");
         let now = Utc::now();
         let claims = Claims::new("ops-1", vec!["regional_admin".into()], now, Duration::hours(1));
         let token = keys.mint(&claims).unwrap();
         assert_eq!(keys.verify(&token).unwrap(), claims);
-        assert_eq!(keys.from_header(Some(&format!("Bearer {token}"))).unwrap(), Some(claims));
-        assert_eq!(keys.from_header(None).unwrap(), None);
+        assert_eq!(keys.from_header(Some(&format!("Bearer {token}"))).await.unwrap(), Some(claims));
+        assert_eq!(keys.from_header(None).await.unwrap(), None);
 
         let expired = keys.mint(&Claims::new("x", vec!["window".into()], now - Duration::hours(3), Duration::hours(1))).unwrap();
         assert_eq!(keys.verify(&expired), Err(AuthError::Expired));
         let other = Keys::hs256(b"another-secret-another-secret-xx").mint(&Claims::new("x", vec!["window".into()], now, Duration::hours(1))).unwrap();
         assert_eq!(keys.verify(&other), Err(AuthError::BadSignature));
         assert!(matches!(keys.verify("not.a.token"), Err(AuthError::Malformed(_))));
-        assert!(matches!(keys.from_header(Some("Basic abc")), Err(AuthError::Malformed(_))));
+        assert!(matches!(keys.from_header(Some("Basic abc")).await, Err(AuthError::Malformed(_))));
         let stranger = keys.mint(&Claims::new("x", vec!["superuser".into()], now, Duration::hours(1))).unwrap();
         assert!(matches!(keys.verify(&stranger), Err(AuthError::WrongScope(_))));
     }

@@ -38,6 +38,9 @@ struct RawConfig {
     jwt_secret: Option<String>,
     jwt_issuer: Option<String>,
     jwt_public_key_file: Option<PathBuf>,
+    jwt_jwks_url: Option<String>,
+    jwt_jwks_min_refresh_secs: u64,
+    jwt_jwks_max_age_secs: u64,
     jwt_algorithm: String,
     jwt_audience: Option<String>,
     jwt_max_lifetime_hours: i64,
@@ -123,6 +126,9 @@ impl Default for RawConfig {
             jwt_secret: None,
             jwt_issuer: None,
             jwt_public_key_file: None,
+            jwt_jwks_url: None,
+            jwt_jwks_min_refresh_secs: 60,
+            jwt_jwks_max_age_secs: 600,
             jwt_algorithm: "RS256".into(),
             jwt_audience: None,
             jwt_max_lifetime_hours: 24,
@@ -187,6 +193,12 @@ pub struct Config {
     /// An outside issuer (unified login): tokens are checked with its public key instead.
     pub jwt_issuer: Option<String>,
     pub jwt_public_key_file: Option<PathBuf>,
+    /// Or its key set by URL, fetched at start and kept fresh: again once older than
+    /// `jwt_jwks_max_age`, and on a token whose key it does not hold — at most once per
+    /// `jwt_jwks_min_refresh`.
+    pub jwt_jwks_url: Option<String>,
+    pub jwt_jwks_min_refresh: std::time::Duration,
+    pub jwt_jwks_max_age: std::time::Duration,
     /// `RS256` or `ES256`, for the outside issuer's tokens.
     pub jwt_algorithm: String,
     pub jwt_audience: Option<String>,
@@ -270,7 +282,7 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 35] = [
+const ENV_KEYS: [&str; 38] = [
     "http_header_read_timeout_secs",
     "http_idle_timeout_secs",
     "http_body_timeout_secs",
@@ -280,6 +292,9 @@ const ENV_KEYS: [&str; 35] = [
     "draw_schedule",
     "jwt_issuer",
     "jwt_public_key_file",
+    "jwt_jwks_url",
+    "jwt_jwks_min_refresh_secs",
+    "jwt_jwks_max_age_secs",
     "jwt_algorithm",
     "jwt_audience",
     "jwt_max_lifetime_hours",
@@ -382,8 +397,12 @@ impl RawConfig {
         if !matches!(self.jwt_algorithm.as_str(), "RS256" | "ES256") {
             return Err(invalid("PLEDGEFLOW_JWT_ALGORITHM", &self.jwt_algorithm, "expected RS256 or ES256"));
         }
-        if self.jwt_issuer.is_some() && self.jwt_public_key_file.is_none() {
-            return Err(invalid("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE", "(unset)", "PLEDGEFLOW_JWT_ISSUER needs the issuer's public key (PEM)"));
+        match (&self.jwt_issuer, &self.jwt_public_key_file, &self.jwt_jwks_url) {
+            (Some(_), None, None) => return Err(invalid("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE", "(unset)", "PLEDGEFLOW_JWT_ISSUER needs the issuer's public key (PEM) or its key set (PLEDGEFLOW_JWT_JWKS_URL)")),
+            (Some(_), Some(_), Some(_)) => return Err(invalid("PLEDGEFLOW_JWT_JWKS_URL", "(set)", "give the issuer's public key file or its key set URL, not both")),
+            (None, _, Some(url)) => return Err(invalid("PLEDGEFLOW_JWT_JWKS_URL", url, "needs PLEDGEFLOW_JWT_ISSUER")),
+            (_, _, Some(url)) if !(url.starts_with("https://") || url.starts_with("http://")) => return Err(invalid("PLEDGEFLOW_JWT_JWKS_URL", url, "expected an http(s) URL")),
+            _ => {}
         }
         for origin in &self.cors_origins {
             if origin.parse::<axum::http::HeaderValue>().is_err() || !(origin.starts_with("http://") || origin.starts_with("https://")) {
@@ -419,6 +438,9 @@ impl RawConfig {
             jwt_public_key_file: self.jwt_public_key_file,
             jwt_algorithm: self.jwt_algorithm,
             jwt_audience: self.jwt_audience,
+            jwt_jwks_url: self.jwt_jwks_url,
+            jwt_jwks_min_refresh: std::time::Duration::from_secs(self.jwt_jwks_min_refresh_secs),
+            jwt_jwks_max_age: std::time::Duration::from_secs(self.jwt_jwks_max_age_secs),
             key_file: self.key_file,
             jwt_max_lifetime: match self.jwt_max_lifetime_hours {
                 h @ 1..=8760 => chrono::Duration::hours(h),

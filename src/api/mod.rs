@@ -245,7 +245,7 @@ async fn execute(
     request: async_graphql::Request,
 ) -> axum::response::Response {
     let header = headers.get(axum::http::header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("(not text)"));
-    let caller = access::Caller(policy::caller(&state.engine.db, state.keys.from_header(header)).await);
+    let caller = access::Caller(policy::caller(&state.engine.db, state.keys.from_header(header).await).await);
     if let Some(refusal) = http::introspection_refused(state.graphiql, &caller, &request) {
         return http::respond(media, refusal);
     }

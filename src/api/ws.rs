@@ -20,7 +20,7 @@ use super::access::Caller;
 use super::loaders::Loaders;
 use super::public::{ClientAddr, ConnectionLimiter};
 use super::PledgeflowSchema;
-use crate::auth::Keys;
+use crate::auth::{Claims, Keys};
 
 /// Close code when the token runs out (graphql-transport-ws reserves 4401 for unauthorized).
 pub const EXPIRED: u16 = 4401;
@@ -53,11 +53,13 @@ pub struct Connection {
     pub public: ConnectionLimiter,
 }
 
-/// The bearer token `connection_init` brought, if it verified.
+/// The bearer token `connection_init` brought, if it verified, and who the staff registry said
+/// its bearer was then.
 #[derive(Debug, Clone)]
 struct Session {
     token: String,
     expires: i64,
+    caller: Claims,
 }
 
 /// The schema, with the token checked before each operation runs.
@@ -75,16 +77,22 @@ fn unauthenticated(message: String) -> Response {
 }
 
 impl Guarded {
-    /// Refuses an operation whose connection's token has run out (at `now`, Unix seconds) or no
-    /// longer verifies, and introspection without a token when GraphiQL is off.
-    fn refusal(&self, now: i64, request: &Request) -> Option<Response> {
+    /// Refuses an operation whose connection's token has run out (at `now`, Unix seconds), no
+    /// longer verifies (its issuer withdrew the key), or whose bearer the staff registry no
+    /// longer bears out as it did at `connection_init` (deactivated, moved); and introspection
+    /// without a token when GraphiQL is off.
+    async fn refusal(&self, now: i64, request: &Request) -> Option<Response> {
         let session = self.session.get();
         if let Some(s) = session {
             if s.expires <= now {
                 return Some(unauthenticated("the token has expired".into()));
             }
-            if let Err(e) = self.keys.verify(&s.token) {
-                return Some(unauthenticated(e.to_string()));
+            match super::policy::caller(&self.db, self.keys.verify_fresh(&s.token).await.map(Some)).await {
+                Err(e) => return Some(unauthenticated(e.to_string())),
+                Ok(Some(now_is)) if now_is != s.caller => {
+                    return Some(unauthenticated("the staff registry has changed for this connection's bearer: connect again".into()));
+                }
+                Ok(_) => {}
             }
         }
         if !self.graphiql && session.is_none() && super::http::introspects(&request.query) {
@@ -107,17 +115,22 @@ impl Executor for Guarded {
     }
 
     fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
-        if let Some(refused) = self.refusal(chrono::Utc::now().timestamp(), &request) {
-            return futures::stream::once(ready(refused)).boxed();
-        }
-        let loaders = Loaders::new(&self.db);
-        if is_subscription(&request) {
-            // One subscription resolves many events over time: a cache would answer later
-            // events with the rows read for the first.
-            loaders.history.enable_all_cache(false);
-            loaders.timers.enable_all_cache(false);
-        }
-        self.schema.execute_stream_with_session_data(request.data(loaders), session_data.unwrap_or_default())
+        let this = self.clone();
+        futures::stream::once(async move {
+            if let Some(refused) = this.refusal(chrono::Utc::now().timestamp(), &request).await {
+                return futures::stream::once(ready(refused)).boxed();
+            }
+            let loaders = Loaders::new(&this.db);
+            if is_subscription(&request) {
+                // One subscription resolves many events over time: a cache would answer later
+                // events with the rows read for the first.
+                loaders.history.enable_all_cache(false);
+                loaders.timers.enable_all_cache(false);
+            }
+            this.schema.execute_stream_with_session_data(request.data(loaders), session_data.unwrap_or_default())
+        })
+        .flatten()
+        .boxed()
     }
 }
 
@@ -140,10 +153,10 @@ impl Connection {
                 .find_map(|k| payload[k].as_str().map(str::to_string))
                 .or_else(|| payload["token"].as_str().map(|t| format!("Bearer {t}")));
             // Checked against the staff registry like an HTTP request's (the policy's caller).
-            let caller = super::policy::caller(&registry, keys.from_header(header.as_deref())).await;
+            let caller = super::policy::caller(&registry, keys.from_header(header.as_deref()).await).await;
             if let (Ok(Some(claims)), Some(h)) = (&caller, &header) {
                 let token = h.get(7..).unwrap_or_default().trim().to_string();
-                let _ = session.set(Session { token, expires: claims.exp });
+                let _ = session.set(Session { token, expires: claims.exp, caller: claims.clone() });
                 let _ = expiry_tx.send(Some(claims.exp));
             }
             let mut data = Data::default();
@@ -194,19 +207,19 @@ impl Connection {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_operation_after_the_token_expires_is_refused() {
+    #[tokio::test]
+    async fn an_operation_after_the_token_expires_is_refused() {
         let keys = Keys::hs256(b"0123456789abcdef0123456789abcdef");
         let now = chrono::Utc::now();
         let claims = crate::auth::Claims::new("w", vec!["window".into()], now, chrono::Duration::seconds(3));
         let token = keys.mint(&claims).unwrap();
         let session = Arc::new(OnceLock::new());
-        session.set(Session { token, expires: claims.exp }).unwrap();
+        session.set(Session { token, expires: claims.exp, caller: claims.clone() }).unwrap();
         let guarded = Guarded { schema: super::super::schema(None), keys, db: DatabaseConnection::default(), graphiql: false, session };
         let request = Request::new("{ __typename }");
-        assert!(guarded.refusal(now.timestamp(), &request).is_none());
-        // Within the verifier's leeway, yet past `exp`: refused all the same.
-        let refused = guarded.refusal(claims.exp, &request).expect("refused at expiry");
+        // Within the verifier's leeway, yet past `exp`: refused all the same, before the registry
+        // is asked (the operations allowed before it are the websocket tests' over the real binary).
+        let refused = guarded.refusal(claims.exp, &request).await.expect("refused at expiry");
         assert_eq!(refused.errors[0].extensions.as_ref().unwrap().get("code"), Some(&async_graphql::Value::from("UNAUTHENTICATED")));
     }
 }

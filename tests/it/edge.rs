@@ -452,3 +452,22 @@ async fn websockets_serve_fresh_history_limit_public_fields_per_connection_and_g
     let r: Value = ask(None, "{ __typename }").await.unwrap().json().await.unwrap();
     assert_eq!(r["data"]["__typename"], "Query", "{r}");
 }
+
+/// A websocket's operations are judged by the staff registry as it is when each runs: a member
+/// deactivated (or moved) after `connection_init` is refused from the next operation on.
+#[tokio::test]
+async fn a_websocket_of_a_member_the_registry_no_longer_bears_out_is_refused() {
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[], &[]).await;
+    let case = awaiting_case(&server.url).await;
+    let mut ws = ws_connect(&server.base, json!({"Authorization": format!("Bearer {}", token("310101-SCJG", chrono::Duration::minutes(10)))})).await;
+    let query = "query($id: ID!) { workflowInstance(id: $id) { state } }";
+    let state = ws_run(&mut ws, "1", query, json!({"id": case})).await;
+    assert_eq!(state[0]["data"]["workflowInstance"]["state"], "awaiting_materials", "{state:?}");
+    let db = store::connect(&server.url, 1).await.unwrap();
+    db.execute_unprepared("UPDATE staff SET active = 0 WHERE id = 'window-01'").await.unwrap();
+    let refused = ws_run(&mut ws, "2", query, json!({"id": case})).await;
+    let error = refused[0]["errors"][0].clone();
+    assert_eq!(error["extensions"]["code"], "UNAUTHENTICATED", "{refused:?}");
+}

@@ -14,6 +14,7 @@ mod files_and_keys;
 mod hostile;
 mod http;
 mod identity;
+mod jwks;
 mod matrix;
 mod schema;
 mod cost;
