@@ -38,7 +38,7 @@ pub fn claims<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Claims> {
     match ctx.data_opt::<Caller>().map(|c| &c.0) {
         Some(Ok(Some(claims))) => Ok(claims),
         Some(Err(AuthError::Registry { reason, message })) => {
-            let code = if *reason == super::policy::reason::REGISTRY_UNAVAILABLE { "UNAVAILABLE" } else { "UNAUTHENTICATED" };
+            let code = if *reason == crate::domain::reason::REGISTRY_UNAVAILABLE { "UNAVAILABLE" } else { "UNAUTHENTICATED" };
             Err(refusal(code, reason, message.clone()))
         }
         Some(Err(e)) => Err(error("UNAUTHENTICATED", e.to_string())),
@@ -55,7 +55,7 @@ impl Guard for Roles {
         if self.0.iter().any(|r| claims.has_role(r)) {
             Ok(())
         } else {
-            Err(refusal("FORBIDDEN", super::policy::reason::ROLE, format!("this needs the role {}", self.0.join(" or "))))
+            Err(refusal("FORBIDDEN", crate::domain::reason::ROLE, format!("this needs the role {}", self.0.join(" or "))))
         }
     }
 }
@@ -148,7 +148,7 @@ pub fn visible_instances(claims: &Claims) -> sea_orm::Condition {
                 // An inspection is unannounced: an applicant never sees a supervision task (its
                 // draw, inspectors, planned visit, look-at limit); the outcome after the visit
                 // reaches it through `Case.inspectionOutcomes` (policy.rs).
-                any = any.add(sea_orm::Condition::all().add(column.eq(v.clone())).add(Column::DefinitionName.ne(super::policy::SUPERVISION_TASK)));
+                any = any.add(sea_orm::Condition::all().add(column.eq(v.clone())).add(Column::DefinitionName.ne(crate::domain::definitions::SUPERVISION_TASK)));
             } else {
                 any = any.add(column.eq(v.clone()));
             }
@@ -161,6 +161,12 @@ pub fn visible_instances(claims: &Claims) -> sea_orm::Condition {
         any = any.add(Column::Id.is_null());
     }
     any
+}
+
+/// A connection's `totalCount`: how many there are in all, whatever the page.
+#[derive(async_graphql::SimpleObject)]
+pub struct ConnectionTotal {
+    pub total_count: u64,
 }
 
 /// `first`/`after` of a connection, checked: BAD_USER_INPUT names the argument.
@@ -200,12 +206,12 @@ impl Page {
         &self,
         items: Vec<T>,
         total: u64,
-    ) -> async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, T, super::operations::ConnectionTotal, async_graphql::connection::EmptyFields> {
+    ) -> async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, T, ConnectionTotal, async_graphql::connection::EmptyFields> {
         use async_graphql::connection::{Connection, Edge, OpaqueCursor};
         let mut c = Connection::with_additional_fields(
             self.offset > 0,
             self.offset + (items.len() as u64) < total,
-            super::operations::ConnectionTotal { total_count: total },
+            ConnectionTotal { total_count: total },
         );
         c.edges.extend(items.into_iter().enumerate().map(|(i, item)| Edge::new(OpaqueCursor(self.offset + i as u64), item)));
         c

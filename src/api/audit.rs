@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{sea_query::Query, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::access::{self, ErrorCode};
-use super::operations::ConnectionTotal;
+use super::access::ConnectionTotal;
 use super::types::AuditEvent;
 use crate::runtime::Engine;
 use crate::store::entities::{event, instance};

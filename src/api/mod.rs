@@ -91,7 +91,7 @@ impl WorkflowQuery {
         ctx: &async_graphql::Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, WorkflowDefinition, operations::ConnectionTotal, async_graphql::connection::EmptyFields>> {
+    ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, WorkflowDefinition, access::ConnectionTotal, async_graphql::connection::EmptyFields>> {
         let engine = ctx.data::<Engine>()?;
         let page = access::Page::from_args(first, after)?;
         let all = engine.workflows.set.latest_all();
@@ -132,7 +132,7 @@ impl WorkflowQuery {
         filter: Option<WorkflowInstanceFilter>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, WorkflowInstance, operations::ConnectionTotal, async_graphql::connection::EmptyFields>> {
+    ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, WorkflowInstance, access::ConnectionTotal, async_graphql::connection::EmptyFields>> {
         use crate::store::entities::instance::{Column, Entity};
         use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
         let engine = ctx.data::<Engine>()?;

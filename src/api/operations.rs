@@ -100,10 +100,7 @@ impl From<outbox::Attempt> for DeliveryAttempt {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct ConnectionTotal {
-    pub total_count: u64,
-}
+use super::access::ConnectionTotal;
 
 #[derive(InputObject, Default)]
 pub struct OutboxFilter {

@@ -23,28 +23,10 @@ use crate::auth::{AuthError, Claims};
 use crate::window::registry;
 
 /// The supervision task's definition: hidden from applicants.
-pub const SUPERVISION_TASK: &str = crate::supervision::tasks::DEFINITION;
+pub use crate::domain::definitions::SUPERVISION_TASK;
 
 /// The machine-readable causes in `extensions.reason` (README, "Reasons").
-pub mod reason {
-    /// FORBIDDEN: none of the caller's roles may do this act.
-    pub const ROLE: &str = "ROLE_NOT_ALLOWED";
-    /// NOT_FOUND: the target is outside the caller's region, department, division or owner.
-    pub const OUT_OF_SCOPE: &str = "OUT_OF_SCOPE";
-    /// UNAUTHENTICATED: a staff token whose subject the staff registry does not know.
-    pub const STAFF_NOT_REGISTERED: &str = "STAFF_NOT_REGISTERED";
-    /// UNAUTHENTICATED: the token claims a region, department, division or role the registry
-    /// does not give its subject (or mixes applicant and staff roles).
-    pub const CLAIMS_DISAGREE: &str = "CLAIMS_DISAGREE_WITH_REGISTRY";
-    /// UNAUTHENTICATED: the staff member is registered but not active.
-    pub const STAFF_INACTIVE: &str = "STAFF_INACTIVE";
-    /// UNAUTHENTICATED: an applicant token without its `uscc`.
-    pub const APPLICANT_WITHOUT_USCC: &str = "APPLICANT_WITHOUT_USCC";
-    /// UNAVAILABLE: the registry could not be read.
-    pub const REGISTRY_UNAVAILABLE: &str = "REGISTRY_UNAVAILABLE";
-    /// FORBIDDEN: deregistration by a department that is not its region's registration authority.
-    pub const NOT_REGISTRATION_AUTHORITY: &str = "NOT_REGISTRATION_AUTHORITY";
-}
+pub use crate::domain::reason;
 
 /// What a caller may try to do; each act has its roles and its scope (`RULES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -308,7 +308,7 @@ impl WindowQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, catalogue::Item, super::operations::ConnectionTotal, async_graphql::connection::EmptyFields>> {
+    ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, catalogue::Item, super::access::ConnectionTotal, async_graphql::connection::EmptyFields>> {
         let engine = ctx.data::<Engine>()?;
         let page = access::Page::from_args(first, after)?;
         let mut all = catalogue::items(&engine.db).await.map_err(|e| e.internal())?;

@@ -239,7 +239,7 @@ pub async fn start(
     .await?;
     insert_event(db, ev).await?;
     arm_timers(db, &id, 1, &outcome.arm).await?;
-    if let (Some(case), true) = (&parent_id, def.name == crate::supervision::tasks::DEFINITION) {
+    if let (Some(case), true) = (&parent_id, def.name == crate::domain::definitions::SUPERVISION_TASK) {
         super::rollup::task_started(db, wf.env.tz, case, scope.division.as_deref()).await?;
     }
     metrics::counter!(crate::telemetry::TRANSITIONS, "workflow" => def.name.clone(), "event" => "start").increment(1);

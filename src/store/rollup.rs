@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Offset, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 
 use super::{count, fetch, stmt};
-use crate::supervision::tasks::DEFINITION as TASK;
+use crate::domain::definitions::SUPERVISION_TASK as TASK;
 
 /// Current state of each case (`key`: the state).
 pub const STATE: &str = "state";

@@ -15,7 +15,7 @@ use crate::store::{self, instances, stmt, InstanceRecord};
 use crate::window::intake::{end_of_working_day, WindowError};
 use crate::workflow::Actor;
 
-pub const DEFINITION: &str = "supervision-task";
+pub const DEFINITION: &str = crate::domain::definitions::SUPERVISION_TASK;
 
 /// A condition of the licence as the inspector found it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, async_graphql::InputObject)]
@@ -106,7 +106,7 @@ pub async fn assign(engine: &Engine, claims: &Claims, id: &str, inspectors: &[St
 /// neither in the future nor before the task existed. Returns the payload to store.
 fn inspection_payload(engine: &Engine, claims: &Claims, task: &InstanceRecord, i: &Inspection) -> Result<(Value, bool), WindowError> {
     if !strings(&task.context["inspectors"]).contains(&claims.sub) {
-        return Err(WindowError::Refused { code: "FORBIDDEN", reason: "NOT_ASSIGNED", field: None, message: format!("{} is not assigned to this task", claims.sub) });
+        return Err(WindowError::Refused { code: "FORBIDDEN", reason: crate::domain::reason::NOT_ASSIGNED, field: None, message: format!("{} is not assigned to this task", claims.sub) });
     }
     let tz = engine.workflows.env.tz;
     let today = engine.now().with_timezone(&tz).date_naive();

@@ -226,7 +226,7 @@ pub async fn open_bundle(engine: &Engine, officer: &Claims, input: OpenBundleInp
     for (what, department) in routed {
         let region = registry::department(db, department).await?.map(|d| d.region);
         if region.as_deref() != Some(window_department.region.as_str()) {
-            return Err(WindowError::Refused { code: "NOT_FOUND", reason: "OUT_OF_SCOPE", field: None, message: format!("no {what}") });
+            return Err(WindowError::Refused { code: "NOT_FOUND", reason: crate::domain::reason::OUT_OF_SCOPE, field: None, message: format!("no {what}") });
         }
     }
 

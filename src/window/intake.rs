@@ -15,7 +15,7 @@ use super::registry;
 use super::verify::{Library, Verdict, Verifier};
 use crate::auth::Claims;
 use crate::domain::calendar::local_instant;
-use crate::domain::ids;
+use crate::domain::{ids, reason};
 use crate::runtime::Engine;
 use crate::store::{self, instances, stmt, InstanceRecord, StoreError};
 use crate::workflow::{Actor, TimeEnv, TransitionError};
@@ -106,10 +106,10 @@ async fn item_for_officer(db: &impl ConnectionTrait, officer: &Claims, code: &st
     // Another region's catalogue is not the officer's to know of: not found, as in the listings.
     let region = registry::department(db, &item.department).await?.map(|d| d.region);
     if officer.region.is_some() && region != officer.region {
-        return Err(WindowError::Refused { code: "NOT_FOUND", reason: "OUT_OF_SCOPE", field: None, message: format!("no approval item {code}") });
+        return Err(WindowError::Refused { code: "NOT_FOUND", reason: reason::OUT_OF_SCOPE, field: None, message: format!("no approval item {code}") });
     }
     if officer.department.as_deref() != Some(item.department.as_str()) {
-        return Err(WindowError::Refused { code: "FORBIDDEN", reason: "OTHER_DEPARTMENT", field: None, message: format!("item {code} is handled by department {}, not yours", item.department) });
+        return Err(WindowError::Refused { code: "FORBIDDEN", reason: reason::OTHER_DEPARTMENT, field: None, message: format!("item {code} is handled by department {}, not yours", item.department) });
     }
     Ok(item)
 }
@@ -175,7 +175,7 @@ pub async fn prepare(
     if applicant.dishonest != 0 {
         return Err(WindowError::Refused {
             code: "BAD_USER_INPUT",
-            reason: "CREDIT_REFUSED",
+            reason: reason::CREDIT_REFUSED,
             field: Some("mode"),
             message: format!("{} is on the dishonesty list: commitment approval, deferral and licence-before-check are closed to it; use the ordinary procedure", applicant.name),
         });
@@ -187,7 +187,7 @@ pub async fn prepare(
         Mode::AfterTheFact => limits.after_the_fact,
     };
     if !allowed {
-        return Err(WindowError::Refused { code: "BAD_USER_INPUT", reason: "MODE_NOT_ALLOWED", field: Some("mode"), message: format!("{} does not allow {}", item.name, input.mode.as_str()) });
+        return Err(WindowError::Refused { code: "BAD_USER_INPUT", reason: reason::MODE_NOT_ALLOWED, field: Some("mode"), message: format!("{} does not allow {}", item.name, input.mode.as_str()) });
     }
 
     // Every required material once, in a status the mode and the item allow.
@@ -519,7 +519,7 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str, opinion:
     if applicant.as_ref().is_some_and(|a| a.dishonest != 0) {
         return Err(WindowError::Refused {
             code: "INVALID_TRANSITION",
-            reason: "CREDIT_REFUSED",
+            reason: reason::CREDIT_REFUSED,
             field: None,
             message: "the applicant has entered the dishonesty list since intake: the commitment route is closed".into(),
         });

@@ -104,7 +104,7 @@ pub async fn item_rate(db: &impl ConnectionTrait, rule: &ReturnRule, code: &str,
 /// Refuses intake by a suspended officer or on a flagged item version, saying why.
 pub async fn gate(db: &impl ConnectionTrait, officer: &str, item_code: &str, item_version: i64) -> Result<(), WindowError> {
     if let Some(s) = latest_suspension(db, officer).await?.filter(|s| s.reinstated_at.is_none()) {
-        return Err(WindowError::Refused { code: "FORBIDDEN", reason: "OFFICER_SUSPENDED", field: None, message: format!(
+        return Err(WindowError::Refused { code: "FORBIDDEN", reason: crate::domain::reason::OFFICER_SUSPENDED, field: None, message: format!(
             "{officer} is suspended from intake since {} under the return rule ({} of {} applications returned for the officer's own error); a supervisor records retraining to reinstate",
             from_ms(s.suspended_at).format("%Y-%m-%d %H:%M UTC"),
             s.own_errors,
@@ -113,7 +113,7 @@ pub async fn gate(db: &impl ConnectionTrait, officer: &str, item_code: &str, ite
     }
     let flagged = count(db, "SELECT COUNT(*) AS n FROM item_flags WHERE item_code = ? AND item_version = ?", vec![item_code.into(), item_version.into()]).await?;
     if flagged > 0 {
-        return Err(WindowError::Refused { code: "FORBIDDEN", reason: "ITEM_FLAGGED", field: None, message: format!(
+        return Err(WindowError::Refused { code: "FORBIDDEN", reason: crate::domain::reason::ITEM_FLAGGED, field: None, message: format!(
             "item {item_code} version {item_version} is flagged for re-configuration under the return rule: its department must put a corrected version first"
         ) });
     }

@@ -2,7 +2,6 @@
 //! problem found is reported with its file, line and place, not only the first.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fmt;
 
 use sha2::{Digest, Sha256};
 
@@ -88,23 +87,7 @@ impl Definition {
     }
 }
 
-/// One thing wrong with a definition, where a person would fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub file: String,
-    pub line: Option<usize>,
-    pub place: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{}: {}: {}", self.file, line, self.place, self.message),
-            None => write!(f, "{}: {}: {}", self.file, self.place, self.message),
-        }
-    }
-}
+pub use super::problem::Problem;
 
 struct Problems<'a> {
     file: &'a str,

@@ -4,6 +4,7 @@
 pub mod definition;
 pub mod engine;
 pub mod policy;
+pub mod problem;
 pub mod source;
 pub mod timing;
 pub mod vocabulary;
@@ -97,7 +98,15 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, Vec<Problem>> {
     problems.extend(definition::check_set(&defs));
     let policy = match EventPolicy::load_dir(dir) {
         Ok(policy) => {
-            problems.extend(policy.check(&dir.join(policy::FILE).display().to_string(), &defs));
+            let people: Vec<policy::PeopleEvents> = defs
+                .iter()
+                .map(|(file, d)| policy::PeopleEvents {
+                    file,
+                    name: &d.name,
+                    events: d.transitions.iter().filter(|t| t.roles.iter().any(|r| r != "system")).map(|t| t.on.as_str()).collect(),
+                })
+                .collect();
+            problems.extend(policy.check(&dir.join(policy::FILE).display().to_string(), &people));
             policy
         }
         Err(found) => {

@@ -12,7 +12,15 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::definition::{Definition, Problem};
+use super::problem::Problem;
+
+/// What the policy is checked against in one definition: its file, its name and the events
+/// people (any role but the system) may fire in it.
+pub struct PeopleEvents<'a> {
+    pub file: &'a str,
+    pub name: &'a str,
+    pub events: Vec<&'a str>,
+}
 
 /// The API's typed acts a rule may name in `via`: each one checks what its transition needs
 /// before it fires it.
@@ -272,7 +280,7 @@ impl EventPolicy {
     /// Problems of the policy against every loaded definition (every version): an event a person
     /// may fire without a rule, two rules for the same event and definition. (A rule for a
     /// definition not in the folder is no problem: one policy serves every installation.)
-    pub fn check(&self, file: &str, defs: &[(String, Definition)]) -> Vec<Problem> {
+    pub fn check(&self, file: &str, defs: &[PeopleEvents<'_>]) -> Vec<Problem> {
         let mut problems = Vec::new();
         for (i, r) in self.rules.iter().enumerate() {
             let place = format!("event[{i}] {}", r.event);
@@ -289,15 +297,15 @@ impl EventPolicy {
             }
         }
         let mut seen = BTreeSet::new();
-        for (file_of, d) in defs {
-            let acts = self.for_definition(&d.name);
-            for t in d.transitions.iter().filter(|t| t.roles.iter().any(|r| r != "system")) {
-                if acts.rule(&t.on).is_none() && seen.insert((d.name.clone(), t.on.clone())) {
+        for d in defs {
+            let acts = self.for_definition(d.name);
+            for on in &d.events {
+                if acts.rule(on).is_none() && seen.insert((d.name, *on)) {
                     problems.push(Problem {
-                        file: file_of.clone(),
+                        file: d.file.to_string(),
                         line: None,
-                        place: format!("event {}", t.on),
-                        message: format!("people may fire {:?}, but {file} has no rule for it (a `via` typed act, or the payload fireEvent may carry)", t.on),
+                        place: format!("event {on}"),
+                        message: format!("people may fire {on:?}, but {file} has no rule for it (a `via` typed act, or the payload fireEvent may carry)"),
                     });
                 }
             }
