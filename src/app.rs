@@ -22,7 +22,7 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     })?;
     let db = store::connect(&config.database_url, config.database_max_connections)
         .await
-        .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
+        .with_context(|| format!("connecting to {}", crate::config::redact(&config.database_url)))?;
     store::migrate(&db).await.context("running migrations")?;
     let mut set = loaded.workflows;
     store::definitions::deploy(&db, &mut set, clock.now().timestamp_millis()).await?;
@@ -122,7 +122,7 @@ impl Application {
                 })
             }));
         }
-        let keys = crate::auth::keys(&self.engine.db, config).await?;
+        let keys = crate::auth::keys(&self.engine.db, &config.tokens()).await?;
         let engine = self.engine.clone();
         let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker: worker.clone(), keys, live_poll: std::time::Duration::from_secs(1), loops, sampling: config.sampling.clone(), metrics: crate::telemetry::install(), public_limiter: std::sync::Arc::new(crate::api::public::PublicLimiter::per_minute(config.public_requests_per_minute)) };
         let router = crate::api::router(services, config);
@@ -147,19 +147,6 @@ impl Application {
     }
 }
 
-/// A database URL with any password replaced, for logs and messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
 
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -238,38 +238,41 @@ impl Keys {
 
 const SECRET_KEY: &str = "jwt_hs256_secret";
 
-/// The outside issuer's key when one is configured; else the configured HS256 secret, or the
-/// installation's generated one (made on first use).
-pub async fn keys(db: &DatabaseConnection, config: &crate::config::Config) -> anyhow::Result<Keys> {
-    if let (Some(issuer), Some(url)) = (&config.jwt_issuer, &config.jwt_jwks_url) {
-        return Keys::issuer_jwks(&config.jwt_algorithm, url, issuer, config.jwt_audience.as_deref(), config.jwt_jwks_min_refresh, config.jwt_jwks_max_age)
-            .await
-            .map(|k| k.with_max_lifetime(config.jwt_max_lifetime))
-            .map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_JWKS_URL: {e}"));
-    }
-    if let Some(issuer) = &config.jwt_issuer {
-        let path = config.jwt_public_key_file.as_ref().ok_or_else(|| anyhow::anyhow!("PLEDGEFLOW_JWT_ISSUER needs PLEDGEFLOW_JWT_PUBLIC_KEY_FILE"))?;
-        let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?;
-        return Keys::issuer(&config.jwt_algorithm, &pem, issuer, config.jwt_audience.as_deref())
-            .map(|k| k.with_max_lifetime(config.jwt_max_lifetime))
-            .map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()));
-    }
-    Ok(own_keys(db, config).await?.with_max_lifetime(config.jwt_max_lifetime))
+/// How tokens are checked and signed here, as the configuration gives it (`Config::tokens`).
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// HS256 secret; unset, the key file's (generated on first use).
+    pub secret: Option<String>,
+    /// This installation's signing key file.
+    pub key_file: std::path::PathBuf,
+    /// An outside issuer, with its public key (PEM file) or its key set (JWKS URL).
+    pub issuer: Option<String>,
+    pub public_key_file: Option<std::path::PathBuf>,
+    pub jwks_url: Option<String>,
+    pub jwks_min_refresh: std::time::Duration,
+    pub jwks_max_age: std::time::Duration,
+    pub algorithm: String,
+    pub audience: Option<String>,
+    pub max_lifetime: Duration,
 }
 
-/// Where this installation's own signing key lives: `PLEDGEFLOW_KEY_FILE`, else beside an
-/// embedded SQLite database (`<file>.key`), else `signing.key` in the data folder. Never in the
-/// database: whoever can read the database must not be able to mint tokens.
-pub fn key_path(config: &crate::config::Config) -> std::path::PathBuf {
-    if let Some(path) = &config.key_file {
-        return path.clone();
+/// The outside issuer's key when one is configured; else the configured HS256 secret, or the
+/// installation's generated one (made on first use).
+pub async fn keys(db: &DatabaseConnection, settings: &TokenSettings) -> anyhow::Result<Keys> {
+    if let (Some(issuer), Some(url)) = (&settings.issuer, &settings.jwks_url) {
+        return Keys::issuer_jwks(&settings.algorithm, url, issuer, settings.audience.as_deref(), settings.jwks_min_refresh, settings.jwks_max_age)
+            .await
+            .map(|k| k.with_max_lifetime(settings.max_lifetime))
+            .map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_JWKS_URL: {e}"));
     }
-    if let Some(file) = config.database_url.strip_prefix("sqlite://").and_then(|rest| rest.split('?').next()) {
-        if !file.is_empty() && !file.contains(":memory:") {
-            return std::path::PathBuf::from(format!("{file}.key"));
-        }
+    if let Some(issuer) = &settings.issuer {
+        let path = settings.public_key_file.as_ref().ok_or_else(|| anyhow::anyhow!("PLEDGEFLOW_JWT_ISSUER needs PLEDGEFLOW_JWT_PUBLIC_KEY_FILE"))?;
+        let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?;
+        return Keys::issuer(&settings.algorithm, &pem, issuer, settings.audience.as_deref())
+            .map(|k| k.with_max_lifetime(settings.max_lifetime))
+            .map_err(|e| anyhow::anyhow!("PLEDGEFLOW_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()));
     }
-    config.data_dir.join("signing.key")
+    Ok(own_keys(db, settings).await?.with_max_lifetime(settings.max_lifetime))
 }
 
 /// Creates `path` with `text`, readable by this user alone (its folder too when made here);
@@ -287,8 +290,8 @@ fn create_private(path: &std::path::Path, text: &str) -> std::io::Result<bool> {
     }
 }
 
-async fn own_keys(db: &DatabaseConnection, config: &crate::config::Config) -> anyhow::Result<Keys> {
-    if let Some(secret) = &config.jwt_secret {
+async fn own_keys(db: &DatabaseConnection, settings: &TokenSettings) -> anyhow::Result<Keys> {
+    if let Some(secret) = &settings.secret {
         return Ok(Keys::hs256(secret.as_bytes()));
     }
     #[derive(FromQueryResult)]
@@ -301,7 +304,7 @@ async fn own_keys(db: &DatabaseConnection, config: &crate::config::Config) -> an
         Some(row) => Some(Row::from_query_result(&row, "")?.value),
         None => None,
     };
-    let path = key_path(config);
+    let path = &settings.key_file;
     let shown = path.display().to_string();
     if !path.exists() {
         let fresh = || {

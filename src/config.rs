@@ -50,7 +50,7 @@ struct RawConfig {
     contacts: BTreeMap<String, String>,
     webhooks: BTreeMap<String, WebhookEndpoint>,
     credit: crate::store::credit::CreditRules,
-    return_rule: crate::window::quality::ReturnRule,
+    return_rule: crate::domain::return_rule::ReturnRule,
     sampling: BTreeMap<String, f64>,
     draw_schedule: String,
     // The HTTP edge (src/edge.rs).
@@ -216,7 +216,7 @@ pub struct Config {
     /// How credit records move an applicant's tier and the dishonesty list (`[credit]`).
     pub credit: crate::store::credit::CreditRules,
     /// The 15% return rule's threshold, minimum sample and window (`[return_rule]`).
-    pub return_rule: crate::window::quality::ReturnRule,
+    pub return_rule: crate::domain::return_rule::ReturnRule,
     /// Share of after-the-fact cases drawn for random inspection, per credit tier (`[sampling]`).
     pub sampling: BTreeMap<String, f64>,
     /// When the random inspection draw runs (cron, seconds first).
@@ -358,10 +358,10 @@ impl RawConfig {
             "json" => LogFormat::Json,
             other => return Err(invalid("PLEDGEFLOW_LOG_FORMAT", other, "expected text or json")),
         };
-        let sweep_schedule = crate::scheduler::parse_schedule(&self.sweep_schedule)
+        let sweep_schedule = parse_schedule(&self.sweep_schedule)
             .map_err(|reason| invalid("PLEDGEFLOW_SWEEP_SCHEDULE", &self.sweep_schedule, &reason))?;
         let schedule = |setting: &'static str, value: &str| {
-            crate::scheduler::parse_schedule(value).map_err(|reason| invalid(setting, value, &reason))
+            parse_schedule(value).map_err(|reason| invalid(setting, value, &reason))
         };
         let digest_schedule = schedule("PLEDGEFLOW_DIGEST_SCHEDULE", &self.digest_schedule)?;
         let housekeeping_schedule = schedule("PLEDGEFLOW_HOUSEKEEPING_SCHEDULE", &self.housekeeping_schedule)?;
@@ -377,7 +377,7 @@ impl RawConfig {
             .map_err(|e| invalid("PLEDGEFLOW_MAIL_FROM", &self.mail_from, &format!("not a mailbox: {e}")))?;
         if let Some(url) = &self.mail_url {
             if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-                return Err(invalid("PLEDGEFLOW_MAIL_URL", &crate::app::redact(url), "expected smtp://HOST:PORT or smtps://HOST:PORT"));
+                return Err(invalid("PLEDGEFLOW_MAIL_URL", &redact(url), "expected smtp://HOST:PORT or smtps://HOST:PORT"));
             }
         }
         if self.outbox_max_attempts == 0 {
@@ -521,6 +521,58 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// Where this installation's own signing key lives: `PLEDGEFLOW_KEY_FILE`, else beside an
+    /// embedded SQLite database (`<file>.key`), else `signing.key` in the data folder. Never in
+    /// the database: whoever can read the database must not be able to mint tokens.
+    pub fn key_path(&self) -> PathBuf {
+        if let Some(path) = &self.key_file {
+            return path.clone();
+        }
+        if let Some(file) = self.database_url.strip_prefix("sqlite://").and_then(|rest| rest.split('?').next()) {
+            if !file.is_empty() && !file.contains(":memory:") {
+                return PathBuf::from(format!("{file}.key"));
+            }
+        }
+        self.data_dir.join("signing.key")
+    }
+
+    /// How tokens are checked and signed here.
+    pub fn tokens(&self) -> crate::auth::TokenSettings {
+        crate::auth::TokenSettings {
+            secret: self.jwt_secret.clone(),
+            key_file: self.key_path(),
+            issuer: self.jwt_issuer.clone(),
+            public_key_file: self.jwt_public_key_file.clone(),
+            jwks_url: self.jwt_jwks_url.clone(),
+            jwks_min_refresh: self.jwt_jwks_min_refresh,
+            jwks_max_age: self.jwt_jwks_max_age,
+            algorithm: self.jwt_algorithm.clone(),
+            audience: self.jwt_audience.clone(),
+            max_lifetime: self.jwt_max_lifetime,
+        }
+    }
+}
+
+/// A database URL with any password replaced, for logs and messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A cron expression as the settings give it (six or seven fields, seconds first).
+pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, String> {
+    <cron::Schedule as std::str::FromStr>::from_str(expr).map_err(|e| format!("{e} (six fields, seconds first, e.g. \"0 * * * * *\")"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,3 +640,4 @@ mod tests {
         });
     }
 }
+

@@ -154,7 +154,7 @@ pub async fn run(engine: Engine, config: &Config, opts: LoadOptions) -> anyhow::
     );
     crate::bench::ensure_bench_cases(&engine, opts.cases).await?;
     let now = chrono::Utc::now();
-    let keys = crate::auth::keys(db, config).await?;
+    let keys = crate::auth::keys(db, &config.tokens()).await?;
     // Every staff token is checked against the staff registry: the load's officers are registered first.
     let mut officers = vec![("load-window-centre".to_string(), "window", "310101-ZWZX".to_string()), ("load-inbox".to_string(), "window", "B-D1".to_string())];
     for (_, department) in ITEMS {

@@ -178,7 +178,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 let n = pledgeflow::demo::seed(application.engine()).await?;
                 tracing::info!(instances = n, "demo data seeded");
             }
-            tracing::info!(listen = %config.listen, database = %app::redact(&config.database_url), "pledgeflow serving");
+            tracing::info!(listen = %config.listen, database = %pledgeflow::config::redact(&config.database_url), "pledgeflow serving");
             application.run(app::shutdown_signal()).await?;
         }
         Command::Token { subject, roles, name, region, department, division, uscc, hours } => {
@@ -194,7 +194,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let db = store::connect(&config.database_url, 1).await?;
             store::migrate(&db).await?;
             let now = chrono::Utc::now();
-            let keys = pledgeflow::auth::keys(&db, &config).await?;
+            let keys = pledgeflow::auth::keys(&db, &config.tokens()).await?;
             let mut claims = pledgeflow::auth::Claims::new(&subject, roles, now, chrono::Duration::hours(hours));
             claims.name = name;
             claims.region = region;
@@ -244,7 +244,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Migrate => {
             let db = store::connect(&config.database_url, 1).await?;
             store::migrate(&db).await?;
-            println!("migrations applied to {}", app::redact(&config.database_url));
+            println!("migrations applied to {}", pledgeflow::config::redact(&config.database_url));
         }
         Command::CheckWorkflows { dir } => {
             let dir = dir.unwrap_or(config.workflows_dir);

@@ -2,7 +2,7 @@
 //! read in the office's zone; the outbox is polled every few seconds, since a message
 //! written by a transition should leave at once.
 
-use std::{future::Future, str::FromStr, time::Duration};
+use std::{future::Future, time::Duration};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -12,10 +12,6 @@ use tokio::sync::watch;
 use crate::delivery::Outbox;
 use crate::health::Loops;
 use crate::runtime::Engine;
-
-pub fn parse_schedule(expr: &str) -> Result<Schedule, String> {
-    Schedule::from_str(expr).map_err(|e| format!("{e} (six fields, seconds first, e.g. \"0 * * * * *\")"))
-}
 
 /// Runs `job` at every occurrence of `schedule` (in `tz`) until `shutdown` turns true. The
 /// occurrence is passed on, so a job can tell which run it is (daily jobs run once per

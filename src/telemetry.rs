@@ -10,7 +10,8 @@ use crate::store::{count, fetch};
 
 pub const REQUESTS: &str = "pledgeflow_graphql_requests_total";
 pub const REQUEST_SECONDS: &str = "pledgeflow_graphql_request_duration_seconds";
-pub const TRANSITIONS: &str = "pledgeflow_transitions_total";
+/// Counted by the store, where every transition is written.
+pub use crate::store::instances::TRANSITIONS;
 pub const TIMERS_FIRED: &str = "pledgeflow_timers_fired_total";
 pub const SWEEP_SECONDS: &str = "pledgeflow_timer_sweep_duration_seconds";
 pub const OUTBOX_MESSAGES: &str = "pledgeflow_outbox_messages_total";

@@ -3,3 +3,4 @@ pub mod calendar;
 pub mod definitions;
 pub mod ids;
 pub mod reason;
+pub mod return_rule;

@@ -18,6 +18,9 @@ use crate::workflow::{
     Actor, Definition, Outcome, TimeEnv, TransitionError, WorkflowSet,
 };
 
+/// The counter of transitions written (by workflow and event), at `/metrics`.
+pub const TRANSITIONS: &str = "pledgeflow_transitions_total";
+
 /// The definitions and the time rules an engine runs with.
 #[derive(Debug, Clone)]
 pub struct Workflows {
@@ -26,7 +29,7 @@ pub struct Workflows {
     /// How `credit:*` effects move an applicant's standing.
     pub credit: super::credit::CreditRules,
     /// When window officers are suspended and items flagged for their returns.
-    pub returns: crate::window::quality::ReturnRule,
+    pub returns: crate::domain::return_rule::ReturnRule,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -242,7 +245,7 @@ pub async fn start(
     if let (Some(case), true) = (&parent_id, def.name == crate::domain::definitions::SUPERVISION_TASK) {
         super::rollup::task_started(db, wf.env.tz, case, scope.division.as_deref()).await?;
     }
-    metrics::counter!(crate::telemetry::TRANSITIONS, "workflow" => def.name.clone(), "event" => "start").increment(1);
+    metrics::counter!(TRANSITIONS, "workflow" => def.name.clone(), "event" => "start").increment(1);
     Ok(InstanceRecord {
         id,
         definition_name: def.name.clone(),
@@ -455,7 +458,7 @@ pub(crate) async fn apply(
         outbox::Entity::insert_many(deliveries.into_iter().map(|d| outbox_row(id, seq, d, &body, now_ms))).exec_without_returning(db).await?;
     }
 
-    metrics::counter!(crate::telemetry::TRANSITIONS, "workflow" => def.name.clone(), "event" => event_name.to_string()).increment(1);
+    metrics::counter!(TRANSITIONS, "workflow" => def.name.clone(), "event" => event_name.to_string()).increment(1);
     let mut instance = current;
     if let Some(deadlines) = outcome.deadlines {
         instance.deadlines = deadlines;
@@ -556,7 +559,7 @@ pub(crate) async fn apply_own(db: &impl ConnectionTrait, items: Vec<Own>, actor:
             let d = delivery(effect, format!("{id}:{seq}:{index}"), id, model.parent_id.as_deref())?;
             deliveries.extend(d.map(|d| outbox_row(id, seq, d, &body, now_ms)));
         }
-        metrics::counter!(crate::telemetry::TRANSITIONS, "workflow" => def.name.clone(), "event" => outcome.event.clone()).increment(1);
+        metrics::counter!(TRANSITIONS, "workflow" => def.name.clone(), "event" => outcome.event.clone()).increment(1);
     }
     let n = events.len();
     let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; n].join(", ");
