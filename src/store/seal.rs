@@ -195,7 +195,10 @@ pub async fn check_cases(db: &impl ConnectionTrait, ids: &[String], events: &Has
         match (&recorded, &case.licence_number) {
             (None, None) => {}
             (Some((_, n)), Some(row)) if n == row => {}
-            (Some((seq, n)), row) => report.breaks.push(ChainBreak::row(&subject, format!("its licence number {row:?} is not the {n:?} event {seq} recorded"))),
+            (Some((seq, n)), row) => {
+                let row = row.as_deref().map_or_else(|| "(none)".to_string(), |r| format!("{r:?}"));
+                report.breaks.push(ChainBreak::row(&subject, format!("its licence number {row} is not the {n:?} event {seq} recorded")))
+            }
             (None, Some(row)) => report.breaks.push(ChainBreak::row(&subject, format!("its licence number {row:?} was recorded by no event"))),
         }
     }
