@@ -205,8 +205,26 @@ fn append(path: &Path, line: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     }
-    let mut f = std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
-    f.write_all(line.as_bytes())?;
+    use std::os::fd::AsRawFd;
+    let mut f = std::fs::OpenOptions::new().read(true).append(true).create(true).mode(0o600).open(path)?;
+    // Servers sharing a data folder append to one file: a line is written whole under the lock.
+    // SAFETY: flock on a descriptor this function owns; released when `f` is closed.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // A process killed mid-line left a torn line: the next starts on a line of its own.
+    let len = f.metadata()?.len();
+    let mut text = String::new();
+    if len > 0 {
+        let mut last = [0u8; 1];
+        f.seek(SeekFrom::Start(len - 1))?;
+        f.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            text.push('\n');
+        }
+    }
+    text.push_str(line);
+    f.write_all(text.as_bytes())?;
     f.sync_data()
 }
 
@@ -226,7 +244,7 @@ pub async fn verify_checkpoints(db: &impl ConnectionTrait, keys: &AuditKeys, pat
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let subject = format!("checkpoint line {}", n + 1);
         let Ok(c) = serde_json::from_str::<Checkpoint>(line) else {
-            report.breaks.push(ChainBreak::row(subject, "not a checkpoint"));
+            report.breaks.push(ChainBreak::row(subject, "not a checkpoint (torn by a crash while it was written, or edited)"));
             continue;
         };
         let sealed = match &c.seal {
