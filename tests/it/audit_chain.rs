@@ -252,3 +252,25 @@ async fn a_rotated_key_verifies_with_the_retired_one_and_a_stranger_key_is_refus
         db.cleanup().await;
     }
 }
+
+/// The server anchors the trail by itself: on its schedule (here every second) it appends a
+/// sealed checkpoint, private to its user, that `audit verify --checkpoint` reads clean.
+#[tokio::test]
+async fn the_server_appends_sealed_checkpoints_on_its_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _base, url) = crate::http::start(dir.path(), &[("PLEDGEFLOW_SWEEP_SCHEDULE", "0 0 0 1 1 * 2099"), ("PLEDGEFLOW_AUDIT_CHECKPOINT_SCHEDULE", "* * * * * *")]).await;
+    let file = dir.path().join("data/audit-checkpoints.jsonl");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&file).is_ok_and(|t| t.ends_with('\n')) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(server);
+    assert_eq!(mode(&file), 0o600);
+    let first: pledgeflow::trail::Checkpoint = serde_json::from_str(std::fs::read_to_string(&file).unwrap().lines().next().unwrap()).unwrap();
+    assert!(first.since.is_none() && first.heads.len() >= 19, "the first holds every head, the demo's at least: {first:?}");
+    let out = Command::new(bin()).args(["audit", "verify", "--checkpoint", file.to_str().unwrap()]).env("PLEDGEFLOW_DATABASE_URL", &url).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains(" 0 break(s)") && !stdout.contains(" 0 checkpointed"), "{stdout}");
+}
