@@ -331,3 +331,33 @@ pub async fn verify_checkpoints(db: &impl ConnectionTrait, keys: &AuditKeys, pat
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_key_goes_beside_the_signing_key_else_the_database_else_the_data_folder() {
+        let mut c = Config { database_url: "sqlite:///srv/pf/pledgeflow.db?mode=rwc".into(), ..Config::default() };
+        assert_eq!(audit_key_path(&c), PathBuf::from("/srv/pf/pledgeflow.db.audit.key"));
+        c.key_file = Some("/etc/pledgeflow/signing.key".into());
+        assert_eq!(audit_key_path(&c), PathBuf::from("/etc/pledgeflow/audit.key"), "servers sharing a signing key share the audit key");
+        c.audit_key_file = Some("/etc/pledgeflow/trail.key".into());
+        assert_eq!(audit_key_path(&c), PathBuf::from("/etc/pledgeflow/trail.key"));
+        let pg = Config { database_url: "postgres://pf@db/pf".into(), data_dir: "/var/lib/pf".into(), ..Config::default() };
+        assert_eq!(audit_key_path(&pg), PathBuf::from("/var/lib/pf/audit.key"));
+        assert_eq!(checkpoint_path(&pg), PathBuf::from("/var/lib/pf/audit-checkpoints.jsonl"));
+    }
+
+    #[test]
+    fn a_seal_names_its_key_and_only_that_key_or_a_retired_one_opens_it() {
+        let (old, new) = (AuditKey::new(b"0123456789abcdef0123456789abcdef"), AuditKey::new(b"fedcba9876543210fedcba9876543210"));
+        let before = AuditKeys::new(old.clone(), vec![]);
+        let seal = before.seal(&[Some("credit_records"), Some("x"), None]);
+        assert!(seal.starts_with(&format!("hmac-sha256:{}:", old.kid())));
+        assert_eq!(before.check_seal(&[Some("credit_records"), Some("x"), None], &seal), Ok(()));
+        assert!(before.check_seal(&[Some("credit_records"), Some("x"), Some("")], &seal).is_err(), "a missing value is not an empty one");
+        assert!(AuditKeys::new(new.clone(), vec![]).check_seal(&[Some("credit_records"), Some("x"), None], &seal).unwrap_err().contains("not among the keys given"));
+        assert_eq!(AuditKeys::new(new, vec![old]).check_seal(&[Some("credit_records"), Some("x"), None], &seal), Ok(()), "a retired key still opens its seals");
+    }
+}
