@@ -26,7 +26,10 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     store::migrate(&db).await.context("running migrations")?;
     let mut set = loaded.workflows;
     store::definitions::deploy(&db, &mut set, clock.now().timestamp_millis()).await?;
-    let workflows = Workflows { set, env: TimeEnv { calendar: loaded.calendar, tz: config.timezone }, credit: config.credit.clone(), returns: config.return_rule.clone() };
+    // Before anything writes an event: the trail is keyed from its first write on.
+    let audit = crate::trail::keys(config, true)?;
+    store::seal::start_up(&db, &audit, clock.now()).await.context("keying the audit trail")?;
+    let workflows = Workflows { set, env: TimeEnv { calendar: loaded.calendar, tz: config.timezone }, credit: config.credit.clone(), returns: config.return_rule.clone(), audit };
     let confirmed = store::provisional::confirm(&db, &workflows, clock.now()).await.context("recomputing provisional deadlines")?;
     if confirmed != Default::default() {
         tracing::info!(extended = confirmed.extended, kept = confirmed.kept, still_provisional = confirmed.still_provisional, "provisional deadlines checked against the calendar on file");
@@ -122,6 +125,12 @@ impl Application {
                 })
             }));
         }
+        // Anchors the trail outside the database: a sealed checkpoint of every chain's head.
+        loops.register(scheduler::CHECKPOINT, None);
+        tasks.push(scheduler::supervise(scheduler::CHECKPOINT, loops.clone(), stop_rx.clone(), {
+            let (engine, schedule, path, stop, loops) = (self.engine.clone(), config.audit_checkpoint_schedule.clone(), crate::trail::checkpoint_path(config), stop_rx.clone(), loops.clone());
+            move || scheduler::run_checkpoints(engine.clone(), schedule.clone(), path.clone(), stop.clone(), loops.clone())
+        }));
         let keys = crate::auth::keys(&self.engine.db, &config.tokens()).await?;
         let engine = self.engine.clone();
         let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker: worker.clone(), keys, live_poll: std::time::Duration::from_secs(1), loops, sampling: config.sampling.clone(), metrics: crate::telemetry::install(), public_limiter: std::sync::Arc::new(crate::api::public::PublicLimiter::per_minute(config.public_requests_per_minute)) };

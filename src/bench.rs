@@ -274,7 +274,7 @@ async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::Da
     }
     const APPLICANTS: usize = 1000;
     for a in 0..APPLICANTS {
-        registry::put_applicant(db, &registry::Applicant { uscc: format!("B{a:017}"), name: format!("企业{a}"), legal_representative: "代表".into(), email: None, mobile: None, credit_tier: "B".into(), dishonest: 0 }, now).await?;
+        registry::put_applicant(db, &engine.workflows.audit, &registry::Applicant { uscc: format!("B{a:017}"), name: format!("企业{a}"), legal_representative: "代表".into(), email: None, mobile: None, credit_tier: "B".into(), dishonest: 0 }, now).await?;
     }
     let def = |name: &str| engine.workflows.set.latest(name).map(|d| (d.name.clone(), d.version)).ok_or_else(|| anyhow::anyhow!("{name} not deployed"));
     let defs = [def("material-deferral")?, def("material-verification")?, def("after-the-fact-review")?];
@@ -354,6 +354,8 @@ async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::Da
                 prev_hash: Set(hash.clone()),
                 hash: Set(hash.clone()),
                 actor_subject: Set(Some("bench".into())),
+                // Stand-ins for the statistics, not a trail: nothing verifies them.
+                scheme: Set(store::audit::SHA256.into()),
             };
             let licensed = matches!(state, "licensed" | "closed") || (state == "revoked" && i % 2 == 0 && mode != 0);
             if mode == 0 && state != "awaiting_materials" && state != "withdrawn" {

@@ -45,6 +45,10 @@ struct RawConfig {
     jwt_audience: Option<String>,
     jwt_max_lifetime_hours: i64,
     key_file: Option<PathBuf>,
+    audit_key_file: Option<PathBuf>,
+    audit_retired_key_files: Vec<PathBuf>,
+    audit_checkpoint_file: Option<PathBuf>,
+    audit_checkpoint_schedule: String,
     cors_origins: Vec<String>,
     office: Office,
     contacts: BTreeMap<String, String>,
@@ -133,6 +137,10 @@ impl Default for RawConfig {
             jwt_audience: None,
             jwt_max_lifetime_hours: 24,
             key_file: None,
+            audit_key_file: None,
+            audit_retired_key_files: Vec::new(),
+            audit_checkpoint_file: None,
+            audit_checkpoint_schedule: "0 0 * * * *".into(),
             cors_origins: Vec::new(),
             office: Office::default(),
             contacts: BTreeMap::new(),
@@ -206,6 +214,14 @@ pub struct Config {
     pub jwt_max_lifetime: chrono::Duration,
     /// This installation's signing key file (several servers on one database share it).
     pub key_file: Option<PathBuf>,
+    /// The audit key file the trail is keyed with (`trail::audit_key_path` for the default).
+    pub audit_key_file: Option<PathBuf>,
+    /// Keys the trail was keyed with before a rotation: read to verify, never written with.
+    pub audit_retired_key_files: Vec<PathBuf>,
+    /// Where checkpoints of every instance's chain head are appended (`trail::checkpoint_path`).
+    pub audit_checkpoint_file: Option<PathBuf>,
+    /// When a checkpoint is written (cron, seconds first).
+    pub audit_checkpoint_schedule: cron::Schedule,
     /// Browser origins allowed to call the API (CORS); empty allows none.
     pub cors_origins: Vec<String>,
     pub office: Office,
@@ -282,7 +298,11 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 38] = [
+const ENV_KEYS: [&str; 42] = [
+    "audit_key_file",
+    "audit_retired_key_files",
+    "audit_checkpoint_file",
+    "audit_checkpoint_schedule",
     "http_header_read_timeout_secs",
     "http_idle_timeout_secs",
     "http_body_timeout_secs",
@@ -366,6 +386,7 @@ impl RawConfig {
         let digest_schedule = schedule("PLEDGEFLOW_DIGEST_SCHEDULE", &self.digest_schedule)?;
         let housekeeping_schedule = schedule("PLEDGEFLOW_HOUSEKEEPING_SCHEDULE", &self.housekeeping_schedule)?;
         let draw_schedule = schedule("PLEDGEFLOW_DRAW_SCHEDULE", &self.draw_schedule)?;
+        let audit_checkpoint_schedule = schedule("PLEDGEFLOW_AUDIT_CHECKPOINT_SCHEDULE", &self.audit_checkpoint_schedule)?;
         for (tier, ratio) in &self.sampling {
             if !["A", "B", "C", "D"].contains(&tier.as_str()) || !(0.0..=1.0).contains(ratio) {
                 return Err(invalid("sampling", &format!("{tier} = {ratio}"), "expected A–D with a share between 0 and 1"));
@@ -442,6 +463,10 @@ impl RawConfig {
             jwt_jwks_min_refresh: std::time::Duration::from_secs(self.jwt_jwks_min_refresh_secs),
             jwt_jwks_max_age: std::time::Duration::from_secs(self.jwt_jwks_max_age_secs),
             key_file: self.key_file,
+            audit_key_file: self.audit_key_file,
+            audit_retired_key_files: self.audit_retired_key_files,
+            audit_checkpoint_file: self.audit_checkpoint_file,
+            audit_checkpoint_schedule,
             jwt_max_lifetime: match self.jwt_max_lifetime_hours {
                 h @ 1..=8760 => chrono::Duration::hours(h),
                 h => return Err(invalid("jwt_max_lifetime_hours", &h.to_string(), "between 1 and 8760 (a year)")),

@@ -258,8 +258,8 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
             credit_tier: tier.to_string(),
             dishonest: i64::from(*dishonest),
         };
-        registry::put_applicant(db, &a, now).await?;
-        registry::adopt(db, uscc, REGION).await?;
+        registry::put_applicant(db, &engine.workflows.audit, &a, now).await?;
+        registry::adopt(db, &engine.workflows.audit, uscc, REGION).await?;
         registry::put_electronic_licence(
             db,
             &ElectronicLicence { holder_uscc: uscc.to_string(), kind: "business_licence".into(), number: format!("3101010000{n}{n}{n}{n}{n}"), valid_until: "2045-12-31".into(), revoked: 0 },

@@ -26,5 +26,6 @@ pub mod store;
 pub mod supervision;
 pub mod telemetry;
 pub mod templating;
+pub mod trail;
 pub mod window;
 pub mod workflow;

@@ -125,8 +125,24 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk every instance's hash chain and report any break.
-    Verify,
+    /// Walk every instance's chain with the audit keys, check cases, credit records and
+    /// applicants against what events and seals recorded, and report any break.
+    Verify {
+        /// A checkpoint file (`audit checkpoint`, or the server's): also report instances
+        /// deleted, histories truncated and events rewritten since its checkpoints.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Append a sealed checkpoint of every instance's chain head now (the server writes one on
+    /// PLEDGEFLOW_AUDIT_CHECKPOINT_SCHEDULE).
+    Checkpoint {
+        /// The file to append to (default: PLEDGEFLOW_AUDIT_CHECKPOINT_FILE).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Every instance's head, not only those changed since the file's last checkpoint.
+        #[arg(long)]
+        full: bool,
+    },
 }
 
 fn init_tracing(format: LogFormat) {
@@ -287,16 +303,30 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             std::fs::write(&out, pledgeflow::api::sdl())?;
             println!("wrote {}", out.display());
         }
-        Command::Audit { command: AuditCommand::Verify } => {
+        Command::Audit { command: AuditCommand::Verify { checkpoint } } => {
+            // Never generates a key: a trail is verified with the key it was written with.
+            let keys = pledgeflow::trail::keys(&config, false)?;
             let db = store::connect(&config.database_url, 2).await?;
-            let report = store::audit::verify_all(&db).await?;
-            for b in &report.breaks {
-                println!("BREAK instance {} event {}: {}", b.instance_id, b.seq.map(|s| s.to_string()).unwrap_or("-".into()), b.problem);
+            let mut report = store::audit::verify_all(&db, &keys).await?;
+            if let Some(file) = &checkpoint {
+                pledgeflow::trail::verify_checkpoints(&db, &keys, file, &mut report).await?;
             }
-            println!("{} instance(s), {} event(s) checked, {} break(s)", report.instances, report.events, report.breaks.len());
+            for b in &report.breaks {
+                println!("BREAK {b}");
+            }
+            let against = checkpoint.map(|_| format!(", {} checkpointed head(s) compared", report.checkpointed)).unwrap_or_default();
+            println!("{} instance(s), {} event(s), {} row(s) checked{against}, {} break(s)", report.instances, report.events, report.rows, report.breaks.len());
             if !report.breaks.is_empty() {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        Command::Audit { command: AuditCommand::Checkpoint { file, full } } => {
+            let keys = pledgeflow::trail::keys(&config, false)?;
+            let db = store::connect(&config.database_url, 2).await?;
+            store::migrate(&db).await?;
+            let path = file.unwrap_or_else(|| pledgeflow::trail::checkpoint_path(&config));
+            let c = pledgeflow::trail::write_checkpoint(&db, &keys, &path, chrono::Utc::now(), full).await?;
+            println!("checkpoint of {} instance(s) ({} head(s)) appended to {}", c.instances, c.heads.len(), path.display());
         }
         Command::Bench { cases, plain_commits, clients } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;

@@ -92,6 +92,22 @@ pub async fn run_sweeper(engine: Engine, schedule: Schedule, worker: String, shu
 /// The loops' names, as `/readyz` and `/metrics` show them.
 pub const SWEEPER: &str = "sweeper";
 pub const OUTBOX: &str = "outbox";
+pub const CHECKPOINT: &str = "checkpoint";
+
+/// Appends a sealed checkpoint of every instance's chain head to `path` at every occurrence of
+/// `schedule`. A failed one is logged; the next occurrence writes what it missed.
+pub async fn run_checkpoints(engine: Engine, schedule: Schedule, path: std::path::PathBuf, shutdown: watch::Receiver<bool>, loops: Loops) {
+    let tz = engine.workflows.env.tz;
+    on_schedule(schedule, tz, shutdown, |_| async {
+        loops.begin(CHECKPOINT);
+        match crate::trail::write_checkpoint(&engine.db, &engine.workflows.audit, &path, engine.now(), false).await {
+            Ok(c) => tracing::info!(file = %path.display(), heads = c.heads.len(), instances = c.instances, "audit checkpoint written"),
+            Err(e) => tracing::error!(error = %e, file = %path.display(), "audit checkpoint failed; retried at the next occurrence"),
+        }
+        loops.end(CHECKPOINT);
+    })
+    .await
+}
 
 pub async fn sweep_once(engine: &Engine, worker: &str) {
     let started = std::time::Instant::now();

@@ -19,6 +19,7 @@ mod m20261201_000010_statistics_rollup;
 mod m20261201_000011_bundles;
 mod m20261202_000012_inbox_indexes;
 mod m20261202_000013_authorization;
+mod m20261203_000014_keyed_audit;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_bundles::Migration),
             Box::new(m20261202_000012_inbox_indexes::Migration),
             Box::new(m20261202_000013_authorization::Migration),
+            Box::new(m20261203_000014_keyed_audit::Migration),
         ]
     }
 }
@@ -97,6 +99,7 @@ mod tests {
                 "m20261201_000011_bundles",
                 "m20261202_000012_inbox_indexes",
                 "m20261202_000013_authorization",
+                "m20261203_000014_keyed_audit",
             ]
         );
     }

@@ -728,10 +728,10 @@ impl WindowMutation {
         };
         let now = engine.now();
         let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
-        registry::put_applicant(&txn, &row, now).await.map_err(|e| e.internal())?;
-        registry::adopt(&txn, &row.uscc, &slot.region).await.map_err(|e| e.internal())?;
+        registry::put_applicant(&txn, &engine.workflows.audit, &row, now).await.map_err(|e| e.internal())?;
+        registry::adopt(&txn, &engine.workflows.audit, &row.uscc, &slot.region).await.map_err(|e| e.internal())?;
         if let Some(old) = &existing {
-            registry::record_changes(&txn, old, &row, &claims.sub, now).await.map_err(|e| e.internal())?;
+            registry::record_changes(&txn, &engine.workflows.audit, old, &row, &claims.sub, now).await.map_err(|e| e.internal())?;
         }
         txn.commit().await.map_err(|e| e.internal())?;
         Ok(PutApplicantPayload { applicant: row.into() })
@@ -751,7 +751,7 @@ impl WindowMutation {
         policy::applicant(&engine.db, claims, Act::RepairCredit, &holder).await.map_err(|e| if e.message.starts_with("no applicant") { not_found() } else { e })?;
         let now = engine.now();
         let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
-        let repaired = crate::store::credit::repair(&txn, &engine.workflows.credit, &input.record_id, &claims.sub, input.reason.trim(), now)
+        let repaired = crate::store::credit::repair(&txn, &engine.workflows.credit, &engine.workflows.audit, &input.record_id, &claims.sub, input.reason.trim(), now)
             .await
             .map_err(|e| e.internal())?;
         let Some(repair) = repaired else {
@@ -781,7 +781,7 @@ impl WindowMutation {
         let (mut updated, mut unknown) = (0, Vec::new());
         for r in &input.records {
             let code = ids::uscc(&r.uscc).unwrap_or_default();
-            if registry::set_credit(&txn, &engine.workflows.credit, &code, &r.tier, r.dishonest, now).await.map_err(|e| e.internal())? {
+            if registry::set_credit(&txn, &engine.workflows.credit, &engine.workflows.audit, &code, &r.tier, r.dishonest, now).await.map_err(|e| e.internal())? {
                 updated += 1;
             } else {
                 unknown.push(code);

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde::{Deserialize, Serialize};
 
+use super::audit::AuditKeys;
+use super::seal::{self, APPLICANTS, CREDIT_RECORDS};
 use super::stmt;
 
 /// How records move an applicant's tier (A best … D worst) and the dishonesty list.
@@ -40,11 +42,12 @@ fn worse<'a>(a: &'a str, b: &'a str) -> &'a str {
     if b > a { b } else { a }
 }
 
-/// Writes one record and recomputes the applicant's standing.
+/// Writes one record, sealed, and recomputes the applicant's standing.
 #[allow(clippy::too_many_arguments)]
 pub async fn record(
     db: &impl ConnectionTrait,
     rules: &CreditRules,
+    keys: &AuditKeys,
     uscc: &str,
     kind: &str,
     instance_id: Option<&str>,
@@ -59,12 +62,13 @@ pub async fn record(
         vec![id.clone().into(), uscc.into(), kind.into(), instance_id.into(), event_seq.into(), reason.into(), now.timestamp_millis().into()],
     ))
     .await?;
-    recompute(db, rules, uscc, now).await?;
+    seal::seal(db, keys, &CREDIT_RECORDS, &id).await?;
+    recompute(db, rules, keys, uscc, now).await?;
     Ok(id)
 }
 
 /// The applicant's effective tier and flag from the imported ones and the unrepaired records.
-pub async fn recompute(db: &impl ConnectionTrait, rules: &CreditRules, uscc: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn recompute(db: &impl ConnectionTrait, rules: &CreditRules, keys: &AuditKeys, uscc: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
     #[derive(FromQueryResult)]
     struct Imported {
         imported_tier: String,
@@ -109,7 +113,7 @@ pub async fn recompute(db: &impl ConnectionTrait, rules: &CreditRules, uscc: &st
         vec![tier.into(), i64::from(dishonest).into(), now.timestamp_millis().into(), uscc.into()],
     ))
     .await?;
-    Ok(())
+    seal::seal(db, keys, &APPLICANTS, uscc).await
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
@@ -141,7 +145,7 @@ async fn one(db: &impl ConnectionTrait, id: &str) -> Result<Option<CreditRecord>
 
 /// Repairs a breach or revocation (信用修复): it no longer counts; a `repair` record says who
 /// and why, and is returned. `None` when there is no such unrepaired record.
-pub async fn repair(db: &impl ConnectionTrait, rules: &CreditRules, id: &str, by: &str, reason: &str, now: DateTime<Utc>) -> Result<Option<CreditRecord>, DbErr> {
+pub async fn repair(db: &impl ConnectionTrait, rules: &CreditRules, keys: &AuditKeys, id: &str, by: &str, reason: &str, now: DateTime<Utc>) -> Result<Option<CreditRecord>, DbErr> {
     let Some(found) = one(db, id).await? else { return Ok(None) };
     if found.repaired_at.is_some() || !(found.kind == kind::BREACH || found.kind == kind::REVOCATION) {
         return Ok(None);
@@ -152,7 +156,8 @@ pub async fn repair(db: &impl ConnectionTrait, rules: &CreditRules, id: &str, by
         vec![now.timestamp_millis().into(), by.into(), reason.into(), id.into()],
     ))
     .await?;
-    let repair = record(db, rules, &found.applicant_uscc, kind::REPAIR, found.instance_id.as_deref(), None, &format!("{id}: {reason}"), now).await?;
+    seal::seal(db, keys, &CREDIT_RECORDS, id).await?;
+    let repair = record(db, rules, keys, &found.applicant_uscc, kind::REPAIR, found.instance_id.as_deref(), None, &format!("{id}: {reason}"), now).await?;
     one(db, &repair).await
 }
 

@@ -72,6 +72,9 @@ pub mod event {
         pub hash: String,
         /// `actor.subject`, indexed: the audit trail per actor.
         pub actor_subject: Option<String>,
+        /// How `hash` was made: `sha256` (events from before the trail was keyed) or
+        /// `hmac-sha256:<key id>` (`store::audit`).
+        pub scheme: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 use serde_json::{json, Value};
 
-use super::audit::{event_hash, GENESIS};
+use super::audit::{seal_event, AuditKeys, GENESIS};
 use super::entities::{event, instance, outbox, timer};
 use crate::workflow::{
     engine::{self, ArmTimer, Snapshot},
@@ -30,6 +30,8 @@ pub struct Workflows {
     pub credit: super::credit::CreditRules,
     /// When window officers are suspended and items flagged for their returns.
     pub returns: crate::domain::return_rule::ReturnRule,
+    /// The keys audit events and sealed rows are written with (`store::audit`).
+    pub audit: AuditKeys,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,8 +146,10 @@ fn to_json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-/// The audit event for `outcome`, hashed onto `prev_hash`.
+/// The audit event for `outcome`, keyed onto `prev_hash`.
+#[allow(clippy::too_many_arguments)]
 fn audit_event(
+    keys: &AuditKeys,
     instance_id: &str,
     seq: i64,
     prev_hash: &str,
@@ -166,8 +170,9 @@ fn audit_event(
         prev_hash: prev_hash.to_string(),
         hash: String::new(),
         actor_subject: Some(actor.subject.clone()),
+        scheme: String::new(),
     };
-    row.hash = event_hash(&row);
+    seal_event(keys, &mut row);
     row
 }
 
@@ -218,7 +223,7 @@ pub async fn start(
     let id = uuid::Uuid::now_v7().to_string();
     let now_ms = now.timestamp_millis();
     let payload = json!({ "context": context, "deadlines": deadlines });
-    let ev = audit_event(&id, 1, GENESIS, &outcome, actor, &payload, now_ms);
+    let ev = audit_event(&wf.audit, &id, 1, GENESIS, &outcome, actor, &payload, now_ms);
     let scope = Scope::from_context(&outcome.context);
     // The row goes first: the event refers to it.
     instance::Entity::insert(instance::ActiveModel {
@@ -366,7 +371,7 @@ pub(crate) async fn apply(
     let event_name = outcome.event.as_str();
     let seq = model.version + 1;
     let now_ms = now.timestamp_millis();
-    let ev = audit_event(id, seq, &model.last_event_hash, &outcome, actor, payload, now_ms);
+    let ev = audit_event(&wf.audit, id, seq, &model.last_event_hash, &outcome, actor, payload, now_ms);
     let mut update = instance::Entity::update_many();
     if let Some(deadlines) = &outcome.deadlines {
         update = update.col_expr(instance::Column::Deadlines, Expr::value(to_json(deadlines)));
@@ -447,7 +452,7 @@ pub(crate) async fn apply(
             Effect::CreditRecord { kind } => match &current.scope.applicant_uscc {
                 Some(uscc) => {
                     let reason = payload["reason"].as_str().map_or_else(|| format!("{} {event_name}", def.name), str::to_string);
-                    super::credit::record(db, &wf.credit, uscc, kind, Some(id), Some(seq), &reason, now).await?;
+                    super::credit::record(db, &wf.credit, &wf.audit, uscc, kind, Some(id), Some(seq), &reason, now).await?;
                 }
                 None => tracing::warn!(instance = %id, event = %event_name, "credit:{kind} on an instance with no applicant: no record written"),
             },
@@ -532,7 +537,7 @@ pub(crate) fn writes_only_its_own(decided: &Decided, from: &str) -> bool {
 /// Writes several instances' decided events (each `writes_only_its_own`) in the caller's
 /// transaction, in one statement per table rather than several per event: what `apply` writes
 /// for each, no more. The timer sweep's shared transaction; a commit per timer was its cost.
-pub(crate) async fn apply_own(db: &impl ConnectionTrait, items: Vec<Own>, actor: &Actor, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub(crate) async fn apply_own(db: &impl ConnectionTrait, keys: &AuditKeys, items: Vec<Own>, actor: &Actor, now: DateTime<Utc>) -> Result<(), StoreError> {
     if items.is_empty() {
         return Ok(());
     }
@@ -544,7 +549,7 @@ pub(crate) async fn apply_own(db: &impl ConnectionTrait, items: Vec<Own>, actor:
         }
         let Own { model, decided: Decided { definition: def, current, outcome }, payload } = item;
         let (id, seq) = (model.id.as_str(), model.version + 1);
-        let ev = audit_event(id, seq, &model.last_event_hash, &outcome, actor, &payload, now_ms);
+        let ev = audit_event(keys, id, seq, &model.last_event_hash, &outcome, actor, &payload, now_ms);
         let deadlines = to_json(outcome.deadlines.as_ref().unwrap_or(&current.deadlines));
         rows.extend::<[sea_orm::Value; 8]>([
             id.into(), model.version.into(), outcome.to.clone().into(), to_json(&outcome.context).into(), deadlines.into(), seq.into(), ev.hash.clone().into(), now_ms.into(),

@@ -11,6 +11,7 @@ pub mod instances;
 pub mod outbox;
 pub mod provisional;
 pub mod rollup;
+pub mod seal;
 pub mod sla;
 pub mod timers;
 

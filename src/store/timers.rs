@@ -210,7 +210,7 @@ async fn fire_together(db: &DatabaseConnection, wf: &Workflows, chunk: &[Vec<Due
             out.push(Fired::Stale);
         }
     }
-    instances::apply_own(&txn, own, &actor, now).await?;
+    instances::apply_own(&txn, &wf.audit, own, &actor, now).await?;
     txn.commit().await?;
     Ok((out, rest))
 }

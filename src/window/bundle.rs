@@ -620,9 +620,9 @@ pub async fn register(engine: &Engine, officer: &Claims, registration_id: &str, 
         credit_tier: NEW_ENTERPRISE_TIER.into(),
         dishonest: 0,
     };
-    registry::put_applicant(&txn, &applicant, now).await?;
+    registry::put_applicant(&txn, &engine.workflows.audit, &applicant, now).await?;
     // The region that registered the enterprise is its home region (api::policy).
-    registry::adopt(&txn, &uscc, &region).await?;
+    registry::adopt(&txn, &engine.workflows.audit, &uscc, &region).await?;
     registry::put_electronic_licence(
         &txn,
         &registry::ElectronicLicence { holder_uscc: uscc.clone(), kind: "business_licence".into(), number: uscc.clone(), valid_until: "9999-12-31".into(), revoked: 0 },

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde::{Deserialize, Serialize};
 
-use crate::store::stmt;
+use crate::store::audit::AuditKeys;
+use crate::store::{seal, stmt};
 
 /// Inserts or replaces one row of a keyed table.
 async fn upsert(db: &impl ConnectionTrait, table: &str, key: &str, columns: &[&str], values: Vec<sea_orm::Value>) -> Result<(), DbErr> {
@@ -211,8 +212,8 @@ pub struct Applicant {
 pub const CREDIT_TIERS: [&str; 4] = ["A", "B", "C", "D"];
 
 /// Creates an applicant (its credit as given, as if imported) or updates its details; credit
-/// afterwards changes only through imports and credit records.
-pub async fn put_applicant(db: &impl ConnectionTrait, a: &Applicant, now: DateTime<Utc>) -> Result<(), DbErr> {
+/// afterwards changes only through imports and credit records. The row is sealed as written.
+pub async fn put_applicant(db: &impl ConnectionTrait, keys: &AuditKeys, a: &Applicant, now: DateTime<Utc>) -> Result<(), DbErr> {
     let sql = "INSERT INTO applicants (uscc, name, legal_representative, email, mobile, credit_tier, dishonest, imported_tier, imported_dishonest, updated_at) \
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uscc) DO UPDATE SET name = excluded.name, \
                legal_representative = excluded.legal_representative, email = excluded.email, mobile = excluded.mobile, updated_at = excluded.updated_at";
@@ -233,7 +234,7 @@ pub async fn put_applicant(db: &impl ConnectionTrait, a: &Applicant, now: DateTi
         ],
     ))
     .await?;
-    Ok(())
+    seal::seal(db, keys, &seal::APPLICANTS, &a.uscc).await
 }
 
 /// The region that registered applicant `uscc`: `None` when unknown, `Some(None)` when it is on
@@ -248,8 +249,11 @@ pub async fn home_region(db: &impl ConnectionTrait, uscc: &str) -> Result<Option
 }
 
 /// Gives applicant `uscc` its home region if it has none yet.
-pub async fn adopt(db: &impl ConnectionTrait, uscc: &str, region: &str) -> Result<(), DbErr> {
-    db.execute_raw(stmt(db, "UPDATE applicants SET home_region = ? WHERE uscc = ? AND home_region IS NULL", vec![region.into(), uscc.into()])).await?;
+pub async fn adopt(db: &impl ConnectionTrait, keys: &AuditKeys, uscc: &str, region: &str) -> Result<(), DbErr> {
+    let r = db.execute_raw(stmt(db, "UPDATE applicants SET home_region = ? WHERE uscc = ? AND home_region IS NULL", vec![region.into(), uscc.into()])).await?;
+    if r.rows_affected() > 0 {
+        seal::seal(db, keys, &seal::APPLICANTS, uscc).await?;
+    }
     Ok(())
 }
 
@@ -266,8 +270,8 @@ pub struct ApplicantChange {
 }
 
 /// Records each field of `new` that differs from `old` (name, legal representative, email,
-/// mobile) as a change by `by`.
-pub async fn record_changes(db: &impl ConnectionTrait, old: &Applicant, new: &Applicant, by: &str, now: DateTime<Utc>) -> Result<usize, DbErr> {
+/// mobile) as a change by `by`, each record sealed.
+pub async fn record_changes(db: &impl ConnectionTrait, keys: &AuditKeys, old: &Applicant, new: &Applicant, by: &str, now: DateTime<Utc>) -> Result<usize, DbErr> {
     let pairs = [
         ("name", Some(old.name.clone()), Some(new.name.clone())),
         ("legal_representative", Some(old.legal_representative.clone()), Some(new.legal_representative.clone())),
@@ -279,12 +283,14 @@ pub async fn record_changes(db: &impl ConnectionTrait, old: &Applicant, new: &Ap
         if before == after {
             continue;
         }
+        let id = uuid::Uuid::now_v7().to_string();
         db.execute_raw(stmt(
             db,
             "INSERT INTO applicant_changes (id, uscc, field, old_value, new_value, changed_by, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            vec![uuid::Uuid::now_v7().to_string().into(), new.uscc.clone().into(), field.into(), before.into(), after.into(), by.into(), now.timestamp_millis().into()],
+            vec![id.clone().into(), new.uscc.clone().into(), field.into(), before.into(), after.into(), by.into(), now.timestamp_millis().into()],
         ))
         .await?;
+        seal::seal(db, keys, &seal::APPLICANT_CHANGES, &id).await?;
         n += 1;
     }
     Ok(n)
@@ -318,6 +324,7 @@ pub async fn applicant(db: &impl ConnectionTrait, uscc: &str) -> Result<Option<A
 pub async fn set_credit(
     db: &impl ConnectionTrait,
     rules: &crate::store::credit::CreditRules,
+    keys: &AuditKeys,
     uscc: &str,
     tier: &str,
     dishonest: bool,
@@ -333,7 +340,7 @@ pub async fn set_credit(
     if r.rows_affected() == 0 {
         return Ok(false);
     }
-    crate::store::credit::recompute(db, rules, uscc, now).await?;
+    crate::store::credit::recompute(db, rules, keys, uscc, now).await?;
     Ok(true)
 }
 

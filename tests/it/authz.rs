@@ -82,6 +82,18 @@ impl Two {
                 .await;
             assert!(r.get("errors").is_none(), "{r}");
         }
+        // The demo's signals (a bundle's children opened once its business licence is
+        // approved) are delivered by the outbox loop just after start: the tests' snapshots of
+        // what a refused request left must not race them.
+        for _ in 0..200 {
+            use sea_orm::{ConnectionTrait, Statement};
+            let sql = "SELECT COUNT(*) AS n FROM outbox WHERE channel = 'signal' AND status = 'pending'";
+            let row = t.db.query_one_raw(Statement::from_string(t.db.get_database_backend(), sql.to_string())).await.unwrap().unwrap();
+            if row.try_get::<i64>("", "n").unwrap() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         t
     }
 

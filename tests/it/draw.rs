@@ -50,7 +50,7 @@ async fn the_draw_takes_each_tiers_share_records_its_seed_and_repeats_exactly() 
             for i in 0..n {
                 let code = uscc(&format!("91310000{tier}{i:08}"));
                 let applicant = registry::Applicant { uscc: code.clone(), name: format!("{tier}{i}"), legal_representative: "张".into(), email: None, mobile: None, credit_tier: tier.into(), dishonest: 0 };
-                registry::put_applicant(&e.db, &applicant, now).await.unwrap();
+                registry::put_applicant(&e.db, &e.workflows.audit, &applicant, now).await.unwrap();
                 let input = intake::OpenCaseInput {
                     applicant_uscc: code,
                     item_code: "I".into(),

@@ -49,7 +49,7 @@ pub(crate) async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Serve
             let files = std::fs::read_dir(repo().join("workflows")).unwrap().filter(|f| f.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml")).count();
             assert_eq!((&body["ready"], &body["database"], &body["definitions"]), (&json!(true), &json!(true), &json!(files)), "every deployed version: {body}");
             let loops: Vec<&str> = body["loops"].as_array().unwrap().iter().filter_map(|l| l["name"].as_str()).collect();
-            assert_eq!(loops, ["digest", "draw", "housekeeping", "outbox", "sweeper"], "every loop reports: {body}");
+            assert_eq!(loops, ["checkpoint", "digest", "draw", "housekeeping", "outbox", "sweeper"], "every loop reports: {body}");
             return (server, base, url);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -3,6 +3,7 @@
 
 mod acts;
 mod api;
+mod audit_chain;
 mod authz;
 mod bounded_templates;
 mod bundle;

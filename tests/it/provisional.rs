@@ -98,7 +98,7 @@ async fn provisional_deadlines_are_recomputed_once_the_official_year_is_loaded_n
         // Loading again changes nothing; every chain still verifies.
         let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
         assert_eq!(events(&e, &december).await.len(), 4);
-        let broken = pledgeflow::store::audit::verify_all(&e.db).await.unwrap();
+        let broken = pledgeflow::store::audit::verify_all(&e.db, &e.workflows.audit).await.unwrap();
         assert!(broken.breaks.is_empty(), "{broken:?}");
         db.cleanup().await;
     }
@@ -126,7 +126,7 @@ async fn a_deferral_deadline_given_at_intake_in_a_provisional_year_is_recounted_
             uscc: "91310110666007217T".into(), name: "甲".into(), legal_representative: "张".into(),
             email: Some("a@example.cn".into()), mobile: None, credit_tier: "A".into(), dishonest: 0,
         };
-        registry::put_applicant(&e.db, &applicant, now).await.unwrap();
+        registry::put_applicant(&e.db, &e.workflows.audit, &applicant, now).await.unwrap();
         let mut window = pledgeflow::auth::Claims::new("w", vec!["window".into()], now, chrono::Duration::hours(1));
         window.department = Some("D".into());
         let input = intake::OpenCaseInput {

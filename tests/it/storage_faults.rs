@@ -31,7 +31,7 @@ async fn footprint(db: &DatabaseConnection) -> Vec<i64> {
 
 /// No instance without its case, its three materials and exactly its version's events; no
 /// case without its instance; every chain whole.
-async fn whole(db: &DatabaseConnection) {
+async fn whole(db: &DatabaseConnection, keys: &store::audit::AuditKeys) {
     let orphans = [
         "SELECT COUNT(*) FROM workflow_instances i WHERE i.definition_name LIKE 'material-%' AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.instance_id = i.id)",
         "SELECT COUNT(*) FROM cases c WHERE NOT EXISTS (SELECT 1 FROM workflow_instances i WHERE i.id = c.instance_id)",
@@ -41,7 +41,7 @@ async fn whole(db: &DatabaseConnection) {
     for sql in orphans {
         assert_eq!(n(db, sql).await, 0, "{sql}");
     }
-    let report = store::audit::verify_all(db).await.unwrap();
+    let report = store::audit::verify_all(db, keys).await.unwrap();
     assert!(report.breaks.is_empty(), "{:?}", report.breaks);
 }
 
@@ -90,13 +90,13 @@ async fn a_full_sqlite_database_refuses_a_case_clearly_and_keeps_none_of_it() {
     assert!(!message.to_lowercase().contains("sqlite") && !message.contains("disk is full"), "no database text: {message}");
     assert!(r["data"]["openCase"].is_null(), "{r}");
     assert_eq!(footprint(&conn).await, before, "nothing of the refused case is kept");
-    whole(&conn).await;
+    whole(&conn, &api.engine.workflows.audit).await;
 
     // Room again: the same request goes through.
     conn.execute_unprepared("PRAGMA max_page_count = 1073741823").await.unwrap();
     let r = api.ok(&window, OPEN, open("DEFERRAL", true, Some(5))).await;
     assert_eq!(r["openCase"]["case"]["state"], "awaiting_materials");
-    whole(&conn).await;
+    whole(&conn, &api.engine.workflows.audit).await;
 }
 
 #[tokio::test]
@@ -114,9 +114,9 @@ async fn a_read_only_sqlite_database_refuses_a_case_clearly_and_keeps_none_of_it
     assert!(!message.to_lowercase().contains("sqlite") && !message.contains("readonly database"), "no database text: {message}");
     conn.execute_unprepared("PRAGMA query_only = OFF").await.unwrap();
     assert_eq!(footprint(&conn).await, before, "nothing of the refused case is kept");
-    whole(&conn).await;
+    whole(&conn, &api.engine.workflows.audit).await;
     api.ok(&window, OPEN, open("DEFERRAL", true, Some(5))).await;
-    whole(&conn).await;
+    whole(&conn, &api.engine.workflows.audit).await;
 }
 
 /// The file itself opened read-only (`mode=ro`), as a server pointed at a read-only copy would
@@ -139,5 +139,5 @@ async fn a_server_on_a_read_only_file_answers_reads_and_refuses_writes_as_read_o
     assert_eq!(code, "UNAVAILABLE", "{r}");
     assert!(message.contains("read-only"), "{message}");
     assert_eq!(footprint(&api.engine.db).await, before);
-    whole(&api.engine.db).await;
+    whole(&api.engine.db, &api.engine.workflows.audit).await;
 }

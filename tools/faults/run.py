@@ -10,7 +10,7 @@ and from what a real SMTP server (aiosmtpd) received:
   * every email the outbox delivered arrived, every arrival is an outbox row (a resend after a
     crash reuses the Message-ID: counted and reported as duplicates, the documented
     at-least-once), nothing pending, dead or failed is left unexplained;
-  * `pledgeflow audit verify` finds every hash chain intact, and SIGTERM leaves no claim held.
+  * `pledgeflow audit verify --checkpoint` finds every keyed chain intact, and none shorter than at the start, and SIGTERM leaves no claim held.
 
 Time: libfaketime (Debian `faketime`) preloaded into both servers with one offset file, moved by
 this script (FAKETIME_NO_CACHE: every clock read sees the current offset, so the two processes
@@ -356,6 +356,8 @@ class Run:
                 # One signing key for both servers and the token command: a token minted once
                 # works on either.
                 "PLEDGEFLOW_KEY_FILE": os.path.join(self.root, "signing.key"),
+                # And one audit key: both servers key the trail alike, `audit verify` checks it.
+                "PLEDGEFLOW_AUDIT_KEY_FILE": os.path.join(self.root, "audit.key"),
                 "PLEDGEFLOW_MAIL_URL": f"smtp://127.0.0.1:{self.smtp.port}",
                 "PLEDGEFLOW_MAIL_TIMEOUT_SECS": "10",
                 "PLEDGEFLOW_SWEEP_SCHEDULE": "*/1 * * * * *",
@@ -664,6 +666,9 @@ class Run:
 
     def run(self):
         self.setup()
+        # The chain heads before the chaos: no kill or restart may lose or truncate a history.
+        self.checkpoints = os.path.join(self.root, "audit-checkpoints.jsonl")
+        self.cli("audit", "checkpoint", "--file", self.checkpoints)
         threads = [threading.Thread(target=self.chaos, daemon=True), threading.Thread(target=self.watchdog, daemon=True)]
         for t in threads:
             t.start()
@@ -794,7 +799,7 @@ class Run:
         )[0][0]
         if per_instance != "0":
             V.add(f"{per_instance} instance(s) whose version is not their number of events")
-        audit = self.cli("audit", "verify", check=False)
+        audit = self.cli("audit", "verify", "--checkpoint", self.checkpoints, check=False)
         if audit.returncode != 0 or " 0 break(s)" not in audit.stdout:
             V.add(f"audit verify: exit {audit.returncode}: {audit.stdout[-2000:]}")
         panics = []
