@@ -154,7 +154,7 @@ impl Jobs {
                     "case_id": u.instance_id,
                     "workflow": set.latest(&u.definition_name).and_then(|d| d.title.clone()).unwrap_or(u.definition_name.clone()),
                     "timer": u.name, "event": u.event,
-                    "due": message::local_text(store::instances::from_ms(u.due_at), tz),
+                    "due": message::local_text(store::millis::from_ms(u.due_at), tz),
                     "applicant": message::inherited(&ctx, "applicant")["name"],
                     "item": message::inherited(&ctx, "item")["name"],
                 })

@@ -307,7 +307,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             // Never generates a key: a trail is verified with the key it was written with.
             let keys = pledgeflow::trail::keys(&config, false)?;
             let db = store::connect(&config.database_url, 2).await?;
-            let mut report = store::audit::verify_all(&db, &keys).await?;
+            let mut report = store::verify::verify_all(&db, &keys).await?;
             if let Some(file) = &checkpoint {
                 pledgeflow::trail::verify_checkpoints(&db, &keys, file, &mut report).await?;
             }

@@ -281,7 +281,7 @@ pub async fn verify_checkpoints(db: &impl ConnectionTrait, keys: &AuditKeys, pat
         seq: i64,
         hash: String,
     }
-    let when = |at: i64| crate::store::instances::from_ms(at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let when = |at: i64| crate::store::millis::from_ms(at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for chunk in ids.chunks(400) {
         let marks = vec!["?"; chunk.len()].join(", ");
         let values: Vec<sea_orm::Value> = chunk.iter().map(|id| id.as_str().into()).collect();

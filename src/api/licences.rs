@@ -65,7 +65,7 @@ pub async fn licences(db: &impl ConnectionTrait, set: &WorkflowSet, tz: chrono_t
     let Some(name) = crate::window::registry::applicant(db, uscc).await?.map(|a| a.name) else {
         return Ok(None);
     };
-    if crate::window::bundle::is_deregistered(db, uscc).await? {
+    if crate::window::registry::is_deregistered(db, uscc).await? {
         return Ok(Some(PublicLicenceHolder { uscc: uscc.into(), name, business_licence: BusinessLicenceStatus::Deregistered, licences: Vec::new() }));
     }
     let rows: Vec<Row> = fetch(

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::access::{self, error, ErrorCode, Roles};
 use super::window::window_error;
 use crate::runtime::Engine;
-use crate::store::instances::from_ms;
+use crate::store::millis::from_ms;
 use crate::window::quality::{self, Suspension};
 
 const SUPERVISORS: Roles = Roles(&["supervisor", "regional_admin"]);

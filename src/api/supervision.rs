@@ -119,7 +119,7 @@ impl TryFrom<draws::DrawRow> for InspectionDraw {
             id: ID(r.id),
             seed: (r.seed as u64).to_string(),
             drawn_by: r.drawn_by,
-            drawn_at: crate::store::instances::from_ms(r.drawn_at),
+            drawn_at: crate::store::millis::from_ms(r.drawn_at),
             ratios: r.ratios,
             pool_size: pool.len() as i64,
             picks: picks
@@ -161,7 +161,7 @@ impl SupervisionQuery {
                 region: b.region,
                 department: b.department,
                 division: b.division,
-                breached_at: crate::store::instances::from_ms(b.breached_at),
+                breached_at: crate::store::millis::from_ms(b.breached_at),
             })
             .collect())
     }

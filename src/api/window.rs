@@ -239,7 +239,7 @@ pub struct CreditRecordView {
 
 impl From<crate::store::credit::CreditRecord> for CreditRecordView {
     fn from(r: crate::store::credit::CreditRecord) -> Self {
-        use crate::store::instances::from_ms;
+        use crate::store::millis::from_ms;
         Self {
             id: ID(r.id),
             kind: r.kind,
@@ -365,7 +365,7 @@ impl WindowQuery {
                 old_value: c.old_value,
                 new_value: c.new_value,
                 changed_by: c.changed_by,
-                changed_at: crate::store::instances::from_ms(c.changed_at),
+                changed_at: crate::store::millis::from_ms(c.changed_at),
             })
             .collect())
     }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -77,39 +77,8 @@ pub struct InstanceRecord {
     pub scope: Scope,
 }
 
-/// Who may see an instance: staff of its region, department or division, and its applicant.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scope {
-    pub region: Option<String>,
-    pub department: Option<String>,
-    pub division: Option<String>,
-    pub applicant_uscc: Option<String>,
-}
-
-impl Scope {
-    /// From the context's `scope` (`region`, `department`, `division`) and `applicant.uscc`.
-    /// A spawned instance without its own belongs to the supervising department and division
-    /// its parent names (`supervision`), else takes its parent's scope.
-    pub fn from_context(ctx: &Value) -> Self {
-        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
-        let parent = &ctx["parent"]["context"];
-        let pick = |key: &str| {
-            text(&ctx["scope"][key])
-                .or_else(|| if key == "region" { None } else { text(&parent["supervision"][key]) })
-                .or_else(|| text(&parent["scope"][key]))
-        };
-        Self {
-            region: pick("region"),
-            department: pick("department"),
-            division: pick("division"),
-            applicant_uscc: text(&ctx["applicant"]["uscc"]).or_else(|| text(&ctx["parent"]["context"]["applicant"]["uscc"])),
-        }
-    }
-}
-
-pub fn from_ms(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
+pub use super::millis::from_ms;
+pub use super::scope::Scope;
 
 impl TryFrom<instance::Model> for InstanceRecord {
     type Error = StoreError;

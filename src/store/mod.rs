@@ -8,12 +8,15 @@ pub mod definitions;
 pub mod entities;
 pub mod idempotency;
 pub mod instances;
+pub mod millis;
 pub mod outbox;
 pub mod provisional;
 pub mod rollup;
+pub mod scope;
 pub mod seal;
 pub mod sla;
 pub mod timers;
+pub mod verify;
 
 use std::time::Duration;
 

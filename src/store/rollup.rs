@@ -45,7 +45,7 @@ const SETTING: &str = "statistics_rollup_zone";
 
 /// The local day number (days since 1970-01-01 in the office's zone) of an instant in ms.
 pub fn local_day(ms: i64, tz: chrono_tz::Tz) -> i64 {
-    let date = super::instances::from_ms(ms).with_timezone(&tz).date_naive();
+    let date = super::millis::from_ms(ms).with_timezone(&tz).date_naive();
     (date - NaiveDate::default()).num_days()
 }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 
-use super::instances::Scope;
+use super::scope::Scope;
 use super::stmt;
 
 pub async fn record(db: &impl ConnectionTrait, instance_id: &str, seq: i64, scope: &Scope, limit: &str, now: DateTime<Utc>) -> Result<(), DbErr> {

@@ -21,7 +21,7 @@ use super::registry::{self, Applicant};
 use crate::auth::Claims;
 use crate::domain::ids;
 use crate::runtime::Engine;
-use crate::store::{self, count, fetch, instances, stmt, InstanceRecord, StoreError};
+use crate::store::{self, fetch, instances, stmt, InstanceRecord, StoreError};
 use crate::workflow::{Actor, Definition};
 
 /// The bundle's own workflow and the registration's.
@@ -156,11 +156,6 @@ pub async fn items_named(db: &impl ConnectionTrait, codes: &[String], field: &'s
         items.push(item);
     }
     Ok(items)
-}
-
-/// Whether the business licence of `uscc` has been deregistered.
-pub async fn is_deregistered(db: &impl ConnectionTrait, uscc: &str) -> Result<bool, sea_orm::DbErr> {
-    Ok(count(db, "SELECT COUNT(*) AS n FROM deregistrations WHERE uscc = ?", vec![uscc.into()]).await? > 0)
 }
 
 #[derive(FromQueryResult)]
@@ -672,7 +667,7 @@ pub async fn deregister(engine: &Engine, officer: &Claims, uscc: &str, reason: &
             return Err(WindowError::Forbidden(format!("the business licence of {uscc} was registered by {}, not your department", e.department)));
         }
     }
-    if is_deregistered(db, &uscc).await? {
+    if registry::is_deregistered(db, &uscc).await? {
         return Err(WindowError::Invalid(format!("the business licence of {uscc} is already deregistered")));
     }
     #[derive(FromQueryResult)]

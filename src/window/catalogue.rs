@@ -165,7 +165,7 @@ impl TryFrom<Row> for Item {
             department: r.department,
             excluded: r.excluded != 0,
             spec,
-            created_at: crate::store::instances::from_ms(r.created_at),
+            created_at: crate::store::millis::from_ms(r.created_at),
         })
     }
 }

@@ -20,32 +20,7 @@ use crate::runtime::Engine;
 use crate::store::{self, instances, stmt, InstanceRecord, StoreError};
 use crate::workflow::{Actor, TimeEnv, TransitionError};
 
-#[derive(Debug, thiserror::Error)]
-pub enum WindowError {
-    #[error("{message}")]
-    BadInput { field: &'static str, message: String },
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    Invalid(String),
-    /// A refusal whose code covers several causes: `reason` tells them apart (README, "Reasons").
-    #[error("{message}")]
-    Refused { code: &'static str, reason: &'static str, field: Option<&'static str>, message: String },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<DbErr> for WindowError {
-    fn from(e: DbErr) -> Self {
-        WindowError::Store(StoreError::Db(e))
-    }
-}
-
-pub(crate) fn bad(field: &'static str, message: impl Into<String>) -> WindowError {
-    WindowError::BadInput { field, message: message.into() }
-}
+pub use super::error::{bad, WindowError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
 pub enum MaterialStatus {
@@ -168,7 +143,7 @@ pub async fn prepare(
         return Err(bad("itemCode", format!("{} is excluded from commitment approval: ordinary procedure only", item.name)));
     }
     // An enterprise whose business licence is deregistered takes no new licence.
-    if super::bundle::is_deregistered(db, &uscc).await? {
+    if super::registry::is_deregistered(db, &uscc).await? {
         return Err(bad("applicantUscc", format!("the business licence of {uscc} is deregistered")));
     }
     // The credit gate comes first (事前信用查询).
@@ -562,7 +537,7 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str, opinion:
     };
     // Working days from intake to licence, counted now on the calendar in force (statistics).
     let tz = engine.workflows.env.tz;
-    let opened = crate::store::instances::from_ms(case.created_at).with_timezone(&tz).date_naive();
+    let opened = crate::store::millis::from_ms(case.created_at).with_timezone(&tz).date_naive();
     let days = engine.workflows.env.calendar.working_days_between(opened, now.with_timezone(&tz).date_naive()).ok();
     txn.execute_raw(stmt(
         &txn,

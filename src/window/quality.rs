@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 
 
-use super::intake::WindowError;
+use super::error::WindowError;
 use crate::store::{count, fetch, instances::from_ms, stmt};
 
 pub use crate::domain::return_rule::{Rate, ReturnRule};

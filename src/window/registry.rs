@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde::{Deserialize, Serialize};
 
 use crate::store::audit::AuditKeys;
-use crate::store::{seal, stmt};
+use crate::store::{count, seal, stmt};
 
 /// Inserts or replaces one row of a keyed table.
 async fn upsert(db: &impl ConnectionTrait, table: &str, key: &str, columns: &[&str], values: Vec<sea_orm::Value>) -> Result<(), DbErr> {
@@ -399,4 +399,9 @@ pub async fn departments(db: &impl ConnectionTrait, region: &str) -> Result<Vec<
             (d, own)
         })
         .collect())
+}
+
+/// Whether the business licence of `uscc` has been deregistered.
+pub async fn is_deregistered(db: &impl ConnectionTrait, uscc: &str) -> Result<bool, DbErr> {
+    Ok(count(db, "SELECT COUNT(*) AS n FROM deregistrations WHERE uscc = ?", vec![uscc.into()]).await? > 0)
 }

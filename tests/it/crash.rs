@@ -4,7 +4,7 @@
 
 use std::{process::Command, time::Duration};
 
-use pledgeflow::store::{self, audit, entities};
+use pledgeflow::store::{self, entities};
 use sea_orm::{EntityTrait, PaginatorTrait};
 
 use crate::helpers::{backends, bin, repo};
@@ -46,7 +46,7 @@ async fn a_killed_process_leaves_every_instance_at_its_last_committed_state() {
         let conn = store::connect(&db.url, 1).await.unwrap();
         // The bench's key, where it made it: beside the SQLite file, else in the data folder.
         let keys = pledgeflow::trail::keys(&pledgeflow::config::Config { database_url: db.url.clone(), ..Default::default() }, false).unwrap();
-        let report = audit::verify_all(&conn, &keys).await.unwrap();
+        let report = pledgeflow::store::verify::verify_all(&conn, &keys).await.unwrap();
         assert!(report.breaks.is_empty(), "{}: {:?}", db.label, &report.breaks[..report.breaks.len().min(5)]);
         assert_eq!(report.events, seen);
         conn.close().await.ok();

@@ -7,7 +7,7 @@ use chrono::{Duration, TimeZone, Utc};
 use pledgeflow::{
     clock::ManualClock,
     runtime::Engine,
-    store::{audit, entities, StoreError},
+    store::{entities, StoreError},
     workflow::{Actor, TransitionError},
 };
 use sea_orm::{EntityTrait, PaginatorTrait};
@@ -79,7 +79,7 @@ async fn a_case_runs_from_intake_to_licence_with_one_audit_event_per_transition(
         let mut topics: Vec<_> = outbox.iter().map(|o| format!("{}:{}:{}", o.channel, o.recipient, o.topic)).collect();
         topics.sort();
         assert_eq!(topics, ["email:applicant:licensed", "email:applicant:materials_received", "webhook:supervision:archive"]);
-        let report = audit::verify_all(&e.db, &e.workflows.audit).await.unwrap();
+        let report = pledgeflow::store::verify::verify_all(&e.db, &e.workflows.audit).await.unwrap();
         assert!(report.breaks.is_empty(), "{:?}", report.breaks);
         assert_eq!((report.instances, report.events), (2, 4));
         db.cleanup().await;
@@ -145,7 +145,7 @@ async fn of_two_concurrent_firings_on_one_instance_exactly_one_wins() {
             let recorded: Value = serde_json::from_str(&history[1].payload).unwrap();
             assert_eq!(recorded["by"], winner.instance.context["by"], "the audit event is the winner's");
         }
-        assert!(audit::verify_all(&e.db, &e.workflows.audit).await.unwrap().breaks.is_empty());
+        assert!(pledgeflow::store::verify::verify_all(&e.db, &e.workflows.audit).await.unwrap().breaks.is_empty());
         db.cleanup().await;
     }
 }

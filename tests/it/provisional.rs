@@ -98,7 +98,7 @@ async fn provisional_deadlines_are_recomputed_once_the_official_year_is_loaded_n
         // Loading again changes nothing; every chain still verifies.
         let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
         assert_eq!(events(&e, &december).await.len(), 4);
-        let broken = pledgeflow::store::audit::verify_all(&e.db, &e.workflows.audit).await.unwrap();
+        let broken = pledgeflow::store::verify::verify_all(&e.db, &e.workflows.audit).await.unwrap();
         assert!(broken.breaks.is_empty(), "{broken:?}");
         db.cleanup().await;
     }

@@ -41,7 +41,7 @@ async fn whole(db: &DatabaseConnection, keys: &store::audit::AuditKeys) {
     for sql in orphans {
         assert_eq!(n(db, sql).await, 0, "{sql}");
     }
-    let report = store::audit::verify_all(db, keys).await.unwrap();
+    let report = store::verify::verify_all(db, keys).await.unwrap();
     assert!(report.breaks.is_empty(), "{:?}", report.breaks);
 }
 

@@ -297,7 +297,7 @@ async fn a_mixed_batch_fires_each_timer_once_and_each_instances_in_order() {
         let pending = entities::timer::Entity::find().filter(entities::timer::Column::Status.eq("pending")).count(&e.db).await.unwrap();
         assert_eq!(pending, 21, "only the 20 November expiries are left: {}", db.label);
         assert_eq!(e.sweep("w2").await.unwrap(), timers::SweepReport::default(), "nothing fired twice");
-        let audit = pledgeflow::store::audit::verify_all(&e.db, &e.workflows.audit).await.unwrap();
+        let audit = pledgeflow::store::verify::verify_all(&e.db, &e.workflows.audit).await.unwrap();
         assert!(audit.breaks.is_empty(), "{}: {:?}", db.label, audit.breaks);
         db.cleanup().await;
     }
