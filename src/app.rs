@@ -29,7 +29,13 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     // Before anything writes an event: the trail is keyed from its first write on.
     let audit = crate::trail::keys(config, true)?;
     store::seal::start_up(&db, &audit, clock.now()).await.context("keying the audit trail")?;
-    let workflows = Workflows { set, env: TimeEnv { calendar: loaded.calendar, tz: config.timezone }, credit: config.credit.clone(), returns: config.return_rule.clone(), audit };
+    // The domain effects the definitions name, each served by the module it belongs to.
+    let effects = store::workflows::EffectHandlers::default().with(store::workflows::BUNDLE_ADVANCE, Arc::new(crate::window::bundle::Advance));
+    let unserved = effects.missing(&set);
+    if !unserved.is_empty() {
+        anyhow::bail!("workflow definitions name effects no module serves:\n{}", unserved.join("\n"));
+    }
+    let workflows = Workflows { set, env: TimeEnv { calendar: loaded.calendar, tz: config.timezone }, credit: config.credit.clone(), returns: config.return_rule.clone(), audit, effects };
     let confirmed = store::provisional::confirm(&db, &workflows, clock.now()).await.context("recomputing provisional deadlines")?;
     if confirmed != Default::default() {
         tracing::info!(extended = confirmed.extended, kept = confirmed.kept, still_provisional = confirmed.still_provisional, "provisional deadlines checked against the calendar on file");

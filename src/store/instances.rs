@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 use serde_json::{json, Value};
 
@@ -15,44 +15,14 @@ use super::entities::{event, instance, outbox, timer};
 use crate::workflow::{
     engine::{self, ArmTimer, Snapshot},
     vocabulary::Effect,
-    Actor, Definition, Outcome, TimeEnv, TransitionError, WorkflowSet,
+    Actor, Definition, Outcome,
 };
 
 /// The counter of transitions written (by workflow and event), at `/metrics`.
 pub const TRANSITIONS: &str = "pledgeflow_transitions_total";
 
-/// The definitions and the time rules an engine runs with.
-#[derive(Debug, Clone)]
-pub struct Workflows {
-    pub set: WorkflowSet,
-    pub env: TimeEnv,
-    /// How `credit:*` effects move an applicant's standing.
-    pub credit: super::credit::CreditRules,
-    /// When window officers are suspended and items flagged for their returns.
-    pub returns: crate::domain::return_rule::ReturnRule,
-    /// The keys audit events and sealed rows are written with (`store::audit`).
-    pub audit: AuditKeys,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("no workflow instance {0}")]
-    NotFound(String),
-    #[error("instance {id} was changed meanwhile: expected version {expected}, it is at {actual}")]
-    Conflict { id: String, expected: i64, actual: i64 },
-    #[error("no workflow definition {name:?}{}", version.map(|v| format!(" version {v}")).unwrap_or_default())]
-    UnknownDefinition { name: String, version: Option<i64> },
-    #[error("workflow {name} version {version} differs from the text deployed before under the same version: give it a new version")]
-    DefinitionChanged { name: String, version: i64 },
-    #[error("instance {0} has no parent to signal")]
-    NoParent(String),
-    #[error(transparent)]
-    Transition(#[from] TransitionError),
-    #[error("database: {0}")]
-    Db(#[from] DbErr),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-}
+pub use super::error::StoreError;
+pub use super::workflows::Workflows;
 
 pub mod timer_status {
     pub const PENDING: &str = "pending";
@@ -178,7 +148,7 @@ fn timer_row(instance_id: &str, seq: i64, t: &ArmTimer) -> timer::ActiveModel {
 
 /// Starts an instance of the newest version of `name`.
 pub async fn start(
-    db: &impl ConnectionTrait,
+    db: &DatabaseTransaction,
     wf: &Workflows,
     name: &str,
     context: Value,
@@ -261,7 +231,7 @@ pub(crate) async fn lock_models(db: &impl ConnectionTrait, ids: &[&str], skip_he
 /// the instance is still at the version the caller saw.
 #[allow(clippy::too_many_arguments)]
 pub async fn fire(
-    db: &impl ConnectionTrait,
+    db: &DatabaseTransaction,
     wf: &Workflows,
     id: &str,
     event_name: &str,
@@ -277,7 +247,7 @@ pub async fn fire(
 /// `fire` on an instance row the caller has already read (a timer's sweep reads it under lock).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn fire_model(
-    db: &impl ConnectionTrait,
+    db: &DatabaseTransaction,
     wf: &Workflows,
     model: instance::Model,
     event_name: &str,
@@ -326,7 +296,7 @@ pub(crate) fn decide(
 /// decisions that are not a definition's events (a deadline recomputed on the official calendar).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn apply(
-    db: &impl ConnectionTrait,
+    db: &DatabaseTransaction,
     wf: &Workflows,
     model: instance::Model,
     def: &Definition,
@@ -399,8 +369,9 @@ pub(crate) async fn apply(
                 deliveries.extend(delivery(effect, key, id, model.parent_id.as_deref())?);
             }
             Effect::BundleAdvance { event } => {
-                // Boxed: opening a child writes through this function again.
-                if Box::pin(crate::window::bundle::advance(db, wf, def, id, now)).await? {
+                // The window's handler (a child it opens writes through this function again).
+                let advance = wf.effects.handler(super::workflows::BUNDLE_ADVANCE)?;
+                if advance.run(db, wf, def, id, now).await? {
                     deliveries.push((key, "signal".into(), id.to_string(), event.clone()));
                 }
             }

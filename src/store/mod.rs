@@ -6,6 +6,7 @@ pub mod audit;
 pub mod credit;
 pub mod definitions;
 pub mod entities;
+pub mod error;
 pub mod idempotency;
 pub mod instances;
 pub mod millis;
@@ -17,6 +18,7 @@ pub mod seal;
 pub mod sla;
 pub mod timers;
 pub mod verify;
+pub mod workflows;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! (the deadline may already have been communicated), only the mark is cleared.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter};
 use serde_json::json;
 
 use super::entities::{event, timer};
@@ -78,7 +78,7 @@ enum Confirmed {
     StillProvisional,
 }
 
-async fn confirm_one(db: &impl ConnectionTrait, wf: &Workflows, t: &timer::Model, now: DateTime<Utc>) -> Result<Confirmed, StoreError> {
+async fn confirm_one(db: &DatabaseTransaction, wf: &Workflows, t: &timer::Model, now: DateTime<Utc>) -> Result<Confirmed, StoreError> {
     let model = instances::load_model(db, &t.instance_id).await?;
     let def = wf.set.get(&model.definition_name, model.definition_version).ok_or_else(|| StoreError::UnknownDefinition {
         name: model.definition_name.clone(),
@@ -150,7 +150,7 @@ struct DeadlineBasis {
 
 /// Recounts one deadline on the calendar on file. Later: the deadline moves, the timers
 /// anchored on it are re-armed from it, one `deadline_extended` event, the applicant told.
-async fn confirm_deadline(db: &impl ConnectionTrait, wf: &Workflows, d: &DeadlineBasis, now: DateTime<Utc>) -> Result<Confirmed, StoreError> {
+async fn confirm_deadline(db: &DatabaseTransaction, wf: &Workflows, d: &DeadlineBasis, now: DateTime<Utc>) -> Result<Confirmed, StoreError> {
     use chrono::{NaiveDate, NaiveTime};
     let env = &wf.env;
     let corrupt = |what: &str| StoreError::Corrupt(format!("provisional deadline {} of {}: {what}", d.name, d.instance_id));

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, FromQueryResult};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -409,7 +409,16 @@ pub async fn standing(db: &impl ConnectionTrait, wf: &instances::Workflows, inst
 /// Starts every waiting child of `bundle_id` whose prerequisites hold, marks those whose
 /// prerequisites can no longer hold, and answers whether every child has ended. Runs in the
 /// caller's transaction (the event that changed a child, or the bundle's intake).
-pub async fn advance(db: &impl ConnectionTrait, wf: &instances::Workflows, def: &Definition, bundle_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+/// The window's handler of `bundle:advance`, which the application registers with the store.
+pub struct Advance;
+
+impl crate::store::workflows::EffectHandler for Advance {
+    fn run<'a>(&'a self, txn: &'a DatabaseTransaction, wf: &'a instances::Workflows, def: &'a Definition, id: &'a str, now: DateTime<Utc>) -> crate::store::workflows::EffectFuture<'a> {
+        Box::pin(advance(txn, wf, def, id, now))
+    }
+}
+
+pub async fn advance(db: &DatabaseTransaction, wf: &instances::Workflows, def: &Definition, bundle_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
     let bundle = instances::load(db, bundle_id).await?;
     let rows = children(db, bundle_id).await?;
     let mut standings: BTreeMap<i64, Standing> = BTreeMap::new();
@@ -488,7 +497,7 @@ fn shared(bundle: &InstanceRecord, request: &Request) -> Value {
     json!({"bundle": {"id": bundle.id, "due": bundle.deadlines.get("bundle_due")}, "window": bundle.context["window"], "fields": request.fields})
 }
 
-async fn start_case(db: &impl ConnectionTrait, wf: &instances::Workflows, bundle: &InstanceRecord, request: &Request, uscc: &str, now: DateTime<Utc>) -> Result<String, WindowError> {
+async fn start_case(db: &DatabaseTransaction, wf: &instances::Workflows, bundle: &InstanceRecord, request: &Request, uscc: &str, now: DateTime<Utc>) -> Result<String, WindowError> {
     let code = request.item_code.clone().unwrap_or_default();
     let item = catalogue::item(db, &code, request.item_version).await?.ok_or_else(|| WindowError::NotFound(format!("no approval item {code}")))?;
     let applicant = registry::applicant(db, uscc).await?.ok_or_else(|| WindowError::NotFound(format!("no applicant {uscc}")))?;
@@ -520,7 +529,7 @@ async fn start_case(db: &impl ConnectionTrait, wf: &instances::Workflows, bundle
     Ok(intake::write(db, wf, prepared, Some(&bundle.id), now).await?.id)
 }
 
-async fn start_registration(db: &impl ConnectionTrait, wf: &instances::Workflows, bundle: &InstanceRecord, e: &Value, request: &Request, now: DateTime<Utc>) -> Result<String, StoreError> {
+async fn start_registration(db: &DatabaseTransaction, wf: &instances::Workflows, bundle: &InstanceRecord, e: &Value, request: &Request, now: DateTime<Utc>) -> Result<String, StoreError> {
     let text = |k: &str| e[k].as_str().unwrap_or_default().to_string();
     let department = registry::department(db, &text("department")).await?.ok_or_else(|| StoreError::Corrupt(format!("bundle {}: no department {}", bundle.id, text("department"))))?;
     let mut context = json!({

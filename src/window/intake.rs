@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult};
 use serde_json::{json, Value};
 
 use super::catalogue::{self, Item, ItemSpec, Mode};
@@ -265,7 +265,7 @@ pub async fn prepare(
 
 /// Writes a prepared case in the caller's transaction: the instance (a child of `parent`,
 /// when a bundle opens it), the case row, its materials and, for verification, the verdicts.
-pub async fn write(txn: &impl ConnectionTrait, wf: &instances::Workflows, p: Prepared, parent: Option<&str>, now: DateTime<Utc>) -> Result<InstanceRecord, WindowError> {
+pub async fn write(txn: &DatabaseTransaction, wf: &instances::Workflows, p: Prepared, parent: Option<&str>, now: DateTime<Utc>) -> Result<InstanceRecord, WindowError> {
     let Prepared { officer, actor, item, uscc, mode, materials, deadlines, provisional, today, commitment, signed_by, credit_tier, context } = p;
     let limits = &item.spec.modes;
     let started = instances::start(txn, wf, mode.workflow(limits), context, deadlines.clone(), &actor, parent.map(str::to_string), now).await?;
