@@ -16,6 +16,7 @@ mod hostile;
 mod http;
 mod identity;
 mod jwks;
+mod layers;
 mod matrix;
 mod schema;
 mod cost;
