@@ -60,9 +60,14 @@ impl Application {
         match config.clock {
             ClockMode::System => Self::with_engine(config, build_engine(config, Arc::new(SystemClock)).await?, None).await,
             ClockMode::Manual => {
-                let clock = ManualClock::at(chrono::Utc::now());
-                tracing::warn!("PLEDGEFLOW_CLOCK=manual: this server's time is moved by operators (advanceClock); never use it for real cases");
+                let clock = ManualClock::at(config.clock_start.unwrap_or_else(chrono::Utc::now));
                 let engine = build_engine(config, Arc::new(clock.clone())).await?;
+                // Where the clock stood when this server last stopped (or its configured start),
+                // never before the events already written.
+                let at = store::training_clock::resume_at(&engine.db, config.clock_start, chrono::Utc::now()).await?;
+                clock.set(at);
+                store::training_clock::keep(&engine.db, at).await?;
+                tracing::warn!(%at, "PLEDGEFLOW_CLOCK=manual: this server's time is moved by operators (advanceClock); never use it for real cases");
                 Self::with_engine(config, engine, Some(clock)).await
             }
         }

@@ -35,6 +35,7 @@ struct RawConfig {
     retention_days: u32,
     public_requests_per_minute: u32,
     clock: String,
+    clock_start: Option<String>,
     jwt_secret: Option<String>,
     jwt_issuer: Option<String>,
     jwt_public_key_file: Option<PathBuf>,
@@ -127,6 +128,7 @@ impl Default for RawConfig {
             retention_days: 180,
             public_requests_per_minute: 30,
             clock: "system".into(),
+            clock_start: None,
             jwt_secret: None,
             jwt_issuer: None,
             jwt_public_key_file: None,
@@ -196,6 +198,8 @@ pub struct Config {
     /// Unauthenticated queries (public disclosure) allowed per client address and minute.
     pub public_requests_per_minute: std::num::NonZeroU32,
     pub clock: ClockMode,
+    /// Where a training clock starts on a database that has none on record (`PLEDGEFLOW_CLOCK_START`).
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
     /// HS256 token secret; unset, one is generated and kept in the database.
     pub jwt_secret: Option<String>,
     /// An outside issuer (unified login): tokens are checked with its public key instead.
@@ -298,7 +302,7 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 42] = [
+const ENV_KEYS: [&str; 43] = [
     "audit_key_file",
     "audit_retired_key_files",
     "audit_checkpoint_file",
@@ -333,6 +337,7 @@ const ENV_KEYS: [&str; 42] = [
     "retention_days",
     "public_requests_per_minute",
     "clock",
+    "clock_start",
     "jwt_secret",
     "database_url",
     "listen",
@@ -412,6 +417,15 @@ impl RawConfig {
             "manual" => ClockMode::Manual,
             other => return Err(invalid("PLEDGEFLOW_CLOCK", other, "expected system or manual")),
         };
+        let clock_start = match (&self.clock_start, clock) {
+            (None, _) => None,
+            (Some(start), ClockMode::Manual) => Some(
+                chrono::DateTime::parse_from_rfc3339(start)
+                    .map_err(|e| invalid("PLEDGEFLOW_CLOCK_START", start, &format!("expected a time like 2026-02-13T09:00:00+08:00 ({e})")))?
+                    .with_timezone(&chrono::Utc),
+            ),
+            (Some(start), ClockMode::System) => return Err(invalid("PLEDGEFLOW_CLOCK_START", start, "only a training clock (PLEDGEFLOW_CLOCK=manual) can be set")),
+        };
         if matches!(&self.jwt_secret, Some(s) if s.len() < 32) {
             return Err(invalid("PLEDGEFLOW_JWT_SECRET", "(hidden)", "needs at least 32 characters"));
         }
@@ -454,6 +468,7 @@ impl RawConfig {
                 invalid("public_requests_per_minute", &self.public_requests_per_minute.to_string(), "must be at least 1")
             })?,
             clock,
+            clock_start,
             jwt_secret: self.jwt_secret,
             jwt_issuer: self.jwt_issuer,
             jwt_public_key_file: self.jwt_public_key_file,

@@ -258,6 +258,7 @@ impl OperationsMutation {
         if target < now {
             return Err(error("BAD_USER_INPUT", format!("the clock never moves back (now {now})")).extend_with(|_, e| e.set("field", "to")));
         }
+        crate::store::training_clock::keep(&services.engine.db, target).await.map_err(|e| e.internal())?;
         clock.set(target);
         tracing::warn!(%target, "training clock moved by an operator");
         let fired = services.engine.sweep(&services.worker).await.map_err(|e| e.internal())?;

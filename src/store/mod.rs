@@ -17,6 +17,7 @@ pub mod scope;
 pub mod seal;
 pub mod sla;
 pub mod timers;
+pub mod training_clock;
 pub mod verify;
 pub mod workflows;
 

@@ -34,5 +34,6 @@ mod statistics;
 mod smtp;
 mod storage_faults;
 mod timers;
+mod training_clock;
 mod webhooks;
 mod window;
