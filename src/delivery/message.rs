@@ -44,9 +44,9 @@ pub struct Titles<'a> {
     pub state: &'a str,
 }
 
-/// The template context for one delivery. `marked` is the instant a reminder is about (its
-/// calendar entry), when there is one.
-pub fn context(payload: &Value, recipient: &str, office: &Office, tz: Tz, titles: Titles<'_>, marked: Option<DateTime<Utc>>) -> Value {
+/// The template context for one delivery, sent at `now`. `marked` is the instant a reminder is
+/// about (its calendar entry), when there is one.
+pub fn context(payload: &Value, recipient: &str, office: &Office, tz: Tz, titles: Titles<'_>, marked: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Value {
     let ctx = &payload["context"];
     let mut deadlines = Map::new();
     let mut first: Option<DateTime<Utc>> = None;
@@ -60,6 +60,7 @@ pub fn context(payload: &Value, recipient: &str, office: &Office, tz: Tz, titles
         }
     }
     let deadline = marked.or(first).map(|t| local_text(t, tz));
+    let due_day = marked.or(first).map(|t| crate::domain::calendar::day_from(t, now, tz));
     let licence = match &ctx["licence_number"] {
         Value::Null => inherited(ctx, "parent").get("licence_number").cloned().unwrap_or(Value::Null),
         v => v.clone(),
@@ -78,6 +79,7 @@ pub fn context(payload: &Value, recipient: &str, office: &Office, tz: Tz, titles
         "licence_number": licence,
         "deadlines": deadlines,
         "deadline": deadline,
+        "due_day": due_day,
         "missing": missing(ctx),
         "data": payload["payload"],
         "office": office,
@@ -98,9 +100,11 @@ mod tests {
                               {"code": "M2", "name": "健康证明", "status": "deferred"}]}}},
             "deadlines": {"materials_due": "2026-11-27T09:30:00Z"},
         });
-        let v = context(&payload, "applicant", &Office::default(), chrono_tz::Asia::Shanghai, Titles { workflow: "w", state: "s" }, None);
+        let now = "2026-11-26T02:00:00Z".parse().unwrap();
+        let v = context(&payload, "applicant", &Office::default(), chrono_tz::Asia::Shanghai, Titles { workflow: "w", state: "s" }, None, now);
         assert_eq!(v["applicant"]["name"], "甲公司");
         assert_eq!(v["missing"], json!(["健康证明"]));
         assert_eq!(v["deadline"], "2026年11月27日（星期五）17:30");
+        assert_eq!(v["due_day"], "明天");
     }
 }

@@ -222,7 +222,7 @@ impl Outbox {
         match d.channel.as_str() {
             "email" => {
                 let marked = self.reminder_instant(d, &payload, now).await?;
-                let ctx = self.template_context(d, &payload, marked);
+                let ctx = self.template_context(d, &payload, marked, now);
                 let (channels, topic) = (c.clone(), d.topic.clone());
                 let body = crate::templating::off_thread(move || channels.templates.render_email(&topic, &ctx)).await.map_err(ChannelError::Permanent)?;
                 let message_id = email::message_id(&d.idempotency_key, &c.mailer.from);
@@ -240,7 +240,7 @@ impl Outbox {
                     .map(str::to_string)
                     .ok_or_else(|| ChannelError::Permanent(format!("no mobile number for {}", d.recipient)))?;
                 let marked = self.reminder_instant(d, &payload, now).await?;
-                let ctx = self.template_context(d, &payload, marked);
+                let ctx = self.template_context(d, &payload, marked, now);
                 let (channels, topic) = (c.clone(), d.topic.clone());
                 let text = crate::templating::off_thread(move || channels.templates.render_sms(&topic, &ctx)).await.map_err(ChannelError::Permanent)?;
                 let body = json!({ "to": mobile, "text": text, "topic": d.topic, "case_id": d.instance_id, "key": d.idempotency_key });
@@ -254,7 +254,7 @@ impl Outbox {
         }
     }
 
-    fn template_context(&self, d: &outbox::Delivery, payload: &Value, marked: Option<DateTime<Utc>>) -> minijinja::Value {
+    fn template_context(&self, d: &outbox::Delivery, payload: &Value, marked: Option<DateTime<Utc>>, now: DateTime<Utc>) -> minijinja::Value {
         let set = &self.engine.workflows.set;
         let version = payload["definition_version"].as_i64().unwrap_or(0);
         let def = set.get(payload["definition"].as_str().unwrap_or_default(), version);
@@ -266,7 +266,7 @@ impl Outbox {
             .unwrap_or_default();
         let titles = message::Titles { workflow: &workflow, state: &state };
         let tz = self.engine.workflows.env.tz;
-        minijinja::Value::from_serialize(message::context(payload, &d.recipient, &self.channels.office, tz, titles, marked))
+        minijinja::Value::from_serialize(message::context(payload, &d.recipient, &self.channels.office, tz, titles, marked, now))
     }
 
     /// For a reminder (a topic whose email template has a calendar entry), the instant it

@@ -257,9 +257,21 @@ pub fn local_instant(day: NaiveDate, time: chrono::NaiveTime, tz: chrono_tz::Tz)
 /// `2026年11月27日（星期五）17:30` in `tz`.
 pub fn local_text(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     let l = t.with_timezone(&tz);
-    const DAYS: [&str; 7] = ["一", "二", "三", "四", "五", "六", "日"];
-    let day = DAYS[l.weekday().num_days_from_monday() as usize];
+    let day = WEEKDAYS[l.weekday().num_days_from_monday() as usize];
     format!("{}年{}月{}日（星期{day}）{}", l.year(), l.month(), l.day(), l.format("%H:%M"))
+}
+
+const WEEKDAYS: [&str; 7] = ["一", "二", "三", "四", "五", "六", "日"];
+
+/// The day `t` falls on as a reminder names it, seen from `now`: 今天, 明天, else its date and
+/// weekday (a reminder sent on a Saturday for a Tuesday says that Tuesday, not "tomorrow").
+pub fn day_from(t: DateTime<Utc>, now: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    let (day, today) = (t.with_timezone(&tz).date_naive(), now.with_timezone(&tz).date_naive());
+    match (day - today).num_days() {
+        0 => "今天".into(),
+        1 => "明天".into(),
+        _ => format!("{}月{}日（星期{}）", day.month(), day.day(), WEEKDAYS[day.weekday().num_days_from_monday() as usize]),
+    }
 }
 
 fn is_weekend(d: NaiveDate) -> bool {

@@ -83,7 +83,8 @@ async fn a_reminder_reaches_a_real_smtp_server_once_with_text_html_and_ics() {
         assert_eq!(mail.to, ["boss@shifan-canyin.example.cn"]);
         assert_eq!(mail.from, "noreply@pledgeflow.localhost");
         let msg = MessageParser::default().parse(&mail.data).unwrap();
-        assert_eq!(msg.subject().unwrap(), "【办件提醒】食品经营许可容缺材料明天到期");
+        // Sent on 09-30 before the National Day holiday for 10-08: that day, not "tomorrow".
+        assert_eq!(msg.subject().unwrap(), "【办件提醒】食品经营许可容缺材料10月8日（星期四）到期");
         let text = msg.body_text(0).unwrap();
         assert!(text.contains("上海示例餐饮管理有限公司：") && text.contains("- 健康证明"), "{text}");
         assert!(text.contains("2026年10月8日（星期四）17:30") && text.contains(&id), "{text}");
@@ -316,4 +317,27 @@ async fn the_morning_digest_runs_once_per_day_however_many_processes_try() {
         assert!(housekeeping.starts_with("purged 0"), "{housekeeping}");
         db.cleanup().await;
     }
+}
+
+/// A reminder names the day its deadline falls on as seen when it is sent (issue #18, finding
+/// 6): 明天 only when it is tomorrow — sent on Saturday 2026-02-14 for Tuesday 02-24 (after the
+/// Spring Festival holiday), it says that Tuesday; the staff's look-at reminder likewise.
+#[test]
+fn a_reminder_says_the_real_day_of_its_deadline() {
+    use pledgeflow::delivery::{message, templates::Templates};
+    let templates = Templates::load(&crate::helpers::repo().join("templates")).unwrap();
+    let tz = chrono_tz::Asia::Shanghai;
+    let local = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+    let due = local("2026-02-24T17:30:00+08:00");
+    let payload = json!({"instance_id": "c1", "definition": "material-deferral", "to": "awaiting_materials",
+        "context": {"applicant": {"name": "甲公司"}, "item": {"name": "食品经营许可", "code": "310101-FOOD-01"}},
+        "deadlines": {"materials_due": due.to_rfc3339()}});
+    let subject = |topic: &str, now: &str| {
+        let ctx = message::context(&payload, "applicant", &Default::default(), tz, message::Titles { workflow: "w", state: "s" }, Some(due), local(now));
+        templates.render_email(topic, &minijinja::Value::from_serialize(&ctx)).unwrap().subject
+    };
+    assert_eq!(subject("deferral_reminder", "2026-02-14T10:00:00+08:00"), "【办件提醒】食品经营许可容缺材料2月24日（星期二）到期");
+    assert_eq!(subject("deferral_reminder", "2026-02-23T10:00:00+08:00"), "【办件提醒】食品经营许可容缺材料明天到期");
+    assert_eq!(subject("deferral_reminder", "2026-02-24T08:00:00+08:00"), "【办件提醒】食品经营许可容缺材料今天到期");
+    assert_eq!(subject("look_at_reminder", "2026-02-14T10:00:00+08:00"), "【核查提醒】食品经营许可监管任务2月24日（星期二）到期");
 }
