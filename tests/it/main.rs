@@ -22,6 +22,7 @@ mod schema;
 mod cost;
 mod cursors;
 mod delivery;
+mod due_process;
 mod draw;
 mod edge;
 mod outbox_faults;
