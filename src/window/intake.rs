@@ -340,6 +340,8 @@ pub async fn write(txn: &DatabaseTransaction, wf: &instances::Workflows, p: Prep
     } else {
         started
     };
+    // An intake changes the officer's (and the item's) counts: the return rule is judged again.
+    quality::judge(txn, &wf.returns, &officer, &item.department, (&item.code, item.version, item.created_at), now).await?;
     Ok(record)
 }
 
@@ -655,7 +657,7 @@ pub async fn return_application(
     ))
     .await?;
     crate::store::rollup::returned(&txn, engine.workflows.env.tz, &item.department, &item.code, now).await?;
-    quality::after_return(&txn, &engine.workflows.returns, &officer.sub, &item.department, (&item.code, item.version, item.created_at), now).await?;
+    quality::judge(&txn, &engine.workflows.returns, &officer.sub, &item.department, (&item.code, item.version, item.created_at), now).await?;
     txn.commit().await?;
     Ok(id)
 }

@@ -3,7 +3,8 @@
 //! a rolling window; at or above the threshold, with enough applications to judge by, the
 //! officer is suspended from intake until a supervisor records retraining. Per approval item,
 //! returns blamed on its configuration flag the item until a new version is put. Counted in
-//! the database when a return is recorded; checked at every intake act.
+//! the database and judged at every act that changes the counts (a return, an intake); checked
+//! at every intake act.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
@@ -85,8 +86,9 @@ pub async fn gate(db: &impl ConnectionTrait, officer: &str, item_code: &str, ite
     Ok(())
 }
 
-/// After a return: suspends the officer, flags the item, when the rule says so.
-pub async fn after_return(
+/// After every act that changes the counts — a return, an intake — suspends the officer and
+/// flags the item when the rule says so (once: an officer suspended, an item flagged, stays so).
+pub async fn judge(
     db: &impl ConnectionTrait,
     rule: &ReturnRule,
     officer: &str,
@@ -95,7 +97,7 @@ pub async fn after_return(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let rate = officer_rate(db, rule, officer, now).await?;
-    if rate.breaches(rule) {
+    if rate.breaches(rule) && !is_suspended(db, officer).await? {
         tracing::warn!(%officer, returns = rate.returns, intake = rate.intake, "window officer suspended under the return rule");
         db.execute_raw(stmt(
             db,

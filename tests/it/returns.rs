@@ -81,3 +81,24 @@ async fn an_officer_at_the_threshold_is_suspended_until_retrained_and_a_misconfi
         assert_eq!(flagged["flaggedItems"], json!([]));
     }
 }
+
+/// The rule is judged at every act that changes its counts (issue #18, finding 4): three
+/// own-error returns on a small sample judge nothing, but the seventeen intakes after them make
+/// 3 of 20 — the officer is suspended at the intake that made it twenty, not only at a return.
+#[tokio::test]
+async fn an_officer_brought_to_the_threshold_by_intakes_is_suspended_too() {
+    for db in backends().await {
+        let o = Office::open(&db, (2026, 9, 28)).await;
+        let (api, careless) = (&o.api, &o.window);
+        for _ in 0..3 {
+            api.ok(careless, RETURN, returned("OFFICER_ERROR")).await;
+        }
+        for _ in 0..17 {
+            api.ok(careless, OPEN, open("AFTER_THE_FACT", false, None)).await;
+        }
+        let r = api.call(Some(careless), OPEN, open("AFTER_THE_FACT", false, None)).await;
+        assert_eq!(code(&r), ("FORBIDDEN", None), "{r}");
+        let message = r["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("suspended from intake") && message.contains("3 of 20"), "{message}");
+    }
+}
