@@ -134,6 +134,9 @@ impl From<&Definition> for WorkflowDefinition {
 pub struct Deadline {
     pub name: String,
     pub at: DateTime<Utc>,
+    /// Counted over a year whose official holiday notice is not on file yet: recounted, and
+    /// told if it moves, once the notice is loaded.
+    pub provisional: bool,
 }
 
 /// One entry of an instance's audit trail.
@@ -177,11 +180,13 @@ pub struct Timer {
     pub due_at: DateTime<Utc>,
     /// pending, fired or cancelled.
     pub status: String,
+    /// Counted over a year whose official holiday notice is not on file yet.
+    pub provisional: bool,
 }
 
 impl From<entities::timer::Model> for Timer {
     fn from(t: entities::timer::Model) -> Self {
-        Self { name: t.name, event: t.event, state: t.state, due_at: from_ms(t.due_at), status: t.status }
+        Self { name: t.name, event: t.event, state: t.state, due_at: from_ms(t.due_at), status: t.status, provisional: t.provisional != 0 }
     }
 }
 
@@ -210,8 +215,11 @@ impl WorkflowInstance {
     async fn context(&self) -> Json<Value> {
         Json(self.0.context.clone())
     }
-    async fn deadlines(&self) -> Vec<Deadline> {
-        self.0.deadlines.iter().map(|(name, at)| Deadline { name: name.clone(), at: *at }).collect()
+    async fn deadlines(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Vec<Deadline>> {
+        // The deadlines still to be recounted: a row each until the official notice confirms it.
+        let db = &ctx.data::<crate::runtime::Engine>()?.db;
+        let provisional = crate::store::provisional::deadlines_of(db, &self.0.id).await.map_err(|e| e.internal())?;
+        Ok(self.0.deadlines.iter().map(|(name, at)| Deadline { name: name.clone(), at: *at, provisional: provisional.contains(name) }).collect())
     }
     async fn parent_id(&self) -> Option<ID> {
         self.0.parent_id.clone().map(ID)

@@ -224,3 +224,13 @@ async fn confirm_deadline(db: &DatabaseTransaction, wf: &Workflows, d: &Deadline
     instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
     Ok(Confirmed::Extended)
 }
+
+/// The names of the instance's deadlines still counted over a provisional year.
+pub async fn deadlines_of(db: &impl ConnectionTrait, instance_id: &str) -> Result<Vec<String>, sea_orm::DbErr> {
+    #[derive(FromQueryResult)]
+    struct Name {
+        name: String,
+    }
+    let rows: Vec<Name> = super::fetch(db, "SELECT name FROM provisional_deadlines WHERE instance_id = ? ORDER BY name", vec![instance_id.into()]).await?;
+    Ok(rows.into_iter().map(|r| r.name).collect())
+}

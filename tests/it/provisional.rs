@@ -104,41 +104,49 @@ async fn provisional_deadlines_are_recomputed_once_the_official_year_is_loaded_n
     }
 }
 
-#[tokio::test]
-async fn a_deferral_deadline_given_at_intake_in_a_provisional_year_is_recounted_and_its_timers_follow() {
+/// A deferral case opened on 2026-12-28 for 5 working days: due 2027-01-05 on the statutory
+/// holidays alone (29, 30, 31 December, then 4 and 5 January), so provisional; with the engine,
+/// its workflows folder and clock, and a window officer of its department.
+async fn deferral_into_2027(db: &crate::helpers::TestDb) -> (Engine, tempfile::TempDir, ManualClock, pledgeflow::store::InstanceRecord, pledgeflow::auth::Claims) {
     use pledgeflow::window::{catalogue, intake, registry};
     let defs = shipped_definitions();
     let defs: Vec<(&str, &str)> = defs.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let dir = workflows_dir(&defs);
+    let clock = ManualClock::at(local(2026, 12, 28, 10, 0));
+    let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
+    let now = e.now();
+    registry::put_region(&e.db, "R", "区").await.unwrap();
+    registry::put_department(&e.db, "D", "R", "局", "approval", Some("d@example.gov.cn")).await.unwrap();
+    let spec: catalogue::ItemSpec = serde_json::from_value(json!({
+        "legal_basis": "法", "reform_mode": "实行告知承诺", "conditions": ["条件"],
+        "materials": [{"code": "M1", "name": "健康证明", "deferrable": true}],
+        "modes": {"deferral_max_working_days": 10}, "commitment_template": "承诺于{{ due }}前补齐。", "commitment_version": 1,
+        "breach_consequences": "撤销", "supervision": null, "licence_pattern": "X{seq}"})).unwrap();
+    catalogue::put(&e.db, "I", "许可", "D", false, &spec, "admin", now).await.unwrap();
+    let applicant = registry::Applicant {
+        uscc: "91310110666007217T".into(), name: "甲".into(), legal_representative: "张".into(),
+        email: Some("a@example.cn".into()), mobile: None, credit_tier: "A".into(), dishonest: 0,
+    };
+    registry::put_applicant(&e.db, &e.workflows.audit, &applicant, now).await.unwrap();
+    let mut window = pledgeflow::auth::Claims::new("w", vec!["window".into()], now, chrono::Duration::hours(1));
+    window.department = Some("D".into());
+    let input = intake::OpenCaseInput {
+        applicant_uscc: applicant.uscc.clone(),
+        item_code: "I".into(),
+        mode: catalogue::Mode::Deferral,
+        materials: vec![intake::MaterialInput { code: "M1".into(), status: intake::MaterialStatus::Deferred, file_ref: None, licence_number: None }],
+        deferral_working_days: Some(5),
+        signed_by: "张".into(),
+    };
+    // 29, 30, 31 December, then (1 January off) 4 and 5 January 2027: provisional.
+    let case = intake::open_case(&e, &window, input).await.unwrap();
+    (e, dir, clock, case, window)
+}
+
+#[tokio::test]
+async fn a_deferral_deadline_given_at_intake_in_a_provisional_year_is_recounted_and_its_timers_follow() {
     for db in backends().await {
-        let dir = workflows_dir(&defs);
-        let clock = ManualClock::at(local(2026, 12, 28, 10, 0));
-        let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
-        let now = e.now();
-        registry::put_region(&e.db, "R", "区").await.unwrap();
-        registry::put_department(&e.db, "D", "R", "局", "approval", Some("d@example.gov.cn")).await.unwrap();
-        let spec: catalogue::ItemSpec = serde_json::from_value(json!({
-            "legal_basis": "法", "reform_mode": "实行告知承诺", "conditions": ["条件"],
-            "materials": [{"code": "M1", "name": "健康证明", "deferrable": true}],
-            "modes": {"deferral_max_working_days": 10}, "commitment_template": "承诺于{{ due }}前补齐。", "commitment_version": 1,
-            "breach_consequences": "撤销", "supervision": null, "licence_pattern": "X{seq}"})).unwrap();
-        catalogue::put(&e.db, "I", "许可", "D", false, &spec, "admin", now).await.unwrap();
-        let applicant = registry::Applicant {
-            uscc: "91310110666007217T".into(), name: "甲".into(), legal_representative: "张".into(),
-            email: Some("a@example.cn".into()), mobile: None, credit_tier: "A".into(), dishonest: 0,
-        };
-        registry::put_applicant(&e.db, &e.workflows.audit, &applicant, now).await.unwrap();
-        let mut window = pledgeflow::auth::Claims::new("w", vec!["window".into()], now, chrono::Duration::hours(1));
-        window.department = Some("D".into());
-        let input = intake::OpenCaseInput {
-            applicant_uscc: applicant.uscc.clone(),
-            item_code: "I".into(),
-            mode: catalogue::Mode::Deferral,
-            materials: vec![intake::MaterialInput { code: "M1".into(), status: intake::MaterialStatus::Deferred, file_ref: None, licence_number: None }],
-            deferral_working_days: Some(5),
-            signed_by: "张".into(),
-        };
-        // 29, 30, 31 December, then (1 January off) 4 and 5 January 2027: provisional.
-        let case = intake::open_case(&e, &window, input).await.unwrap();
+        let (e, dir, clock, case, _) = deferral_into_2027(&db).await;
         assert_eq!(case.deadlines["materials_due"], local(2027, 1, 5, 17, 30));
         assert_eq!(case.context["provisional_deadlines"], json!(["materials_due"]));
         assert_eq!(
@@ -158,6 +166,40 @@ async fn a_deferral_deadline_given_at_intake_in_a_provisional_year_is_recounted_
         assert_eq!(events(&e, &case.id).await, ["start", "deadline_extended"], "one audited change");
         let told = pledgeflow::store::outbox::list(&e.db, None, Some(&case.id), 0, 10).await.unwrap().0;
         assert_eq!(told.iter().filter(|o| o.topic == "deadline_extended").count(), 1);
+        db.cleanup().await;
+    }
+}
+
+/// The provisional mark is typed (issue #18, finding 6): `Deadline.provisional` and
+/// `Timer.provisional`, true while counted over a year without its notice — and false once the
+/// notice confirms the deadline as counted, though nothing moved (it used to stay marked).
+#[tokio::test]
+async fn a_deadline_is_provisional_until_the_notice_confirms_it_even_when_it_does_not_move() {
+    for db in backends().await {
+        let (e, dir, clock, case, window) = deferral_into_2027(&db).await;
+        let query = "query($id: ID!) { workflowInstance(id: $id) { deadlines { name at provisional } timers { name provisional } } }";
+        let data = tempfile::tempdir().unwrap();
+        let marks = |e: Engine| {
+            let (window, id, data) = (window.clone(), case.id.clone(), data.path().to_path_buf());
+            async move {
+                let api = crate::helpers::Api::new(e, &data);
+                let r = api.ok(&window, query, json!({"id": id})).await;
+                let i = &r["workflowInstance"];
+                let deadline = (i["deadlines"][0]["name"].clone(), i["deadlines"][0]["provisional"].clone());
+                let timers: Vec<(String, bool)> =
+                    i["timers"].as_array().unwrap().iter().map(|t| (t["name"].as_str().unwrap().to_string(), t["provisional"].as_bool().unwrap())).collect();
+                (deadline, timers)
+            }
+        };
+        let (deadline, timers) = marks(e).await;
+        assert_eq!(deadline, (json!("materials_due"), json!(true)));
+        assert_eq!(timers, [("reminder".to_string(), true), ("expiry".to_string(), false)]);
+        // The notice adds no holiday in that span: the deadline stands, and is no longer provisional.
+        let e = publish_2027(&db, &dir, &clock, &["2027-01-01"]).await;
+        assert_eq!(e.instance(&case.id).await.unwrap().unwrap().deadlines["materials_due"], local(2027, 1, 5, 17, 30));
+        let (deadline, timers) = marks(e).await;
+        assert_eq!(deadline, (json!("materials_due"), json!(false)));
+        assert_eq!(timers, [("reminder".to_string(), false), ("expiry".to_string(), false)]);
         db.cleanup().await;
     }
 }
