@@ -10,6 +10,20 @@ use crate::helpers::{bin, repo};
 
 pub(crate) struct Server(std::process::Child);
 
+impl Server {
+    /// Stops the server cleanly (SIGTERM, then waits), so that SQLite's write-ahead log is folded
+    /// in and PostgreSQL has seen its connections close — before a database is copied.
+    pub(crate) fn stop(mut self) {
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -27,11 +41,20 @@ fn free_port() -> u16 {
 
 /// Starts `serve --demo` on a fresh SQLite file in `dir` and waits until it is ready.
 pub(crate) async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, String, String) {
-    let url = format!("sqlite://{}/serve.db", dir.display());
+    serve_on(dir, &format!("sqlite://{}/serve.db", dir.display()), true, env).await
+}
+
+/// Starts `serve` (with `--demo` if `demo`) on the database at `url`, its data folder in `dir`,
+/// and waits until it is ready.
+pub(crate) async fn serve_on(dir: &std::path::Path, url: &str, demo: bool, env: &[(&str, &str)]) -> (Server, String, String) {
+    let url = url.to_string();
     let port = free_port();
     let mut cmd = Command::new(bin());
-    cmd.args(["serve", "--demo"])
-        .env("PLEDGEFLOW_DATABASE_URL", &url)
+    cmd.arg("serve");
+    if demo {
+        cmd.arg("--demo");
+    }
+    cmd.env("PLEDGEFLOW_DATABASE_URL", &url)
         .env("PLEDGEFLOW_LISTEN", format!("127.0.0.1:{port}"))
         .env("PLEDGEFLOW_WORKFLOWS_DIR", repo().join("workflows"))
         .env("PLEDGEFLOW_TEMPLATES_DIR", repo().join("templates"))

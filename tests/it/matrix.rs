@@ -426,63 +426,31 @@ struct Fixture {
     tokens: BTreeMap<String, String>,
 }
 
+/// A server of the fixture's: its process, address and database.
 struct Running {
-    child: std::process::Child,
+    server: crate::http::Server,
     base: String,
     url: String,
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        // A clean stop, so that SQLite's write-ahead log is folded in before the file is copied.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl Running {
+    fn stop(self) {
+        self.server.stop();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Fixture {
     async fn serve(&self, url: &str, demo: bool) -> Running {
-        let port = free_port();
-        let mut cmd = Command::new(bin());
-        cmd.arg("serve");
-        if demo {
-            cmd.arg("--demo");
-        }
-        cmd.env("PLEDGEFLOW_DATABASE_URL", url)
-            .env("PLEDGEFLOW_LISTEN", format!("127.0.0.1:{port}"))
-            .env("PLEDGEFLOW_WORKFLOWS_DIR", repo().join("workflows"))
-            .env("PLEDGEFLOW_TEMPLATES_DIR", repo().join("templates"))
-            .env("PLEDGEFLOW_DATA_DIR", self.dir.path().join("data"))
-            .env("PLEDGEFLOW_KEY_FILE", &self.key_file)
-            .env("PLEDGEFLOW_CLOCK", "manual")
-            .env("PLEDGEFLOW_SWEEP_SCHEDULE", "0 0 0 1 1 * 2099")
-            .env("PLEDGEFLOW_PUBLIC_REQUESTS_PER_MINUTE", "100000")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        let child = cmd.spawn().unwrap();
-        let running = Running { child, base: format!("http://127.0.0.1:{port}"), url: url.to_string() };
-        let http = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(r) = http.get(format!("{}/readyz", running.base)).send().await {
-                if r.status() == 200 {
-                    return running;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not come up on {url}");
+        let key_file = self.key_file.display().to_string();
+        let env = [
+            ("PLEDGEFLOW_KEY_FILE", key_file.as_str()),
+            ("PLEDGEFLOW_CLOCK", "manual"),
+            ("PLEDGEFLOW_SWEEP_SCHEDULE", "0 0 0 1 1 * 2099"),
+            ("PLEDGEFLOW_PUBLIC_REQUESTS_PER_MINUTE", "100000"),
+            ("RUST_LOG", "warn"),
+        ];
+        let (server, base, url) = crate::http::serve_on(self.dir.path(), url, demo, &env).await;
+        Running { server, base, url }
     }
 
     fn cli(&self, url: &str, args: &[&str]) -> String {
@@ -551,7 +519,7 @@ impl Fixture {
             db.execute_unprepared(&sql).await.unwrap();
         }
         db.close().await.unwrap();
-        drop(server);
+        server.stop();
         f
     }
 
@@ -743,7 +711,7 @@ async fn run_mutations(f: &Fixture, out: &mut Outcomes, label: &str) {
             }
         }
         db.close().await.ok();
-        drop(server);
+        server.stop();
         f.drop_copy(&url).await;
     }
 }
@@ -808,7 +776,7 @@ async fn measure(f: &Fixture, label: &str) -> Outcomes {
     let server = f.serve(&url, false).await;
     run_queries(f, &server, &mut out).await;
     run_subscriptions(f, &server, &mut out).await;
-    drop(server);
+    server.stop();
     f.drop_copy(&url).await;
     run_mutations(f, &mut out, label).await;
     out
