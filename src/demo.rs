@@ -12,6 +12,7 @@ use crate::runtime::Engine;
 use crate::store::entities::instance;
 use crate::supervision::tasks::{self, Finding, Inspection};
 use crate::window::catalogue::{self, ItemSpec, Linkage, MaterialSpec, Mode, ModeLimits};
+use crate::window::due_process::{self, RevocationDecision};
 use crate::window::bundle::{self, BundleItemInput, EstablishmentInput, FieldValueInput, OpenBundleInput};
 use crate::window::intake::{self, MaterialInput, MaterialStatus, OpenCaseInput, ReturnCategory};
 use crate::window::registry::{self, Applicant, ElectronicLicence};
@@ -64,6 +65,8 @@ const LETTER: &str = "告知承诺书（第{{ item.code }}号事项）\n\
 {% for c in item.conditions %}{{ loop.index }}. {{ c }}\n{% endfor %}\
 {% if due %}尚未提交的材料将于{{ due }}前补齐。\n{% endif %}\
 所填写的信息和提交的材料真实、有效；如有不实或未履行承诺，自愿承担{{ item.breach_consequences }}。\n\
+未履行承诺的，审批部门将书面告知拟作出的决定及其事实、理由，本人可在收到告知之日起{{ due_process.response_working_days }}个工作日内陈述、申辩；\
+{% if due_process.decision_required %}审批部门在听取陈述、申辩后作出决定。{% else %}期满未陈述、申辩的，由系统代审批部门依法作出决定并告知审批部门。{% endif %}\n\
 承诺人：{{ signed_by }}　　{{ signed_at }}";
 
 struct ItemDef {
@@ -77,6 +80,8 @@ struct ItemDef {
     materials: Vec<MaterialSpec>,
     modes: ModeLimits,
     pattern: &'static str,
+    /// The department decides every intended revocation itself (no revocation on silence).
+    decision_required: bool,
     /// Working days a rectification order gives.
     rectification: i64,
     /// The application form's fields (code, name): a bundle asks a shared code once.
@@ -104,6 +109,7 @@ fn items() -> Vec<ItemDef> {
             fields: &[("premises_address", "住所（经营场所）"), ("business_area", "经营面积（平方米）"), ("food_safety_manager", "食品安全管理人员")],
             time_limit: None,
             valid_years: Some(5),
+            decision_required: false,
         },
         ItemDef {
             code: "310101-HYG-01",
@@ -120,6 +126,7 @@ fn items() -> Vec<ItemDef> {
             fields: &[("premises_address", "住所（经营场所）"), ("business_area", "经营面积（平方米）"), ("hygiene_manager", "卫生管理人员")],
             time_limit: None,
             valid_years: Some(4),
+            decision_required: true,
         },
         ItemDef {
             code: "310101-TZSB-01",
@@ -136,6 +143,7 @@ fn items() -> Vec<ItemDef> {
             fields: &[],
             time_limit: Some(15),
             valid_years: None,
+            decision_required: false,
         },
         ItemDef {
             code: "310101-YPLS-01",
@@ -152,6 +160,7 @@ fn items() -> Vec<ItemDef> {
             fields: &[("premises_address", "住所（经营场所）"), ("business_area", "经营面积（平方米）"), ("pharmacist", "执业药师")],
             time_limit: Some(3),
             valid_years: Some(5),
+            decision_required: false,
         },
         ItemDef {
             code: "310101-HY-01",
@@ -168,6 +177,7 @@ fn items() -> Vec<ItemDef> {
             fields: &[("premises_address", "住所（经营场所）"), ("vehicles", "车辆数")],
             time_limit: Some(5),
             valid_years: Some(4),
+            decision_required: false,
         },
     ]
 }
@@ -238,6 +248,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
             fields: def.fields.iter().map(|(code, name)| catalogue::FormFieldSpec { code: code.to_string(), name: name.to_string() }).collect(),
             time_limit_working_days: def.time_limit,
             licence_valid_years: def.valid_years,
+            due_process: catalogue::DueProcess { decision_required: def.decision_required, ..Default::default() },
         };
         catalogue::put(db, def.code, def.name, def.department, def.excluded, &spec, "demo", now).await?;
     }
@@ -332,7 +343,11 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
     // Revoked by the approving department (a revocation on the applicant's credit).
     let case = intake::open_case(engine, &scjg_window, on_the_spot()).await?;
     intake::issue_licence(engine, &scjg_approver, &case.id, None).await?;
+    // The department's revocation is a procedure: the notice, the statement recorded at the
+    // window, the department's decision.
     engine.fire(&case.id, "revoke", &actor(&scjg_approver), &json!({"reason": "以欺骗手段取得许可"}), None).await?;
+    due_process::state_case(engine, &scjg_window, &case.id, "申请人对许可材料的真实性无异议").await?;
+    due_process::decide(engine, &scjg_approver, &case.id, RevocationDecision::Revoke, "以欺骗手段取得许可，陈述理由不成立").await?;
     started += 4; // three cases, and the revoked one's task
     // Two supervision tasks under way: one kept (its case closes once the outbox delivers the
     // signal, within seconds of serving), one in rectification.

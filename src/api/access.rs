@@ -124,6 +124,11 @@ pub async fn region_departments(db: &sea_orm::DatabaseConnection, claims: &Claim
     Ok(if list.is_empty() { vec![String::new()] } else { list.into_iter().map(|(d, _)| d.code).collect() })
 }
 
+/// The service window's officers.
+pub const WINDOW: Roles = Roles(&["window"]);
+/// The approving department's approvers.
+pub const APPROVER: Roles = Roles(&["approver"]);
+
 /// Every role that may call the API at all.
 pub const ANYONE: Roles = Roles(&["applicant", "window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"]);
 

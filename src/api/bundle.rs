@@ -5,15 +5,13 @@
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use super::access::{self, ErrorCode, Roles};
+use super::access::{self, ErrorCode, APPROVER, WINDOW};
 use super::types::WorkflowInstance;
 use super::window::window_error;
 use crate::runtime::Engine;
 use crate::store::InstanceRecord;
 use crate::window::bundle::{self, FormField, OpenBundleInput, BUNDLE};
 
-const WINDOW: Roles = Roles(&["window"]);
-const APPROVER: Roles = Roles(&["approver"]);
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum BundleChildStatus {

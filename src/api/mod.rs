@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bundle;
 pub mod checks;
 pub mod cost;
+pub mod due_process;
 pub mod events;
 pub mod http;
 pub mod insight;
@@ -68,7 +69,7 @@ pub struct Services {
 pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery, quality::QualityQuery, audit::AuditQuery, insight::InsightQuery, bundle::BundleQuery, licences::LicenceQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(events::EventMutation, window::WindowMutation, supervision::SupervisionMutation, operations::OperationsMutation, quality::QualityMutation, bundle::BundleMutation);
+pub struct Mutation(events::EventMutation, window::WindowMutation, due_process::DueProcessMutation, supervision::SupervisionMutation, operations::OperationsMutation, quality::QualityMutation, bundle::BundleMutation);
 
 #[derive(Default)]
 pub struct WorkflowQuery;

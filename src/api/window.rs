@@ -5,7 +5,7 @@ use async_graphql::{Context, ErrorExtensions, Guard, InputObject, Object, Simple
 use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
-use super::access::{self, error, ErrorCode, Roles};
+use super::access::{self, error, ErrorCode, Roles, APPROVER, WINDOW};
 use super::policy::{self, Act};
 use super::events::store_error;
 use super::types::WorkflowInstance;
@@ -17,8 +17,6 @@ use crate::window::intake::{self, OpenCaseInput, ReturnCategory, WindowError};
 use crate::window::registry::{self, Applicant as ApplicantRow, ElectronicLicence};
 
 const ADMIN: Roles = Roles(&["regional_admin"]);
-const WINDOW: Roles = Roles(&["window"]);
-const APPROVER: Roles = Roles(&["approver"]);
 const WINDOW_OR_APPROVER: Roles = Roles(&["window", "approver"]);
 const STAFF: Roles = Roles(&["window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"]);
 
@@ -219,7 +217,7 @@ async fn visible_case(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Opti
     Ok(Some(Case { row, instance }))
 }
 
-async fn case_after(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Case> {
+pub(super) async fn case_after(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Case> {
     visible_case(ctx, id).await?.ok_or_else(|| error("NOT_FOUND", format!("no case {id}")))
 }
 
@@ -688,6 +686,16 @@ impl WindowMutation {
             }
             if !(1..=250).contains(&link.rectification_working_days) {
                 return Err(bad("spec", "linkage: a rectification period is between 1 and 250 working days"));
+            }
+        }
+        let periods = &spec.due_process;
+        for (name, days) in [
+            ("responseWorkingDays", periods.response_working_days),
+            ("decisionWorkingDays", periods.decision_working_days),
+            ("graceWorkingDays", periods.grace_working_days),
+        ] {
+            if !(1..=60).contains(&days) {
+                return Err(bad("spec", format!("dueProcess.{name}: a period of the procedure is between 1 and 60 working days")));
             }
         }
         if !spec.licence_pattern.contains("{seq") {

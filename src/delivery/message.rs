@@ -77,6 +77,8 @@ pub fn context(payload: &Value, recipient: &str, office: &Office, tz: Tz, titles
         "applicant": inherited(ctx, "applicant"),
         "item": inherited(ctx, "item"),
         "licence_number": licence,
+        // The procedure before an adverse decision, as the item set it when the case opened.
+        "due_process": inherited(ctx, "due_process"),
         "deadlines": deadlines,
         "deadline": deadline,
         "due_day": due_day,

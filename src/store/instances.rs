@@ -388,7 +388,7 @@ pub(crate) async fn apply(
             Effect::SlaBreach { limit } => {
                 super::sla::record(db, id, seq, &current.scope, limit, now).await?;
             }
-            Effect::MergePayload | Effect::SetDeadline { .. } => {}
+            Effect::MergePayload | Effect::SetDeadline { .. } | Effect::DeadlineAfter { .. } => {}
             Effect::CreditRecord { kind } => match &current.scope.applicant_uscc {
                 Some(uscc) => {
                     let reason = payload["reason"].as_str().map_or_else(|| format!("{} {event_name}", def.name), str::to_string);

@@ -659,7 +659,9 @@ pub struct Deregistered {
 /// Deregisters the business licence of `uscc` (seed 002 item 35): the registration, every
 /// running case of the enterprise and its active licences (those of closed cases too) end in
 /// one transaction, each with its audit event and notice — as deregistered, not as a breach (no
-/// credit record).
+/// credit record) where nothing is owed. What is owed stays owed (issue #18, current versions):
+/// a case before a revocation decision records its breach as it ends, and a supervision task in
+/// rectification records its breach when the case's end reaches it (`case_deregistered`).
 pub async fn deregister(engine: &Engine, officer: &Claims, uscc: &str, reason: &str) -> Result<Deregistered, WindowError> {
     let db = &engine.db;
     let now = engine.now();

@@ -90,6 +90,34 @@ fn default_rectification_days() -> i64 {
     40
 }
 
+/// The procedure before an adverse decision on a broken commitment (seed 004 §8, §10; the
+/// Administrative Licensing Law's 陈述、申辩): a notice of intended revocation with a period to
+/// respond, the department's decision within its own limit, and a grace period it may grant once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject, async_graphql::InputObject)]
+#[graphql(input_name = "DueProcessInput")]
+#[serde(default)]
+pub struct DueProcess {
+    /// Working days the enterprise has to state its case after the notice.
+    #[graphql(default = 5)]
+    pub response_working_days: i64,
+    /// Working days the approving department has to decide once the case is before it.
+    #[graphql(default = 5)]
+    pub decision_working_days: i64,
+    /// Working days of the grace period the department may grant, once.
+    #[graphql(default = 15)]
+    pub grace_working_days: i64,
+    /// Every case goes to the department's decision; otherwise, where the enterprise is
+    /// silent when the response period ends, the system revokes on the department's behalf.
+    #[graphql(default)]
+    pub decision_required: bool,
+}
+
+impl Default for DueProcess {
+    fn default() -> Self {
+        Self { response_working_days: 5, decision_working_days: 5, grace_working_days: 15, decision_required: false }
+    }
+}
+
 /// A field of the application form (经营场所, 经营面积, …): a bundle asks each code once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject, async_graphql::InputObject)]
 #[graphql(input_name = "FormFieldSpecInput")]
@@ -126,6 +154,10 @@ pub struct ItemSpec {
     /// Years a licence is valid from its issue; none for one without a term.
     #[serde(default)]
     pub licence_valid_years: Option<i64>,
+    /// The procedure before revoking a licence or ending an application for a broken commitment.
+    #[serde(default)]
+    #[graphql(default)]
+    pub due_process: DueProcess,
 }
 
 /// An approval item (审批事项) at one version; a running case keeps the version it started on.

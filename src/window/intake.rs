@@ -240,6 +240,8 @@ pub async fn prepare(
         "mode": input.mode.as_str(),
         "materials": material_json,
         "supervision": item.spec.supervision,
+        // The procedure before an adverse decision, as the item had it when the case opened.
+        "due_process": item.spec.due_process,
         "department": {"code": department.code, "name": department.name, "email": department.email},
         "division": supervising.as_ref().map(|d| json!({"code": d.code, "name": d.name, "email": d.email})),
         "credit": {"tier": applicant.credit_tier, "dishonest": false, "checked_at": now},
@@ -353,6 +355,7 @@ fn commitment_context(code: &str, name: &str, spec: &ItemSpec, applicant: (&str,
                  "breach_consequences": spec.breach_consequences},
         "applicant": {"name": applicant.0, "uscc": applicant.1, "legal_representative": applicant.2},
         "due": due.map(local),
+        "due_process": spec.due_process,
         "signed_by": signed_by,
         "signed_at": local(now),
     })

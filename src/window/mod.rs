@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod catalogue;
+pub mod due_process;
 pub mod error;
 pub mod intake;
 pub mod quality;

@@ -54,9 +54,41 @@ pub struct Transition {
     pub on: String,
     /// `None` for an internal transition: the instance stays and its timers stay armed.
     pub to: Option<String>,
+    /// Taken only when this holds of the instance's context.
+    pub when: Option<Condition>,
     pub roles: Vec<String>,
     pub guards: Vec<(String, Guard)>,
     pub effects: Vec<(String, Effect)>,
+}
+
+/// A transition's `when`: a context value (by dotted path) that is, or is not, set — neither
+/// absent, `false` nor empty: a choice the instance carries (an item's policy copied at its
+/// start, a licence issued), not a check of the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub path: Vec<String>,
+    pub negated: bool,
+}
+
+impl Condition {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (negated, path) = match s.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let path: Vec<String> = path.split('.').map(str::to_string).collect();
+        if path.iter().any(|p| !is_name(p)) {
+            return Err(format!("when = {s:?}: expected a context path such as \"due_process.decision_required\", or it with a leading !"));
+        }
+        Ok(Self { path, negated })
+    }
+
+    pub fn holds(&self, context: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        let set = !matches!(self.path.iter().fold(context, |v, k| &v[k.as_str()]), Value::Null | Value::Bool(false))
+            && self.path.iter().fold(context, |v, k| &v[k.as_str()]).as_str() != Some("");
+        set != self.negated
+    }
 }
 
 impl Transition {
@@ -68,8 +100,12 @@ impl Transition {
 }
 
 impl Definition {
-    pub fn transition(&self, state: &str, event: &str) -> Option<&Transition> {
-        self.transitions.iter().find(|t| t.on == event && t.from.iter().any(|f| f == state))
+    /// The transition `event` takes from `state` for an instance with `context`: the first
+    /// whose `when` holds.
+    pub fn transition(&self, state: &str, event: &str, context: &serde_json::Value) -> Option<&Transition> {
+        self.transitions
+            .iter()
+            .find(|t| t.on == event && t.from.iter().any(|f| f == state) && t.when.as_ref().is_none_or(|w| w.holds(context)))
     }
 
     pub fn is_final(&self, state: &str) -> bool {
@@ -228,6 +264,9 @@ fn check(p: &mut Problems<'_>, src: DefinitionSource, text: &str) -> Definition 
             }
             if let Some(j) = seen.insert((f.clone(), t.on.clone()), i) {
                 let other = &src.transitions[j];
+                if t.when.is_some() && other.when.is_some() && t.when != other.when {
+                    continue;
+                }
                 let same = other.to == t.to && other.guards == t.guards;
                 let kind = if same { "duplicate of" } else { "ambiguous with" };
                 p.transition(i, format!("{kind} transitions[{j}]: both leave {f:?} on {:?}", t.on));
@@ -263,13 +302,14 @@ fn check(p: &mut Problems<'_>, src: DefinitionSource, text: &str) -> Definition 
                 {
                     p.transition(i, "cannot signal the reserved event \"start\"");
                 }
-                Effect::SetDeadline { name } if !deadlines.contains(name.as_str()) => {
+                Effect::SetDeadline { name } | Effect::DeadlineAfter { name, .. } if !deadlines.contains(name.as_str()) => {
                     p.transition(i, format!("effect sets undeclared deadline {name:?}"));
                 }
                 _ => {}
             }
         }
-        transitions.push(Transition { from, on: t.on.clone(), to: t.to.clone(), roles: t.roles.clone(), guards, effects });
+        let when = t.when.as_deref().and_then(|w| Condition::parse(w).map_err(|m| p.transition(i, m)).ok());
+        transitions.push(Transition { from, on: t.on.clone(), to: t.to.clone(), when, roles: t.roles.clone(), guards, effects });
     }
 
     let children = check_children(p, &src);
@@ -486,7 +526,7 @@ effects = ["context:merge_payload"]
     #[test]
     fn an_internal_transition_from_a_final_state_is_accepted() {
         let def = parse_definition("t.toml", ENDED).unwrap_or_else(|p| panic!("{p:?}"));
-        let t = def.transition("closed", "note").expect("the final state takes the internal event");
+        let t = def.transition("closed", "note", &serde_json::Value::Null).expect("the final state takes the internal event");
         assert_eq!(t.to, None, "it stays in the final state");
         assert!(def.is_final("closed"));
     }

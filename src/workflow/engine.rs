@@ -14,6 +14,12 @@ use super::timing::TimingError;
 use super::vocabulary::{Effect, GuardInput};
 use crate::domain::calendar::WorkingCalendar;
 
+/// Where a deadline counted in working days ends on its last day.
+const END_OF_OFFICE_DAY: chrono::NaiveTime = match chrono::NaiveTime::from_hms_opt(17, 30, 0) {
+    Some(t) => t,
+    None => panic!("17:30 is a time"),
+};
+
 /// Who fires an event. Timers and other instances act as [`Actor::system`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
@@ -184,7 +190,7 @@ pub fn fire(
             return Err(refusal.into());
         }
     }
-    let t = def.transition(instance.state, event).ok_or_else(|| TransitionError::NotAllowedInState {
+    let t = def.transition(instance.state, event, instance.context).ok_or_else(|| TransitionError::NotAllowedInState {
         event: event.into(),
         state: instance.state.into(),
     })?;
@@ -221,6 +227,13 @@ pub fn fire(
                 if at <= now {
                     return Err(bad("it has already passed"));
                 }
+                deadlines.get_or_insert_with(|| instance.deadlines.clone()).insert(name.clone(), at);
+            }
+            Effect::DeadlineAfter { name, days, default } => {
+                let n = days.iter().fold(&context, |v, k| &v[k.as_str()]).as_i64().filter(|n| (1..=3650).contains(n)).unwrap_or(*default);
+                let day = env.calendar.add_working_days(now.with_timezone(&env.tz).date_naive(), n).map_err(TimingError::from)?;
+                let at = crate::domain::calendar::local_instant(day, END_OF_OFFICE_DAY, env.tz)
+                    .ok_or_else(|| TransitionError::BadDeadline { name: name.clone(), reason: format!("{day} 17:30 does not exist in the office's zone") })?;
                 deadlines.get_or_insert_with(|| instance.deadlines.clone()).insert(name.clone(), at);
             }
             other => effects.push(other.clone()),

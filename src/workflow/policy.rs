@@ -24,7 +24,7 @@ pub struct PeopleEvents<'a> {
 
 /// The API's typed acts a rule may name in `via`: each one checks what its transition needs
 /// before it fires it.
-pub const TYPED_ACTS: [&str; 11] = [
+pub const TYPED_ACTS: [&str; 13] = [
     "openCase",
     "submitMaterial",
     "issueLicence",
@@ -36,6 +36,8 @@ pub const TYPED_ACTS: [&str; 11] = [
     "feedBackInspection",
     "recordReinspection",
     "openBundle",
+    "stateCase",
+    "decideRevocation",
 ];
 
 /// Where the policy sits inside a workflows folder.

@@ -87,6 +87,10 @@ pub struct TransitionSource {
     pub to: Option<String>,
     #[serde(default)]
     pub internal: bool,
+    /// `"KEY.PATH"` or `"!KEY.PATH"`: taken only when that context value is (not) set.
+    /// Several transitions may leave one state on one event when each has its own `when`;
+    /// the first whose condition holds is taken.
+    pub when: Option<String>,
     /// Roles that may fire it; empty means only the system (timers, other instances).
     #[serde(default)]
     pub roles: Vec<String>,

@@ -30,6 +30,9 @@ pub enum Guard {
     PayloadHas(String),
     /// The named deadline has not passed yet.
     BeforeDeadline(String),
+    /// The instance's context has no value under this key: something done once (a grace
+    /// period) has not been done yet.
+    Once(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +58,11 @@ pub enum Effect {
     /// Set (or move) a deadline to the instant the event's payload carries under its name
     /// (RFC 3339), before the new state's timers are armed.
     SetDeadline { name: String },
+    /// `deadline:after:NAME:PATH:DEFAULT`: set (or move) a deadline to the end of the office
+    /// day (17:30) that many working days from now as the context holds under PATH (dotted) —
+    /// a period an item configures, copied into the case when it opened — or DEFAULT working
+    /// days for an instance that holds none.
+    DeadlineAfter { name: String, days: Vec<String>, default: i64 },
     /// A breach of a working-day limit (`look_at`, `feedback`), recorded against the
     /// instance's division in the same transaction.
     SlaBreach { limit: String },
@@ -67,7 +75,9 @@ pub enum Effect {
 pub const CREDIT_KINDS: [&str; 3] = ["fulfilment", "breach", "revocation"];
 
 /// The supervision limits whose breach is recorded against a division.
-pub const SLA_LIMITS: [&str; 2] = ["look_at", "feedback"];
+/// `revocation_decision`: the approving department's limit for deciding on an intended
+/// revocation, recorded against that department.
+pub const SLA_LIMITS: [&str; 3] = ["look_at", "feedback", "revocation_decision"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
@@ -99,8 +109,9 @@ pub fn parse_guard(name: &str) -> Result<Guard, String> {
         ("all_deferred_materials_received", None) => Ok(Guard::AllDeferredMaterialsReceived),
         ("payload_has", Some(key)) if is_identifier(key) => Ok(Guard::PayloadHas(key.into())),
         ("before_deadline", Some(d)) if is_identifier(d) => Ok(Guard::BeforeDeadline(d.into())),
+        ("once", Some(key)) if is_identifier(key) => Ok(Guard::Once(key.into())),
         _ => Err(format!(
-            "unknown guard {name:?} (known: all_deferred_materials_received, payload_has:KEY, before_deadline:DEADLINE)"
+            "unknown guard {name:?} (known: all_deferred_materials_received, payload_has:KEY, before_deadline:DEADLINE, once:KEY)"
         )),
     }
 }
@@ -110,7 +121,7 @@ pub fn parse_effect(name: &str) -> Result<Effect, String> {
     let unknown = || {
         format!(
             "unknown effect {name:?} (known: context:merge_payload, spawn:DEFINITION, signal:parent:EVENT, signal:parent?:EVENT, signal:children:EVENT, \
-             bundle:advance:EVENT, deadline:from_payload:DEADLINE, \
+             bundle:advance:EVENT, deadline:from_payload:DEADLINE, deadline:after:DEADLINE:CONTEXT.PATH:DEFAULT_DAYS, \
              credit:fulfilment|breach|revocation, sla:look_at|feedback, \
              email|sms:RECIPIENT:TEMPLATE with RECIPIENT one of {}, webhook:CHANNEL:TOPIC with CHANNEL one of {})",
             RECIPIENTS.join("|"),
@@ -125,6 +136,10 @@ pub fn parse_effect(name: &str) -> Result<Effect, String> {
         ["signal", "children", event] if is_identifier(event) => Ok(Effect::SignalChildren { event: event.to_string() }),
         ["bundle", "advance", event] if is_identifier(event) => Ok(Effect::BundleAdvance { event: event.to_string() }),
         ["deadline", "from_payload", name] if is_identifier(name) => Ok(Effect::SetDeadline { name: name.to_string() }),
+        ["deadline", "after", name, path, default] if is_identifier(name) && path.split('.').all(is_identifier) => match default.parse::<i64>() {
+            Ok(d) if (1..=3650).contains(&d) => Ok(Effect::DeadlineAfter { name: name.to_string(), days: path.split('.').map(str::to_string).collect(), default: d }),
+            _ => Err(unknown()),
+        },
         ["sla", limit] if SLA_LIMITS.contains(limit) => Ok(Effect::SlaBreach { limit: limit.to_string() }),
         ["credit", kind] if CREDIT_KINDS.contains(kind) => Ok(Effect::CreditRecord { kind: kind.to_string() }),
         [kind @ ("email" | "sms"), recipient, template] if RECIPIENTS.contains(recipient) && is_identifier(template) => {
@@ -180,6 +195,10 @@ impl Guard {
                 Some(d) if input.now <= d => Ok(()),
                 Some(d) => Err(format!("deadline {name} passed at {d}")),
                 None => Err(format!("the instance has no deadline {name}")),
+            },
+            Guard::Once(key) => match &input.context[key.as_str()] {
+                Value::Null => Ok(()),
+                _ => Err(format!("{key} was already granted; it is granted once")),
             },
         }
     }

@@ -179,7 +179,9 @@ async fn a_bundle_waits_for_the_business_licence_runs_in_parallel_and_completes_
     let r = graphql_as(&http, &base, &market, history(&retail)).await;
     assert!(!events(&r).contains(&"bundle_limit_near".to_string()), "a licensed child is not escalated: {r}");
 
-    // The food deferral runs out: that child alone is revoked, and the bundle completes.
+    // The food deferral runs out, the enterprise silent through the notice's period: that child
+    // alone is revoked, and the bundle completes.
+    no_errors(&graphql_as(&http, &base, &admin, advance(10 * 86_400)).await);
     let r = graphql_as(&http, &base, &admin, advance(10 * 86_400)).await;
     no_errors(&r);
     let r = graphql_as(&http, &base, &window, get_bundle(&id)).await;

@@ -206,8 +206,11 @@ async fn webhooks_are_signed_retried_and_signals_reach_the_parent_once() {
         let o = outbox_for(&e, &cfg);
         let id = case(&e, "a@example.cn").await;
 
-        // Overdue: revoked; the credit platform is told of the breach (refused once, then taken).
+        // Overdue, and silent through the notice's period: revoked; the credit platform is told
+        // of the breach (refused once, then taken).
         clock.set(local(2026, 10, 8, 17, 30));
+        e.sweep("s").await.unwrap();
+        clock.set(e.instance(&id).await.unwrap().unwrap().deadlines["response_due"]);
         e.sweep("s").await.unwrap();
         o.deliver_due("d").await.unwrap();
         clock.advance(Duration::seconds(60));
@@ -221,11 +224,11 @@ async fn webhooks_are_signed_retried_and_signals_reach_the_parent_once() {
         let body: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!((body["topic"].as_str(), body["case_id"].as_str()), (Some("breach"), Some(id.as_str())));
         assert!(body.get("context").is_none() && body.get("case").is_none(), "the credit platform gets the notice, not the case: {body}");
-        // With no mail server configured, mail goes to .eml files: the revocation, to the
-        // applicant and the department. The reminder fell due in the same sweep, after its
-        // deadline: it is not sent, and says why.
+        // With no mail server configured, mail goes to .eml files: the notice and the
+        // revocation, each to the applicant and the department. The reminder fell due in the
+        // same sweep, after its deadline: it is not sent, and says why.
         let emls = std::fs::read_dir(data.path().join("mail")).unwrap().count();
-        assert_eq!(emls, 2);
+        assert_eq!(emls, 4);
         let reminders: Vec<_> = rows(&e, &id).await.into_iter().filter(|r| r.topic == "deferral_reminder").collect();
         assert_eq!(reminders.len(), 2, "email and SMS");
         for r in &reminders {

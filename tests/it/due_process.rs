@@ -48,3 +48,205 @@ async fn a_verification_case_whose_supply_runs_out_ends_without_a_breach() {
     assert!(topics.contains(&"email:supply_lapsed".to_string()), "{topics:?}");
     assert!(!topics.iter().any(|t| t.ends_with(":breach") || t.ends_with("supply_expired")), "{topics:?}");
 }
+
+// --- Revocation as a procedure (finding 1), over the real binary with mail at a real SMTP server.
+
+mod procedure {
+    use sea_orm::{ConnectionTrait, Statement};
+    use serde_json::{json, Value};
+
+    use crate::http::{advance_clock_to, graphql_as, issue_licence, mails_eventually, open_case, token_as, until, Demo};
+
+    const FOOD_APPLICANT: &str = "91310110666007217T";
+    const APPLICANT_MAIL: &str = "contact0@applicant.demo.pledgeflow.localhost";
+    const FOOD_DEPARTMENT_MAIL: &str = "310101-scjg@demo.pledgeflow.localhost";
+
+    /// A food business case with the health certificates (M02) deferred three working days.
+    fn food_deferral() -> Value {
+        open_case(json!({"applicantUscc": FOOD_APPLICANT, "itemCode": "310101-FOOD-01", "mode": "DEFERRAL", "deferralWorkingDays": 3, "signedBy": "张伟",
+            "materials": [{"code": "M01", "status": "PROVIDED", "fileRef": "DOC-1"}, {"code": "M02", "status": "DEFERRED"}, {"code": "M03", "status": "PROVIDED", "fileRef": "DOC-3"}]}))
+    }
+
+    fn opened(r: &Value) -> String {
+        r["data"]["openCase"]["case"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string()
+    }
+
+    /// The case's state, events and pending timers (name → due).
+    async fn look(d: &Demo, token: &str, id: &str) -> (String, Vec<String>, Vec<(String, String)>) {
+        let q = json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state history { event } timers { name dueAt status } } }", "variables": {"id": id}});
+        let r = graphql_as(&d.http, &d.base, token, q).await;
+        let i = &r["data"]["workflowInstance"];
+        let state = i["state"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+        let events = i["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap().to_string()).collect();
+        let timers = i["timers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["status"] == "PENDING" || t["status"] == "pending")
+            .map(|t| (t["name"].as_str().unwrap().to_string(), t["dueAt"].as_str().unwrap().to_string()))
+            .collect();
+        (state, events, timers)
+    }
+
+    fn due(timers: &[(String, String)], name: &str) -> String {
+        timers.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no pending timer {name}: {timers:?}")).1.clone()
+    }
+
+    /// Moves the server's clock to `to` (its timers fire, its outbox is delivered).
+    async fn move_to(d: &Demo, to: &str) {
+        let r = graphql_as(&d.http, &d.base, &d.admin, advance_clock_to(json!(to))).await;
+        assert!(r.get("errors").is_none(), "{r}");
+    }
+
+    async fn credit_records(d: &Demo, id: &str) -> Vec<String> {
+        let db = pledgeflow::store::connect(&d.url, 1).await.unwrap();
+        let rows = db
+            .query_all_raw(Statement::from_string(db.get_database_backend(), format!("SELECT kind FROM credit_records WHERE instance_id = '{id}' ORDER BY created_at")))
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.try_get::<String>("", "kind").unwrap()).collect()
+    }
+
+    fn subjects_to(d: &Demo, to: &str, from: usize) -> Vec<String> {
+        d.smtp.received()[from..]
+            .iter()
+            .filter(|m| m.to == [to.to_string()])
+            .filter_map(|m| mail_parser::MessageParser::default().parse(&m.data).and_then(|p| p.subject().map(str::to_string)))
+            .collect()
+    }
+
+    fn state_case(id: &str, statement: &str) -> Value {
+        json!({"query": "mutation($id: ID!, $s: String!) { stateCase(input: {caseId: $id, statement: $s}) { case { state } } }", "variables": {"id": id, "s": statement}})
+    }
+
+    fn decide(id: &str, decision: &str, reason: &str) -> Value {
+        json!({"query": "mutation($id: ID!, $d: RevocationDecision!, $r: String!) { decideRevocation(input: {caseId: $id, decision: $d, reason: $r}) { case { state } } }",
+            "variables": {"id": id, "d": decision, "r": reason}})
+    }
+
+    fn state_of(r: &Value, act: &str) -> String {
+        r["data"][act]["case"]["state"].as_str().unwrap_or_else(|| panic!("{r}")).to_string()
+    }
+
+    /// Runs a deferral case out: the notice of intended ending goes to the enterprise and the
+    /// department, with the period to state its case; nothing is recorded against it yet.
+    async fn run_out(d: &Demo) -> String {
+        let id = opened(&graphql_as(&d.http, &d.base, &d.window, food_deferral()).await);
+        let (_, _, timers) = look(d, &d.window, &id).await;
+        let before = d.smtp.received().len();
+        move_to(d, &due(&timers, "expiry")).await;
+        let (state, _, timers) = look(d, &d.window, &id).await;
+        assert_eq!(state, "breach_noticed");
+        assert!(timers.iter().any(|(n, _)| n == "response_limit"), "{timers:?}");
+        let noticed = |all: &[crate::smtp::Received]| {
+            [APPLICANT_MAIL, FOOD_DEPARTMENT_MAIL].iter().filter(|to| all[before..].iter().any(|m| m.to == [to.to_string()])).count()
+        };
+        mails_eventually(&d.smtp, 2, noticed).await;
+        assert!(subjects_to(d, APPLICANT_MAIL, before).iter().any(|s| s.contains("告知书")), "{:?}", subjects_to(d, APPLICANT_MAIL, before));
+        assert!(credit_records(d, &id).await.is_empty(), "nothing recorded before the enterprise is heard");
+        id
+    }
+
+    fn applicant_token(d: &Demo) -> String {
+        token_as(&d.url, FOOD_APPLICANT, &["--role", "applicant", "--uscc", FOOD_APPLICANT])
+    }
+
+    #[tokio::test]
+    async fn a_breach_heard_and_given_grace_ends_with_the_licence_and_no_record() {
+        let d = Demo::start().await;
+        let id = run_out(&d).await;
+        // The enterprise states its case itself; the department grants the grace period.
+        let r = graphql_as(&d.http, &d.base, &applicant_token(&d), state_case(&id, "健康证明体检机构延迟出具，已附预约凭证")).await;
+        assert_eq!(state_of(&r, "stateCase"), "breach_before_department");
+        let r = graphql_as(&d.http, &d.base, &d.window, decide(&id, "GRACE", "窗口无权决定")).await;
+        assert_eq!(r["errors"][0]["extensions"]["code"], "FORBIDDEN", "{r}");
+        let r = graphql_as(&d.http, &d.base, &d.approver, decide(&id, "ACCEPT_STATEMENT", "尚无许可")).await;
+        assert_eq!(r["errors"][0]["extensions"]["code"], "INVALID_TRANSITION", "no licence to let stand: {r}");
+        let r = graphql_as(&d.http, &d.base, &d.approver, decide(&id, "GRACE", "体检机构原因，给予宽限期")).await;
+        assert_eq!(state_of(&r, "decideRevocation"), "awaiting_materials", "the materials' deadline moved, reminded again");
+        let (_, _, timers) = look(&d, &d.window, &id).await;
+        assert!(timers.iter().any(|(n, _)| n == "reminder") && timers.iter().any(|(n, _)| n == "expiry"), "{timers:?}");
+        // The certificates arrive in the grace period: reviewed and licensed as any other case.
+        let submit = json!({"query": "mutation($id: ID!) { submitMaterial(input: {caseId: $id, code: \"M02\", fileRef: \"DOC-2\"}) { case { state } } }", "variables": {"id": id}});
+        let r = graphql_as(&d.http, &d.base, &d.window, submit).await;
+        assert_eq!(r["data"]["submitMaterial"]["case"]["state"], "under_review", "{r}");
+        let r = graphql_as(&d.http, &d.base, &d.approver, issue_licence(&id)).await;
+        assert_eq!(r["data"]["issueLicence"]["case"]["state"], "licensed", "{r}");
+        assert!(credit_records(&d, &id).await.is_empty(), "kept after grace: no breach recorded");
+        let (_, events, _) = look(&d, &d.window, &id).await;
+        assert_eq!(events, ["start", "remind", "expire", "statement", "decide_grace", "materials_complete", "approve"]);
+    }
+
+    #[tokio::test]
+    async fn a_statement_the_department_rejects_ends_the_application_with_one_breach_record() {
+        let d = Demo::start().await;
+        let id = run_out(&d).await;
+        let r = graphql_as(&d.http, &d.base, &d.window, state_case(&id, "申请人到窗口口头陈述，窗口代为记录：材料正在办理")).await;
+        assert_eq!(state_of(&r, "stateCase"), "breach_before_department");
+        let r = graphql_as(&d.http, &d.base, &d.approver, decide(&id, "REVOKE", "陈述理由不成立，逾期未补齐材料")).await;
+        assert_eq!(state_of(&r, "decideRevocation"), "revoked");
+        assert_eq!(credit_records(&d, &id).await, ["breach"], "one record for the one breach");
+        let (_, events, timers) = look(&d, &d.window, &id).await;
+        assert_eq!(events, ["start", "remind", "expire", "statement", "decide_revoke"]);
+        assert!(timers.is_empty(), "{timers:?}");
+    }
+
+    #[tokio::test]
+    async fn silence_until_the_period_ends_revokes_on_the_departments_behalf_and_tells_it() {
+        let d = Demo::start().await;
+        let id = run_out(&d).await;
+        let (_, _, timers) = look(&d, &d.window, &id).await;
+        let before = d.smtp.received().len();
+        move_to(&d, &due(&timers, "response_limit")).await;
+        let (state, events, _) = look(&d, &d.window, &id).await;
+        assert_eq!(state, "revoked");
+        assert_eq!(events, ["start", "remind", "expire", "response_lapsed"], "the timeline says the system decided at the period's end");
+        assert_eq!(credit_records(&d, &id).await, ["breach"]);
+        let told = |all: &[crate::smtp::Received]| all[before..].iter().filter(|m| m.to == [FOOD_DEPARTMENT_MAIL.to_string()]).count();
+        mails_eventually(&d.smtp, 1, told).await;
+        assert!(subjects_to(&d, FOOD_DEPARTMENT_MAIL, before).iter().any(|s| s.contains("代审批部门")), "{:?}", subjects_to(&d, FOOD_DEPARTMENT_MAIL, before));
+    }
+
+    /// The public-hygiene item wants its department's decision in every case: silence changes
+    /// nothing but whose turn it is; a department that lets its own limit pass is escalated to
+    /// the region's supervisors and counted against it.
+    #[tokio::test]
+    async fn an_item_for_the_departments_decision_waits_for_it_and_a_late_decision_is_escalated() {
+        let d = Demo::start().await;
+        let window = token_as(&d.url, "window-02", &["--role", "window", "--department", "310101-WJW"]);
+        let approver = token_as(&d.url, "approver-02", &["--role", "approver", "--department", "310101-WJW"]);
+        let open = open_case(json!({"applicantUscc": FOOD_APPLICANT, "itemCode": "310101-HYG-01", "mode": "DEFERRAL", "deferralWorkingDays": 5, "signedBy": "张伟",
+            "materials": [{"code": "M01", "status": "PROVIDED", "fileRef": "DOC-1"}, {"code": "M02", "status": "DEFERRED"}, {"code": "M03", "status": "PROVIDED", "fileRef": "DOC-3"}]}));
+        let id = opened(&graphql_as(&d.http, &d.base, &window, open).await);
+        let (_, _, timers) = look(&d, &window, &id).await;
+        move_to(&d, &due(&timers, "expiry")).await;
+        let (_, _, timers) = look(&d, &window, &id).await;
+        move_to(&d, &due(&timers, "response_limit")).await;
+        let (state, _, timers) = look(&d, &window, &id).await;
+        assert_eq!(state, "breach_before_department", "silence does not decide here");
+        assert!(credit_records(&d, &id).await.is_empty());
+        let before = d.smtp.received().len();
+        move_to(&d, &due(&timers, "decision_limit")).await;
+        let (state, events, _) = look(&d, &window, &id).await;
+        assert_eq!((state.as_str(), events.last().map(String::as_str)), ("breach_before_department", Some("decision_lapsed")));
+        let supervisors = |all: &[crate::smtp::Received]| {
+            all[before..]
+                .iter()
+                .filter_map(|m| mail_parser::MessageParser::default().parse(&m.data).and_then(|p| p.subject().map(str::to_string)))
+                .filter(|s| s.contains("撤销决定超过办理时限"))
+                .count()
+        };
+        assert!(mails_eventually(&d.smtp, 1, supervisors).await >= 1, "the supervisors hear of it");
+        let db = pledgeflow::store::connect(&d.url, 1).await.unwrap();
+        let row = db
+            .query_one_raw(Statement::from_string(db.get_database_backend(), format!("SELECT department FROM sla_breaches WHERE instance_id = '{id}' AND limit_kind = 'revocation_decision'")))
+            .await
+            .unwrap()
+            .expect("the missed limit is recorded");
+        assert_eq!(row.try_get::<String>("", "department").unwrap(), "310101-WJW");
+        let r = graphql_as(&d.http, &d.base, &approver, decide(&id, "REVOKE", "逾期未补齐卫生检测报告")).await;
+        assert_eq!(state_of(&r, "decideRevocation"), "revoked");
+        assert_eq!(credit_records(&d, &id).await, ["breach"]);
+        until(|| true).await;
+    }
+}

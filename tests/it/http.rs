@@ -442,12 +442,18 @@ async fn a_deferral_case_end_to_end_over_http_with_the_reminder_at_a_real_smtp_s
     let before = smtp.received().len();
     let r = graphql_as(&http, &base, &admin, advance(due(&broken, "expiry"))).await;
     assert!(r["data"]["advanceClock"]["timersFired"].as_u64().unwrap() >= 1, "{r}");
+    // A notice first; silent through its period, ended on the department's behalf.
+    let timers = json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state timers { name dueAt status } } }", "variables": {"id": broken_id}});
+    let r = graphql_as(&http, &base, &window, timers).await;
+    assert_eq!(r["data"]["workflowInstance"]["state"], "breach_noticed", "{r}");
+    let response = r["data"]["workflowInstance"]["timers"].as_array().unwrap().iter().find(|t| t["name"] == "response_limit").unwrap()["dueAt"].as_str().unwrap().to_string();
+    graphql_as(&http, &base, &admin, advance(response)).await;
     let history = json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state history { seq event prevHash hash } } }", "variables": {"id": broken_id}});
     let r = graphql_as(&http, &base, &window, history).await;
     let inst = &r["data"]["workflowInstance"];
     assert_eq!(inst["state"], "revoked", "{r}");
     let events: Vec<&str> = inst["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
-    assert_eq!(events, ["start", "remind", "expire"]);
+    assert_eq!(events, ["start", "remind", "expire", "response_lapsed"]);
     let told = |all: &[crate::smtp::Received]| {
         let to: Vec<&Vec<String>> = all[before..].iter().map(|m| &m.to).collect();
         ["contact0@applicant.demo.pledgeflow.localhost", "310101-scjg@demo.pledgeflow.localhost"]
@@ -546,7 +552,7 @@ async fn verification_and_after_the_fact_cases_end_to_end_over_http() {
 /// the applicant's credit, the window then refusing it commitment approval; a credit repair
 /// lets it in again. Notices arrive at a real SMTP server.
 #[tokio::test]
-async fn a_failed_rectification_revokes_puts_the_applicant_on_the_list_and_repair_lets_it_back() {
+async fn a_failed_rectification_is_noticed_then_revoked_with_one_record_and_repair_clears_it() {
     let d = Demo::start().await;
     let (http, base, smtp) = (&d.http, &d.base, &d.smtp);
     let (window, approver, division, inspector, supervisor, admin) = (&d.window, &d.approver, &d.division, &d.inspector, &d.supervisor, &d.admin);
@@ -573,11 +579,18 @@ async fn a_failed_rectification_revokes_puts_the_applicant_on_the_list_and_repai
         let r = graphql_as(&http, &base, who, body).await;
         assert_eq!(task_state(&r), state, "{r}");
     }
-    // The revocation decision reaches the case through the outbox (run at once by moving the clock 0 s).
+    // The recommendation reaches the case through the outbox (run at once by moving the clock
+    // 0 s): a notice of intended revocation, nothing recorded yet.
     graphql_as(&http, &base, &admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 0}) { messagesDelivered } }"})).await;
-    let state = json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state } }", "variables": {"id": case}});
+    let state = json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state timers { name dueAt status } } }", "variables": {"id": case}});
+    let r = eventually(&http, &base, &window, state.clone(), |r| r["data"]["workflowInstance"]["state"] == "revocation_noticed").await;
+    let response_due = r["data"]["workflowInstance"]["timers"].as_array().unwrap().iter().find(|t| t["name"] == "response_limit").unwrap()["dueAt"].clone();
+    let records = json!({"query": "query($u: String!) { applicant(uscc: $u) { creditTier dishonest } creditRecords(uscc: $u) { id kind caseId repairedAt } }", "variables": {"u": USCC}});
+    let of_case = |r: &Value| -> Vec<Value> { r["data"]["creditRecords"].as_array().unwrap().iter().filter(|c| c["caseId"] == case.as_str()).cloned().collect() };
+    assert!(of_case(&graphql_as(&http, &base, &supervisor, records.clone()).await).is_empty(), "heard before anything is recorded");
+    // Silent through the period: revoked on the department's behalf.
+    graphql_as(&http, &base, &admin, advance_clock_to(response_due)).await;
     eventually(&http, &base, &window, state, |r| r["data"]["workflowInstance"]["state"] == "revoked").await;
-    // The server's own outbox worker may hold some of the messages: wait for them (bounded).
     let subjects = || -> Vec<String> {
         smtp.received()
             .iter()
@@ -585,28 +598,28 @@ async fn a_failed_rectification_revokes_puts_the_applicant_on_the_list_and_repai
             .filter_map(|m| mail_parser::MessageParser::default().parse(&m.data).and_then(|p| p.subject().map(str::to_string)))
             .collect()
     };
-    let arrived = |list: &[String]| list.iter().any(|s| s.contains("责令整改")) && list.iter().any(|s| s.contains("许可已撤销"));
+    let arrived = |list: &[String]| list.iter().any(|s| s.contains("责令整改")) && list.iter().any(|s| s.contains("拟撤销")) && list.iter().any(|s| s.contains("许可已撤销"));
     until(|| arrived(&subjects())).await;
     assert!(arrived(&subjects()), "{:?}", subjects());
 
-    // On the dishonesty list now: the window may not take it on commitment.
-    let r = graphql_as(&http, &base, &window, open.clone()).await;
-    assert_eq!(r["errors"][0]["extensions"]["field"], "mode", "{r}");
-    let r = graphql_as(&http, &base, &supervisor, json!({"query": "query($u: String!) { applicant(uscc: $u) { creditTier dishonest } creditRecords(uscc: $u) { id kind repairedAt } }", "variables": {"u": USCC}})).await;
-    assert_eq!(r["data"]["applicant"], json!({"creditTier": "D", "dishonest": true}), "{r}");
-    let breach = r["data"]["creditRecords"].as_array().unwrap().iter().find(|c| c["kind"] == "breach").unwrap()["id"].clone();
+    // One record for the one breach (the task writes none): a revocation, not the dishonesty list.
+    let r = graphql_as(&http, &base, &supervisor, records.clone()).await;
+    let mine = of_case(&r);
+    assert_eq!(mine.iter().map(|c| c["kind"].clone()).collect::<Vec<_>>(), [json!("revocation")], "{r}");
+    assert_eq!(r["data"]["applicant"]["dishonest"], false, "{r}");
+    let record = mine[0]["id"].clone();
 
-    // Credit repair (信用修复): off the list, still marked by the revocation.
-    let repair = json!({"query": "mutation($i: RepairCreditInput!) { repairCredit(input: $i) { applicant { creditTier dishonest } repair { kind } } }",
-        "variables": {"i": {"recordId": breach, "reason": "已完成整改并公开承诺，信用修复决定书 黄市监信修〔2026〕12号"}}});
+    // Credit repair (信用修复) by the credit authority only, once.
+    let repair = json!({"query": "mutation($i: RepairCreditInput!) { repairCredit(input: $i) { applicant { dishonest } repair { kind } } }",
+        "variables": {"i": {"recordId": record, "reason": "已完成整改并公开承诺，信用修复决定书 黄市监信修〔2026〕12号"}}});
     let r = graphql_as(&http, &base, &window, repair.clone()).await;
     assert_eq!(r["errors"][0]["extensions"]["code"], "FORBIDDEN", "a window officer may not repair credit");
     let r = graphql_as(&http, &base, &supervisor, repair.clone()).await;
-    assert_eq!(r["data"]["repairCredit"]["applicant"], json!({"creditTier": "C", "dishonest": false}), "{r}");
+    assert_eq!(r["data"]["repairCredit"]["repair"]["kind"], "repair", "{r}");
     let r = graphql_as(&http, &base, &supervisor, repair).await;
     assert_eq!(r["errors"][0]["extensions"]["code"], "NOT_FOUND", "a record is repaired once");
     let r = graphql_as(&http, &base, &window, open).await;
-    assert!(r["data"]["openCase"]["case"]["id"].is_string(), "allowed again: {r}");
+    assert!(r["data"]["openCase"]["case"]["id"].is_string(), "{r}");
 }
 
 /// Three supervision tasks through the real binary: one looked at in time and closed as kept
@@ -759,7 +772,13 @@ async fn a_licence_revoked_by_its_department_withdraws_its_supervision_task() {
     let revoke = json!({"query": "mutation($i: FireEventInput!) { fireEvent(input: $i) { instance { state } } }",
         "variables": {"i": {"instanceId": case, "event": "revoke", "payload": {"reason": "以欺骗手段取得许可"}}}});
     let r = graphql_as(http, base, &d.approver, revoke).await;
-    assert_eq!(r["data"]["fireEvent"]["instance"]["state"], "revoked", "{r}");
+    assert_eq!(r["data"]["fireEvent"]["instance"]["state"], "revocation_noticed", "a notice first: {r}");
+    let state_case = json!({"query": "mutation($id: ID!) { stateCase(input: {caseId: $id, statement: \"无异议\"}) { case { state } } }", "variables": {"id": case}});
+    let r = graphql_as(http, base, &d.window, state_case).await;
+    assert_eq!(r["data"]["stateCase"]["case"]["state"], "revocation_before_department", "{r}");
+    let decide = json!({"query": "mutation($id: ID!) { decideRevocation(input: {caseId: $id, decision: REVOKE, reason: \"以欺骗手段取得许可\"}) { case { state } } }", "variables": {"id": case}});
+    let r = graphql_as(http, base, &d.approver, decide).await;
+    assert_eq!(r["data"]["decideRevocation"]["case"]["state"], "revoked", "{r}");
     graphql_as(http, base, &d.admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 0}) { messagesDelivered } }"})).await;
     let history = json!({"query": "query($id: ID!) { workflowInstance(id: $id) { state history { event } } }", "variables": {"id": task}});
     let r = eventually(http, base, &d.division, history, |r| r["data"]["workflowInstance"]["state"] == "cancelled").await;
@@ -783,23 +802,23 @@ async fn a_licence_revoked_by_its_department_withdraws_its_supervision_task() {
 
 /// The demo installation on the real binary with a manual clock and a real SMTP server, and a
 /// token for each role of the Huangpu food-safety line.
-struct Demo {
-    _server: Server,
-    base: String,
-    url: String,
-    http: reqwest::Client,
-    dir: tempfile::TempDir,
-    smtp: crate::smtp::SmtpServer,
-    window: String,
-    approver: String,
-    division: String,
-    inspector: String,
-    supervisor: String,
-    admin: String,
+pub(crate) struct Demo {
+    pub(crate) _server: Server,
+    pub(crate) base: String,
+    pub(crate) url: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) smtp: crate::smtp::SmtpServer,
+    pub(crate) window: String,
+    pub(crate) approver: String,
+    pub(crate) division: String,
+    pub(crate) inspector: String,
+    pub(crate) supervisor: String,
+    pub(crate) admin: String,
 }
 
 impl Demo {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let smtp = crate::smtp::SmtpServer::start();
         let dir = tempfile::tempdir().unwrap();
         let smtp_url = smtp.url();
@@ -826,26 +845,26 @@ impl Demo {
 }
 
 /// `openCase` with `input`, answering the case with its materials and timers.
-fn open_case(input: Value) -> Value {
+pub(crate) fn open_case(input: Value) -> Value {
     json!({"query": "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id state materials { code status verification } instance { timers { name dueAt status } } } } }",
         "variables": {"i": input}})
 }
 
 /// Opening a food business case decided on the spot, every material provided.
-fn food_after_the_fact(uscc: &str, signed_by: &str) -> Value {
+pub(crate) fn food_after_the_fact(uscc: &str, signed_by: &str) -> Value {
     let provided = json!([{"code": "M01", "status": "PROVIDED", "fileRef": "D1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "D2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "D3"}]);
     open_case(json!({"applicantUscc": uscc, "itemCode": "310101-FOOD-01", "mode": "AFTER_THE_FACT", "signedBy": signed_by, "materials": provided}))
 }
 
-fn issue_licence(id: &str) -> Value {
+pub(crate) fn issue_licence(id: &str) -> Value {
     json!({"query": "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber case { state } } }", "variables": {"id": id}})
 }
 
 /// The food item's condition on staff health certificates.
-const HEALTH: &str = "从业人员持有效健康证明";
+pub(crate) const HEALTH: &str = "从业人员持有效健康证明";
 
 /// A finding for each of the demo food item's conditions: the ones named not kept.
-fn findings(not_kept: &[&str]) -> Value {
+pub(crate) fn findings(not_kept: &[&str]) -> Value {
     let conditions = ["经营场所面积不少于 10 平方米，与有毒有害场所距离 25 米以上", HEALTH, "设有食品安全管理人员和管理制度"];
     json!(conditions
         .iter()
@@ -853,24 +872,24 @@ fn findings(not_kept: &[&str]) -> Value {
         .collect::<Vec<_>>())
 }
 
-fn assign(task: &str, inspectors: &[&str]) -> Value {
+pub(crate) fn assign(task: &str, inspectors: &[&str]) -> Value {
     json!({"query": "mutation($i: AssignInspectorsInput!) { assignInspectors(input: $i) { task { state } } }",
         "variables": {"i": {"taskId": task, "inspectors": inspectors}}})
 }
 
 /// `recordInspection` or `recordReinspection` on `day` with `findings`.
-fn inspection(mutation: &str, task: &str, day: &str, findings: Value) -> Value {
+pub(crate) fn inspection(mutation: &str, task: &str, day: &str, findings: Value) -> Value {
     json!({"query": format!("mutation($i: RecordInspectionInput!) {{ {mutation}(input: $i) {{ task {{ state }} }} }}"),
         "variables": {"i": {"taskId": task, "inspectedOn": day, "findings": findings, "evidence": ["现场照片 IMG-0412"]}}})
 }
 
-fn feed_back(task: &str, order: Option<&str>) -> Value {
+pub(crate) fn feed_back(task: &str, order: Option<&str>) -> Value {
     json!({"query": "mutation($i: FeedBackInspectionInput!) { feedBackInspection(input: $i) { task { state } } }",
         "variables": {"i": {"taskId": task, "rectificationOrder": order}}})
 }
 
 /// The state a supervision-task mutation answered with.
-fn task_state(r: &Value) -> &Value {
+pub(crate) fn task_state(r: &Value) -> &Value {
     let data = &r["data"];
     ["assignInspectors", "recordInspection", "feedBackInspection", "recordReinspection"]
         .iter()
@@ -880,7 +899,7 @@ fn task_state(r: &Value) -> &Value {
 }
 
 /// The server's (manual) clock's date in the office zone.
-async fn office_today(d: &Demo) -> String {
+pub(crate) async fn office_today(d: &Demo) -> String {
     let r = graphql_as(&d.http, &d.base, &d.admin, json!({"query": "{ serverClock { now } }"})).await;
     let now: chrono::DateTime<chrono::Utc> = r["data"]["serverClock"]["now"].as_str().unwrap().parse().unwrap();
     now.with_timezone(&chrono_tz::Asia::Shanghai).date_naive().to_string()
@@ -892,7 +911,7 @@ fn working_days_from(from: &str, days: i64) -> String {
     calendar.add_working_days(from.parse().unwrap(), days).unwrap().to_string()
 }
 
-fn advance_clock_to(to: Value) -> Value {
+pub(crate) fn advance_clock_to(to: Value) -> Value {
     json!({"query": "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { timersFired messagesDelivered } }", "variables": {"to": to}})
 }
 
@@ -912,13 +931,13 @@ pub(crate) async fn eventually(http: &reqwest::Client, base: &str, token: &str, 
 
 /// Waits (at most 10 s) until `count` of the messages the SMTP server received reaches `want`;
 /// returns the final count.
-async fn mails_eventually(smtp: &crate::smtp::SmtpServer, want: usize, count: impl Fn(&[crate::smtp::Received]) -> usize) -> usize {
+pub(crate) async fn mails_eventually(smtp: &crate::smtp::SmtpServer, want: usize, count: impl Fn(&[crate::smtp::Received]) -> usize) -> usize {
     until(|| count(&smtp.received()) >= want).await;
     count(&smtp.received())
 }
 
 /// Waits until `done` holds, at most 10 s (the caller asserts afterwards).
-async fn until(done: impl Fn() -> bool) {
+pub(crate) async fn until(done: impl Fn() -> bool) {
     for _ in 0..100 {
         if done() {
             return;

@@ -98,6 +98,10 @@ struct Targets {
     credit_record: String,
     outbox_message: String,
     draw: String,
+    /// A licence its department means to revoke: the notice is out, the statement not yet in.
+    case_noticed: String,
+    /// The same, with the enterprise's statement in: before the department to decide.
+    case_before_department: String,
 }
 
 /// What a probe reads from a successful answer.
@@ -295,6 +299,18 @@ fn mutations() -> Vec<Probe> {
             "mutation($id: ID!) { submitMaterial(input: {caseId: $id, code: \"M02\", fileRef: \"DOC-2\"}) { case { id } } }",
             |t| json!({"id": t.case_awaiting}),
             V(&["submitMaterial"])
+        ),
+        probe!(
+            "Mutation.stateCase",
+            "mutation($id: ID!) { stateCase(input: {caseId: $id, statement: \"已按要求整改，请求不予撤销\"}) { case { id } } }",
+            |t| json!({"id": t.case_noticed}),
+            V(&["stateCase"])
+        ),
+        probe!(
+            "Mutation.decideRevocation",
+            "mutation($id: ID!) { decideRevocation(input: {caseId: $id, decision: GRACE, reason: \"给予宽限期整改\"}) { case { id } } }",
+            |t| json!({"id": t.case_before_department}),
+            V(&["decideRevocation"])
         ),
         probe!("Mutation.issueLicence", "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber } }", |t| json!({"id": t.case_review}), V(&["issueLicence"])),
         probe!(
@@ -502,9 +518,22 @@ impl Fixture {
         ask("admin-99", put_applicant, json!({"i": {"uscc": Z, "name": "外区示例有限公司", "legalRepresentative": "王五"}})).await;
         ask("window-01", put_applicant, json!({"i": {"uscc": X, "name": "上海示例餐饮管理有限公司", "legalRepresentative": "张伟", "mobile": "13800000100"}})).await;
         ask("supervisor-01", "mutation { drawInspections(input: {seed: \"20261201\"}) { draw { id } } }", json!({})).await;
+        // Two licences of X its department means to revoke; the second with X's statement in.
+        let mut noticed = Vec::new();
+        for _ in 0..2 {
+            let provided = json!([{"code": "M01", "status": "PROVIDED", "fileRef": "D1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "D2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "D3"}]);
+            let open = "mutation($u: String!, $m: [MaterialInput!]!) { openCase(input: {applicantUscc: $u, itemCode: \"310101-FOOD-01\", mode: AFTER_THE_FACT, signedBy: \"张伟\", materials: $m}) { case { id } } }";
+            let r = ask("window-01", open, json!({"u": X, "m": provided})).await;
+            let id = r["data"]["openCase"]["case"]["id"].as_str().unwrap().to_string();
+            ask("approver-01", "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber } }", json!({"id": id})).await;
+            ask("approver-01", "mutation($id: ID!) { fireEvent(input: {instanceId: $id, event: \"revoke\", payload: {reason: \"现场核查不符合许可条件\"}}) { seq } }", json!({"id": id})).await;
+            noticed.push(id);
+        }
+        ask("window-01", "mutation($id: ID!) { stateCase(input: {caseId: $id, statement: \"申请人书面陈述\"}) { case { id } } }", json!({"id": noticed[1]})).await;
         let db = pledgeflow::store::connect(&server.url, 1).await.unwrap();
         settled(&db).await;
         f.targets = targets(&db).await;
+        (f.targets.case_noticed, f.targets.case_before_department) = (noticed[0].clone(), noticed[1].clone());
         // What the return rule and the supervision limits would leave on record, for the listings
         // to show or hide: the road freight window suspended, its item flagged, a look-at limit missed.
         let now = chrono::Utc::now().timestamp_millis();
@@ -612,6 +641,9 @@ async fn targets(db: &sea_orm::DatabaseConnection) -> Targets {
         outbox_message: one(db, "outbox message", &format!("SELECT id FROM outbox WHERE instance_id = '{case_licensed}' ORDER BY created_at, id")).await,
         draw: one(db, "draw", "SELECT id FROM inspection_draws").await,
         case_licensed,
+        // Set by the fixture from the cases it opened for them.
+        case_noticed: String::new(),
+        case_before_department: String::new(),
     }
 }
 

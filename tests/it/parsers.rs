@@ -298,7 +298,7 @@ proptest! {
         // Each chain state moves to the next on `next`.
         for (i, s) in g.chain.iter().enumerate() {
             let to = g.chain.get(i + 1).unwrap_or(&g.finals[0]);
-            prop_assert_eq!(def.transition(s, "next").and_then(|t| t.to.as_ref()), Some(to));
+            prop_assert_eq!(def.transition(s, "next", &serde_json::Value::Null).and_then(|t| t.to.as_ref()), Some(to));
         }
     }
 

@@ -63,6 +63,9 @@ async fn statistics_match_the_figures_counted_by_hand() {
         let d = case_id(api.ok(window, OPEN, open("AFTER_THE_FACT", false, None)).await);
         api.ok(approver, issue, json!({"id": d})).await;
         e.fire(&d, "revoke", &Actor::person("approver-02", "approver"), &json!({"reason": "以欺骗手段取得许可"}), None).await.unwrap();
+        // The revocation's procedure: the statement recorded at the window, the department's decision.
+        e.fire(&d, "statement", &Actor::person("window-02", "window"), &json!({"statement": {"text": "无异议"}}), None).await.unwrap();
+        e.fire(&d, "decide_revoke", &Actor::person("approver-02", "approver"), &json!({"revocation_decision": {"decision": "revoke", "reason": "以欺骗手段取得许可"}}), None).await.unwrap();
         o.api.outbox.deliver_due("stats").await.unwrap();
 
         clock.advance(Duration::days(2)); // Wednesday
@@ -100,11 +103,12 @@ async fn statistics_match_the_figures_counted_by_hand() {
         assert_eq!(s["casesByModeAndState"], json!([
             {"mode": "after_the_fact", "state": "closed", "count": 1},
             {"mode": "after_the_fact", "state": "revoked", "count": 1},
-            {"mode": "deferral", "state": "licensed", "count": 1},
-            {"mode": "deferral", "state": "revoked", "count": 1}]), "{s}");
-        assert_eq!(s["fulfilment"], json!({"kept": 1, "notKept": 2, "inForce": 1, "rate": 1.0 / 3.0}));
+            {"mode": "deferral", "state": "breach_noticed", "count": 1},
+            {"mode": "deferral", "state": "licensed", "count": 1}]), "{s}");
+        // B ran out but is in its notice's period: not yet decided, so not yet a broken commitment.
+        assert_eq!(s["fulfilment"], json!({"kept": 1, "notKept": 1, "inForce": 2, "rate": 0.5}));
         assert_eq!(s["deferrals"], json!({"onTime": 1, "late": 0, "never": 1, "pending": 0}));
-        assert_eq!(s["revocations"], json!([{"cause": "expire", "count": 1}, {"cause": "revoke", "count": 1}]));
+        assert_eq!(s["revocations"], json!([{"cause": "decide_revoke", "count": 1}]));
         assert_eq!(s["rectifications"], json!({"ordered": 1, "succeeded": 1, "failed": 0}));
         assert_eq!(s["divisions"], json!([{"division": "310101-SCJG-SP", "tasks": 3, "lookedAtInTime": 1, "lookAtBreaches": 1, "fedBackInTime": 1, "feedbackBreaches": 0}]));
         assert_eq!(s["intakeToLicence"], json!({"licensed": 3, "averageWorkingDays": 2.0 / 3.0, "p90WorkingDays": 2}));

@@ -78,7 +78,12 @@ async fn reminder_is_fired_the_working_day_before_the_deadline_and_expiry_at_it(
         assert_eq!(e.sweep("w2").await.unwrap().fired, 0);
         assert_eq!(events_of(&e, &makeup).await, ["start", "remind", "expire"]);
         let inst = e.instance(&makeup).await.unwrap().unwrap();
-        assert_eq!(inst.state, "revoked");
+        assert_eq!(inst.state, "breach_noticed", "a notice and the period to state the case come first");
+        assert!(!outbox_topics(&e, &makeup).await.contains(&"webhook:credit:breach".to_string()));
+        // Silent to the period's end: ended on the department's behalf, the breach recorded.
+        clock.set(inst.deadlines["response_due"]);
+        e.sweep("w1").await.unwrap();
+        assert_eq!(e.instance(&makeup).await.unwrap().unwrap().state, "revoked");
         assert!(outbox_topics(&e, &makeup).await.contains(&"webhook:credit:breach".to_string()));
         db.cleanup().await;
     }
@@ -292,10 +297,10 @@ async fn a_mixed_batch_fires_each_timer_once_and_each_instances_in_order() {
         }
         for id in &both {
             assert_eq!(events_of(&e, id).await, ["start", "remind", "expire"], "{}", db.label);
-            assert_eq!(e.instance(id).await.unwrap().unwrap().state, "revoked");
+            assert_eq!(e.instance(id).await.unwrap().unwrap().state, "breach_noticed");
         }
         let pending = entities::timer::Entity::find().filter(entities::timer::Column::Status.eq("pending")).count(&e.db).await.unwrap();
-        assert_eq!(pending, 21, "only the 20 November expiries are left: {}", db.label);
+        assert_eq!(pending, 21 + both.len() as u64, "only the 20 November expiries and the expired cases' response periods are left: {}", db.label);
         assert_eq!(e.sweep("w2").await.unwrap(), timers::SweepReport::default(), "nothing fired twice");
         let audit = pledgeflow::store::verify::verify_all(&e.db, &e.workflows.audit).await.unwrap();
         assert!(audit.breaks.is_empty(), "{}: {:?}", db.label, audit.breaks);

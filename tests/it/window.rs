@@ -229,6 +229,11 @@ async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_no
         clock.set(at(10, 17, 30));
         e.sweep("s").await.unwrap();
         assert_eq!(events(lapsed.clone()).await, ["start", "remind", "expire"]);
+        assert_eq!(e.instance(&lapsed).await.unwrap().unwrap().state, "breach_noticed");
+        assert_eq!(count("credit_records").await, 0, "nothing recorded before the enterprise is heard");
+        clock.set(e.instance(&lapsed).await.unwrap().unwrap().deadlines["response_due"]);
+        e.sweep("s").await.unwrap();
+        assert_eq!(events(lapsed.clone()).await, ["start", "remind", "expire", "response_lapsed"]);
         assert_eq!(e.instance(&lapsed).await.unwrap().unwrap().state, "revoked");
         assert_eq!(count("credit_records").await, 1, "one breach record");
         let told: Vec<String> = pledgeflow::store::outbox::list(&e.db, None, Some(&lapsed), 0, 20)
@@ -238,7 +243,7 @@ async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_no
             .into_iter()
             .map(|o| format!("{}:{}:{}", o.channel, o.recipient, o.topic))
             .collect();
-        for expected in ["email:applicant:deferral_reminder", "sms:applicant:deferral_reminder", "email:applicant:deferral_revoked", "email:department:deferral_revoked", "webhook:credit:breach"] {
+        for expected in ["email:applicant:deferral_reminder", "sms:applicant:deferral_reminder", "email:applicant:breach_notice", "email:department:breach_notice", "email:applicant:deferral_revoked", "email:department:revoked_on_behalf", "webhook:credit:breach"] {
             assert!(told.contains(&expected.to_string()), "{expected} in {told:?}");
         }
         let r = api.call(Some(&window), submit, json!({"i": {"caseId": lapsed, "code": "M02", "fileRef": "late"}})).await;
@@ -294,9 +299,12 @@ async fn licence_first_deferral_licenses_at_once_operates_after_materials_and_fa
         let due = e.instance(&lapsed).await.unwrap().unwrap().deadlines["materials_due"];
         clock.set(due);
         e.sweep("s").await.unwrap();
+        assert_eq!(e.instance(&lapsed).await.unwrap().unwrap().state, "breach_noticed", "after notice and the period to respond");
+        clock.set(e.instance(&lapsed).await.unwrap().unwrap().deadlines["response_due"]);
+        e.sweep("s").await.unwrap();
         assert_eq!(e.instance(&lapsed).await.unwrap().unwrap().state, "revoked");
         let events: Vec<String> = e.history(&lapsed).await.unwrap().into_iter().map(|h| h.event).collect();
-        assert_eq!(events, ["start", "approve", "remind", "expire"]);
+        assert_eq!(events, ["start", "approve", "remind", "expire", "response_lapsed"]);
         let records = {
             use sea_orm::ConnectionTrait;
             let sql = format!("SELECT kind FROM credit_records WHERE instance_id = '{lapsed}'");
