@@ -5,7 +5,9 @@ PostgreSQL restarted mid-run, the SMTP server down for a while. At the end, from
 and from what a real SMTP server (aiosmtpd) received:
 
   * every case whose materials never came was reminded once (one `remind` event, its reminder
-    mail received by Message-ID) and revoked once (one `expire` event, its notices received);
+    mail received by Message-ID), noticed once (one `expire` event, the notice received by the
+    applicant and the department) and, silent through the notice's period, revoked once (one
+    `response_lapsed` event, its notices received);
   * every case whose materials came in time was not revoked;
   * every email the outbox delivered arrived, every arrival is an outbox row (a resend after a
     crash reuses the Message-ID: counted and reported as duplicates, the documented
@@ -645,11 +647,25 @@ class Run:
             self.restart_postgres()
         never = [i for i, (state, _) in cases.items() if state == "awaiting_materials"]
 
+        # A notice first, to the applicant and the department, with the period to state the case.
+        def noticed():
+            now = self.round_cases(r)
+            states = Counter(now[i][0] for i in never)
+            delivered, total = self.pending_mail(never, "breach_notice")
+            return states.get("breach_noticed", 0) == len(never) and delivered == 2 * len(never), (dict(states), delivered, total)
+
+        self.settle(f"round {r} notices", noticed, float("inf"))
+
+        # Silent through the period (5 working days; 20 calendar days cover any holiday): ended
+        # on the department's behalf, the applicant told of the revocation, the department of it.
+        self.clock.advance_to(expiry_at + 20 * 86400 + self.rng.uniform(1, 600))
+        log(f"  clock past the response period: {self.clock.text()}")
+
         def revoked():
             now = self.round_cases(r)
             states = Counter(now[i][0] for i in never)
             delivered, total = self.pending_mail(never, "deferral_revoked")
-            return states.get("revoked", 0) == len(never) and delivered == 2 * len(never), (dict(states), delivered, total)
+            return states.get("revoked", 0) == len(never) and delivered == len(never), (dict(states), delivered, total)
 
         self.settle(f"round {r} revocations", revoked, float("inf"))
 
@@ -754,9 +770,14 @@ class Run:
                     V.add(f"{marker} {inst}: materials after the reminder, yet {ev['remind']} remind events")
             else:
                 broken += 1
-                if ev["remind"] != 1 or ev["expire"] != 1 or state != "revoked":
-                    V.add(f"{marker} {inst}: {ev['remind']} remind, {ev['expire']} expire, state {state}: want 1, 1, revoked")
-            want = {"deferral_reminder": ev["remind"], "deferral_revoked": 2 * ev["expire"]}
+                if ev["remind"] != 1 or ev["expire"] != 1 or ev["response_lapsed"] != 1 or state != "revoked":
+                    V.add(f"{marker} {inst}: {ev['remind']} remind, {ev['expire']} expire, {ev['response_lapsed']} response_lapsed, state {state}: want 1, 1, 1, revoked")
+            want = {
+                "deferral_reminder": ev["remind"],
+                "breach_notice": 2 * ev["expire"],
+                "deferral_revoked": ev["response_lapsed"],
+                "revoked_on_behalf": ev["response_lapsed"],
+            }
             for topic, n in want.items():
                 rows = mails[(inst, topic)]
                 if len(rows) != n:
