@@ -491,10 +491,8 @@ impl RawConfig {
             contacts: self.contacts,
             webhooks: self.webhooks,
             credit: {
-                for (setting, tier) in [("credit.breach_tier", &self.credit.breach_tier), ("credit.revocation_tier", &self.credit.revocation_tier)] {
-                    if !["A", "B", "C", "D"].contains(&tier.as_str()) {
-                        return Err(invalid(setting, tier, "expected A, B, C or D"));
-                    }
+                if let Err((setting, value, expected)) = self.credit.check() {
+                    return Err(invalid(setting, &value, expected));
                 }
                 self.credit
             },

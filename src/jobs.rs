@@ -180,11 +180,16 @@ impl Jobs {
         db.execute_raw(stmt(db, "DELETE FROM job_runs WHERE started_at < ?", vec![before.timestamp_millis().into()])).await?;
         // A retry comes within minutes; a day's keys are plenty.
         let keys = crate::store::idempotency::purge(db, (now - Duration::days(1)).timestamp_millis()).await?;
+        let wf = &self.outbox.engine.workflows;
+        let lapsed = crate::store::credit::recompute_lapsed(db, &wf.credit, &wf.audit, now).await?;
         let depth = outbox::depth(db).await?;
         let dead = depth.iter().find(|(s, _)| s == outbox::status::DEAD).map_or(0, |(_, n)| *n);
         if dead > 0 {
             tracing::warn!(dead, "outbox holds dead letters: see deadLetters in the API");
         }
-        Ok(format!("purged {purged} delivered message(s) older than {} days and {keys} idempotency key(s); outbox {depth:?}", self.retention_days))
+        Ok(format!(
+            "purged {purged} delivered message(s) older than {} days and {keys} idempotency key(s); {lapsed} applicant(s) whose credit records' publication ended recomputed; outbox {depth:?}",
+            self.retention_days
+        ))
     }
 }

@@ -20,6 +20,7 @@ mod m20261201_000011_bundles;
 mod m20261202_000012_inbox_indexes;
 mod m20261202_000013_authorization;
 mod m20261203_000014_keyed_audit;
+mod m20261203_000015_credit_terms;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_inbox_indexes::Migration),
             Box::new(m20261202_000013_authorization::Migration),
             Box::new(m20261203_000014_keyed_audit::Migration),
+            Box::new(m20261203_000015_credit_terms::Migration),
         ]
     }
 }
@@ -100,6 +102,7 @@ mod tests {
                 "m20261202_000012_inbox_indexes",
                 "m20261202_000013_authorization",
                 "m20261203_000014_keyed_audit",
+                "m20261203_000015_credit_terms",
             ]
         );
     }

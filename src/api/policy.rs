@@ -39,6 +39,9 @@ pub enum Act {
     EditApplicant,
     /// repairCredit.
     RepairCredit,
+    /// listDishonest: entering an applicant on the dishonesty list, a decision of the region's
+    /// credit authority.
+    ListDishonest,
     /// importCredit, importElectronicLicences.
     ImportCredit,
     /// deregisterBusinessLicence.
@@ -69,6 +72,7 @@ pub const RULES: &[(Act, &[&str], Scope)] = &[
     (Act::ReadApplicant, &["applicant", "window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"], Scope::HomeRegion),
     (Act::EditApplicant, &["window", "regional_admin"], Scope::HomeRegion),
     (Act::RepairCredit, &["supervisor", "regional_admin"], Scope::HomeRegion),
+    (Act::ListDishonest, &["supervisor"], Scope::HomeRegion),
     (Act::ImportCredit, &["regional_admin"], Scope::HomeRegion),
     (Act::Deregister, &["approver"], Scope::RegistrationAuthority),
     (Act::Draw, &["supervisor", "regional_admin"], Scope::Region),

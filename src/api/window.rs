@@ -233,6 +233,12 @@ pub struct CreditRecordView {
     pub repaired_at: Option<chrono::DateTime<chrono::Utc>>,
     pub repaired_by: Option<String>,
     pub repair_reason: Option<String>,
+    /// general or serious, for a breach, revocation or listing.
+    pub category: Option<String>,
+    /// The end of its publication period: after it the record no longer counts.
+    pub publish_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// The earliest it may be repaired (the category's minimum period).
+    pub repairable_from: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<crate::store::credit::CreditRecord> for CreditRecordView {
@@ -247,8 +253,26 @@ impl From<crate::store::credit::CreditRecord> for CreditRecordView {
             repaired_at: r.repaired_at.map(from_ms),
             repaired_by: r.repaired_by,
             repair_reason: r.repair_reason,
+            category: r.category,
+            publish_until: r.publish_until.map(from_ms),
+            repairable_from: r.repairable_from.map(from_ms),
         }
     }
+}
+
+#[derive(InputObject)]
+pub struct ListDishonestInput {
+    pub uscc: String,
+    /// The rule the listing is decided under (e.g. the article that sets the list).
+    pub basis: String,
+    /// The decision's reasons and reference (决定书文号).
+    pub reason: String,
+}
+
+#[derive(SimpleObject)]
+pub struct ListDishonestPayload {
+    pub applicant: Applicant,
+    pub listing: CreditRecordView,
 }
 
 #[derive(InputObject)]
@@ -754,21 +778,51 @@ impl WindowMutation {
         if input.reason.trim().is_empty() {
             return Err(bad("reason", "say why the record is repaired"));
         }
-        let not_found = || error("NOT_FOUND", format!("no unrepaired breach or revocation record {}", input.record_id.as_str()));
+        let not_found = || error("NOT_FOUND", format!("no unrepaired breach, revocation or listing record {}", input.record_id.as_str()));
         let holder = registry::credit_record_holder(&engine.db, &input.record_id).await.map_err(|e| e.internal())?.ok_or_else(not_found)?;
         policy::applicant(&engine.db, claims, Act::RepairCredit, &holder).await.map_err(|e| if e.message.starts_with("no applicant") { not_found() } else { e })?;
         let now = engine.now();
         let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
-        let repaired = crate::store::credit::repair(&txn, &engine.workflows.credit, &engine.workflows.audit, &input.record_id, &claims.sub, input.reason.trim(), now)
-            .await
-            .map_err(|e| e.internal())?;
-        let Some(repair) = repaired else {
-            return Err(error("NOT_FOUND", format!("no unrepaired breach or revocation record {}", input.record_id.as_str())));
+        use crate::store::credit::RepairRefused;
+        let repair = match crate::store::credit::repair(&txn, &engine.workflows.credit, &engine.workflows.audit, &input.record_id, &claims.sub, input.reason.trim(), now).await {
+            Ok(r) => r,
+            Err(RepairRefused::NoSuchRecord(_)) => return Err(not_found()),
+            Err(e @ RepairRefused::TooEarly(_)) => {
+                return Err(access::refusal("BAD_USER_INPUT", crate::domain::reason::REPAIR_TOO_EARLY, e.to_string()).extend_with(|_, x| x.set("field", "recordId")))
+            }
+            Err(RepairRefused::Db(e)) => return Err(e.internal()),
         };
         txn.commit().await.map_err(|e| e.internal())?;
         let uscc = &repair.applicant_uscc;
         let applicant = registry::applicant(&engine.db, uscc).await.map_err(|e| e.internal())?.ok_or_else(|| error("NOT_FOUND", format!("no applicant {uscc}")))?;
         Ok(RepairCreditPayload { applicant: applicant.into(), repair: repair.into() })
+    }
+
+    /// Enters an applicant on the dishonesty list (失信名单): a legal determination, made only by
+    /// this explicit decision of the region's credit authority (its supervisor), under a named
+    /// rule and with reasons — never by counting records. A serious record; lifted by repairing it.
+    #[graphql(guard = "access::ANYONE")]
+    async fn list_dishonest(&self, ctx: &Context<'_>, input: ListDishonestInput) -> async_graphql::Result<ListDishonestPayload> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        policy::may(claims, Act::ListDishonest)?;
+        let uscc = ids::uscc(&input.uscc).map_err(|e| bad("uscc", e.to_string()))?;
+        let (basis, reason) = (input.basis.trim(), input.reason.trim());
+        if basis.is_empty() || reason.is_empty() {
+            return Err(bad(if basis.is_empty() { "basis" } else { "reason" }, "a listing names the rule it is decided under and its reasons"));
+        }
+        policy::applicant(&engine.db, claims, Act::ListDishonest, &uscc).await?;
+        let now = engine.now();
+        let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
+        let listed = crate::store::credit::listing(&txn, &engine.workflows.credit, &engine.workflows.audit, &uscc, &claims.sub, basis, reason, now)
+            .await
+            .map_err(|e| match e {
+                crate::store::credit::ListingRefused::AlreadyListed(id) => error("CONFLICT", format!("{uscc} is on the dishonesty list already (record {id})")),
+                crate::store::credit::ListingRefused::Db(e) => e.internal(),
+            })?;
+        txn.commit().await.map_err(|e| e.internal())?;
+        let applicant = registry::applicant(&engine.db, &uscc).await.map_err(|e| e.internal())?.ok_or_else(|| error("NOT_FOUND", format!("no applicant {uscc}")))?;
+        Ok(ListDishonestPayload { applicant: applicant.into(), listing: listed.into() })
     }
 
     /// Credit statuses from the credit platform: all or nothing.

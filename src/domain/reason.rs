@@ -30,3 +30,5 @@ pub const OFFICER_SUSPENDED: &str = "OFFICER_SUSPENDED";
 pub const ITEM_FLAGGED: &str = "ITEM_FLAGGED";
 /// FORBIDDEN: the inspector is not assigned to the supervision task.
 pub const NOT_ASSIGNED: &str = "NOT_ASSIGNED";
+/// BAD_USER_INPUT (field `recordId`): the record's category's minimum publication period has not passed.
+pub const REPAIR_TOO_EARLY: &str = "REPAIR_TOO_EARLY";

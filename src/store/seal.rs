@@ -20,6 +20,9 @@ pub struct Table {
     pub name: &'static str,
     pub key: &'static str,
     pub columns: &'static [&'static str],
+    /// Columns added later: sealed by name and value when set, left out when NULL, so that a row
+    /// sealed before they existed keeps its seal, and setting or clearing one breaks it.
+    pub later: &'static [&'static str],
     /// How a break names one of its rows.
     pub what: &'static str,
 }
@@ -28,6 +31,7 @@ pub const CREDIT_RECORDS: Table = Table {
     name: "credit_records",
     key: "id",
     columns: &["id", "applicant_uscc", "kind", "instance_id", "event_seq", "reason", "created_at", "repaired_at", "repaired_by", "repair_reason"],
+    later: &["category", "publish_until", "repairable_from"],
     what: "credit record",
 };
 
@@ -36,6 +40,7 @@ pub const APPLICANTS: Table = Table {
     name: "applicants",
     key: "uscc",
     columns: &["uscc", "name", "legal_representative", "email", "mobile", "credit_tier", "dishonest", "imported_tier", "imported_dishonest", "home_region"],
+    later: &[],
     what: "applicant",
 };
 
@@ -43,6 +48,7 @@ pub const APPLICANT_CHANGES: Table = Table {
     name: "applicant_changes",
     key: "id",
     columns: &["id", "uscc", "field", "old_value", "new_value", "changed_by", "changed_at"],
+    later: &[],
     what: "applicant change",
 };
 
@@ -60,18 +66,25 @@ impl Row {
     }
 
     fn get(&self, t: &Table, column: &str) -> Option<&str> {
-        t.columns.iter().position(|c| *c == column).and_then(|i| self.values[i].as_deref())
+        t.columns.iter().chain(t.later).position(|c| *c == column).and_then(|i| self.values[i].as_deref())
     }
 
-    fn parts<'a>(&'a self, t: &'a Table) -> Vec<Option<&'a str>> {
-        std::iter::once(Some(t.name)).chain(self.values.iter().map(|v| v.as_deref())).collect()
+    /// What the seal covers: the table, its columns, and each later column that is set.
+    fn parts(&self, t: &Table) -> Vec<Option<String>> {
+        let base = self.values[..t.columns.len()].iter().map(|v| v.clone());
+        let later = t.later.iter().zip(&self.values[t.columns.len()..]).filter_map(|(c, v)| v.as_ref().map(|v| Some(format!("{c}={v}"))));
+        std::iter::once(Some(t.name.to_string())).chain(base).chain(later).collect()
     }
+}
+
+fn as_refs(parts: &[Option<String>]) -> Vec<Option<&str>> {
+    parts.iter().map(|p| p.as_deref()).collect()
 }
 
 fn select(t: &Table) -> String {
     // The key first (`Row::key`), then the rest in the seal's order.
     debug_assert_eq!(t.columns[0], t.key);
-    let cols: Vec<String> = t.columns.iter().map(|c| format!("CAST({c} AS TEXT) AS {c}")).collect();
+    let cols: Vec<String> = t.columns.iter().chain(t.later).map(|c| format!("CAST({c} AS TEXT) AS {c}")).collect();
     format!("SELECT {}, mac FROM {}", cols.join(", "), t.name)
 }
 
@@ -80,8 +93,9 @@ async fn rows(db: &impl ConnectionTrait, t: &Table, filter: &str, values: Vec<se
     found
         .iter()
         .map(|r| {
-            let values = (0..t.columns.len()).map(|i| r.try_get_by_index::<Option<String>>(i)).collect::<Result<_, _>>()?;
-            Ok(Row { values, mac: r.try_get_by_index::<Option<String>>(t.columns.len())? })
+            let n = t.columns.len() + t.later.len();
+            let values = (0..n).map(|i| r.try_get_by_index::<Option<String>>(i)).collect::<Result<_, _>>()?;
+            Ok(Row { values, mac: r.try_get_by_index::<Option<String>>(n)? })
         })
         .collect()
 }
@@ -89,7 +103,7 @@ async fn rows(db: &impl ConnectionTrait, t: &Table, filter: &str, values: Vec<se
 /// Seals row `key` of `t` as it stands, in the caller's transaction: called after each write.
 pub async fn seal(db: &impl ConnectionTrait, keys: &AuditKeys, t: &Table, key: &str) -> Result<(), DbErr> {
     for row in rows(db, t, &format!("WHERE {} = ?", t.key), vec![key.into()]).await? {
-        let mac = keys.seal(&row.parts(t));
+        let mac = keys.seal(&as_refs(&row.parts(t)));
         db.execute_raw(stmt(db, &format!("UPDATE {} SET mac = ? WHERE {} = ?", t.name, t.key), vec![mac.into(), key.into()])).await?;
     }
     Ok(())
@@ -138,7 +152,7 @@ pub async fn start_up(db: &sea_orm::DatabaseConnection, keys: &AuditKeys, now: D
                     break;
                 }
                 for row in &page {
-                    let mac = keys.seal(&row.parts(t));
+                    let mac = keys.seal(&as_refs(&row.parts(t)));
                     txn.execute_raw(stmt(&txn, &format!("UPDATE {} SET mac = ? WHERE {} = ?", t.name, t.key), vec![mac.into(), row.key().into()])).await?;
                 }
                 sealed += page.len();
@@ -221,7 +235,7 @@ pub async fn check_rows(db: &impl ConnectionTrait, keys: &AuditKeys, report: &mu
                 match &row.mac {
                     None => report.breaks.push(ChainBreak::row(subject, "not sealed: written without the audit key")),
                     Some(mac) => {
-                        if let Err(problem) = keys.check_seal(&row.parts(t), mac) {
+                        if let Err(problem) = keys.check_seal(&as_refs(&row.parts(t)), mac) {
                             report.breaks.push(ChainBreak::row(subject, problem));
                         }
                     }

@@ -250,3 +250,69 @@ mod procedure {
         until(|| true).await;
     }
 }
+
+// --- Credit that fits (finding 2), over the real binary.
+
+mod credit {
+    use serde_json::{json, Value};
+
+    use crate::http::{graphql_as, open_case, Demo};
+
+    const USCC: &str = "91310110666007217T";
+
+    fn records() -> Value {
+        json!({"query": "query($u: String!) { applicant(uscc: $u) { creditTier dishonest } creditRecords(uscc: $u) { id kind category caseId publishUntil repairableFrom repairedAt } }", "variables": {"u": USCC}})
+    }
+
+    fn repair(id: &Value) -> Value {
+        json!({"query": "mutation($i: RepairCreditInput!) { repairCredit(input: $i) { applicant { dishonest } repair { kind } } }",
+            "variables": {"i": {"recordId": id, "reason": "信用修复决定书 黄市监信修〔2027〕1号"}}})
+    }
+
+    fn list() -> Value {
+        json!({"query": "mutation($u: String!) { listDishonest(input: {uscc: $u, basis: \"《严重失信主体名单管理办法》第八条\", reason: \"黄市监信〔2026〕3号\"}) { applicant { dishonest } listing { kind category } } }",
+            "variables": {"u": USCC}})
+    }
+
+    /// The demo's revocation of this applicant is one general record: tier C at worst, never the
+    /// dishonesty list; it cannot be repaired before three months; the list is entered only by the
+    /// region's supervisor's decision, which closes the commitment route until it is lifted.
+    #[tokio::test]
+    async fn one_general_record_never_lists_repair_waits_for_the_minimum_and_only_a_supervisor_lists() {
+        let d = Demo::start().await;
+        let r = graphql_as(&d.http, &d.base, &d.supervisor, records()).await;
+        assert_eq!(r["data"]["applicant"]["dishonest"], false, "records never list: {r}");
+        let revocation = r["data"]["creditRecords"].as_array().unwrap().iter().find(|c| c["kind"] == "revocation").cloned().unwrap_or_else(|| panic!("{r}"));
+        assert_eq!(revocation["category"], "general");
+        let at = |k: &str| chrono::DateTime::parse_from_rfc3339(revocation[k].as_str().unwrap()).unwrap();
+        assert!((89..=93).contains(&(at("publishUntil") - at("repairableFrom")).num_days()), "published six months, repairable after three: {revocation}");
+
+        let r = graphql_as(&d.http, &d.base, &d.supervisor, repair(&revocation["id"])).await;
+        assert_eq!((&r["errors"][0]["extensions"]["code"], &r["errors"][0]["extensions"]["reason"]), (&json!("BAD_USER_INPUT"), &json!("REPAIR_TOO_EARLY")), "{r}");
+
+        // Listing is a decision of the region's supervisor, not the window's nor the admin's.
+        for who in [&d.window, &d.admin] {
+            let r = graphql_as(&d.http, &d.base, who, list()).await;
+            assert_eq!(r["errors"][0]["extensions"]["code"], "FORBIDDEN", "{r}");
+        }
+        let r = graphql_as(&d.http, &d.base, &d.supervisor, list()).await;
+        assert_eq!(r["data"]["listDishonest"], json!({"applicant": {"dishonest": true}, "listing": {"kind": "listing", "category": "serious"}}), "{r}");
+        let r = graphql_as(&d.http, &d.base, &d.supervisor, list()).await;
+        assert_eq!(r["errors"][0]["extensions"]["code"], "CONFLICT", "listed once: {r}");
+        let after_the_fact = open_case(json!({"applicantUscc": USCC, "itemCode": "310101-FOOD-01", "mode": "AFTER_THE_FACT", "signedBy": "张伟",
+            "materials": [{"code": "M01", "status": "PROVIDED", "fileRef": "D1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "D2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "D3"}]}));
+        let r = graphql_as(&d.http, &d.base, &d.window, after_the_fact.clone()).await;
+        assert_eq!(r["errors"][0]["extensions"]["reason"], "CREDIT_REFUSED", "{r}");
+
+        // A year on (the serious minimum): the listing is lifted by its repair, the revocation
+        // repaired too; the commitment route opens again.
+        let r = graphql_as(&d.http, &d.base, &d.admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 31708800}) { now } }"})).await;
+        assert!(r.get("errors").is_none(), "{r}");
+        let r = graphql_as(&d.http, &d.base, &d.supervisor, records()).await;
+        let listing = r["data"]["creditRecords"].as_array().unwrap().iter().find(|c| c["kind"] == "listing").unwrap()["id"].clone();
+        let r = graphql_as(&d.http, &d.base, &d.supervisor, repair(&listing)).await;
+        assert_eq!(r["data"]["repairCredit"]["applicant"]["dishonest"], false, "{r}");
+        let r = graphql_as(&d.http, &d.base, &d.window, after_the_fact).await;
+        assert!(r["data"]["openCase"]["case"]["id"].is_string(), "{r}");
+    }
+}

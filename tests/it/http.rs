@@ -609,11 +609,14 @@ async fn a_failed_rectification_is_noticed_then_revoked_with_one_record_and_repa
     assert_eq!(r["data"]["applicant"]["dishonest"], false, "{r}");
     let record = mine[0]["id"].clone();
 
-    // Credit repair (信用修复) by the credit authority only, once.
+    // Credit repair (信用修复) by the credit authority only, once, after the minimum period.
     let repair = json!({"query": "mutation($i: RepairCreditInput!) { repairCredit(input: $i) { applicant { dishonest } repair { kind } } }",
         "variables": {"i": {"recordId": record, "reason": "已完成整改并公开承诺，信用修复决定书 黄市监信修〔2026〕12号"}}});
     let r = graphql_as(&http, &base, &window, repair.clone()).await;
     assert_eq!(r["errors"][0]["extensions"]["code"], "FORBIDDEN", "a window officer may not repair credit");
+    let r = graphql_as(&http, &base, &supervisor, repair.clone()).await;
+    assert_eq!(r["errors"][0]["extensions"]["reason"], "REPAIR_TOO_EARLY", "{r}");
+    graphql_as(&http, &base, &admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 8640000}) { now } }"})).await;
     let r = graphql_as(&http, &base, &supervisor, repair.clone()).await;
     assert_eq!(r["data"]["repairCredit"]["repair"]["kind"], "repair", "{r}");
     let r = graphql_as(&http, &base, &supervisor, repair).await;

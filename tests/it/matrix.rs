@@ -277,6 +277,12 @@ fn mutations() -> Vec<Probe> {
             V(&["repairCredit"])
         ),
         probe!(
+            "Mutation.listDishonest",
+            "mutation($u: String!) { listDishonest(input: {uscc: $u, basis: \"《失信行为纠正后的信用信息修复管理办法》\", reason: \"黄市监信〔2026〕3号\"}) { listing { id } } }",
+            |_| json!({"u": X}),
+            V(&["listDishonest"])
+        ),
+        probe!(
             "Mutation.importCredit",
             "mutation($u: String!) { importCredit(input: {records: [{uscc: $u, tier: \"A\", dishonest: false}]}) { updated } }",
             |_| json!({"u": X}),

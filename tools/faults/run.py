@@ -394,9 +394,8 @@ class Run:
             f.write(
                 '[contacts]\ndepartment = "department@faults.localhost"\ndivision = "division@faults.localhost"\n'
                 'supervisors = "supervisors@faults.localhost"\ndigest = "digest@faults.localhost"\n'
-                # The run's one applicant breaks promise after promise: kept off the dishonesty
-                # list, which would close deferral to it after the first revocation.
-                "[credit]\nbreach_enters_dishonesty_list = false\n"
+                # The run's one applicant breaks promise after promise: records only move its
+                # tier; the dishonesty list is a supervisor's decision, never a count.
             )
         self.pg.start()
         self.pg.psql("CREATE DATABASE faults", db="postgres")
