@@ -57,6 +57,7 @@ struct RawConfig {
     credit: crate::store::credit::CreditRules,
     return_rule: crate::domain::return_rule::ReturnRule,
     sampling: BTreeMap<String, f64>,
+    draw_no_repeat_days: i64,
     draw_schedule: String,
     // The HTTP edge (src/edge.rs).
     http_header_read_timeout_secs: u64,
@@ -150,6 +151,7 @@ impl Default for RawConfig {
             credit: Default::default(),
             return_rule: Default::default(),
             sampling: crate::supervision::draw::default_ratios(),
+            draw_no_repeat_days: 180,
             draw_schedule: "0 0 9 1 * *".into(),
             http_header_read_timeout_secs: 10,
             http_idle_timeout_secs: 5,
@@ -237,8 +239,9 @@ pub struct Config {
     pub credit: crate::store::credit::CreditRules,
     /// The 15% return rule's threshold, minimum sample and window (`[return_rule]`).
     pub return_rule: crate::domain::return_rule::ReturnRule,
-    /// Share of after-the-fact cases drawn for random inspection, per credit tier (`[sampling]`).
-    pub sampling: BTreeMap<String, f64>,
+    /// Share of after-the-fact cases drawn for random inspection, per credit tier (`[sampling]`),
+    /// and the days an enterprise inspected for an item stays out of that item's draws.
+    pub sampling: crate::supervision::draw::Sampling,
     /// When the random inspection draw runs (cron, seconds first).
     pub draw_schedule: cron::Schedule,
     /// Timeouts and connection caps at the HTTP edge.
@@ -302,7 +305,7 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 43] = [
+const ENV_KEYS: [&str; 44] = [
     "audit_key_file",
     "audit_retired_key_files",
     "audit_checkpoint_file",
@@ -314,6 +317,7 @@ const ENV_KEYS: [&str; 43] = [
     "http_max_connections",
     "http_max_connections_per_address",
     "draw_schedule",
+    "draw_no_repeat_days",
     "jwt_issuer",
     "jwt_public_key_file",
     "jwt_jwks_url",
@@ -397,6 +401,9 @@ impl RawConfig {
                 return Err(invalid("sampling", &format!("{tier} = {ratio}"), "expected A–D with a share between 0 and 1"));
             }
         }
+        if !(0..=3650).contains(&self.draw_no_repeat_days) {
+            return Err(invalid("PLEDGEFLOW_DRAW_NO_REPEAT_DAYS", &self.draw_no_repeat_days.to_string(), "between 0 and 3650 days"));
+        }
         let mail_from = self
             .mail_from
             .parse()
@@ -455,7 +462,7 @@ impl RawConfig {
             digest_schedule,
             housekeeping_schedule,
             draw_schedule,
-            sampling: self.sampling,
+            sampling: crate::supervision::draw::Sampling { ratios: self.sampling, no_repeat_days: self.draw_no_repeat_days },
             templates_dir: self.templates_dir,
             data_dir: self.data_dir,
             mail_url: self.mail_url,

@@ -243,7 +243,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
             commitment_template: LETTER.into(),
             commitment_version: 1,
             breach_consequences: "撤销许可、记入信用记录并向社会公开的法律责任".into(),
-            supervision: Some(Linkage { department: def.department.into(), division: def.division.into(), supervision_item: format!("SUP-{}", def.code), rectification_working_days: def.rectification }),
+            supervision: Some(Linkage { department: def.department.into(), division: def.division.into(), supervision_item: format!("SUP-{}", def.code), rectification_working_days: def.rectification, routine_tiers: None }),
             licence_pattern: def.pattern.into(),
             fields: def.fields.iter().map(|(code, name)| catalogue::FormFieldSpec { code: code.to_string(), name: name.to_string() }).collect(),
             time_limit_working_days: def.time_limit,

@@ -32,7 +32,7 @@ impl Job {
 pub struct Jobs {
     outbox: Outbox,
     retention_days: u32,
-    sampling: crate::supervision::draw::Ratios,
+    sampling: crate::supervision::draw::Sampling,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,10 +58,10 @@ pub struct Upcoming {
 
 impl Jobs {
     pub fn new(outbox: Outbox, retention_days: u32) -> Self {
-        Self { outbox, retention_days, sampling: crate::supervision::draw::default_ratios() }
+        Self { outbox, retention_days, sampling: Default::default() }
     }
 
-    pub fn with_sampling(mut self, sampling: crate::supervision::draw::Ratios) -> Self {
+    pub fn with_sampling(mut self, sampling: crate::supervision::draw::Sampling) -> Self {
         self.sampling = sampling;
         self
     }

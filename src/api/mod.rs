@@ -58,7 +58,7 @@ pub struct Services {
     /// The background loops of this process, for `/readyz`.
     pub loops: crate::health::Loops,
     /// Shares per credit tier for the random inspection draw.
-    pub sampling: crate::supervision::draw::Ratios,
+    pub sampling: crate::supervision::draw::Sampling,
     /// Guards the unauthenticated fields (public disclosure).
     pub public_limiter: Arc<public::PublicLimiter>,
     /// The Prometheus recorder: `/metrics` is served when present.

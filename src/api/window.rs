@@ -711,6 +711,9 @@ impl WindowMutation {
             if !(1..=250).contains(&link.rectification_working_days) {
                 return Err(bad("spec", "linkage: a rectification period is between 1 and 250 working days"));
             }
+            if let Some(t) = link.routine_tiers.iter().flatten().find(|t| !registry::CREDIT_TIERS.contains(&t.as_str())) {
+                return Err(bad("spec", format!("linkage: routine tiers are credit tiers (A–D), not {t:?}")));
+            }
         }
         let periods = &spec.due_process;
         for (name, days) in [

@@ -28,6 +28,20 @@ pub struct Pick {
 /// Share of each tier to inspect (`A` … `D`, 0.0–1.0); a tier not named is not drawn.
 pub type Ratios = BTreeMap<String, f64>;
 
+/// How the draw samples: the share per tier, and how long an enterprise inspected for an item
+/// is left out of the draws for that item (查重对碰, seed 002 item 95).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    pub ratios: Ratios,
+    pub no_repeat_days: i64,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Self { ratios: default_ratios(), no_repeat_days: 180 }
+    }
+}
+
 pub fn default_ratios() -> Ratios {
     [("A", 0.05), ("B", 0.2), ("C", 0.6), ("D", 1.0)].into_iter().map(|(t, r)| (t.to_string(), r)).collect()
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde_json::{json, Value};
 
-use super::draw::{self, Candidate, Pick, Ratios};
+use super::draw::{self, Candidate, Pick, Sampling};
 use crate::runtime::Engine;
 use crate::store::{self, instances, stmt, StoreError};
 use crate::workflow::Actor;
@@ -44,18 +44,32 @@ pub(crate) async fn inspectors(db: &impl ConnectionTrait, division: &str) -> Res
     Ok(rows.iter().filter_map(|r| Id::from_query_result(r, "").ok()).map(|i| i.id).collect())
 }
 
+/// A supervision task's states in which it is still open (every version's; the rest are final).
+const OPEN_TASK_STATES: &str = "'notified', 'inspecting', 'awaiting_feedback', 'rectifying'";
+
 /// Draws with `seed` (recorded) from the cases of `region` and creates the tasks; `by` is who
-/// ran it (a person, or `cron`). A draw never reaches past its region.
-pub async fn run(engine: &Engine, ratios: &Ratios, seed: u64, by: &str, region: &str) -> Result<DrawReport, StoreError> {
+/// ran it (a person, or `cron`). A draw never reaches past its region, never picks a case that
+/// has an open task, and leaves out an enterprise inspected for the same item within the
+/// policy's period (查重对碰).
+pub async fn run(engine: &Engine, sampling: &Sampling, seed: u64, by: &str, region: &str) -> Result<DrawReport, StoreError> {
     let now: DateTime<Utc> = engine.now();
+    let ratios = &sampling.ratios;
+    let since = (now - chrono::Duration::days(sampling.no_repeat_days)).timestamp_millis();
     let txn = store::begin_write(&engine.db).await?;
     let rows = txn
         .query_all_raw(stmt(
             &txn,
-            "SELECT c.instance_id AS case_id, a.credit_tier AS tier, i.context AS context \
-             FROM cases c JOIN workflow_instances i ON i.id = c.instance_id JOIN applicants a ON a.uscc = c.applicant_uscc \
-             WHERE c.mode = 'after_the_fact' AND i.state = 'licensed' AND i.region = ? ORDER BY c.instance_id",
-            vec![region.into()],
+            &format!(
+                "SELECT c.instance_id AS case_id, a.credit_tier AS tier, i.context AS context \
+                 FROM cases c JOIN workflow_instances i ON i.id = c.instance_id JOIN applicants a ON a.uscc = c.applicant_uscc \
+                 WHERE c.mode = 'after_the_fact' AND i.state = 'licensed' AND i.region = ? \
+                 AND NOT EXISTS (SELECT 1 FROM workflow_instances t WHERE t.parent_id = c.instance_id AND t.definition_name = 'supervision-task' \
+                                 AND t.state IN ({OPEN_TASK_STATES})) \
+                 AND NOT EXISTS (SELECT 1 FROM workflow_events e JOIN workflow_instances t ON t.id = e.instance_id JOIN cases o ON o.instance_id = t.parent_id \
+                                 WHERE e.event = 'inspection_finished' AND e.occurred_at > ? AND o.applicant_uscc = c.applicant_uscc AND o.item_code = c.item_code) \
+                 ORDER BY c.instance_id"
+            ),
+            vec![region.into(), since.into()],
         ))
         .await?;
     let mut contexts: BTreeMap<String, Value> = BTreeMap::new();
@@ -118,7 +132,7 @@ pub struct DrawRow {
 }
 
 /// The cron's draw: one per region that has licensed after-the-fact cases, each with `seed`.
-pub async fn run_every_region(engine: &Engine, ratios: &Ratios, seed: u64, by: &str) -> Result<Vec<DrawReport>, StoreError> {
+pub async fn run_every_region(engine: &Engine, sampling: &Sampling, seed: u64, by: &str) -> Result<Vec<DrawReport>, StoreError> {
     #[derive(FromQueryResult)]
     struct Region {
         region: String,
@@ -135,7 +149,7 @@ pub async fn run_every_region(engine: &Engine, ratios: &Ratios, seed: u64, by: &
     let mut out = Vec::new();
     for row in rows {
         let region = Region::from_query_result(&row, "")?.region;
-        out.push(run(engine, ratios, seed, by, &region).await?);
+        out.push(run(engine, sampling, seed, by, &region).await?);
     }
     Ok(out)
 }

@@ -83,6 +83,18 @@ pub struct Linkage {
     #[serde(default = "default_rectification_days")]
     #[graphql(default_with = "default_rectification_days()")]
     pub rectification_working_days: i64,
+    /// The credit tiers whose licences get a routine supervision task at licensing (seed 004
+    /// §12: better credit, fewer checks); none given, every tier. The others are left to the
+    /// random draw.
+    #[serde(default)]
+    pub routine_tiers: Option<Vec<String>>,
+}
+
+impl Linkage {
+    /// Whether a licence for an applicant of `tier` gets a routine task.
+    pub fn routine_for(&self, tier: &str) -> bool {
+        self.routine_tiers.as_ref().is_none_or(|tiers| tiers.iter().any(|t| t == tier))
+    }
 }
 
 /// About two months, as the Shanghai measures give.

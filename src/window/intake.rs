@@ -240,6 +240,9 @@ pub async fn prepare(
         "mode": input.mode.as_str(),
         "materials": material_json,
         "supervision": item.spec.supervision,
+        // The item's policy for this applicant's tier at intake: a routine supervision task at
+        // licensing, or none (left to the random draw).
+        "supervision_waived": item.spec.supervision.as_ref().is_some_and(|l| !l.routine_for(&applicant.credit_tier)),
         // The procedure before an adverse decision, as the item had it when the case opened.
         "due_process": item.spec.due_process,
         "department": {"code": department.code, "name": department.name, "email": department.email},

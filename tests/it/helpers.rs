@@ -117,7 +117,7 @@ impl Api {
             keys: pledgeflow::auth::Keys::hs256(b"0123456789abcdef0123456789abcdef"),
             live_poll: std::time::Duration::from_millis(20),
             loops: Default::default(),
-            sampling: pledgeflow::supervision::draw::default_ratios(),
+            sampling: Default::default(),
             metrics: None,
             public_limiter: Arc::new(pledgeflow::api::public::PublicLimiter::per_minute(std::num::NonZeroU32::new(1000).unwrap())),
         };
