@@ -82,6 +82,8 @@ struct ItemDef {
     pattern: &'static str,
     /// The department decides every intended revocation itself (no revocation on silence).
     decision_required: bool,
+    /// The tiers that get a routine supervision task at licensing (None: every tier).
+    routine_tiers: Option<&'static [&'static str]>,
     /// Working days a rectification order gives.
     rectification: i64,
     /// The application form's fields (code, name): a bundle asks a shared code once.
@@ -110,6 +112,7 @@ fn items() -> Vec<ItemDef> {
             time_limit: None,
             valid_years: Some(5),
             decision_required: false,
+            routine_tiers: None,
         },
         ItemDef {
             code: "310101-HYG-01",
@@ -127,6 +130,7 @@ fn items() -> Vec<ItemDef> {
             time_limit: None,
             valid_years: Some(4),
             decision_required: true,
+            routine_tiers: None,
         },
         ItemDef {
             code: "310101-TZSB-01",
@@ -144,6 +148,7 @@ fn items() -> Vec<ItemDef> {
             time_limit: Some(15),
             valid_years: None,
             decision_required: false,
+            routine_tiers: None,
         },
         ItemDef {
             code: "310101-YPLS-01",
@@ -161,6 +166,7 @@ fn items() -> Vec<ItemDef> {
             time_limit: Some(3),
             valid_years: Some(5),
             decision_required: false,
+            routine_tiers: None,
         },
         ItemDef {
             code: "310101-HY-01",
@@ -178,6 +184,7 @@ fn items() -> Vec<ItemDef> {
             time_limit: Some(5),
             valid_years: Some(4),
             decision_required: false,
+            routine_tiers: Some(&["B", "C", "D"]),
         },
     ]
 }
@@ -243,7 +250,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
             commitment_template: LETTER.into(),
             commitment_version: 1,
             breach_consequences: "撤销许可、记入信用记录并向社会公开的法律责任".into(),
-            supervision: Some(Linkage { department: def.department.into(), division: def.division.into(), supervision_item: format!("SUP-{}", def.code), rectification_working_days: def.rectification, routine_tiers: None }),
+            supervision: Some(Linkage { department: def.department.into(), division: def.division.into(), supervision_item: format!("SUP-{}", def.code), rectification_working_days: def.rectification, routine_tiers: def.routine_tiers.map(|t| t.iter().map(|x| x.to_string()).collect()) }),
             licence_pattern: def.pattern.into(),
             fields: def.fields.iter().map(|(code, name)| catalogue::FormFieldSpec { code: code.to_string(), name: name.to_string() }).collect(),
             time_limit_working_days: def.time_limit,
@@ -322,10 +329,11 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
     // A bath house's hygiene licence on deferral, with the health office.
     intake::open_case(engine, &wjw_window, open("91350100M000100Y43", "310101-HYG-01", Mode::Deferral, vec![m("M01", Provided, None), m("M02", Deferred, None), m("M03", Provided, None)], Some(10))).await?;
     started += 1;
-    // Road freight decided on the spot, checked afterwards.
+    // Road freight decided on the spot, checked afterwards: an A-tier carrier gets no routine
+    // task (the item's policy), it is left to the random draw.
     let case = intake::open_case(engine, &jtw_window, open("91110000600037341L", "310101-HY-01", Mode::AfterTheFact, vec![m("M01", Provided, None), m("M02", Provided, None), m("M03", Provided, None)], None)).await?;
     intake::issue_licence(engine, &jtw_approver, &case.id, None).await?;
-    started += 2;
+    started += 1;
     // Road freight licence-first: licensed, but may not operate until the drivers' certificates are in.
     let case = intake::open_case(engine, &jtw_window, open("91110000600037341L", "310101-HY-01", Mode::Deferral, vec![m("M01", Provided, None), m("M02", Provided, None), m("M03", Deferred, None)], Some(10))).await?;
     intake::issue_licence(engine, &jtw_approver, &case.id, None).await?;

@@ -21,6 +21,7 @@ mod m20261202_000012_inbox_indexes;
 mod m20261202_000013_authorization;
 mod m20261203_000014_keyed_audit;
 mod m20261203_000015_credit_terms;
+mod m20261203_000016_item_reexamination;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_authorization::Migration),
             Box::new(m20261203_000014_keyed_audit::Migration),
             Box::new(m20261203_000015_credit_terms::Migration),
+            Box::new(m20261203_000016_item_reexamination::Migration),
         ]
     }
 }
@@ -103,6 +105,7 @@ mod tests {
                 "m20261202_000013_authorization",
                 "m20261203_000014_keyed_audit",
                 "m20261203_000015_credit_terms",
+                "m20261203_000016_item_reexamination",
             ]
         );
     }

@@ -49,6 +49,22 @@ pub struct FlaggedItem {
     /// Returns blamed on the item's configuration, of the applications taken in.
     pub misconfigured: i64,
     pub intake: i64,
+    /// The re-examination its department's approvers were given (an `item-reexamination`).
+    pub reexamination_id: Option<async_graphql::ID>,
+}
+
+#[derive(InputObject)]
+pub struct RecordItemReexaminationInput {
+    pub item_code: String,
+    /// What the re-examination of the item's guide and configuration found and changed.
+    pub findings: String,
+}
+
+#[derive(SimpleObject)]
+pub struct RecordItemReexaminationPayload {
+    pub item_code: String,
+    /// The flag cleared.
+    pub cleared: bool,
 }
 
 #[derive(SimpleObject)]
@@ -91,7 +107,8 @@ impl QualityQuery {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    /// Approval items whose current version is flagged for re-configuration.
+    /// Approval items flagged under the return rule and not yet re-examined (they stay open to
+    /// applicants; their departments' approvers re-examine them).
     #[graphql(guard = "SUPERVISORS")]
     async fn flagged_items(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<FlaggedItem>> {
         let engine = ctx.data::<Engine>()?;
@@ -107,7 +124,14 @@ impl QualityQuery {
         }
         Ok(own
             .into_iter()
-            .map(|f| FlaggedItem { item_code: f.item_code, item_version: f.item_version, flagged_at: from_ms(f.flagged_at), misconfigured: f.misconfigured, intake: f.intake })
+            .map(|f| FlaggedItem {
+                item_code: f.item_code,
+                item_version: f.item_version,
+                flagged_at: from_ms(f.flagged_at),
+                misconfigured: f.misconfigured,
+                intake: f.intake,
+                reexamination_id: f.reexamination_id.map(async_graphql::ID),
+            })
             .collect())
     }
 
@@ -153,6 +177,23 @@ pub struct QualityMutation;
 
 #[Object]
 impl QualityMutation {
+    /// An approver of the item's department records the re-examination of its guide and
+    /// configuration (重新梳理): the item's flag clears and its re-examination ends.
+    #[graphql(guard = "super::access::APPROVER")]
+    async fn record_item_reexamination(&self, ctx: &Context<'_>, input: RecordItemReexaminationInput) -> async_graphql::Result<RecordItemReexaminationPayload> {
+        let engine = ctx.data::<Engine>()?;
+        let claims = access::claims(ctx)?;
+        let item = crate::window::catalogue::item(&engine.db, &input.item_code, None).await.map_err(|e| e.internal())?;
+        if item.is_none_or(|i| claims.department.as_deref() != Some(i.department.as_str())) {
+            return Err(super::policy::out_of_scope(format_args!("approval item {} of your department", input.item_code)));
+        }
+        let actor = crate::workflow::Actor::act(claims.sub.clone(), claims.roles.clone(), "recordItemReexamination");
+        let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
+        quality::record_reexamination(&txn, &engine.workflows, &input.item_code, &actor, &input.findings, engine.now()).await.map_err(window_error)?;
+        txn.commit().await.map_err(|e| e.internal())?;
+        Ok(RecordItemReexaminationPayload { item_code: input.item_code, cleared: true })
+    }
+
     /// Records the retraining of a suspended window officer: intake is open again, and the
     /// return rate is counted afresh from now.
     #[graphql(guard = "SUPERVISORS")]

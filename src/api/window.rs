@@ -729,9 +729,13 @@ impl WindowMutation {
             return Err(bad("spec", "the licence pattern needs {seq} so numbers are unique"));
         }
         let now = engine.now();
-        let version = catalogue::put(&engine.db, &input.code, &input.name, &input.department, input.excluded, spec, &claims.sub, now)
+        // A new version clears the flags of the older ones and ends their re-examinations.
+        let txn = crate::store::begin_write(&engine.db).await.map_err(|e| e.internal())?;
+        let version = catalogue::put(&txn, &input.code, &input.name, &input.department, input.excluded, spec, &claims.sub, now)
             .await
             .map_err(|e| e.internal())?;
+        crate::window::quality::supersede(&txn, &engine.workflows, &input.code, version, &claims.sub, now).await.map_err(window_error)?;
+        txn.commit().await.map_err(|e| e.internal())?;
         let item = catalogue::item(&engine.db, &input.code, Some(version)).await.map_err(|e| e.internal())?.ok_or_else(|| error("INTERNAL", "internal error"))?;
         Ok(PutApprovalItemPayload { item })
     }

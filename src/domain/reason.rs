@@ -26,8 +26,6 @@ pub const CREDIT_REFUSED: &str = "CREDIT_REFUSED";
 pub const MODE_NOT_ALLOWED: &str = "MODE_NOT_ALLOWED";
 /// FORBIDDEN: the window officer is suspended from intake under the return rule.
 pub const OFFICER_SUSPENDED: &str = "OFFICER_SUSPENDED";
-/// FORBIDDEN: the approval item is flagged for re-configuration under the return rule.
-pub const ITEM_FLAGGED: &str = "ITEM_FLAGGED";
 /// FORBIDDEN: the inspector is not assigned to the supervision task.
 pub const NOT_ASSIGNED: &str = "NOT_ASSIGNED";
 /// BAD_USER_INPUT (field `recordId`): the record's category's minimum publication period has not passed.

@@ -1,7 +1,8 @@
 //! When the official calendar for a year is loaded, timers that were counted over that year's
-//! provisional (statutory-holiday) calendar are recomputed. A later due time is applied, audited
-//! as a `deadline_extended` event, and the applicant is told; an earlier one is never applied
-//! (the deadline may already have been communicated), only the mark is cleared.
+//! provisional (statutory-holiday) calendar are recomputed. A later due time is applied and
+//! audited — a deadline as a `deadline_extended` event with the applicant told its true old and
+//! new dates, a reminder as a `reminder_recounted` event told to nobody; an earlier one is never
+//! applied (the deadline may already have been communicated), only the mark is cleared.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter};
@@ -113,8 +114,12 @@ async fn confirm_one(db: &DatabaseTransaction, wf: &Workflows, t: &timer::Model,
     if !later {
         return Ok(Confirmed::Kept);
     }
+    // A timer whose transition ends the state is a deadline (a supply run out, a limit); one whose
+    // transition is internal only reminds or notifies: it moves with the audit event, and nobody
+    // is told a deadline moved when none did.
+    let ends = def.transition(&t.state, &t.event, &current.context).is_some_and(|tr| tr.to.is_some());
     // A case's own deadlines are the applicant's to know; a task's limits are the division's.
-    let effects = if current.context.get("applicant").is_some() {
+    let effects = if ends && current.context.get("applicant").is_some() {
         vec![Effect::Deliver { channel: Channel::Email, recipient: "applicant".into(), topic: "deadline_extended".into() }]
     } else {
         Vec::new()
@@ -125,7 +130,7 @@ async fn confirm_one(db: &DatabaseTransaction, wf: &Workflows, t: &timer::Model,
         "was_local": local(was), "now_local": local(due), "reason": "official calendar loaded",
     });
     let outcome = Outcome {
-        event: "deadline_extended".into(),
+        event: if ends { "deadline_extended" } else { "reminder_recounted" }.into(),
         from: Some(current.state.clone()),
         to: current.state.clone(),
         left_state: false,

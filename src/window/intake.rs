@@ -138,7 +138,7 @@ pub async fn prepare(
     now: DateTime<Utc>,
 ) -> Result<Prepared, WindowError> {
     let uscc = applicant.uscc.clone();
-    quality::gate(db, officer, &item.code, item.version).await?;
+    quality::gate(db, officer).await?;
     if item.excluded {
         return Err(bad("itemCode", format!("{} is excluded from commitment approval: ordinary procedure only", item.name)));
     }
@@ -268,6 +268,11 @@ pub async fn prepare(
     })
 }
 
+/// What the return rule judges of an item.
+fn judged(item: &Item) -> quality::JudgedItem<'_> {
+    quality::JudgedItem { code: &item.code, version: item.version, name: &item.name, department: &item.department, since: item.created_at }
+}
+
 /// Writes a prepared case in the caller's transaction: the instance (a child of `parent`,
 /// when a bundle opens it), the case row, its materials and, for verification, the verdicts.
 pub async fn write(txn: &DatabaseTransaction, wf: &instances::Workflows, p: Prepared, parent: Option<&str>, now: DateTime<Utc>) -> Result<InstanceRecord, WindowError> {
@@ -346,7 +351,7 @@ pub async fn write(txn: &DatabaseTransaction, wf: &instances::Workflows, p: Prep
         started
     };
     // An intake changes the officer's (and the item's) counts: the return rule is judged again.
-    quality::judge(txn, &wf.returns, &officer, &item.department, (&item.code, item.version, item.created_at), now).await?;
+    quality::judge(txn, wf, &officer, &judged(&item), now).await?;
     Ok(record)
 }
 
@@ -610,7 +615,7 @@ pub async fn return_application(
 ) -> Result<String, WindowError> {
     let db = &engine.db;
     let item = item_for_officer(db, officer, item_code).await?;
-    quality::gate(db, &officer.sub, &item.code, item.version).await?;
+    quality::gate(db, &officer.sub).await?;
     let mut uscc = applicant_uscc.map(ids::uscc).transpose().map_err(|e| bad("applicantUscc", e.to_string()))?;
     if reason.trim().is_empty() {
         return Err(bad("reason", "say why the application is returned"));
@@ -663,7 +668,7 @@ pub async fn return_application(
     ))
     .await?;
     crate::store::rollup::returned(&txn, engine.workflows.env.tz, &item.department, &item.code, now).await?;
-    quality::judge(&txn, &engine.workflows.returns, &officer.sub, &item.department, (&item.code, item.version, item.created_at), now).await?;
+    quality::judge(&txn, &engine.workflows, &officer.sub, &judged(&item), now).await?;
     txn.commit().await?;
     Ok(id)
 }

@@ -24,7 +24,7 @@ pub struct PeopleEvents<'a> {
 
 /// The API's typed acts a rule may name in `via`: each one checks what its transition needs
 /// before it fires it.
-pub const TYPED_ACTS: [&str; 13] = [
+pub const TYPED_ACTS: [&str; 14] = [
     "openCase",
     "submitMaterial",
     "issueLicence",
@@ -38,6 +38,7 @@ pub const TYPED_ACTS: [&str; 13] = [
     "openBundle",
     "stateCase",
     "decideRevocation",
+    "recordItemReexamination",
 ];
 
 /// Where the policy sits inside a workflows folder.

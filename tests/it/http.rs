@@ -162,9 +162,9 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
     assert_eq!(events, ["start", "materials_complete", "approve"]);
     assert_eq!(inst["history"][1]["prevHash"], inst["history"][0]["hash"]);
     // One per name (the newest version): the three modes, the licence-first variant, supervision,
-    // the bundle and the business licence's registration.
-    assert_eq!(r["data"]["workflowDefinitions"]["totalCount"], 7);
-    assert_eq!(r["data"]["workflowDefinitions"]["edges"].as_array().unwrap().len(), 7);
+    // the bundle, the business licence's registration and an item's re-examination.
+    assert_eq!(r["data"]["workflowDefinitions"]["totalCount"], 8);
+    assert_eq!(r["data"]["workflowDefinitions"]["edges"].as_array().unwrap().len(), 8);
 
     let missing = graphql_as(&http, &base, &window, json!({"query": "{ workflowInstance(id: \"nope\") { state } }"})).await;
     assert_eq!(missing["data"]["workflowInstance"], Value::Null);

@@ -277,6 +277,12 @@ fn mutations() -> Vec<Probe> {
             V(&["repairCredit"])
         ),
         probe!(
+            "Mutation.recordItemReexamination",
+            "mutation { recordItemReexamination(input: {itemCode: \"310101-FOOD-01\", findings: \"办事指南已重新梳理\"}) { cleared } }",
+            none,
+            V(&["recordItemReexamination"])
+        ),
+        probe!(
             "Mutation.listDishonest",
             "mutation($u: String!) { listDishonest(input: {uscc: $u, basis: \"《失信行为纠正后的信用信息修复管理办法》\", reason: \"黄市监信〔2026〕3号\"}) { listing { id } } }",
             |_| json!({"u": X}),
@@ -546,6 +552,7 @@ impl Fixture {
         for sql in [
             format!("INSERT INTO officer_suspensions (id, officer, department, suspended_at, own_errors, intake) VALUES ('mx-suspension', 'window-03', '310101-JTW', {now}, 3, 20)"),
             format!("INSERT INTO item_flags (id, item_code, item_version, flagged_at, misconfigured, intake) VALUES ('mx-flag', '310101-HY-01', 1, {now}, 3, 20)"),
+            format!("INSERT INTO item_flags (id, item_code, item_version, flagged_at, misconfigured, intake, department) VALUES ('mx-flag-food', '310101-FOOD-01', 1, {now}, 3, 20, '310101-SCJG')"),
             format!(
                 "INSERT INTO sla_breaches (id, instance_id, event_seq, region, department, division, limit_kind, breached_at) VALUES ('mx-breach', '{}', 1, '310101', '310101-SCJG', '310101-SCJG-SP', 'look_at', {now})",
                 f.targets.task_notified

@@ -80,14 +80,19 @@ async fn provisional_deadlines_are_recomputed_once_the_official_year_is_loaded_n
 
         // The official notice arrives: 4 January is also off; Spring Festival 5–8 February only.
         let e = publish_2027(&db, &dir, &clock, &["2027-01-01", "2027-01-04", "2027-02-05", "2027-02-08"]).await;
-        // Later on the official calendar: applied, audited, the applicant told.
+        // Later on the official calendar: applied, audited; the applicant told of the deadline
+        // only — a moved reminder is no moved deadline (issue #18, finding 6).
         assert_eq!(
             timers(&e, &december).await,
             [("reminder".into(), local(2027, 1, 5, 9, 0), 0), ("expiry".into(), local(2027, 1, 6, 17, 30), 0)]
         );
-        assert_eq!(events(&e, &december).await, ["start", "unverifiable", "deadline_extended", "deadline_extended"]);
+        assert_eq!(events(&e, &december).await, ["start", "unverifiable", "reminder_recounted", "deadline_extended"]);
         let told = pledgeflow::store::outbox::list(&e.db, None, Some(&december), 0, 10).await.unwrap().0;
-        assert_eq!(told.iter().filter(|o| o.topic == "deadline_extended" && o.recipient == "applicant").count(), 2);
+        let told: Vec<_> = told.iter().filter(|o| o.topic == "deadline_extended" && o.recipient == "applicant").collect();
+        assert_eq!(told.len(), 1, "one notice, of the deadline");
+        let payload: serde_json::Value = serde_json::from_str(&told[0].payload).unwrap();
+        assert_eq!((&payload["payload"]["timer"], &payload["payload"]["was_local"], &payload["payload"]["now_local"]),
+            (&serde_json::json!("expiry"), &serde_json::json!("2027年1月5日（星期二）17:30"), &serde_json::json!("2027年1月6日（星期三）17:30")), "its true old and new dates");
         // Earlier on the official calendar (9–10 February are working days): kept as told.
         assert_eq!(
             timers(&e, &february).await,

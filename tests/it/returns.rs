@@ -1,6 +1,7 @@
 //! The 15% return rule: an officer suspended at the threshold, intake refused with a clear
-//! error, reinstated after retraining; an item flagged by misconfiguration returns until its
-//! department puts a corrected version.
+//! error, reinstated after retraining; an item flagged by misconfiguration returns stays open,
+//! its department's approvers re-examine it (or a corrected version is put), the department is
+//! scored.
 
 use serde_json::json;
 
@@ -71,14 +72,23 @@ async fn an_officer_at_the_threshold_is_suspended_until_retrained_and_a_misconfi
             let flagged = api.ok(&supervisor, "{ flaggedItems { itemCode misconfigured intake } }", json!({})).await;
             assert_eq!(flagged["flaggedItems"].as_array().unwrap().len(), usize::from(n == 5), "after {n}: {flagged}");
         }
-        let r = api.call(Some(&careful), OPEN, open("AFTER_THE_FACT", false, None)).await;
-        assert_eq!(code(&r), ("FORBIDDEN", None), "{r}");
-        assert!(r["errors"][0]["message"].as_str().unwrap().contains("re-configuration"), "{r}");
-        // A corrected version lifts it.
+        // The public is not turned away: the flagged item takes applications as before.
+        let r = api.ok(&careful, OPEN, open("AFTER_THE_FACT", false, None)).await;
+        assert!(r["openCase"]["case"]["id"].is_string(), "{r}");
+        let flagged = api.ok(&supervisor, "{ flaggedItems { itemCode reexaminationId } }", json!({})).await;
+        let task = flagged["flaggedItems"][0]["reexaminationId"].as_str().unwrap_or_else(|| panic!("{flagged}")).to_string();
+        let look = "query($id: ID!) { workflowInstance(id: $id) { definitionName state context } }";
+        let r = api.ok(&o.approver, look, json!({"id": task})).await;
+        let inst = &r["workflowInstance"];
+        assert_eq!((&inst["definitionName"], &inst["state"]), (&json!("item-reexamination"), &json!("open")), "the department's approvers have it: {r}");
+        assert_eq!(inst["context"]["returns"].as_array().map(Vec::len), Some(5), "with the returns that flagged it: {r}");
+        assert_eq!(scores(&o, FOOD).await, 1, "the department is scored once");
+        // A corrected version lifts it, and ends the re-examination as superseded.
         catalogue(&api, &admin).await;
-        api.ok(&careful, OPEN, open("AFTER_THE_FACT", false, None)).await;
         let flagged = api.ok(&supervisor, "{ flaggedItems { itemCode } }", json!({})).await;
         assert_eq!(flagged["flaggedItems"], json!([]));
+        let r = api.ok(&o.approver, look, json!({"id": task})).await;
+        assert_eq!(r["workflowInstance"]["state"], "superseded", "{r}");
     }
 }
 
@@ -100,5 +110,46 @@ async fn an_officer_brought_to_the_threshold_by_intakes_is_suspended_too() {
         assert_eq!(code(&r), ("FORBIDDEN", None), "{r}");
         let message = r["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains("suspended from intake") && message.contains("3 of 20"), "{message}");
+    }
+}
+
+async fn scores(o: &Office, item: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let sql = format!("SELECT COUNT(*) AS n FROM department_scores WHERE item_code = '{item}' AND department = '310101-SCJG'");
+    let row = o.engine.db.query_one_raw(sea_orm::Statement::from_string(o.engine.db.get_database_backend(), sql)).await.unwrap().unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+/// The other way a flag clears: an approver of the item's department records the
+/// re-examination (another department's approver cannot); the task ends as re-examined.
+#[tokio::test]
+async fn an_approver_of_the_items_department_records_the_reexamination_and_the_flag_clears() {
+    for db in backends().await {
+        let o = Office::open(&db, (2026, 9, 28)).await;
+        let (api, window) = (&o.api, &o.window);
+        let supervisor = who("sup-1", "supervisor", &[("region", "310101")]);
+        for _ in 0..19 {
+            api.ok(window, OPEN, open("AFTER_THE_FACT", false, None)).await;
+        }
+        let flagged = || async { api.ok(&supervisor, "{ flaggedItems { itemCode reexaminationId } }", json!({})).await["flaggedItems"].clone() };
+        while flagged().await.as_array().unwrap().is_empty() {
+            api.ok(window, RETURN, returned("ITEM_MISCONFIGURATION")).await;
+        }
+        let task = flagged().await[0]["reexaminationId"].as_str().unwrap().to_string();
+        let record = "mutation($i: RecordItemReexaminationInput!) { recordItemReexamination(input: $i) { cleared } }";
+        let vars = json!({"i": {"itemCode": FOOD, "findings": "办事指南补充健康证明要求，材料清单修订"}});
+        let elsewhere = who("approver-09", "approver", &[("department", "310101-WJW")]);
+        let r = api.call(Some(&elsewhere), record, vars.clone()).await;
+        assert_eq!(code(&r).0, "NOT_FOUND", "another department's item: {r}");
+        let r = api.call(Some(window), record, vars.clone()).await;
+        assert_eq!(code(&r).0, "FORBIDDEN", "{r}");
+        let r = api.ok(&o.approver, record, vars.clone()).await;
+        assert_eq!(r["recordItemReexamination"]["cleared"], true);
+        assert_eq!(flagged().await, json!([]));
+        let r = api.ok(&o.approver, "query($id: ID!) { workflowInstance(id: $id) { state context } }", json!({"id": task})).await;
+        assert_eq!(r["workflowInstance"]["state"], "reexamined", "{r}");
+        assert_eq!(r["workflowInstance"]["context"]["reexamination"]["by"], "approver-02", "{r}");
+        let r = api.call(Some(&o.approver), record, vars).await;
+        assert_eq!(code(&r).0, "NOT_FOUND", "nothing left to re-examine: {r}");
     }
 }
