@@ -63,7 +63,7 @@ const LETTER: &str = "告知承诺书（第{{ item.code }}号事项）\n\
 本人{{ signed_by }}，作为{{ applicant.name }}（统一社会信用代码 {{ applicant.uscc }}）的法定代表人或受托人，\
 已知悉{{ item.name }}的设定依据（{{ item.legal_basis }}）、许可条件和应提交的材料，现承诺：\n\
 {% for c in item.conditions %}{{ loop.index }}. {{ c }}\n{% endfor %}\
-{% if due %}尚未提交的材料将于{{ due }}前补齐。\n{% endif %}\
+{% if due %}尚未提交的材料将于{{ due }}前补齐{% if due_provisional %}（该日期按法定节假日推算，以国务院办公厅公布的节假日安排为准；如有顺延，审批部门将另行告知）{% endif %}。\n{% endif %}\
 所填写的信息和提交的材料真实、有效；如有不实或未履行承诺，自愿承担{{ item.breach_consequences }}。\n\
 未履行承诺的，审批部门将书面告知拟作出的决定及其事实、理由，本人可在收到告知之日起{{ due_process.response_working_days }}个工作日内陈述、申辩；\
 {% if due_process.decision_required %}审批部门在听取陈述、申辩后作出决定。{% else %}期满未陈述、申辩的，由系统代审批部门依法作出决定并告知审批部门。{% endif %}\n\

@@ -81,6 +81,8 @@ pub fn context(payload: &Value, recipient: &str, office: &Office, tz: Tz, titles
         "due_process": inherited(ctx, "due_process"),
         "deadlines": deadlines,
         "deadline": deadline,
+        // A deadline counted over a year whose official holidays are not yet published.
+        "deadline_provisional": ctx["provisional_deadlines"].as_array().is_some_and(|l| !l.is_empty()),
         "due_day": due_day,
         "missing": missing(ctx),
         "data": payload["payload"],

@@ -21,7 +21,7 @@ pub const NOT_REGISTRATION_AUTHORITY: &str = "NOT_REGISTRATION_AUTHORITY";
 /// FORBIDDEN: an approval item handled by another department of the caller's region.
 pub const OTHER_DEPARTMENT: &str = "OTHER_DEPARTMENT";
 /// BAD_USER_INPUT (field `mode`): the applicant's credit does not allow commitment approval (or licensing on a commitment).
-pub const CREDIT_REFUSED: &str = "CREDIT_REFUSED";
+pub const CREDIT_BARRED: &str = "CREDIT_BARRED";
 /// BAD_USER_INPUT (field `mode`): the approval item does not allow this mode.
 pub const MODE_NOT_ALLOWED: &str = "MODE_NOT_ALLOWED";
 /// FORBIDDEN: the window officer is suspended from intake under the return rule.

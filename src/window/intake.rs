@@ -150,7 +150,7 @@ pub async fn prepare(
     if applicant.dishonest != 0 {
         return Err(WindowError::Refused {
             code: "BAD_USER_INPUT",
-            reason: reason::CREDIT_REFUSED,
+            reason: reason::CREDIT_BARRED,
             field: Some("mode"),
             message: format!("{} is on the dishonesty list: commitment approval, deferral and licence-before-check are closed to it; use the ordinary procedure", applicant.name),
         });
@@ -225,7 +225,8 @@ pub async fn prepare(
         Some(link) => registry::division(db, &link.division).await?,
         None => None,
     };
-    let commitment = render_commitment(&item, applicant, deadlines.get("materials_due").copied(), &input.signed_by, now, env.tz).await?;
+    let due = deadlines.get("materials_due").copied().map(|at| (at, provisional.is_some()));
+    let commitment = render_commitment(&item, applicant, due, &input.signed_by, now, env.tz).await?;
 
     let material_json: Vec<Value> = materials
         .iter()
@@ -356,20 +357,23 @@ pub async fn write(txn: &DatabaseTransaction, wf: &instances::Workflows, p: Prep
 }
 
 /// What a commitment template sees.
-fn commitment_context(code: &str, name: &str, spec: &ItemSpec, applicant: (&str, &str, &str), due: Option<DateTime<Utc>>, signed_by: &str, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Value {
+fn commitment_context(code: &str, name: &str, spec: &ItemSpec, applicant: (&str, &str, &str), due: Option<(DateTime<Utc>, bool)>, signed_by: &str, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Value {
     let local = |t: DateTime<Utc>| crate::domain::calendar::local_text(t, tz);
     json!({
         "item": {"code": code, "name": name, "legal_basis": spec.legal_basis, "conditions": spec.conditions,
                  "breach_consequences": spec.breach_consequences},
         "applicant": {"name": applicant.0, "uscc": applicant.1, "legal_representative": applicant.2},
-        "due": due.map(local),
+        "due": due.map(|(at, _)| local(at)),
+        // Counted over a year whose official holidays are not yet published: the letter says so.
+        "due_provisional": due.is_some_and(|(_, p)| p),
         "due_process": spec.due_process,
         "signed_by": signed_by,
         "signed_at": local(now),
     })
 }
 
-async fn render_commitment(item: &Item, applicant: &registry::Applicant, due: Option<DateTime<Utc>>, signed_by: &str, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<String, WindowError> {
+/// `due`: the materials' deadline, and whether it is counted over a provisional year.
+async fn render_commitment(item: &Item, applicant: &registry::Applicant, due: Option<(DateTime<Utc>, bool)>, signed_by: &str, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<String, WindowError> {
     let ctx = commitment_context(&item.code, &item.name, &item.spec, (&applicant.name, &applicant.uscc, &applicant.legal_representative), due, signed_by, now, tz);
     let source = item.spec.commitment_template.clone();
     crate::templating::off_thread(move || crate::templating::render_str(&source, ctx))
@@ -381,7 +385,7 @@ async fn render_commitment(item: &Item, applicant: &registry::Applicant, due: Op
 /// (bounded like every render): `Err` says why it cannot serve.
 pub async fn check_commitment_template(code: &str, name: &str, spec: &ItemSpec, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<(), String> {
     let sample = ("上海示例餐饮管理有限公司", "91310101MA1FPX1234", "张三");
-    let ctx = commitment_context(code, name, spec, sample, Some(now), "张三", now, tz);
+    let ctx = commitment_context(code, name, spec, sample, Some((now, true)), "张三", now, tz);
     let source = spec.commitment_template.clone();
     crate::templating::off_thread(move || crate::templating::render_str(&source, ctx)).await.map(|_| ())
 }
@@ -507,7 +511,7 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str, opinion:
     if applicant.as_ref().is_some_and(|a| a.dishonest != 0) {
         return Err(WindowError::Refused {
             code: "INVALID_TRANSITION",
-            reason: reason::CREDIT_REFUSED,
+            reason: reason::CREDIT_BARRED,
             field: None,
             message: "the applicant has entered the dishonesty list since intake: the commitment route is closed".into(),
         });

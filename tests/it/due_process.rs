@@ -1,6 +1,7 @@
-//! Consequences in proportion (issue #18), over the real binary: a supply timeout in
-//! verification mode ends the application without a breach — the applicant promised nothing
-//! about materials the electronic licence library could not verify (finding 2).
+//! Due process and consequences in proportion (issue #18), over the real binary: no breach where
+//! nothing was promised (a verification supply run out); revocation as a procedure (notice,
+//! statement, the department's decision, silence decided on its behalf); credit that fits the
+//! breach; deregistration that keeps what is owed.
 
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
@@ -55,7 +56,7 @@ mod procedure {
     use sea_orm::{ConnectionTrait, Statement};
     use serde_json::{json, Value};
 
-    use crate::http::{advance_clock_to, graphql_as, issue_licence, mails_eventually, open_case, token_as, until, Demo};
+    use crate::http::{advance_clock_to, graphql_as, issue_licence, mails_eventually, open_case, token_as, Demo};
 
     const FOOD_APPLICANT: &str = "91310110666007217T";
     const APPLICANT_MAIL: &str = "contact0@applicant.demo.pledgeflow.localhost";
@@ -247,7 +248,6 @@ mod procedure {
         let r = graphql_as(&d.http, &d.base, &approver, decide(&id, "REVOKE", "逾期未补齐卫生检测报告")).await;
         assert_eq!(state_of(&r, "decideRevocation"), "revoked");
         assert_eq!(credit_records(&d, &id).await, ["breach"]);
-        until(|| true).await;
     }
 }
 
@@ -302,7 +302,7 @@ mod credit {
         let after_the_fact = open_case(json!({"applicantUscc": USCC, "itemCode": "310101-FOOD-01", "mode": "AFTER_THE_FACT", "signedBy": "张伟",
             "materials": [{"code": "M01", "status": "PROVIDED", "fileRef": "D1"}, {"code": "M02", "status": "PROVIDED", "fileRef": "D2"}, {"code": "M03", "status": "PROVIDED", "fileRef": "D3"}]}));
         let r = graphql_as(&d.http, &d.base, &d.window, after_the_fact.clone()).await;
-        assert_eq!(r["errors"][0]["extensions"]["reason"], "CREDIT_REFUSED", "{r}");
+        assert_eq!(r["errors"][0]["extensions"]["reason"], "CREDIT_BARRED", "{r}");
 
         // A year on (the serious minimum): the listing is lifted by its repair, the revocation
         // repaired too; the commitment route opens again.
@@ -314,5 +314,86 @@ mod credit {
         assert_eq!(r["data"]["repairCredit"]["applicant"]["dishonest"], false, "{r}");
         let r = graphql_as(&d.http, &d.base, &d.window, after_the_fact).await;
         assert!(r["data"]["openCase"]["case"]["id"].is_string(), "{r}");
+    }
+}
+
+// --- Deregistration keeps what is owed (finding 3), over the real binary.
+
+mod deregistration {
+    use sea_orm::{ConnectionTrait, Statement};
+    use serde_json::{json, Value};
+
+    use crate::http::{assign, feed_back, findings, food_after_the_fact, graphql_as, inspection, issue_licence, office_today, Demo, HEALTH};
+
+    const USCC: &str = "91310110666007217T";
+
+    async fn licensed_case(d: &Demo) -> (String, String) {
+        let r = graphql_as(&d.http, &d.base, &d.window, food_after_the_fact(USCC, "张伟")).await;
+        let case = r["data"]["openCase"]["case"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+        graphql_as(&d.http, &d.base, &d.approver, issue_licence(&case)).await;
+        let tasks = json!({"query": "query($p: ID!) { workflowInstances(filter: {definition: \"supervision-task\", parentId: $p}) { edges { node { id } } } }", "variables": {"p": case}});
+        let r = graphql_as(&d.http, &d.base, &d.division, tasks).await;
+        let task = r["data"]["workflowInstances"]["edges"][0]["node"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+        (case, task)
+    }
+
+    async fn records(d: &Demo, id: &str) -> Vec<String> {
+        let db = pledgeflow::store::connect(&d.url, 1).await.unwrap();
+        let sql = format!("SELECT kind FROM credit_records WHERE instance_id = '{id}' ORDER BY created_at");
+        db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().iter().map(|r| r.try_get::<String>("", "kind").unwrap()).collect()
+    }
+
+    async fn state(d: &Demo, id: &str) -> Value {
+        let db = pledgeflow::store::connect(&d.url, 1).await.unwrap();
+        let sql = format!("SELECT state FROM workflow_instances WHERE id = '{id}'");
+        let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
+        json!(row.try_get::<String>("", "state").unwrap())
+    }
+
+    /// A case before its revocation decision and a case whose task is in rectification keep their
+    /// breach when the business licence is deregistered; a case with nothing outstanding ends
+    /// without one.
+    #[tokio::test]
+    async fn a_deregistered_enterprise_keeps_the_breach_it_owes_and_only_that() {
+        let d = Demo::start().await;
+        // Owed: a revocation noticed.
+        let (noticed, _) = licensed_case(&d).await;
+        let revoke = json!({"query": "mutation($id: ID!) { fireEvent(input: {instanceId: $id, event: \"revoke\", payload: {reason: \"现场核查不符合许可条件\"}}) { instance { state } } }", "variables": {"id": noticed}});
+        let r = graphql_as(&d.http, &d.base, &d.approver, revoke).await;
+        assert_eq!(r["data"]["fireEvent"]["instance"]["state"], "revocation_noticed", "{r}");
+        // Owed: rectification ordered and running.
+        let (rectifying, task) = licensed_case(&d).await;
+        let today = office_today(&d).await;
+        for (who, body) in [
+            (&d.division, assign(&task, &["inspector-sp-1"])),
+            (&d.inspector, inspection("recordInspection", &task, &today, findings(&[HEALTH]))),
+            (&d.inspector, feed_back(&task, Some("限期补办从业人员健康证明"))),
+        ] {
+            let r = graphql_as(&d.http, &d.base, who, body).await;
+            assert!(r.get("errors").is_none(), "{r}");
+        }
+        assert_eq!(state(&d, &task).await, "rectifying");
+        // Nothing outstanding: licensed, its task just notified.
+        let (clean, clean_task) = licensed_case(&d).await;
+
+        let dereg = json!({"query": "mutation($i: DeregisterBusinessLicenceInput!) { deregisterBusinessLicence(input: $i) { ended } }",
+            "variables": {"i": {"uscc": USCC, "reason": "企业申请注销登记"}}});
+        let r = graphql_as(&d.http, &d.base, &d.approver, dereg).await;
+        assert!(r.get("errors").is_none(), "{r}");
+        graphql_as(&d.http, &d.base, &d.admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 0}) { messagesDelivered } }"})).await;
+        for case in [&noticed, &rectifying, &clean] {
+            assert_eq!(state(&d, case).await, "deregistered", "{case}");
+        }
+        assert_eq!(records(&d, &noticed).await, ["revocation"], "the intended revocation's record stands, the deregistration noted");
+        // The case's end reaches its task through the outbox.
+        for _ in 0..100 {
+            if state(&d, &task).await == "cancelled" && state(&d, &clean_task).await == "cancelled" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!((state(&d, &task).await, state(&d, &clean_task).await), (json!("cancelled"), json!("cancelled")));
+        assert_eq!(records(&d, &task).await, ["breach"], "the rectification's breach stands");
+        assert!(records(&d, &clean).await.is_empty() && records(&d, &clean_task).await.is_empty(), "nothing owed, nothing recorded");
     }
 }

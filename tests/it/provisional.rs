@@ -125,7 +125,7 @@ async fn deferral_into_2027(db: &crate::helpers::TestDb) -> (Engine, tempfile::T
     let spec: catalogue::ItemSpec = serde_json::from_value(json!({
         "legal_basis": "法", "reform_mode": "实行告知承诺", "conditions": ["条件"],
         "materials": [{"code": "M1", "name": "健康证明", "deferrable": true}],
-        "modes": {"deferral_max_working_days": 10}, "commitment_template": "承诺于{{ due }}前补齐。", "commitment_version": 1,
+        "modes": {"deferral_max_working_days": 10}, "commitment_template": "承诺于{{ due }}前补齐{% if due_provisional %}（按法定节假日推算，待确认）{% endif %}。", "commitment_version": 1,
         "breach_consequences": "撤销", "supervision": null, "licence_pattern": "X{seq}"})).unwrap();
     catalogue::put(&e.db, "I", "许可", "D", false, &spec, "admin", now).await.unwrap();
     let applicant = registry::Applicant {
@@ -154,6 +154,7 @@ async fn a_deferral_deadline_given_at_intake_in_a_provisional_year_is_recounted_
         let (e, dir, clock, case, _) = deferral_into_2027(&db).await;
         assert_eq!(case.deadlines["materials_due"], local(2027, 1, 5, 17, 30));
         assert_eq!(case.context["provisional_deadlines"], json!(["materials_due"]));
+        assert_eq!(case.context["commitment"]["text"], "承诺于2027年1月5日（星期二）17:30前补齐（按法定节假日推算，待确认）。", "the letter says the date is provisional");
         assert_eq!(
             timers(&e, &case.id).await,
             [("reminder".into(), local(2027, 1, 4, 9, 0), 1), ("expiry".into(), local(2027, 1, 5, 17, 30), 0)]
