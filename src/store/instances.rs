@@ -315,6 +315,19 @@ pub(crate) async fn apply(
     if let Some(deadlines) = &outcome.deadlines {
         update = update.col_expr(instance::Column::Deadlines, Expr::value(to_json(deadlines)));
     }
+    // A deadline counted over a provisional year is kept to be recounted once the official one
+    // is on file (`provisional::confirm`); one counted on official years needs no recount.
+    for c in &outcome.counted {
+        db.execute_raw(super::stmt(db, "DELETE FROM provisional_deadlines WHERE instance_id = ? AND name = ?", vec![id.into(), c.name.clone().into()])).await?;
+        if c.provisional {
+            db.execute_raw(super::stmt(
+                db,
+                "INSERT INTO provisional_deadlines (instance_id, name, from_date, working_days, time_of_day) VALUES (?, ?, ?, ?, '17:30')",
+                vec![id.into(), c.name.clone().into(), c.from.to_string().into(), c.working_days.into()],
+            ))
+            .await?;
+        }
+    }
     let updated = update
         .col_expr(instance::Column::State, Expr::value(outcome.to.clone()))
         .col_expr(instance::Column::Context, Expr::value(to_json(&outcome.context)))
@@ -470,7 +483,8 @@ pub(crate) struct Own {
 /// waiting on another's.
 pub(crate) fn writes_only_its_own(decided: &Decided, from: &str) -> bool {
     let o = &decided.outcome;
-    let own = o.effects.iter().all(|e| matches!(e, Effect::MergePayload | Effect::SetDeadline { .. } | Effect::Deliver { .. } | Effect::SignalParent { .. } | Effect::SignalParentIfAny { .. }));
+    let own = o.counted.is_empty()
+        && o.effects.iter().all(|e| matches!(e, Effect::MergePayload | Effect::SetDeadline { .. } | Effect::Deliver { .. } | Effect::SignalParent { .. } | Effect::SignalParentIfAny { .. }));
     own && !super::rollup::moves(&decided.definition.name, (&o.event, from, &o.to), &[])
 }
 

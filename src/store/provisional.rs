@@ -138,6 +138,7 @@ async fn confirm_one(db: &DatabaseTransaction, wf: &Workflows, t: &timer::Model,
         arm: Vec::new(),
         effects,
         deadlines: None,
+        counted: Vec::new(),
     };
     instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
     Ok(Confirmed::Extended)
@@ -171,13 +172,34 @@ async fn confirm_deadline(db: &DatabaseTransaction, wf: &Workflows, d: &Deadline
     let model = instances::load_model(db, &d.instance_id).await?;
     let mut current: instances::InstanceRecord = model.clone().try_into()?;
     let was = current.deadlines.get(&d.name).copied().ok_or_else(|| corrupt("the instance has no such deadline"))?;
-    if due <= was {
-        return Ok(Confirmed::Kept);
-    }
     let def = wf.set.get(&model.definition_name, model.definition_version).ok_or_else(|| StoreError::UnknownDefinition {
         name: model.definition_name.clone(),
         version: Some(model.definition_version),
     })?;
+    if due <= was {
+        // Kept as told: the mark the letter and the reminders read is cleared, with its event.
+        let marked = current.context["provisional_deadlines"].as_array().is_some_and(|l| l.iter().any(|n| n == d.name.as_str()));
+        if marked {
+            let mut context = current.context.clone();
+            if let Some(list) = context.get_mut("provisional_deadlines").and_then(|v| v.as_array_mut()) {
+                list.retain(|n| n != d.name.as_str());
+            }
+            let outcome = Outcome {
+                event: "deadline_confirmed".into(),
+                from: Some(current.state.clone()),
+                to: current.state.clone(),
+                left_state: false,
+                context,
+                arm: Vec::new(),
+                effects: Vec::new(),
+                deadlines: None,
+                counted: Vec::new(),
+            };
+            let payload = json!({"deadline": d.name, "at": was, "reason": "official calendar loaded"});
+            instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
+        }
+        return Ok(Confirmed::Kept);
+    }
     current.deadlines.insert(d.name.clone(), due);
     // Re-arm the pending timers of the current state that count from this deadline.
     let anchored: Vec<_> = def
@@ -225,6 +247,7 @@ async fn confirm_deadline(db: &DatabaseTransaction, wf: &Workflows, d: &Deadline
         arm,
         effects: vec![Effect::Deliver { channel: Channel::Email, recipient: "applicant".into(), topic: "deadline_extended".into() }],
         deadlines: Some(current.deadlines.clone()),
+        counted: Vec::new(),
     };
     instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
     Ok(Confirmed::Extended)

@@ -100,6 +100,18 @@ pub struct Outcome {
     pub effects: Vec<Effect>,
     /// The instance's deadlines after the event, when it set or moved one.
     pub deadlines: Option<BTreeMap<String, DateTime<Utc>>>,
+    /// Deadlines the event counted in working days (`deadline:after`), with how: the store keeps
+    /// those counted over a provisional year, to recount them once the official one is on file.
+    pub counted: Vec<Counted>,
+}
+
+/// A deadline counted `working_days` after `from`, ending at the end of the office day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    pub name: String,
+    pub from: chrono::NaiveDate,
+    pub working_days: i64,
+    pub provisional: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,6 +154,19 @@ fn arm_state(
         .collect()
 }
 
+/// Keeps the context's list of deadlines counted over a provisional year (what a letter or a
+/// reminder reads) in step with how `name` was just counted.
+fn mark_provisional(context: &mut Value, name: &str, provisional: bool) {
+    let Some(ctx) = context.as_object_mut() else { return };
+    let list = ctx.entry("provisional_deadlines").or_insert_with(|| Value::Array(Vec::new()));
+    if let Some(list) = list.as_array_mut() {
+        list.retain(|n| n != name);
+        if provisional {
+            list.push(Value::String(name.to_string()));
+        }
+    }
+}
+
 /// A new instance enters the initial state: its timers are armed from `now` and its
 /// deadlines. Recorded as the reserved event `start`.
 pub fn start(
@@ -166,6 +191,7 @@ pub fn start(
         arm: arm_state(def, &def.initial, deadlines, now, env)?,
         effects: Vec::new(),
         deadlines: None,
+        counted: Vec::new(),
     })
 }
 
@@ -213,6 +239,7 @@ pub fn fire(
     let mut context = instance.context.clone();
     let mut effects = Vec::new();
     let mut deadlines = None;
+    let mut counted = Vec::new();
     for (_, effect) in &t.effects {
         match effect {
             Effect::MergePayload => {
@@ -231,10 +258,14 @@ pub fn fire(
             }
             Effect::DeadlineAfter { name, days, default } => {
                 let n = days.iter().fold(&context, |v, k| &v[k.as_str()]).as_i64().filter(|n| (1..=3650).contains(n)).unwrap_or(*default);
-                let day = env.calendar.add_working_days(now.with_timezone(&env.tz).date_naive(), n).map_err(TimingError::from)?;
+                let today = now.with_timezone(&env.tz).date_naive();
+                let day = env.calendar.add_working_days(today, n).map_err(TimingError::from)?;
                 let at = crate::domain::calendar::local_instant(day, END_OF_OFFICE_DAY, env.tz)
                     .ok_or_else(|| TransitionError::BadDeadline { name: name.clone(), reason: format!("{day} 17:30 does not exist in the office's zone") })?;
                 deadlines.get_or_insert_with(|| instance.deadlines.clone()).insert(name.clone(), at);
+                let provisional = env.calendar.is_provisional_between(today, day);
+                mark_provisional(&mut context, name, provisional);
+                counted.push(Counted { name: name.clone(), from: today, working_days: n, provisional });
             }
             other => effects.push(other.clone()),
         }
@@ -244,5 +275,5 @@ pub fn fire(
         None => (instance.state.to_string(), false, Vec::new()),
         Some(to) => (to.clone(), true, arm_state(def, to, current, now, env)?),
     };
-    Ok(Outcome { event: event.into(), from: Some(instance.state.into()), to, left_state, context, arm, effects, deadlines })
+    Ok(Outcome { event: event.into(), from: Some(instance.state.into()), to, left_state, context, arm, effects, deadlines, counted })
 }

@@ -187,6 +187,14 @@ mod procedure {
         let r = graphql_as(&d.http, &d.base, &d.approver, decide(&id, "REVOKE", "陈述理由不成立，逾期未补齐材料")).await;
         assert_eq!(state_of(&r, "decideRevocation"), "revoked");
         assert_eq!(credit_records(&d, &id).await, ["breach"], "one record for the one breach");
+        // Of the rules' category (a breach: general), published six months, repairable after three.
+        let q = json!({"query": "query($u: String!) { creditRecords(uscc: $u) { caseId category createdAt publishUntil repairableFrom } }", "variables": {"u": FOOD_APPLICANT}});
+        let r = graphql_as(&d.http, &d.base, &d.supervisor, q).await;
+        let record = r["data"]["creditRecords"].as_array().unwrap().iter().find(|c| c["caseId"] == id.as_str()).cloned().unwrap_or_else(|| panic!("{r}"));
+        let at = |k: &str| chrono::DateTime::parse_from_rfc3339(record[k].as_str().unwrap()).unwrap();
+        assert_eq!(record["category"], "general", "{record}");
+        assert!((181..=184).contains(&(at("publishUntil") - at("createdAt")).num_days()), "{record}");
+        assert!((89..=92).contains(&(at("repairableFrom") - at("createdAt")).num_days()), "{record}");
         let (_, events, timers) = look(&d, &d.window, &id).await;
         assert_eq!(events, ["start", "remind", "expire", "statement", "decide_revoke"]);
         assert!(timers.is_empty(), "{timers:?}");

@@ -203,9 +203,37 @@ async fn a_deadline_is_provisional_until_the_notice_confirms_it_even_when_it_doe
         // The notice adds no holiday in that span: the deadline stands, and is no longer provisional.
         let e = publish_2027(&db, &dir, &clock, &["2027-01-01"]).await;
         assert_eq!(e.instance(&case.id).await.unwrap().unwrap().deadlines["materials_due"], local(2027, 1, 5, 17, 30));
+        let after = e.instance(&case.id).await.unwrap().unwrap();
+        assert_eq!(after.context["provisional_deadlines"], json!([]), "what the reminder reads is cleared too");
+        assert_eq!(events(&e, &case.id).await, ["start", "deadline_confirmed"], "with its one event");
         let (deadline, timers) = marks(e).await;
         assert_eq!(deadline, (json!("materials_due"), json!(false)));
         assert_eq!(timers, [("reminder".to_string(), false), ("expiry".to_string(), false)]);
+        db.cleanup().await;
+    }
+}
+
+/// A period the procedure counts (the response to a notice) over a provisional year is kept and
+/// recounted like any deadline: later on the official calendar, it moves and its timer follows.
+#[tokio::test]
+async fn a_response_period_counted_over_a_provisional_year_is_recounted_and_its_timer_follows() {
+    for db in backends().await {
+        let (e, dir, clock, case, _) = deferral_into_2027(&db).await;
+        clock.set(local(2027, 1, 5, 17, 30));
+        e.sweep("s").await.unwrap();
+        let noticed = e.instance(&case.id).await.unwrap().unwrap();
+        assert_eq!(noticed.state, "breach_noticed");
+        // 6, 7, 8, 11, 12 January on the statute alone.
+        assert_eq!(noticed.deadlines["response_due"], local(2027, 1, 12, 17, 30));
+        assert!(noticed.context["provisional_deadlines"].as_array().unwrap().contains(&json!("response_due")), "{}", noticed.context);
+        // The notice makes 7 January a holiday too: the period ends a working day later.
+        let e = publish_2027(&db, &dir, &clock, &["2027-01-01", "2027-01-07"]).await;
+        let after = e.instance(&case.id).await.unwrap().unwrap();
+        assert_eq!(after.deadlines["response_due"], local(2027, 1, 13, 17, 30));
+        assert_eq!(after.deadlines["materials_due"], local(2027, 1, 5, 17, 30), "the materials' deadline stood");
+        assert_eq!(after.context["provisional_deadlines"], json!([]));
+        let pending: Vec<_> = timers(&e, &case.id).await.into_iter().filter(|(n, _, _)| n == "response_limit").collect();
+        assert_eq!(pending, [("response_limit".to_string(), local(2027, 1, 13, 17, 30), 0)]);
         db.cleanup().await;
     }
 }
