@@ -127,6 +127,23 @@ async fn earlier(db: &impl ConnectionTrait, instance_id: &str, seq: i64, events:
     Ok(count(db, &sql, vec![instance_id.into(), seq.into()]).await? > 0)
 }
 
+/// The events that end a procedure before a revocation: the cause is the event that opened it.
+const DECIDING: &str = "'decide_revoke', 'response_lapsed'";
+/// The events that open it (or, on versions without it, revoke at once): the causes.
+const CAUSES: &str = "'expire', 'revocation_decided', 'revoke'";
+
+/// Why a case entering `revoked` by `event` (its `seq`) was revoked: a deadline run out
+/// (`expire`), a failed re-inspection (`revocation_decided`) or the department (`revoke`) —
+/// for a decision at the end of the procedure, the event that opened it.
+async fn cause(db: &impl ConnectionTrait, instance_id: &str, seq: i64, event: &str) -> Result<String, DbErr> {
+    if !DECIDING.contains(&format!("'{event}'")) {
+        return Ok(event.to_string());
+    }
+    let sql = format!("SELECT event FROM workflow_events WHERE instance_id = ? AND seq < ? AND event IN ({CAUSES}) ORDER BY seq DESC LIMIT 1");
+    let row = db.query_one_raw(stmt(db, &sql, vec![instance_id.into(), seq.into()])).await?;
+    Ok(row.and_then(|r| r.try_get::<String>("", "event").ok()).unwrap_or_else(|| event.to_string()))
+}
+
 async fn breached(db: &impl ConnectionTrait, task_id: &str, limit: &str) -> Result<bool, DbErr> {
     let sql = "SELECT COUNT(*) AS n FROM sla_breaches WHERE instance_id = ? AND limit_kind = ?";
     Ok(count(db, sql, vec![task_id.into(), limit.into()]).await? > 0)
@@ -251,7 +268,7 @@ pub async fn transition(
         d.add(STATE, from, -1);
         d.add(STATE, to, 1);
         if to == "revoked" {
-            d.add(REVOKED, event, 1);
+            d.add(REVOKED, cause(db, id, seq, event).await?, 1);
         }
     }
     if dims.mode == "deferral" && settles_deferral && !earlier(db, id, seq, SUPPLIED_OR_EXPIRED).await? {
@@ -312,7 +329,16 @@ pub fn facts(tz: chrono_tz::Tz) -> Vec<Fact> {
         ),
         on_case(
             &[REVOKED],
-            format!("{} FROM cases c JOIN workflow_events e ON e.instance_id = c.instance_id WHERE e.to_state = 'revoked' AND e.from_state <> 'revoked'", of_case(REVOKED, "e.event")),
+            format!(
+                "{} FROM cases c JOIN workflow_events e ON e.instance_id = c.instance_id WHERE e.to_state = 'revoked' AND e.from_state <> 'revoked'",
+                of_case(
+                    REVOKED,
+                    &format!(
+                        "CASE WHEN e.event IN ({DECIDING}) THEN COALESCE((SELECT o.event FROM workflow_events o WHERE o.instance_id = e.instance_id AND o.seq < e.seq \
+                         AND o.event IN ({CAUSES}) ORDER BY o.seq DESC LIMIT 1), e.event) ELSE e.event END"
+                    )
+                )
+            ),
         ),
         on_case(&[LICENCE_DAYS], format!("{} FROM cases c WHERE c.licence_working_days IS NOT NULL", of_case(LICENCE_DAYS, "CAST(c.licence_working_days AS TEXT)"))),
         Fact {
