@@ -72,6 +72,22 @@ async fn finish(txn: sea_orm::DatabaseTransaction, outcome: Result<Confirmed, St
     Ok(())
 }
 
+/// A recount recorded on an instance that stays in its state: its one audit event, with what
+/// the recount changed (context, deadlines, timers) and who is told.
+fn recount(current: &instances::InstanceRecord, event: &str, context: serde_json::Value, arm: Vec<crate::workflow::engine::ArmTimer>, effects: Vec<Effect>, deadlines: Option<std::collections::BTreeMap<String, DateTime<Utc>>>) -> Outcome {
+    Outcome {
+        event: event.into(),
+        from: Some(current.state.clone()),
+        to: current.state.clone(),
+        left_state: false,
+        context,
+        arm,
+        effects,
+        deadlines,
+        counted: Vec::new(),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Confirmed {
     Extended,
@@ -129,17 +145,7 @@ async fn confirm_one(db: &DatabaseTransaction, wf: &Workflows, t: &timer::Model,
         "timer": t.name, "event": t.event, "was": was, "now": due,
         "was_local": local(was), "now_local": local(due), "reason": "official calendar loaded",
     });
-    let outcome = Outcome {
-        event: if ends { "deadline_extended" } else { "reminder_recounted" }.into(),
-        from: Some(current.state.clone()),
-        to: current.state.clone(),
-        left_state: false,
-        context: current.context.clone(),
-        arm: Vec::new(),
-        effects,
-        deadlines: None,
-        counted: Vec::new(),
-    };
+    let outcome = recount(&current, if ends { "deadline_extended" } else { "reminder_recounted" }, current.context.clone(), Vec::new(), effects, None);
     instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
     Ok(Confirmed::Extended)
 }
@@ -184,17 +190,7 @@ async fn confirm_deadline(db: &DatabaseTransaction, wf: &Workflows, d: &Deadline
             if let Some(list) = context.get_mut("provisional_deadlines").and_then(|v| v.as_array_mut()) {
                 list.retain(|n| n != d.name.as_str());
             }
-            let outcome = Outcome {
-                event: "deadline_confirmed".into(),
-                from: Some(current.state.clone()),
-                to: current.state.clone(),
-                left_state: false,
-                context,
-                arm: Vec::new(),
-                effects: Vec::new(),
-                deadlines: None,
-                counted: Vec::new(),
-            };
+            let outcome = recount(&current, "deadline_confirmed", context, Vec::new(), Vec::new(), None);
             let payload = json!({"deadline": d.name, "at": was, "reason": "official calendar loaded"});
             instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
         }
@@ -238,17 +234,8 @@ async fn confirm_deadline(db: &DatabaseTransaction, wf: &Workflows, d: &Deadline
     if let Some(list) = context.get_mut("provisional_deadlines").and_then(|v| v.as_array_mut()) {
         list.retain(|n| n != d.name.as_str());
     }
-    let outcome = Outcome {
-        event: "deadline_extended".into(),
-        from: Some(current.state.clone()),
-        to: current.state.clone(),
-        left_state: false,
-        context,
-        arm,
-        effects: vec![Effect::Deliver { channel: Channel::Email, recipient: "applicant".into(), topic: "deadline_extended".into() }],
-        deadlines: Some(current.deadlines.clone()),
-        counted: Vec::new(),
-    };
+    let told = vec![Effect::Deliver { channel: Channel::Email, recipient: "applicant".into(), topic: "deadline_extended".into() }];
+    let outcome = recount(&current, "deadline_extended", context, arm, told, Some(current.deadlines.clone()));
     instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
     Ok(Confirmed::Extended)
 }

@@ -24,6 +24,18 @@ fn uscc(body: &str) -> String {
         .unwrap()
 }
 
+/// An application for item I decided on the spot, its one material provided.
+fn on_the_spot(applicant: String) -> intake::OpenCaseInput {
+    intake::OpenCaseInput {
+        applicant_uscc: applicant,
+        item_code: "I".into(),
+        mode: catalogue::Mode::AfterTheFact,
+        materials: vec![intake::MaterialInput { code: "M1".into(), status: intake::MaterialStatus::Provided, file_ref: Some("f".into()), licence_number: None }],
+        deferral_working_days: None,
+        signed_by: "张".into(),
+    }
+}
+
 #[tokio::test]
 async fn the_draw_takes_each_tiers_share_never_twice_and_leaves_out_what_was_just_inspected() {
     for db in backends().await {
@@ -52,15 +64,7 @@ async fn the_draw_takes_each_tiers_share_never_twice_and_leaves_out_what_was_jus
                 let code = uscc(&format!("91310000{tier}{i:08}"));
                 let applicant = registry::Applicant { uscc: code.clone(), name: format!("{tier}{i}"), legal_representative: "张".into(), email: None, mobile: None, credit_tier: tier.into(), dishonest: 0 };
                 registry::put_applicant(&e.db, &e.workflows.audit, &applicant, now).await.unwrap();
-                let input = intake::OpenCaseInput {
-                    applicant_uscc: code,
-                    item_code: "I".into(),
-                    mode: catalogue::Mode::AfterTheFact,
-                    materials: vec![intake::MaterialInput { code: "M1".into(), status: intake::MaterialStatus::Provided, file_ref: Some("f".into()), licence_number: None }],
-                    deferral_working_days: None,
-                    signed_by: "张".into(),
-                };
-                let case = intake::open_case(&e, &window, input).await.unwrap();
+                let case = intake::open_case(&e, &window, on_the_spot(code)).await.unwrap();
                 intake::issue_licence(&e, &approver, &case.id, None).await.unwrap();
                 tiers.insert(case.id, tier);
             }
@@ -120,15 +124,7 @@ async fn the_draw_takes_each_tiers_share_never_twice_and_leaves_out_what_was_jus
         };
         tasks::record_inspection(&e, &inspector, task, &visit).await.unwrap();
         let holder = e.instance(&pick.case_id).await.unwrap().unwrap().scope.applicant_uscc.unwrap();
-        let input = intake::OpenCaseInput {
-            applicant_uscc: holder,
-            item_code: "I".into(),
-            mode: catalogue::Mode::AfterTheFact,
-            materials: vec![intake::MaterialInput { code: "M1".into(), status: intake::MaterialStatus::Provided, file_ref: Some("f".into()), licence_number: None }],
-            deferral_working_days: None,
-            signed_by: "张".into(),
-        };
-        let second = intake::open_case(&e, &window, input).await.unwrap();
+        let second = intake::open_case(&e, &window, on_the_spot(holder)).await.unwrap();
         intake::issue_licence(&e, &approver, &second.id, None).await.unwrap();
         let in_pool = |r: &draws::DrawReport| r.picks.iter().any(|(p, _)| p.case_id == second.id);
         let everyone = Sampling { ratios: [("A", 1.0)].into_iter().map(|(t, r)| (t.to_string(), r)).collect(), no_repeat_days: 180 };
