@@ -43,6 +43,12 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     if store::rollup::ensure(&db, workflows.env.tz).await.context("counting the statistics rollup")? {
         tracing::info!(zone = %workflows.env.tz, "statistics rollup counted from the cases on file");
     }
+    // Names written before the name index: indexed once (a read-only copy serves without them).
+    match store::name_index::backfill(&db).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(applicants = n, "applicant names indexed for search"),
+        Err(e) => tracing::warn!(error = %e, "applicant names could not be indexed: name search misses them until the next start"),
+    }
     Ok(Engine { db, workflows: Arc::new(workflows), clock })
 }
 

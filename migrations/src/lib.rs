@@ -22,6 +22,7 @@ mod m20261202_000013_authorization;
 mod m20261203_000014_keyed_audit;
 mod m20261203_000015_credit_terms;
 mod m20261203_000016_item_reexamination;
+mod m20261203_000017_name_search;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000014_keyed_audit::Migration),
             Box::new(m20261203_000015_credit_terms::Migration),
             Box::new(m20261203_000016_item_reexamination::Migration),
+            Box::new(m20261203_000017_name_search::Migration),
         ]
     }
 }
@@ -106,6 +108,7 @@ mod tests {
                 "m20261203_000014_keyed_audit",
                 "m20261203_000015_credit_terms",
                 "m20261203_000016_item_reexamination",
+                "m20261203_000017_name_search",
             ]
         );
     }

@@ -81,6 +81,60 @@ pub struct WorkflowInstanceFilter {
     pub state: Option<String>,
     /// Children of this instance (a case's supervision tasks).
     pub parent_id: Option<ID>,
+    /// The applicant's unified social credit code.
+    pub applicant_uscc: Option<String>,
+    /// A fragment of the applicant's name, one character or more (Chinese names included).
+    pub applicant_name: Option<String>,
+    /// The licence number a case issued.
+    pub licence_number: Option<String>,
+    pub item_code: Option<String>,
+    pub mode: Option<crate::window::catalogue::Mode>,
+    /// Opened at or after this instant.
+    pub opened_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Opened before this instant.
+    pub opened_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// With a pending timer (a deadline, a limit, a reminder) due before this instant.
+    pub deadline_before: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The search conditions of a filter, each an index lookup within the caller's scope (the scope
+/// condition is the query's already).
+fn search(
+    mut query: sea_orm::Select<crate::store::entities::instance::Entity>,
+    f: &WorkflowInstanceFilter,
+) -> sea_orm::Select<crate::store::entities::instance::Entity> {
+    use crate::store::entities::instance::Column;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    if let Some(u) = &f.applicant_uscc {
+        query = query.filter(Column::ApplicantUscc.eq(u.trim().to_uppercase()));
+    }
+    if let Some((sql, values)) = f.applicant_name.as_deref().and_then(|n| crate::store::name_index::condition("workflow_instances.applicant_uscc", n)) {
+        query = query.filter(Expr::cust_with_values(sql, values));
+    }
+    let on_case = |column: &str, value: sea_orm::Value| Expr::cust_with_values(format!("workflow_instances.id IN (SELECT instance_id FROM cases WHERE {column} = ?)"), [value]);
+    if let Some(n) = &f.licence_number {
+        query = query.filter(on_case("licence_number", n.trim().into()));
+    }
+    if let Some(c) = &f.item_code {
+        query = query.filter(on_case("item_code", c.trim().into()));
+    }
+    if let Some(m) = f.mode {
+        query = query.filter(on_case("mode", m.as_str().into()));
+    }
+    if let Some(t) = f.opened_from {
+        query = query.filter(Column::CreatedAt.gte(t.timestamp_millis()));
+    }
+    if let Some(t) = f.opened_to {
+        query = query.filter(Column::CreatedAt.lt(t.timestamp_millis()));
+    }
+    if let Some(t) = f.deadline_before {
+        query = query.filter(Expr::cust_with_values(
+            "workflow_instances.id IN (SELECT instance_id FROM workflow_timers WHERE status = 'pending' AND due_at < ?)",
+            [t.timestamp_millis()],
+        ));
+    }
+    query
 }
 
 #[Object]
@@ -141,15 +195,16 @@ impl WorkflowQuery {
         let page = access::Page::from_args(first, after)?;
         let filter = filter.unwrap_or_default();
         let mut query = Entity::find().filter(access::visible_instances(claims));
-        if let Some(d) = filter.definition {
-            query = query.filter(Column::DefinitionName.eq(d));
+        if let Some(d) = &filter.definition {
+            query = query.filter(Column::DefinitionName.eq(d.clone()));
         }
-        if let Some(st) = filter.state {
-            query = query.filter(Column::State.eq(st));
+        if let Some(st) = &filter.state {
+            query = query.filter(Column::State.eq(st.clone()));
         }
-        if let Some(p) = filter.parent_id {
+        if let Some(p) = &filter.parent_id {
             query = query.filter(Column::ParentId.eq(p.to_string()));
         }
+        query = search(query, &filter);
         let total = query.clone().count(&engine.db).await.map_err(|e| e.internal())?;
         let rows = query
             .order_by_desc(Column::CreatedAt)

@@ -10,6 +10,7 @@ pub mod error;
 pub mod idempotency;
 pub mod instances;
 pub mod millis;
+pub mod name_index;
 pub mod outbox;
 pub mod provisional;
 pub mod rollup;
@@ -117,7 +118,7 @@ pub(crate) async fn count(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_
 }
 
 /// A statement written with `?` placeholders, numbered `$n` for PostgreSQL.
-pub(crate) fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+pub fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     let backend = db.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {

@@ -234,6 +234,7 @@ pub async fn put_applicant(db: &impl ConnectionTrait, keys: &AuditKeys, a: &Appl
         ],
     ))
     .await?;
+    crate::store::name_index::write(db, &a.uscc, &a.name).await?;
     seal::seal(db, keys, &seal::APPLICANTS, &a.uscc).await
 }
 

@@ -19,6 +19,7 @@ mod jwks;
 mod layers;
 mod matrix;
 mod schema;
+mod search;
 mod cost;
 mod cursors;
 mod delivery;
