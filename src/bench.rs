@@ -253,6 +253,26 @@ pub(crate) async fn ensure_bench_cases(engine: &Engine, cases: usize) -> anyhow:
     Ok(range)
 }
 
+/// The bench's enterprises.
+const APPLICANTS: usize = 1000;
+
+/// A varied, realistic enterprise name for bench applicant `a` (a place, a brand, a trade and a
+/// legal form), so that a name fragment matches some enterprises and not all.
+fn enterprise_name(a: usize) -> String {
+    const PLACES: [&str; 12] = ["上海", "黄浦", "浦东", "杭州", "苏州", "南京", "宁波", "无锡", "嘉兴", "合肥", "福州", "厦门"];
+    const BRANDS: [&str; 16] = ["鑫源", "华信", "恒泰", "金桥", "瑞丰", "永盛", "同德", "宏达", "新天地", "百川", "汇通", "嘉禾", "东方", "锦江", "长城", "云海"];
+    const TRADES: [&str; 10] = ["餐饮管理", "食品", "商贸", "货运", "大药房", "浴室管理", "便利店", "科技", "建筑工程", "物业管理"];
+    const FORMS: [&str; 3] = ["有限公司", "股份有限公司", "有限责任公司"];
+    let pick = |n: usize, by: usize| (a.wrapping_mul(by) >> 3) % n;
+    format!("{}{}{}{}", PLACES[pick(PLACES.len(), 7919)], BRANDS[pick(BRANDS.len(), 104_729)], TRADES[pick(TRADES.len(), 1_299_709)], FORMS[pick(FORMS.len(), 15_485_863)])
+}
+
+/// The applicant of bench case `i`: skewed as a service centre's are — one case in five belongs
+/// to one of five large enterprises (hundreds of cases each at any sizeable count), the rest spread.
+fn applicant_of(i: usize) -> usize {
+    if i % 5 == 0 { (i / 5) % 5 } else { 5 + (i.wrapping_mul(2_654_435_761) >> 7) % (APPLICANTS - 5) }
+}
+
 /// The bench's cases: ids in one order, spread evenly over the year before now.
 async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
     use crate::store::entities::{event, instance, timer};
@@ -272,9 +292,9 @@ async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::Da
             "commitment_template": "承诺", "commitment_version": 1, "breach_consequences": "撤销", "supervision": null, "licence_pattern": "B{seq}"}))?;
         catalogue::put(db, &format!("B-ITEM-{d}"), "基准事项", &code, false, &spec, "bench", now).await?;
     }
-    const APPLICANTS: usize = 1000;
     for a in 0..APPLICANTS {
-        registry::put_applicant(db, &engine.workflows.audit, &registry::Applicant { uscc: format!("B{a:017}"), name: format!("企业{a}"), legal_representative: "代表".into(), email: None, mobile: None, credit_tier: "B".into(), dishonest: 0 }, now).await?;
+        let applicant = registry::Applicant { uscc: format!("B{a:017}"), name: enterprise_name(a), legal_representative: "代表".into(), email: None, mobile: None, credit_tier: "B".into(), dishonest: 0 };
+        registry::put_applicant(db, &engine.workflows.audit, &applicant, now).await?;
     }
     let def = |name: &str| engine.workflows.set.latest(name).map(|d| (d.name.clone(), d.version)).ok_or_else(|| anyhow::anyhow!("{name} not deployed"));
     let defs = [def("material-deferral")?, def("material-verification")?, def("after-the-fact-review")?];
@@ -317,7 +337,7 @@ async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::Da
                 region: Set(Some("B".into())),
                 department: Set(Some(department.clone())),
                 division: Set(division),
-                applicant_uscc: Set(Some(format!("B{:017}", i % APPLICANTS))),
+                applicant_uscc: Set(Some(format!("B{:017}", applicant_of(i)))),
             };
             instances.push(instance(&id, &defs[mode], state, None, None));
             // The limits still running, all ahead (a server started on the fixture has nothing due).
@@ -394,7 +414,7 @@ async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::Da
             values.extend([
                 id.into(),
                 item.into(),
-                format!("B{:017}", (done + k) % APPLICANTS).into(),
+                format!("B{:017}", applicant_of(done + k)).into(),
                 MODES[mode].into(),
                 department.into(),
                 licence.map(|l| l.0).into(),
@@ -407,4 +427,23 @@ async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::Da
         done += n;
     }
     Ok((year_ago, now + Duration::days(1)))
+}
+
+#[cfg(test)]
+mod names_tests {
+    use super::*;
+
+    #[test]
+    fn bench_enterprises_have_varied_names_and_a_few_hold_hundreds_of_cases() {
+        let names: std::collections::BTreeSet<String> = (0..APPLICANTS).map(enterprise_name).collect();
+        assert!(names.len() > APPLICANTS / 2, "{} distinct names", names.len());
+        let catering = (0..APPLICANTS).filter(|a| enterprise_name(*a).contains("餐饮")).count();
+        assert!(catering > 20 && catering < APPLICANTS / 4, "a fragment matches some, not all: {catering}");
+        let mut counts = vec![0usize; APPLICANTS];
+        for i in 0..1_000_000 {
+            counts[applicant_of(i)] += 1;
+        }
+        assert!(counts[..5].iter().all(|n| *n >= 500), "the large enterprises: {:?}", &counts[..5]);
+        assert!(counts[5..].iter().all(|n| *n > 0), "every other enterprise has cases");
+    }
 }
