@@ -6,7 +6,7 @@
 use async_graphql::{Context, InputObject, Object, ID};
 
 use super::access::{self, error, Roles, APPROVER};
-use super::window::{case_after, window_error, CasePayload};
+use super::window::{case_after, visible_case, window_error, CasePayload};
 use crate::runtime::Engine;
 use crate::window::due_process::{self, RevocationDecision};
 
@@ -31,12 +31,9 @@ pub struct DecideRevocationInput {
 #[derive(Default)]
 pub struct DueProcessMutation;
 
-async fn in_scope(ctx: &Context<'_>, engine: &Engine, id: &str) -> async_graphql::Result<()> {
-    let claims = access::claims(ctx)?;
-    match super::policy::instance(&engine.db, claims, id).await? {
-        Some(_) => Ok(()),
-        None => Err(error("NOT_FOUND", format!("no case {id}"))),
-    }
+/// NOT_FOUND unless the case is the caller's to see (before anything is checked of it).
+async fn in_scope(ctx: &Context<'_>, id: &str) -> async_graphql::Result<()> {
+    visible_case(ctx, id).await?.map(|_| ()).ok_or_else(|| error("NOT_FOUND", format!("no case {id}")))
 }
 
 #[Object]
@@ -46,7 +43,7 @@ impl DueProcessMutation {
     #[graphql(guard = "APPLICANT_OR_WINDOW")]
     async fn state_case(&self, ctx: &Context<'_>, input: StateCaseInput) -> async_graphql::Result<CasePayload> {
         let engine = ctx.data::<Engine>()?;
-        in_scope(ctx, engine, &input.case_id).await?;
+        in_scope(ctx, &input.case_id).await?;
         due_process::state_case(engine, access::claims(ctx)?, &input.case_id, &input.statement).await.map_err(window_error)?;
         Ok(CasePayload { case: case_after(ctx, &input.case_id).await? })
     }
@@ -56,7 +53,7 @@ impl DueProcessMutation {
     #[graphql(guard = "APPROVER")]
     async fn decide_revocation(&self, ctx: &Context<'_>, input: DecideRevocationInput) -> async_graphql::Result<CasePayload> {
         let engine = ctx.data::<Engine>()?;
-        in_scope(ctx, engine, &input.case_id).await?;
+        in_scope(ctx, &input.case_id).await?;
         due_process::decide(engine, access::claims(ctx)?, &input.case_id, input.decision, &input.reason).await.map_err(window_error)?;
         Ok(CasePayload { case: case_after(ctx, &input.case_id).await? })
     }

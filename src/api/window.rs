@@ -207,7 +207,7 @@ fn none_if_out_of_scope<T>(r: async_graphql::Result<T>) -> async_graphql::Result
 }
 
 /// Loads a case if its instance is in the caller's scope.
-async fn visible_case(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Option<Case>> {
+pub(super) async fn visible_case(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Option<Case>> {
     let engine = ctx.data::<Engine>()?;
     if policy::instance(&engine.db, access::claims(ctx)?, id).await?.is_none() {
         return Ok(None);

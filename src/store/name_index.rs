@@ -12,10 +12,23 @@ use super::stmt;
 /// Marks the end of a name in its last pair.
 const END: char = '\u{2402}';
 
+/// A name or fragment as the index compares it: whitespace dropped, case folded.
+fn folded(text: &str) -> Vec<char> {
+    text.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect()
+}
+
+/// The overlapping pairs of `chars`, sorted, each once.
+fn pairs(chars: &[char]) -> Vec<String> {
+    let mut out: Vec<String> = chars.windows(2).map(|w| w.iter().collect()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The pairs kept for `name` (case-folded, whitespace dropped).
 pub fn bigrams(name: &str) -> Vec<String> {
-    let chars: Vec<char> = name.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
-    let mut out: Vec<String> = chars.windows(2).map(|w| w.iter().collect()).collect();
+    let chars = folded(name);
+    let mut out = pairs(&chars);
     if let Some(last) = chars.last() {
         out.push(format!("{last}{END}"));
     }
@@ -37,18 +50,13 @@ pub async fn write(db: &impl ConnectionTrait, uscc: &str, name: &str) -> Result<
 /// A condition on a column holding unified social credit codes: the applicants whose name
 /// contains `fragment`. `None` for an empty fragment.
 pub fn condition(column: &str, fragment: &str) -> Option<(String, Vec<sea_orm::Value>)> {
+    let chars = folded(fragment);
     let pairs: Vec<String> = {
-        let chars: Vec<char> = fragment.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
         match chars.len() {
             0 => return None,
             // Every character of a name starts one of its pairs (the last with the end mark).
             1 => return Some((format!("{column} IN (SELECT DISTINCT uscc FROM applicant_name_bigrams WHERE head = ?)"), vec![chars[0].to_string().into()])),
-            _ => {
-                let mut p: Vec<String> = chars.windows(2).map(|w| w.iter().collect()).collect();
-                p.sort();
-                p.dedup();
-                p
-            }
+            _ => pairs(&chars),
         }
     };
     // Every pair present, then the name itself checked: pairs in another order match too.
@@ -60,7 +68,7 @@ pub fn condition(column: &str, fragment: &str) -> Option<(String, Vec<sea_orm::V
     let n = pairs.len() as i64;
     let mut values: Vec<sea_orm::Value> = pairs.into_iter().map(Into::into).collect();
     values.push(n.into());
-    let folded: String = fragment.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
+    let folded: String = chars.iter().collect();
     values.push(format!("%{}%", folded.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")).into());
     Some((sql, values))
 }

@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde_json::{json, Value};
 
 use super::draw::{self, Candidate, Pick, Sampling};
+use crate::domain::definitions::SUPERVISION_TASK;
 use crate::runtime::Engine;
 use crate::store::{self, instances, stmt, StoreError};
 use crate::workflow::Actor;
@@ -44,9 +45,6 @@ pub(crate) async fn inspectors(db: &impl ConnectionTrait, division: &str) -> Res
     Ok(rows.iter().filter_map(|r| Id::from_query_result(r, "").ok()).map(|i| i.id).collect())
 }
 
-/// A supervision task's states in which it is still open (every version's; the rest are final).
-const OPEN_TASK_STATES: &str = "'notified', 'inspecting', 'awaiting_feedback', 'rectifying'";
-
 /// Draws with `seed` (recorded) from the cases of `region` and creates the tasks; `by` is who
 /// ran it (a person, or `cron`). A draw never reaches past its region, never picks a case that
 /// has an open task, and leaves out an enterprise inspected for the same item within the
@@ -55,6 +53,17 @@ pub async fn run(engine: &Engine, sampling: &Sampling, seed: u64, by: &str, regi
     let now: DateTime<Utc> = engine.now();
     let ratios = &sampling.ratios;
     let since = (now - chrono::Duration::days(sampling.no_repeat_days)).timestamp_millis();
+    // A task is open in any state its definition (of any version) does not mark final.
+    let mut open: Vec<String> = engine
+        .workflows
+        .set
+        .all()
+        .filter(|d| d.name == SUPERVISION_TASK)
+        .flat_map(|d| d.states.iter().filter(|(_, st)| !st.is_final).map(|(name, _)| format!("'{name}'")))
+        .collect();
+    open.sort();
+    open.dedup();
+    let open = open.join(", ");
     let txn = store::begin_write(&engine.db).await?;
     let rows = txn
         .query_all_raw(stmt(
@@ -63,8 +72,8 @@ pub async fn run(engine: &Engine, sampling: &Sampling, seed: u64, by: &str, regi
                 "SELECT c.instance_id AS case_id, a.credit_tier AS tier, i.context AS context \
                  FROM cases c JOIN workflow_instances i ON i.id = c.instance_id JOIN applicants a ON a.uscc = c.applicant_uscc \
                  WHERE c.mode = 'after_the_fact' AND i.state = 'licensed' AND i.region = ? \
-                 AND NOT EXISTS (SELECT 1 FROM workflow_instances t WHERE t.parent_id = c.instance_id AND t.definition_name = 'supervision-task' \
-                                 AND t.state IN ({OPEN_TASK_STATES})) \
+                 AND NOT EXISTS (SELECT 1 FROM workflow_instances t WHERE t.parent_id = c.instance_id AND t.definition_name = '{SUPERVISION_TASK}' \
+                                 AND t.state IN ({open})) \
                  AND NOT EXISTS (SELECT 1 FROM workflow_events e JOIN workflow_instances t ON t.id = e.instance_id JOIN cases o ON o.instance_id = t.parent_id \
                                  WHERE e.event = 'inspection_finished' AND e.occurred_at > ? AND o.applicant_uscc = c.applicant_uscc AND o.item_code = c.item_code) \
                  ORDER BY c.instance_id"
