@@ -8,8 +8,10 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, ServerError, Value, Variables};
 
 /// Fields whose text may run over several lines (opinions, reasons, templates, notes).
-const MULTI_LINE: [&str; 12] = [
+const MULTI_LINE: [&str; 14] = [
     "reason",
+    "statement",
+    "findings",
     "repairReason",
     "note",
     "opinion",

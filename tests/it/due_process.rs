@@ -157,7 +157,12 @@ mod procedure {
         let d = Demo::start().await;
         let id = run_out(&d).await;
         // The enterprise states its case itself; the department grants the grace period.
-        let r = graphql_as(&d.http, &d.base, &applicant_token(&d), state_case(&id, "健康证明体检机构延迟出具，已附预约凭证")).await;
+        // A statement may run over lines; it may not carry control characters, nor be empty.
+        let r = graphql_as(&d.http, &d.base, &applicant_token(&d), state_case(&id, "  ")).await;
+        assert_eq!((&r["errors"][0]["extensions"]["code"], &r["errors"][0]["extensions"]["field"]), (&json!("BAD_USER_INPUT"), &json!("statement")), "{r}");
+        let r = graphql_as(&d.http, &d.base, &applicant_token(&d), state_case(&id, "体检延迟\u{7}")).await;
+        assert_eq!((&r["errors"][0]["extensions"]["code"], &r["errors"][0]["extensions"]["field"]), (&json!("BAD_USER_INPUT"), &json!("statement")), "{r}");
+        let r = graphql_as(&d.http, &d.base, &applicant_token(&d), state_case(&id, "健康证明体检机构延迟出具，\n已附预约凭证")).await;
         assert_eq!(state_of(&r, "stateCase"), "breach_before_department");
         let r = graphql_as(&d.http, &d.base, &d.window, decide(&id, "GRACE", "窗口无权决定")).await;
         assert_eq!(r["errors"][0]["extensions"]["code"], "FORBIDDEN", "{r}");
