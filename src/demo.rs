@@ -13,6 +13,7 @@ use crate::store::entities::instance;
 use crate::supervision::tasks::{self, Finding, Inspection};
 use crate::window::catalogue::{self, ItemSpec, Linkage, MaterialSpec, Mode, ModeLimits};
 use crate::window::due_process::{self, RevocationDecision};
+use crate::window::ordinary::{self, AcceptanceDecision};
 use crate::window::bundle::{self, BundleItemInput, EstablishmentInput, FieldValueInput, OpenBundleInput};
 use crate::window::intake::{self, MaterialInput, MaterialStatus, OpenCaseInput, ReturnCategory};
 use crate::window::registry::{self, Applicant, ElectronicLicence};
@@ -218,6 +219,8 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
         ("approver-02", "钱审批", "310101-WJW", None, "approver"),
         ("window-03", "吴窗口", "310101-JTW", None, "window"),
         ("approver-03", "郑审批", "310101-JTW", None, "approver"),
+        ("head-01", "黄局长", "310101-SCJG", None, "department_head"),
+        ("head-02", "何主任", "310101-WJW", None, "department_head"),
         ("divadmin-sp", "孙科长", "310101-SCJG", Some("310101-SCJG-SP"), "division_admin"),
         ("inspector-sp-1", "周监管", "310101-SCJG", Some("310101-SCJG-SP"), "inspector"),
     ] {
@@ -386,6 +389,14 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<usize> {
     bundle::register(engine, &scjg_approver, &registration, None).await?;
     // The bundle and its registration; the operating licences start once the outbox delivers
     // the registration's signal (within seconds of serving).
+    started += 2;
+    // The ordinary procedure (一般程序): special-equipment use registration is excluded from
+    // commitment approval. One application waits for the acceptance decision, one is accepted and
+    // under review on the legal clock (the item's 15 working days).
+    let tzsb = "310101-TZSB-01";
+    intake::open_case(engine, &scjg_window, open("91310110666007217T", tzsb, Mode::Ordinary, vec![m("M01", Provided, None), m("M02", Provided, None)], None)).await?;
+    let case = intake::open_case(engine, &scjg_window, open("91310110666007217T", tzsb, Mode::Ordinary, vec![m("M01", Provided, None), m("M02", Provided, None)], None)).await?;
+    ordinary::decide_acceptance(engine, &scjg_window, &case.id, AcceptanceDecision::Accept, None, &[], None).await?;
     started += 2;
     // A return at intake: the officer forgot to collect the floor plan.
     intake::return_application(engine, &scjg_window, food, Some("91310110666007217T"), None, ReturnCategory::OfficerError, "漏收经营场所平面布局图").await?;

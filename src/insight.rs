@@ -231,6 +231,16 @@ pub async fn revocations(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz
     Ok(by_key(&rows, rollup::REVOKED).into_iter().map(|(event, count)| Cause { event, count }).collect())
 }
 
+/// Ordinary cases opened in the range whose legal limit passed before a decision (each case once,
+/// however often it passed after an extension).
+pub async fn legal_limits_passed(db: &impl ConnectionTrait, s: &Scope) -> Result<i64, DbErr> {
+    let (condition, values) = s.condition_on("c", "created_at");
+    let sql = format!(
+        "SELECT COUNT(DISTINCT b.instance_id) AS n FROM sla_breaches b JOIN cases c ON c.instance_id = b.instance_id WHERE b.limit_kind = 'legal_limit' AND {condition}"
+    );
+    crate::store::count(db, &sql, values).await
+}
+
 pub async fn rectifications(db: &impl ConnectionTrait, s: &Scope, tz: chrono_tz::Tz) -> Result<Rectifications, DbErr> {
     let rows = folded(counted(db, s, tz, &[rollup::RECT_ORDERED, rollup::RECT_SUCCEEDED, rollup::RECT_FAILED], false).await?);
     Ok(Rectifications { ordered: total(&rows, rollup::RECT_ORDERED), succeeded: total(&rows, rollup::RECT_SUCCEEDED), failed: total(&rows, rollup::RECT_FAILED) })

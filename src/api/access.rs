@@ -130,7 +130,13 @@ pub const WINDOW: Roles = Roles(&["window"]);
 pub const APPROVER: Roles = Roles(&["approver"]);
 
 /// Every role that may call the API at all.
-pub const ANYONE: Roles = Roles(&["applicant", "window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"]);
+pub const ANYONE: Roles = Roles(&["applicant", "window", "approver", "department_head", "division_admin", "inspector", "supervisor", "regional_admin"]);
+
+/// Every staff role.
+pub const STAFF: Roles = Roles(&["window", "approver", "department_head", "division_admin", "inspector", "supervisor", "regional_admin"]);
+
+/// The head of an approving department (负责人): extends the legal clock.
+pub const DEPARTMENT_HEAD: Roles = Roles(&["department_head"]);
 
 /// The instances `claims` may see, as a condition for the database: staff by their region
 /// (regional admins, supervisors), department (window, approvers) or division (division
@@ -143,7 +149,7 @@ pub fn visible_instances(claims: &Claims) -> sea_orm::Condition {
     for role in &claims.roles {
         let (column, value) = match role.as_str() {
             "regional_admin" | "supervisor" => (Column::Region, &claims.region),
-            "window" | "approver" => (Column::Department, &claims.department),
+            "window" | "approver" | "department_head" => (Column::Department, &claims.department),
             "division_admin" | "inspector" => (Column::Division, &claims.division),
             "applicant" => (Column::ApplicantUscc, &claims.uscc),
             _ => continue,

@@ -12,8 +12,8 @@ use crate::runtime::Engine;
 use crate::store::entities::{instance, timer};
 use crate::store::instances::{from_ms, timer_status};
 
-const STAFF: Roles = Roles(&["window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"]);
-const READERS: Roles = Roles(&["window", "approver", "supervisor", "regional_admin"]);
+use super::access::STAFF;
+const READERS: Roles = Roles(&["window", "approver", "department_head", "supervisor", "regional_admin"]);
 
 #[derive(InputObject)]
 pub struct StatisticsFilter {
@@ -115,6 +115,10 @@ impl Statistics {
         let rows = insight::revocations(db(ctx)?, &self.0, tz(ctx)?).await.map_err(|e| e.internal())?;
         Ok(rows.into_iter().map(|c| RevocationCause { cause: c.event, count: c.count }).collect())
     }
+    /// Ordinary cases whose legal limit passed before the decision (`legal_limit` breaches).
+    async fn legal_limits_passed(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        insight::legal_limits_passed(db(ctx)?, &self.0).await.map_err(|e| e.internal())
+    }
     async fn rectifications(&self, ctx: &Context<'_>) -> async_graphql::Result<insight::Rectifications> {
         insight::rectifications(db(ctx)?, &self.0, tz(ctx)?).await.map_err(|e| e.internal())
     }
@@ -203,7 +207,7 @@ impl InsightQuery {
         // Each role's own inbox: the window and approvers their cases' limits, the division its
         // tasks'; supervisors everything in the region.
         let (task, case) = (instance::Column::DefinitionName.eq(crate::supervision::tasks::DEFINITION), instance::Column::DefinitionName.ne(crate::supervision::tasks::DEFINITION));
-        let kinds = match (claims.has_role("supervisor") || claims.has_role("regional_admin"), claims.has_role("window") || claims.has_role("approver"), claims.has_role("division_admin") || claims.has_role("inspector")) {
+        let kinds = match (claims.has_role("supervisor") || claims.has_role("regional_admin"), claims.has_role("window") || claims.has_role("approver") || claims.has_role("department_head"), claims.has_role("division_admin") || claims.has_role("inspector")) {
             (true, _, _) | (false, true, true) => sea_orm::Condition::all(),
             (false, true, false) => sea_orm::Condition::all().add(case),
             (false, false, _) => sea_orm::Condition::all().add(task),

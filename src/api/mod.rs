@@ -13,6 +13,7 @@ pub mod licences;
 pub mod live;
 pub mod loaders;
 pub mod operations;
+pub mod ordinary;
 pub mod plain_text;
 pub mod policy;
 pub mod public;
@@ -69,7 +70,7 @@ pub struct Services {
 pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery, quality::QualityQuery, audit::AuditQuery, insight::InsightQuery, bundle::BundleQuery, licences::LicenceQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(events::EventMutation, window::WindowMutation, due_process::DueProcessMutation, supervision::SupervisionMutation, operations::OperationsMutation, quality::QualityMutation, bundle::BundleMutation);
+pub struct Mutation(events::EventMutation, window::WindowMutation, due_process::DueProcessMutation, ordinary::OrdinaryMutation, supervision::SupervisionMutation, operations::OperationsMutation, quality::QualityMutation, bundle::BundleMutation);
 
 #[derive(Default)]
 pub struct WorkflowQuery;

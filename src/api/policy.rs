@@ -69,7 +69,7 @@ pub enum Scope {
 /// Every rule: the act, the roles that may do it, and where its target must be.
 pub const RULES: &[(Act, &[&str], Scope)] = &[
     (Act::ManageOrganisation, &["regional_admin"], Scope::Region),
-    (Act::ReadApplicant, &["applicant", "window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"], Scope::HomeRegion),
+    (Act::ReadApplicant, &["applicant", "window", "approver", "department_head", "division_admin", "inspector", "supervisor", "regional_admin"], Scope::HomeRegion),
     (Act::EditApplicant, &["window", "regional_admin"], Scope::HomeRegion),
     (Act::RepairCredit, &["supervisor", "regional_admin"], Scope::HomeRegion),
     (Act::ListDishonest, &["supervisor"], Scope::HomeRegion),

@@ -24,8 +24,11 @@ const OVERSEERS: Roles = Roles(&["supervisor", "regional_admin", "division_admin
 #[derive(SimpleObject)]
 pub struct SlaBreach {
     pub id: ID,
+    /// The task's id — for a case's own limit (`legal_limit`, `revocation_decision`), the case's.
     pub task_id: ID,
-    /// `look_at` (3 working days from the notice) or `feedback` (5 from the inspection).
+    /// `look_at` (3 working days from the notice) or `feedback` (5 from the inspection) of a
+    /// supervision task; `legal_limit` (the ordinary procedure's decision limit) or
+    /// `revocation_decision` of a case, kept against its department alone.
     pub limit: String,
     pub region: Option<String>,
     pub department: Option<String>,

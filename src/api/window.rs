@@ -17,8 +17,8 @@ use crate::window::intake::{self, OpenCaseInput, ReturnCategory, WindowError};
 use crate::window::registry::{self, Applicant as ApplicantRow, ElectronicLicence};
 
 const ADMIN: Roles = Roles(&["regional_admin"]);
-const WINDOW_OR_APPROVER: Roles = Roles(&["window", "approver"]);
-const STAFF: Roles = Roles(&["window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"]);
+pub(super) const WINDOW_OR_APPROVER: Roles = Roles(&["window", "approver"]);
+use super::access::STAFF;
 
 pub(super) fn window_error(e: WindowError) -> async_graphql::Error {
     match e {
@@ -655,7 +655,7 @@ impl WindowMutation {
                 return Err(bad("division", format!("{division} is not a division of {}", input.department)));
             }
         }
-        let staff_roles = ["window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"];
+        let staff_roles = access::STAFF.0;
         if input.roles.is_empty() || !input.roles.iter().all(|r| staff_roles.contains(&r.as_str())) {
             return Err(bad("roles", format!("roles must be among {}", staff_roles.join(", "))));
         }

@@ -399,7 +399,10 @@ pub(crate) async fn apply(
                 }
             }
             Effect::SlaBreach { limit } => {
-                super::sla::record(db, id, seq, &current.scope, limit, now).await?;
+                // A case's own limit (the legal clock) is the approving department's, not the
+                // supervising division's its scope also names.
+                let scope = if super::scope::is_case_limit(limit) { Scope { division: None, ..current.scope.clone() } } else { current.scope.clone() };
+                super::sla::record(db, id, seq, &scope, limit, now).await?;
             }
             Effect::MergePayload | Effect::SetDeadline { .. } | Effect::DeadlineAfter { .. } => {}
             Effect::CreditRecord { kind } => match &current.scope.applicant_uscc {

@@ -32,3 +32,8 @@ impl Scope {
         }
     }
 }
+
+/// Limits of a case's own procedure, kept against the approving department alone.
+pub fn is_case_limit(limit: &str) -> bool {
+    matches!(limit, "legal_limit" | "revocation_decision")
+}

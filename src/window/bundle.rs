@@ -150,9 +150,6 @@ pub async fn items_named(db: &impl ConnectionTrait, codes: &[String], field: &'s
             return Err(bad(field, format!("{code} is listed twice")));
         }
         let item = catalogue::item(db, code, None).await?.ok_or_else(|| bad(field, format!("no approval item {code}")))?;
-        if item.excluded {
-            return Err(bad(field, format!("{} is excluded from commitment approval: ordinary procedure only", item.name)));
-        }
         items.push(item);
     }
     Ok(items)

@@ -18,6 +18,9 @@ pub enum Mode {
     Verification,
     /// 事后核查: decided on the spot, checked afterwards.
     AfterTheFact,
+    /// 一般程序: no commitment; acceptance, review and decision under the legal clock. Open to
+    /// every item and applicant (excluded items and dishonest enterprises take only this route).
+    Ordinary,
 }
 
 impl Mode {
@@ -28,13 +31,19 @@ impl Mode {
             Mode::Deferral => "material-deferral",
             Mode::Verification => "material-verification",
             Mode::AfterTheFact => "after-the-fact-review",
+            Mode::Ordinary => crate::domain::definitions::STANDARD_REVIEW,
         }
+    }
+    /// A commitment mode (a letter signed, the credit gate applied), not the ordinary procedure.
+    pub fn is_commitment(self) -> bool {
+        self != Mode::Ordinary
     }
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Deferral => "deferral",
             Mode::Verification => "verification",
             Mode::AfterTheFact => "after_the_fact",
+            Mode::Ordinary => "ordinary",
         }
     }
 }
@@ -160,7 +169,8 @@ pub struct ItemSpec {
     #[serde(default)]
     #[graphql(default)]
     pub fields: Vec<FormFieldSpec>,
-    /// The promised time limit in working days; none for a simple item (one working day).
+    /// The promised time limit in working days, counted from acceptance: the ordinary
+    /// procedure's legal clock (20, the Administrative Licensing Law's own, where none is given).
     #[serde(default)]
     pub time_limit_working_days: Option<i64>,
     /// Years a licence is valid from its issue; none for one without a term.

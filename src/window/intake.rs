@@ -29,6 +29,8 @@ pub enum MaterialStatus {
     Deferred,
     /// To be verified against an electronic licence.
     ToVerify,
+    /// Not given at the window (ordinary procedure): recorded so, never listed by the caller.
+    Missing,
 }
 
 impl MaterialStatus {
@@ -38,6 +40,7 @@ impl MaterialStatus {
             MaterialStatus::Provided => "provided",
             MaterialStatus::Deferred => "deferred",
             MaterialStatus::ToVerify => "to_verify",
+            MaterialStatus::Missing => "missing",
         }
     }
 }
@@ -116,7 +119,8 @@ pub struct Prepared {
     deadlines: BTreeMap<String, DateTime<Utc>>,
     provisional: Option<(NaiveDate, i64)>,
     today: NaiveDate,
-    commitment: String,
+    /// None in the ordinary procedure: no commitment is signed.
+    commitment: Option<String>,
     signed_by: String,
     credit_tier: String,
     /// What the instance starts with; a bundle adds what its children share.
@@ -139,20 +143,26 @@ pub async fn prepare(
 ) -> Result<Prepared, WindowError> {
     let uscc = applicant.uscc.clone();
     quality::gate(db, officer).await?;
-    if item.excluded {
-        return Err(bad("itemCode", format!("{} is excluded from commitment approval: ordinary procedure only", item.name)));
+    let commitment_mode = input.mode.is_commitment();
+    if item.excluded && commitment_mode {
+        return Err(WindowError::Refused {
+            code: "BAD_USER_INPUT",
+            reason: reason::MODE_NOT_ALLOWED,
+            field: Some("mode"),
+            message: format!("{} is excluded from commitment approval: open it in the ordinary procedure (mode ORDINARY)", item.name),
+        });
     }
     // An enterprise whose business licence is deregistered takes no new licence.
     if super::registry::is_deregistered(db, &uscc).await? {
         return Err(bad("applicantUscc", format!("the business licence of {uscc} is deregistered")));
     }
-    // The credit gate comes first (事前信用查询).
-    if applicant.dishonest != 0 {
+    // The credit gate comes first (事前信用查询); the ordinary procedure stays open to all.
+    if applicant.dishonest != 0 && commitment_mode {
         return Err(WindowError::Refused {
             code: "BAD_USER_INPUT",
             reason: reason::CREDIT_BARRED,
             field: Some("mode"),
-            message: format!("{} is on the dishonesty list: commitment approval, deferral and licence-before-check are closed to it; use the ordinary procedure", applicant.name),
+            message: format!("{} is on the dishonesty list: commitment approval, deferral and licence-before-check are closed to it; open it in the ordinary procedure (mode ORDINARY)", applicant.name),
         });
     }
     let limits = &item.spec.modes;
@@ -160,6 +170,7 @@ pub async fn prepare(
         Mode::Deferral => limits.deferral_max_working_days.is_some(),
         Mode::Verification => limits.verification,
         Mode::AfterTheFact => limits.after_the_fact,
+        Mode::Ordinary => true,
     };
     if !allowed {
         return Err(WindowError::Refused { code: "BAD_USER_INPUT", reason: reason::MODE_NOT_ALLOWED, field: Some("mode"), message: format!("{} does not allow {}", item.name, input.mode.as_str()) });
@@ -169,8 +180,15 @@ pub async fn prepare(
     let mut materials = Vec::new();
     for spec in &item.spec.materials {
         let given: Vec<&MaterialInput> = input.materials.iter().filter(|m| m.code == spec.code).collect();
-        let [m] = given.as_slice() else {
-            return Err(bad("materials", format!("material {} ({}) must be listed exactly once", spec.code, spec.name)));
+        let m = match given.as_slice() {
+            [m] => *m,
+            // The ordinary procedure takes an application as it comes: what is missing goes on
+            // the one-time correction list (一次性告知), not back across the counter.
+            [] if !commitment_mode => {
+                materials.push((spec, MaterialInput { code: spec.code.clone(), status: MaterialStatus::Missing, file_ref: None, licence_number: None }));
+                continue;
+            }
+            _ => return Err(bad("materials", format!("material {} ({}) must be listed exactly once", spec.code, spec.name))),
         };
         match m.status {
             MaterialStatus::Deferred if input.mode != Mode::Deferral => {
@@ -185,9 +203,10 @@ pub async fn prepare(
             MaterialStatus::ToVerify if m.licence_number.is_none() => {
                 return Err(bad("materials", format!("{}: give the electronic licence's number", spec.name)))
             }
+            MaterialStatus::Missing => return Err(bad("materials", format!("{}: leave a missing material out of the list", spec.name))),
             _ => {}
         }
-        materials.push((spec, (*m).clone()));
+        materials.push((spec, m.clone()));
     }
     if let Some(extra) = input.materials.iter().find(|m| !item.spec.materials.iter().any(|s| s.code == m.code)) {
         return Err(bad("materials", format!("{} is not a material of {}", extra.code, item.name)));
@@ -216,7 +235,7 @@ pub async fn prepare(
         return Err(bad("deferralWorkingDays", "only material deferral has a deferral deadline"));
     }
     if input.signed_by.trim().is_empty() {
-        return Err(bad("signedBy", "the commitment must be signed"));
+        return Err(bad("signedBy", if commitment_mode { "the commitment must be signed" } else { "say who signed the application" }));
     }
     let department = registry::department(db, &item.department).await?.ok_or_else(|| WindowError::NotFound(format!("no department {}", item.department)))?;
     // Who is told what: the approving department, and the supervising division the case is
@@ -226,7 +245,7 @@ pub async fn prepare(
         None => None,
     };
     let due = deadlines.get("materials_due").copied().map(|at| (at, provisional.is_some()));
-    let commitment = render_commitment(&item, applicant, due, &input.signed_by, now, env.tz).await?;
+    let commitment = if commitment_mode { Some(render_commitment(&item, applicant, due, &input.signed_by, now, env.tz).await?) } else { None };
 
     let material_json: Vec<Value> = materials
         .iter()
@@ -237,7 +256,9 @@ pub async fn prepare(
         "applicant": {"uscc": applicant.uscc, "name": applicant.name, "email": applicant.email, "mobile": applicant.mobile},
         "item": {"code": item.code, "name": item.name, "version": item.version, "conditions": item.spec.conditions},
         // The archive handed to supervision carries what was promised, word for word.
-        "commitment": {"text": commitment, "version": item.spec.commitment_version, "signed_by": input.signed_by},
+        "commitment": commitment.as_ref().map(|text| json!({"text": text, "version": item.spec.commitment_version, "signed_by": input.signed_by})),
+        // The ordinary procedure's legal clock: the item's limit, counted from acceptance.
+        "legal_clock": (!commitment_mode).then(|| json!({"limit_working_days": item.spec.time_limit_working_days.unwrap_or(crate::domain::definitions::STATUTORY_DECISION_WORKING_DAYS)})),
         "mode": input.mode.as_str(),
         "materials": material_json,
         "supervision": item.spec.supervision,
@@ -248,7 +269,7 @@ pub async fn prepare(
         "due_process": item.spec.due_process,
         "department": {"code": department.code, "name": department.name, "email": department.email},
         "division": supervising.as_ref().map(|d| json!({"code": d.code, "name": d.name, "email": d.email})),
-        "credit": {"tier": applicant.credit_tier, "dishonest": false, "checked_at": now},
+        "credit": {"tier": applicant.credit_tier, "dishonest": applicant.dishonest != 0, "checked_at": now},
         // Counted on the statutory holidays: recomputed (never earlier) once the notice is on file.
         "provisional_deadlines": if provisional.is_some() { json!(["materials_due"]) } else { json!([]) },
     });
@@ -278,13 +299,14 @@ fn judged(item: &Item) -> quality::JudgedItem<'_> {
 /// when a bundle opens it), the case row, its materials and, for verification, the verdicts.
 pub async fn write(txn: &DatabaseTransaction, wf: &instances::Workflows, p: Prepared, parent: Option<&str>, now: DateTime<Utc>) -> Result<InstanceRecord, WindowError> {
     let Prepared { officer, actor, item, uscc, mode, materials, deadlines, provisional, today, commitment, signed_by, credit_tier, context } = p;
+    let dishonest = context["credit"]["dishonest"].as_bool().unwrap_or(false);
     let limits = &item.spec.modes;
     let started = instances::start(txn, wf, mode.workflow(limits), context, deadlines.clone(), &actor, parent.map(str::to_string), now).await?;
     let id = started.id.clone();
     txn.execute_raw(stmt(
         txn,
         "INSERT INTO cases (instance_id, item_code, item_version, applicant_uscc, mode, department, opened_by, credit_tier, dishonest, \
-         commitment_version, commitment_text, signed_by, signed_at, licence_number, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, NULL, ?)",
+         commitment_version, commitment_text, signed_by, signed_at, licence_number, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
         vec![
             id.clone().into(),
             item.code.clone().into(),
@@ -294,7 +316,8 @@ pub async fn write(txn: &DatabaseTransaction, wf: &instances::Workflows, p: Prep
             item.department.clone().into(),
             officer.clone().into(),
             credit_tier.into(),
-            item.spec.commitment_version.into(),
+            i64::from(dishonest).into(),
+            commitment.as_ref().map(|_| item.spec.commitment_version).into(),
             commitment.into(),
             signed_by.into(),
             now.timestamp_millis().into(),
@@ -316,6 +339,7 @@ pub async fn write(txn: &DatabaseTransaction, wf: &instances::Workflows, p: Prep
     for (spec, m) in &materials {
         let (status, due, verification) = match m.status {
             MaterialStatus::Provided => ("provided".to_string(), None, None),
+            MaterialStatus::Missing => ("missing".to_string(), None, None),
             MaterialStatus::Deferred => ("deferred".to_string(), deadlines.get("materials_due").map(|d| d.timestamp_millis()), None),
             MaterialStatus::ToVerify => {
                 let kind = spec.licence_kind.as_deref().unwrap_or_default();
@@ -508,7 +532,8 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str, opinion:
         .ok_or_else(|| WindowError::NotFound(format!("no approval item {} v{}", case.item_code, case.item_version)))?;
     // Credit can change after intake: checked again at decision time.
     let applicant = registry::applicant(db, &case.applicant_uscc).await?;
-    if applicant.as_ref().is_some_and(|a| a.dishonest != 0) {
+    let commitment_mode = case.mode != Mode::Ordinary.as_str();
+    if commitment_mode && applicant.as_ref().is_some_and(|a| a.dishonest != 0) {
         return Err(WindowError::Refused {
             code: "INVALID_TRANSITION",
             reason: reason::CREDIT_BARRED,
@@ -543,7 +568,7 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str, opinion:
     let actor = Actor::act(officer.sub.clone(), officer.roles.clone(), "issueLicence");
     let fired = instances::fire(&txn, &engine.workflows, id, event, &actor, &json!({
         "licence_number": number,
-        "decision": {"by": officer.sub, "name": officer.name, "at": now, "opinion": opinion.map(str::trim).filter(|o| !o.is_empty()).unwrap_or("符合告知承诺审批条件，准予许可")},
+        "decision": {"by": officer.sub, "name": officer.name, "at": now, "opinion": opinion.map(str::trim).filter(|o| !o.is_empty()).unwrap_or(if commitment_mode { "符合告知承诺审批条件，准予许可" } else { "经审查，符合法定条件、标准，准予许可" })},
     }), None, now).await;
     let fired = match fired {
         Ok(f) => f,

@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod due_process;
 pub mod error;
 pub mod intake;
+pub mod ordinary;
 pub mod quality;
 pub mod registry;
 pub mod verify;

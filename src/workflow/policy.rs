@@ -24,7 +24,7 @@ pub struct PeopleEvents<'a> {
 
 /// The API's typed acts a rule may name in `via`: each one checks what its transition needs
 /// before it fires it.
-pub const TYPED_ACTS: [&str; 14] = [
+pub const TYPED_ACTS: [&str; 19] = [
     "openCase",
     "submitMaterial",
     "issueLicence",
@@ -39,6 +39,11 @@ pub const TYPED_ACTS: [&str; 14] = [
     "stateCase",
     "decideRevocation",
     "recordItemReexamination",
+    "decideAcceptance",
+    "receiveCorrection",
+    "suspendReview",
+    "resumeReview",
+    "extendTimeLimit",
 ];
 
 /// Where the policy sits inside a workflows folder.

@@ -11,10 +11,11 @@ pub const RECIPIENTS: [&str; 6] = ["applicant", "window", "approver", "departmen
 /// Outside systems reached by webhook.
 pub const WEBHOOK_CHANNELS: [&str; 4] = ["credit", "supervision", "approval", "sms"];
 /// Roles a transition may name (besides the implicit system actor).
-pub const ROLES: [&str; 8] = [
+pub const ROLES: [&str; 9] = [
     "applicant",
     "window",
     "approver",
+    "department_head",
     "division_admin",
     "inspector",
     "supervisor",
@@ -77,7 +78,7 @@ pub const CREDIT_KINDS: [&str; 3] = ["fulfilment", "breach", "revocation"];
 /// The supervision limits whose breach is recorded against a division.
 /// `revocation_decision`: the approving department's limit for deciding on an intended
 /// revocation, recorded against that department.
-pub const SLA_LIMITS: [&str; 3] = ["look_at", "feedback", "revocation_decision"];
+pub const SLA_LIMITS: [&str; 4] = ["look_at", "feedback", "revocation_decision", "legal_limit"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {

@@ -822,10 +822,16 @@ pub(crate) struct Demo {
 
 impl Demo {
     pub(crate) async fn start() -> Self {
+        Self::with_env(&[]).await
+    }
+
+    /// The same, with more settings (say, `PLEDGEFLOW_CLOCK_START`).
+    pub(crate) async fn with_env(extra: &[(&str, &str)]) -> Self {
         let smtp = crate::smtp::SmtpServer::start();
         let dir = tempfile::tempdir().unwrap();
         let smtp_url = smtp.url();
-        let (server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_MAIL_URL", &smtp_url)]).await;
+        let env = [&[("PLEDGEFLOW_CLOCK", "manual"), ("PLEDGEFLOW_MAIL_URL", smtp_url.as_str())][..], extra].concat();
+        let (server, base, url) = start(dir.path(), &env).await;
         // Subjects are the demo's staff ids: an inspector acts on the tasks assigned to it.
         let staff = |subject: &str, role: &str, scope: &[&str]| token_as(&url, subject, &[&["--role", role][..], scope].concat());
         let food = ["--department", "310101-SCJG"];

@@ -26,6 +26,7 @@ mod delivery;
 mod due_process;
 mod draw;
 mod edge;
+mod ordinary;
 mod outbox_faults;
 mod parsers;
 mod provisional;
