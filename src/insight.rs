@@ -206,7 +206,8 @@ pub async fn by_mode_and_state(db: &impl ConnectionTrait, s: &Scope, tz: chrono_
 /// standing commitment; the rest are still in force.
 pub fn fulfilment(rows: &[ModeState]) -> Fulfilment {
     let mut f = Fulfilment::default();
-    for r in rows {
+    // The ordinary procedure promises nothing: no commitment to keep or break.
+    for r in rows.iter().filter(|r| r.mode != crate::window::catalogue::Mode::Ordinary.as_str()) {
         match r.state.as_str() {
             "closed" => f.kept += r.count,
             "revoked" => f.not_kept += r.count,

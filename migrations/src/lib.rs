@@ -23,6 +23,7 @@ mod m20261203_000014_keyed_audit;
 mod m20261203_000015_credit_terms;
 mod m20261203_000016_item_reexamination;
 mod m20261203_000017_name_search;
+mod m20261203_000018_enterprise_file;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000015_credit_terms::Migration),
             Box::new(m20261203_000016_item_reexamination::Migration),
             Box::new(m20261203_000017_name_search::Migration),
+            Box::new(m20261203_000018_enterprise_file::Migration),
         ]
     }
 }
@@ -109,6 +111,7 @@ mod tests {
                 "m20261203_000015_credit_terms",
                 "m20261203_000016_item_reexamination",
                 "m20261203_000017_name_search",
+                "m20261203_000018_enterprise_file",
             ]
         );
     }

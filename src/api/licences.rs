@@ -34,7 +34,9 @@ pub struct PublicLicence {
     pub valid_until: Option<NaiveDate>,
     /// False while a licence issued first may not be used (deferred materials still owed).
     pub may_operate: bool,
-    pub commitment_status: CommitmentStatus,
+    /// Whether the commitment it was granted on is kept; null for a licence granted in the
+    /// ordinary procedure (一般程序), checked before it was issued: nothing was promised.
+    pub commitment_status: Option<CommitmentStatus>,
 }
 
 #[derive(SimpleObject, Debug)]
@@ -58,6 +60,7 @@ struct Row {
     definition_name: String,
     definition_version: i64,
     state: String,
+    mode: String,
     breaches: i64,
 }
 
@@ -71,7 +74,7 @@ pub async fn licences(db: &impl ConnectionTrait, set: &WorkflowSet, tz: chrono_t
     let rows: Vec<Row> = fetch(
         db,
         "SELECT c.licence_number, c.item_code, ai.name AS item_name, ai.spec, d.name AS issuer, c.licensed_at, c.created_at, \
-                i.definition_name, i.definition_version, i.state, \
+                i.definition_name, i.definition_version, i.state, c.mode, \
                 (SELECT COUNT(*) FROM credit_records r WHERE r.instance_id = c.instance_id AND r.kind IN ('breach', 'revocation')) AS breaches \
          FROM cases c \
          JOIN workflow_instances i ON i.id = c.instance_id \
@@ -85,7 +88,8 @@ pub async fn licences(db: &impl ConnectionTrait, set: &WorkflowSet, tz: chrono_t
     for r in rows {
         // A licence stands while its case runs, or once closed with its commitment kept.
         let ended = set.get(&r.definition_name, r.definition_version).is_some_and(|d| d.is_final(&r.state)) && r.state != "closed";
-        let Some(commitment_status) = status(&r.state, r.breaches).filter(|_| !ended) else { continue };
+        let Some(standing) = status(&r.state, r.breaches).filter(|_| !ended) else { continue };
+        let commitment_status = (r.mode != crate::window::catalogue::Mode::Ordinary.as_str()).then_some(standing);
         let valid_from = from_ms(r.licensed_at.unwrap_or(r.created_at)).with_timezone(&tz).date_naive();
         let spec: serde_json::Value = serde_json::from_str(&r.spec).unwrap_or_default();
         let valid_until = spec["licence_valid_years"]

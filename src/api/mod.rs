@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod checks;
 pub mod cost;
 pub mod due_process;
+pub mod enterprise;
 pub mod events;
 pub mod http;
 pub mod insight;
@@ -67,7 +68,7 @@ pub struct Services {
 }
 
 #[derive(MergedObject, Default)]
-pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery, quality::QualityQuery, audit::AuditQuery, insight::InsightQuery, bundle::BundleQuery, licences::LicenceQuery);
+pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery, quality::QualityQuery, audit::AuditQuery, insight::InsightQuery, bundle::BundleQuery, licences::LicenceQuery, enterprise::EnterpriseQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(events::EventMutation, window::WindowMutation, due_process::DueProcessMutation, ordinary::OrdinaryMutation, supervision::SupervisionMutation, operations::OperationsMutation, quality::QualityMutation, bundle::BundleMutation);

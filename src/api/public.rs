@@ -139,7 +139,7 @@ pub async fn commitments(db: &impl ConnectionTrait, tz: chrono_tz::Tz, uscc: &st
              JOIN workflow_instances i ON i.id = c.instance_id \
              JOIN approval_items ai ON ai.code = c.item_code AND ai.version = c.item_version \
              JOIN departments d ON d.code = c.department \
-             WHERE c.applicant_uscc = ? ORDER BY c.created_at DESC, c.instance_id",
+             WHERE c.applicant_uscc = ? AND c.mode <> 'ordinary' ORDER BY c.created_at DESC, c.instance_id",
         vec![uscc.into()],
     )
     .await?;
@@ -176,7 +176,9 @@ pub struct PublicQuery;
 #[Object]
 impl PublicQuery {
     /// An enterprise's commitments and whether each was kept: open to anyone, no sign-in,
-    /// limited per client address. Null when no enterprise with this code is on file.
+    /// limited per client address. Null when no enterprise with this code is on file. Cases of
+    /// the ordinary procedure carry no commitment and are not listed; their licences are in
+    /// `enterpriseLicences`.
     async fn public_commitments(&self, ctx: &Context<'_>, uscc: String) -> async_graphql::Result<Option<PublicEnterprise>> {
         limited(ctx)?;
         let uscc = ids::uscc(&uscc).map_err(|e| error("BAD_USER_INPUT", e.to_string()).extend_with(|_, x| x.set("field", "uscc")))?;

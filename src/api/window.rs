@@ -123,6 +123,12 @@ pub struct Case {
     instance: crate::store::InstanceRecord,
 }
 
+impl Case {
+    pub(super) fn new(row: intake::CaseRow, instance: crate::store::InstanceRecord) -> Self {
+        Self { row, instance }
+    }
+}
+
 #[Object]
 impl Case {
     async fn id(&self) -> ID {
@@ -198,7 +204,7 @@ impl Case {
 }
 
 /// `Ok(None)` for a target out of the caller's scope (a lookup answers null, not an error).
-fn none_if_out_of_scope<T>(r: async_graphql::Result<T>) -> async_graphql::Result<Option<T>> {
+pub(super) fn none_if_out_of_scope<T>(r: async_graphql::Result<T>) -> async_graphql::Result<Option<T>> {
     match r {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.extensions.as_ref().and_then(|x| x.get("reason")).is_some_and(|r| *r == async_graphql::Value::from(policy::reason::OUT_OF_SCOPE)) => Ok(None),

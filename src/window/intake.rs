@@ -429,16 +429,26 @@ pub struct CaseRow {
     pub created_at: i64,
 }
 
+const CASE_COLUMNS: &str = "instance_id, item_code, item_version, applicant_uscc, mode, department, licence_number, commitment_text, commitment_version, signed_by, created_at";
+
 pub async fn case_row(db: &impl ConnectionTrait, id: &str) -> Result<Option<CaseRow>, DbErr> {
     let row = db
         .query_one_raw(stmt(
             db,
-            "SELECT instance_id, item_code, item_version, applicant_uscc, mode, department, licence_number, commitment_text, commitment_version, signed_by, created_at \
-             FROM cases WHERE instance_id = ?",
+            &format!("SELECT {CASE_COLUMNS} FROM cases WHERE instance_id = ?"),
             vec![id.into()],
         ))
         .await?;
     row.map(|r| CaseRow::from_query_result(&r, "")).transpose()
+}
+
+/// The case rows of `ids` (those that are cases), in one query.
+pub async fn case_rows(db: &impl ConnectionTrait, ids: &[String]) -> Result<Vec<CaseRow>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE instance_id IN ({})", vec!["?"; ids.len()].join(", "));
+    crate::store::fetch(db, &sql, ids.iter().map(|i| i.clone().into()).collect()).await
 }
 
 async fn case_for(db: &impl ConnectionTrait, officer: &Claims, id: &str) -> Result<CaseRow, WindowError> {

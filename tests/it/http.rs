@@ -161,10 +161,11 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
     let events: Vec<&str> = inst["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
     assert_eq!(events, ["start", "materials_complete", "approve"]);
     assert_eq!(inst["history"][1]["prevHash"], inst["history"][0]["hash"]);
-    // One per name (the newest version): the three modes, the licence-first variant, supervision,
-    // the bundle, the business licence's registration and an item's re-examination.
-    assert_eq!(r["data"]["workflowDefinitions"]["totalCount"], 8);
-    assert_eq!(r["data"]["workflowDefinitions"]["edges"].as_array().unwrap().len(), 8);
+    // One per name (the newest version): the three modes, the licence-first variant, the
+    // ordinary procedure, supervision, the bundle, the business licence's registration and an
+    // item's re-examination.
+    assert_eq!(r["data"]["workflowDefinitions"]["totalCount"], 9);
+    assert_eq!(r["data"]["workflowDefinitions"]["edges"].as_array().unwrap().len(), 9);
 
     let missing = graphql_as(&http, &base, &window, json!({"query": "{ workflowInstance(id: \"nope\") { state } }"})).await;
     assert_eq!(missing["data"]["workflowInstance"], Value::Null);

@@ -10,6 +10,7 @@ mod bundle;
 mod check_workflows;
 mod crash;
 mod engine_store;
+mod enterprise;
 mod helpers;
 mod files_and_keys;
 mod hostile;

@@ -26,7 +26,7 @@ use crate::hostile::{settled, snapshot};
 use crate::http::graphql_as;
 
 const TABLE: &str = "tests/authz/matrix.txt";
-const ROLES: [&str; 8] = ["none", "applicant", "window", "approver", "division_admin", "inspector", "supervisor", "regional_admin"];
+const ROLES: [&str; 9] = ["none", "applicant", "window", "approver", "department_head", "division_admin", "inspector", "supervisor", "regional_admin"];
 const SCOPES: [&str; 4] = ["own", "other_department", "other_region", "other_enterprise"];
 
 const OTHER: &str = "310999";
@@ -67,6 +67,9 @@ fn caller(role: &str, scope: &str, home: Home) -> Option<(&'static str, Vec<&'st
         ("approver", "own") => staff("approver-01"),
         ("approver", "other_department") => staff("approver-02"),
         ("approver", "other_region") => staff("approver-99"),
+        ("department_head", "own") => staff("head-01"),
+        ("department_head", "other_department") => staff("head-02"),
+        ("department_head", "other_region") => staff("head-99"),
         ("division_admin", "own") => staff("divadmin-sp"),
         ("division_admin", "other_department") => staff("divadmin-ws"),
         ("division_admin", "other_region") => staff("divadmin-99"),
@@ -102,6 +105,9 @@ struct Targets {
     case_noticed: String,
     /// The same, with the enterprise's statement in: before the department to decide.
     case_before_department: String,
+    /// An ordinary application waiting for the acceptance decision, and one under review.
+    ordinary_intake: String,
+    ordinary_review: String,
 }
 
 /// What a probe reads from a successful answer.
@@ -179,6 +185,35 @@ fn queries() -> Vec<Probe> {
             |t| json!({"id": t.case_licensed}),
             V(&["case", "inspectionOutcomes"])
         ),
+        probe!("Query.enterprise", "query($u: String!) { enterprise(uscc: $u) { uscc } }", |_| json!({"u": X}), V(&["enterprise"])),
+        probe!("EnterpriseFile.registration", "query($u: String!) { enterprise(uscc: $u) { registration { uscc } } }", |_| json!({"u": X}), V(&["enterprise", "registration"])),
+        probe!(
+            "EnterpriseFile.cases",
+            "query($u: String!) { enterprise(uscc: $u) { cases(first: 200) { nodes { id } } } }",
+            |_| json!({"u": X}),
+            Lists(&["enterprise", "cases"], |t| t.case_awaiting.clone())
+        ),
+        probe!(
+            "EnterpriseFile.supervisionTasks",
+            "query($u: String!) { enterprise(uscc: $u) { supervisionTasks(first: 200) { nodes { caseId state } } } }",
+            |_| json!({"u": X}),
+            Lists(&["enterprise", "supervisionTasks"], |t| t.case_licensed.clone())
+        ),
+        probe!(
+            "EnterpriseTask.instance",
+            "query($u: String!) { enterprise(uscc: $u) { supervisionTasks(first: 200) { nodes { instance { id } } } } }",
+            |_| json!({"u": X}),
+            Lists(&["enterprise", "supervisionTasks"], |t| t.task_notified.clone())
+        ),
+        probe!("EnterpriseFile.bundles", "query($u: String!) { enterprise(uscc: $u) { bundles(first: 50) { nodes { id } } } }", |_| json!({"u": X}), V(&["enterprise", "bundles", "nodes"])),
+        probe!("EnterpriseFile.licences", "query($u: String!) { enterprise(uscc: $u) { licences { licenceNumber standing } } }", |_| json!({"u": X}), V(&["enterprise", "licences"])),
+        probe!(
+            "EnterpriseFile.creditRecords",
+            "query($u: String!) { enterprise(uscc: $u) { creditRecords { id } } }",
+            |_| json!({"u": X}),
+            Lists(&["enterprise", "creditRecords"], |t| t.credit_record.clone())
+        ),
+        probe!("EnterpriseFile.returns", "query($u: String!) { enterprise(uscc: $u) { returns { id category } } }", |_| json!({"u": X}), V(&["enterprise", "returns"])),
         probe!("Case.materials", "query($id: ID!) { case(id: $id) { materials { code } } }", |t| json!({"id": t.case_awaiting}), V(&["case", "materials"])),
         probe!(
             "WorkflowInstance.history",
@@ -323,6 +358,36 @@ fn mutations() -> Vec<Probe> {
             "mutation($id: ID!) { decideRevocation(input: {caseId: $id, decision: GRACE, reason: \"给予宽限期整改\"}) { case { id } } }",
             |t| json!({"id": t.case_before_department}),
             V(&["decideRevocation"])
+        ),
+        probe!(
+            "Mutation.decideAcceptance",
+            "mutation($id: ID!) { decideAcceptance(input: {caseId: $id, decision: NOT_ACCEPT, reason: \"不属于本机关职权范围\"}) { case { id } } }",
+            |t| json!({"id": t.ordinary_intake}),
+            V(&["decideAcceptance"])
+        ),
+        probe!(
+            "Mutation.receiveCorrection",
+            "mutation($id: ID!) { receiveCorrection(input: {caseId: $id, fileRef: \"DOC-补正\"}) { case { id } } }",
+            |t| json!({"id": t.ordinary_intake}),
+            V(&["receiveCorrection"])
+        ),
+        probe!(
+            "Mutation.suspendReview",
+            "mutation($id: ID!) { suspendReview(input: {caseId: $id, kind: ON_SITE_CHECK, reason: \"需现场核查\"}) { case { id } } }",
+            |t| json!({"id": t.ordinary_review}),
+            V(&["suspendReview"])
+        ),
+        probe!(
+            "Mutation.resumeReview",
+            "mutation($id: ID!) { resumeReview(input: {caseId: $id}) { case { id } } }",
+            |t| json!({"id": t.ordinary_review}),
+            V(&["resumeReview"])
+        ),
+        probe!(
+            "Mutation.extendTimeLimit",
+            "mutation($id: ID!) { extendTimeLimit(input: {caseId: $id, workingDays: 5, reason: \"需征求相关部门意见\"}) { case { id } } }",
+            |t| json!({"id": t.ordinary_review}),
+            V(&["extendTimeLimit"])
         ),
         probe!("Mutation.issueLicence", "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber } }", |t| json!({"id": t.case_review}), V(&["issueLicence"])),
         probe!(
@@ -517,6 +582,7 @@ impl Fixture {
         for (id, role, division) in [
             ("window-99", "window", None),
             ("approver-99", "approver", None),
+            ("head-99", "department_head", None),
             ("supervisor-99", "supervisor", None),
             ("inspector-99", "inspector", Some(OTHER_DIV)),
             ("divadmin-99", "division_admin", Some(OTHER_DIV)),
@@ -653,6 +719,8 @@ async fn targets(db: &sea_orm::DatabaseConnection) -> Targets {
         credit_record: one(db, "credit record", &format!("SELECT id FROM credit_records WHERE applicant_uscc = '{X}' AND repaired_at IS NULL ORDER BY created_at, id")).await,
         outbox_message: one(db, "outbox message", &format!("SELECT id FROM outbox WHERE instance_id = '{case_licensed}' ORDER BY created_at, id")).await,
         draw: one(db, "draw", "SELECT id FROM inspection_draws").await,
+        ordinary_intake: one(db, "ordinary application at intake", &case("standard-review", "intake")).await,
+        ordinary_review: one(db, "ordinary application under review", &case("standard-review", "under_review")).await,
         case_licensed,
         // Set by the fixture from the cases it opened for them.
         case_noticed: String::new(),

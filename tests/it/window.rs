@@ -141,7 +141,7 @@ async fn a_deferral_case_runs_from_intake_to_licence_and_each_refusal_changes_no
             (window, dishonest, ("BAD_USER_INPUT", Some("mode"))),
             (window, bad_uscc, ("BAD_USER_INPUT", Some("applicantUscc"))),
             (window, unknown_item, ("NOT_FOUND", None)),
-            (window, excluded, ("BAD_USER_INPUT", Some("itemCode"))),
+            (window, excluded, ("BAD_USER_INPUT", Some("mode"))),
             (window, open("DEFERRAL", true, Some(21)), ("BAD_USER_INPUT", Some("deferralWorkingDays"))),
             (window, not_deferrable, ("BAD_USER_INPUT", Some("materials"))),
             (&elsewhere, open("DEFERRAL", true, Some(5)), ("FORBIDDEN", None)),
