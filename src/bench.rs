@@ -267,10 +267,19 @@ fn enterprise_name(a: usize) -> String {
     format!("{}{}{}{}", PLACES[pick(PLACES.len(), 7919)], BRANDS[pick(BRANDS.len(), 104_729)], TRADES[pick(TRADES.len(), 1_299_709)], FORMS[pick(FORMS.len(), 15_485_863)])
 }
 
+/// Bench applicant `a`'s unified social credit code: a valid one (check characters and all) of a
+/// division no real enterprise has, so the API takes it like any other.
+pub(crate) fn bench_uscc(a: usize) -> String {
+    crate::domain::ids::new_uscc("319900", a as u64).unwrap_or_default()
+}
+
+/// The five large enterprises of `applicant_of`.
+pub(crate) const LARGE_APPLICANTS: usize = 5;
+
 /// The applicant of bench case `i`: skewed as a service centre's are — one case in five belongs
 /// to one of five large enterprises (hundreds of cases each at any sizeable count), the rest spread.
 fn applicant_of(i: usize) -> usize {
-    if i % 5 == 0 { (i / 5) % 5 } else { 5 + (i.wrapping_mul(2_654_435_761) >> 7) % (APPLICANTS - 5) }
+    if i % 5 == 0 { (i / 5) % LARGE_APPLICANTS } else { LARGE_APPLICANTS + (i.wrapping_mul(2_654_435_761) >> 7) % (APPLICANTS - LARGE_APPLICANTS) }
 }
 
 /// The bench's cases: ids in one order, spread evenly over the year before now.
@@ -293,7 +302,7 @@ async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::Da
         catalogue::put(db, &format!("B-ITEM-{d}"), "基准事项", &code, false, &spec, "bench", now).await?;
     }
     for a in 0..APPLICANTS {
-        let applicant = registry::Applicant { uscc: format!("B{a:017}"), name: enterprise_name(a), legal_representative: "代表".into(), email: None, mobile: None, credit_tier: "B".into(), dishonest: 0 };
+        let applicant = registry::Applicant { uscc: bench_uscc(a), name: enterprise_name(a), legal_representative: "代表".into(), email: None, mobile: None, credit_tier: "B".into(), dishonest: 0 };
         registry::put_applicant(db, &engine.workflows.audit, &applicant, now).await?;
     }
     let def = |name: &str| engine.workflows.set.latest(name).map(|d| (d.name.clone(), d.version)).ok_or_else(|| anyhow::anyhow!("{name} not deployed"));
@@ -337,7 +346,7 @@ async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::Da
                 region: Set(Some("B".into())),
                 department: Set(Some(department.clone())),
                 division: Set(division),
-                applicant_uscc: Set(Some(format!("B{:017}", applicant_of(i)))),
+                applicant_uscc: Set(Some(bench_uscc(applicant_of(i)))),
             };
             instances.push(instance(&id, &defs[mode], state, None, None));
             // The limits still running, all ahead (a server started on the fixture has nothing due).
@@ -405,20 +414,21 @@ async fn seed_cases(engine: &Engine, count: usize) -> anyhow::Result<(chrono::Da
             timer::Entity::insert_many(timers).exec_without_returning(&txn).await?;
         }
         let mut sql = String::from(
-            "INSERT INTO cases (instance_id, item_code, item_version, applicant_uscc, mode, department, opened_by, credit_tier, dishonest, licensed_at, licence_working_days, created_at) VALUES ",
+            "INSERT INTO cases (instance_id, item_code, item_version, applicant_uscc, mode, department, opened_by, credit_tier, dishonest, licensed_at, licence_working_days, licence_number, created_at) VALUES ",
         );
         let mut values: Vec<sea_orm::Value> = Vec::new();
         for (k, (id, mode, department, created, licence)) in case_rows.into_iter().enumerate() {
-            sql.push_str(if k == 0 { "(?, ?, 1, ?, ?, ?, 'bench', 'B', 0, ?, ?, ?)" } else { ", (?, ?, 1, ?, ?, ?, 'bench', 'B', 0, ?, ?, ?)" });
+            sql.push_str(if k == 0 { "(?, ?, 1, ?, ?, ?, 'bench', 'B', 0, ?, ?, ?, ?)" } else { ", (?, ?, 1, ?, ?, ?, 'bench', 'B', 0, ?, ?, ?, ?)" });
             let item = format!("B-ITEM-{}", &department[3..]);
             values.extend([
                 id.into(),
                 item.into(),
-                format!("B{:017}", applicant_of(done + k)).into(),
+                bench_uscc(applicant_of(done + k)).into(),
                 MODES[mode].into(),
                 department.into(),
                 licence.map(|l| l.0).into(),
                 licence.map(|l| l.1).into(),
+                licence.map(|_| format!("B{:09}", done + k)).into(),
                 created.into(),
             ]);
         }

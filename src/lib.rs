@@ -11,6 +11,7 @@ pub mod app;
 pub mod auth;
 pub mod bench;
 pub mod load_bench;
+pub mod search_bench;
 pub mod clock;
 pub mod config;
 pub mod delivery;

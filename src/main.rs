@@ -109,6 +109,14 @@ enum Command {
     },
     /// The real server under load: N background cases, intake-to-licence flows over HTTP at each
     /// number of clients, inbox and case-detail latency at a fixed rate, peak memory.
+    /// Search and the enterprise file over the bench's cases: p50/p95/p99 through the GraphQL
+    /// schema beside the statements it ran, run on their own (BENCHMARKS.md, issue #19).
+    BenchSearch {
+        #[arg(long, default_value_t = 1_000_000)]
+        cases: usize,
+        #[arg(long, default_value_t = 300)]
+        runs: usize,
+    },
     BenchLoad {
         #[arg(long, default_value_t = 1_000_000)]
         cases: usize,
@@ -339,6 +347,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::BenchTimers { pending, due, event } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
             bench::run_timers(engine, pending, due, &event).await?;
+        }
+        Command::BenchSearch { cases, runs } => {
+            let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
+            pledgeflow::search_bench::run(engine, &config, pledgeflow::search_bench::SearchOptions { cases, runs }).await?;
         }
         Command::BenchLoad { cases, clients, flows, rate, seconds } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;

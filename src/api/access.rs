@@ -174,6 +174,35 @@ pub fn visible_instances(claims: &Claims) -> sea_orm::Condition {
     any
 }
 
+/// The count of `query`'s instances and one page of them, newest first. The page is found by
+/// its ids first (`created_at`, `id` from the scope-and-applicant indexes alone), then read:
+/// a search matching tens of thousands sorts index entries, never their rows.
+pub async fn instance_page(
+    db: &sea_orm::DatabaseConnection,
+    query: sea_orm::Select<crate::store::entities::instance::Entity>,
+    page: &Page,
+) -> async_graphql::Result<(Vec<crate::store::entities::instance::Model>, u64)> {
+    use crate::store::entities::instance::{Column, Entity};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+    let total = query.clone().count(db).await.map_err(|e| e.internal())?;
+    let ids = query
+        .select_only()
+        .column(Column::Id)
+        .order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id)
+        .offset(page.offset)
+        .limit(page.first)
+        .into_query();
+    let rows = Entity::find()
+        .filter(Column::Id.in_subquery(ids))
+        .order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id)
+        .all(db)
+        .await
+        .map_err(|e| e.internal())?;
+    Ok((rows, total))
+}
+
 /// A connection's `totalCount`: how many there are in all, whatever the page.
 #[derive(async_graphql::SimpleObject)]
 pub struct ConnectionTotal {

@@ -9,7 +9,7 @@
 use async_graphql::connection::{Connection, EmptyFields, OpaqueCursor};
 use async_graphql::{Context, Enum, ErrorExtensions, Object, SimpleObject, ID};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter};
 
 use super::access::{self, ConnectionTotal, ErrorCode, Page};
 use super::policy::{self, Act};
@@ -103,15 +103,7 @@ async fn instances(ctx: &Context<'_>, uscc: &str, keep: sea_orm::Condition, firs
     let claims = access::claims(ctx)?;
     let page = Page::from_args(first, after)?;
     let query = Entity::find().filter(access::visible_instances(claims)).filter(Column::ApplicantUscc.eq(uscc)).filter(keep);
-    let total = query.clone().count(&engine.db).await.map_err(|e| e.internal())?;
-    let rows = query
-        .order_by_desc(Column::CreatedAt)
-        .order_by_desc(Column::Id)
-        .offset(page.offset)
-        .limit(page.first)
-        .all(&engine.db)
-        .await
-        .map_err(|e| e.internal())?;
+    let (rows, total) = access::instance_page(&engine.db, query, &page).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     ctx.data::<super::loaders::Loaders>()?.prefetch(ctx, &ids).await.map_err(|e| e.internal())?;
     let records = rows.into_iter().map(TryInto::try_into).collect::<Result<Vec<crate::store::InstanceRecord>, crate::store::StoreError>>().map_err(|e| e.internal())?;
@@ -185,8 +177,7 @@ struct LicenceRow {
     licence_number: String,
     instance_id: String,
     item_code: String,
-    item_name: String,
-    spec: String,
+    item_version: i64,
     mode: String,
     licensed_at: Option<i64>,
     created_at: i64,
@@ -197,21 +188,27 @@ async fn licences(db: &sea_orm::DatabaseConnection, tz: chrono_tz::Tz, today: Na
     let deregistered = crate::window::registry::is_deregistered(db, uscc).await?;
     let rows: Vec<LicenceRow> = fetch(
         db,
-        "SELECT c.licence_number, c.instance_id, c.item_code, ai.name AS item_name, ai.spec, c.mode, c.licensed_at, c.created_at, i.state \
+        "SELECT c.licence_number, c.instance_id, c.item_code, c.item_version, c.mode, c.licensed_at, c.created_at, i.state \
          FROM cases c JOIN workflow_instances i ON i.id = c.instance_id \
-         JOIN approval_items ai ON ai.code = c.item_code AND ai.version = c.item_version \
          WHERE c.applicant_uscc = ? AND c.licence_number IS NOT NULL ORDER BY c.licensed_at DESC, c.licence_number",
         vec![uscc.into()],
     )
     .await?;
+    // The items' names and terms once each (an enterprise holds licences of a few items), not per licence.
+    let mut codes: Vec<String> = rows.iter().map(|r| r.item_code.clone()).collect();
+    codes.sort();
+    codes.dedup();
+    let items: std::collections::HashMap<(String, i64), crate::window::catalogue::Item> =
+        crate::window::catalogue::versions_of(db, &codes).await?.into_iter().map(|i| ((i.code.clone(), i.version), i)).collect();
     Ok(rows
         .into_iter()
         .map(|r| {
             let issued_at = from_ms(r.licensed_at.unwrap_or(r.created_at));
             let from = issued_at.with_timezone(&tz).date_naive();
-            let spec: serde_json::Value = serde_json::from_str(&r.spec).unwrap_or_default();
-            let valid_until = spec["licence_valid_years"]
-                .as_i64()
+            let item = items.get(&(r.item_code.clone(), r.item_version));
+            let item_name = item.map(|i| i.name.clone()).unwrap_or_default();
+            let valid_until = item
+                .and_then(|i| i.spec.licence_valid_years)
                 .and_then(|y| from.with_year(from.year() + y as i32).or_else(|| from.checked_add_days(chrono::Days::new(365 * y as u64))))
                 .and_then(|d| d.pred_opt());
             let standing = match r.state.as_str() {
@@ -221,7 +218,7 @@ async fn licences(db: &sea_orm::DatabaseConnection, tz: chrono_tz::Tz, today: Na
                 _ if valid_until.is_some_and(|u| u < today) => LicenceStanding::Lapsed,
                 _ => LicenceStanding::Valid,
             };
-            EnterpriseLicence { licence_number: r.licence_number, case_id: ID(r.instance_id), item_code: r.item_code, item_name: r.item_name, mode: r.mode, issued_at, valid_until, standing }
+            EnterpriseLicence { licence_number: r.licence_number, case_id: ID(r.instance_id), item_code: r.item_code, item_name, mode: r.mode, issued_at, valid_until, standing }
         })
         .collect())
 }

@@ -191,7 +191,7 @@ impl WorkflowQuery {
         after: Option<String>,
     ) -> async_graphql::Result<async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<u64>, WorkflowInstance, access::ConnectionTotal, async_graphql::connection::EmptyFields>> {
         use crate::store::entities::instance::{Column, Entity};
-        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let engine = ctx.data::<Engine>()?;
         let claims = access::claims(ctx)?;
         let page = access::Page::from_args(first, after)?;
@@ -207,15 +207,7 @@ impl WorkflowQuery {
             query = query.filter(Column::ParentId.eq(p.to_string()));
         }
         query = search(query, &filter);
-        let total = query.clone().count(&engine.db).await.map_err(|e| e.internal())?;
-        let rows = query
-            .order_by_desc(Column::CreatedAt)
-            .order_by_desc(Column::Id)
-            .offset(page.offset)
-            .limit(page.first)
-            .all(&engine.db)
-            .await
-            .map_err(|e| e.internal())?;
+        let (rows, total) = access::instance_page(&engine.db, query, &page).await?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         ctx.data::<loaders::Loaders>()?.prefetch(ctx, &ids).await.map_err(|e| e.internal())?;
         let items = rows

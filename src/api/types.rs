@@ -217,8 +217,8 @@ impl WorkflowInstance {
     }
     async fn deadlines(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Vec<Deadline>> {
         // The deadlines still to be recounted: a row each until the official notice confirms it.
-        let db = &ctx.data::<crate::runtime::Engine>()?.db;
-        let provisional = crate::store::provisional::deadlines_of(db, &self.0.id).await.map_err(|e| e.internal())?;
+        let loaders = ctx.data::<super::loaders::Loaders>()?;
+        let provisional = loaders.provisional.load_one(self.0.id.clone()).await.map_err(|e| e.internal())?.unwrap_or_default();
         Ok(self.0.deadlines.iter().map(|(name, at)| Deadline { name: name.clone(), at: *at, provisional: provisional.contains(name) }).collect())
     }
     async fn parent_id(&self) -> Option<ID> {

@@ -240,12 +240,18 @@ async fn confirm_deadline(db: &DatabaseTransaction, wf: &Workflows, d: &Deadline
     Ok(Confirmed::Extended)
 }
 
-/// The names of the instance's deadlines still counted over a provisional year.
-pub async fn deadlines_of(db: &impl ConnectionTrait, instance_id: &str) -> Result<Vec<String>, sea_orm::DbErr> {
+/// (instance, name) of the deadlines of `instances` still counted over a provisional year, in one query.
+pub async fn deadlines_of_all(db: &impl ConnectionTrait, instances: &[String]) -> Result<Vec<(String, String)>, sea_orm::DbErr> {
     #[derive(FromQueryResult)]
-    struct Name {
+    struct Row {
+        instance_id: String,
         name: String,
     }
-    let rows: Vec<Name> = super::fetch(db, "SELECT name FROM provisional_deadlines WHERE instance_id = ? ORDER BY name", vec![instance_id.into()]).await?;
-    Ok(rows.into_iter().map(|r| r.name).collect())
+    if instances.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT instance_id, name FROM provisional_deadlines WHERE instance_id IN ({}) ORDER BY instance_id, name", vec!["?"; instances.len()].join(", "));
+    let rows: Vec<Row> = super::fetch(db, &sql, instances.iter().map(|i| i.clone().into()).collect()).await?;
+    Ok(rows.into_iter().map(|r| (r.instance_id, r.name)).collect())
 }
+

@@ -238,6 +238,16 @@ pub async fn item(db: &impl ConnectionTrait, code: &str, version: Option<i64>) -
     row.map(|r| Row::from_query_result(&r, "").and_then(Item::try_from)).transpose()
 }
 
+/// Every version of the items `codes`, in one query.
+pub async fn versions_of(db: &impl ConnectionTrait, codes: &[String]) -> Result<Vec<Item>, DbErr> {
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM approval_items WHERE code IN ({}) ORDER BY code, version", vec!["?"; codes.len()].join(", "));
+    let rows = db.query_all_raw(stmt(db, &sql, codes.iter().map(|c| c.clone().into()).collect())).await?;
+    rows.iter().map(|r| Row::from_query_result(r, "").and_then(Item::try_from)).collect()
+}
+
 /// Newest version of every item, by code.
 pub async fn items(db: &impl ConnectionTrait) -> Result<Vec<Item>, DbErr> {
     let rows = db
