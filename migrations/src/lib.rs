@@ -24,6 +24,7 @@ mod m20261203_000015_credit_terms;
 mod m20261203_000016_item_reexamination;
 mod m20261203_000017_name_search;
 mod m20261203_000018_enterprise_file;
+mod m20261203_000019_case_notices;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000016_item_reexamination::Migration),
             Box::new(m20261203_000017_name_search::Migration),
             Box::new(m20261203_000018_enterprise_file::Migration),
+            Box::new(m20261203_000019_case_notices::Migration),
         ]
     }
 }
@@ -112,6 +114,7 @@ mod tests {
                 "m20261203_000016_item_reexamination",
                 "m20261203_000017_name_search",
                 "m20261203_000018_enterprise_file",
+                "m20261203_000019_case_notices",
             ]
         );
     }

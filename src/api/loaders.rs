@@ -12,6 +12,18 @@ pub struct HistoryLoader(pub DatabaseConnection);
 pub struct TimerLoader(pub DatabaseConnection);
 /// The names of each instance's deadlines still counted over a provisional year.
 pub struct ProvisionalLoader(pub DatabaseConnection);
+/// The written notices each case's applicant was sent.
+pub struct NoticeLoader(pub DatabaseConnection);
+
+impl Loader<String> for NoticeLoader {
+    type Value = Vec<crate::store::notices::Notice>;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        let rows = crate::store::notices::of(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(by_instance(keys, rows, |r| &r.instance_id))
+    }
+}
 
 /// Rows grouped under the instance each belongs to; every key present, if only with none.
 fn by_instance<T>(keys: &[String], rows: Vec<T>, instance: impl Fn(&T) -> &str) -> HashMap<String, Vec<T>> {
@@ -68,6 +80,7 @@ pub struct Loaders {
     pub history: DataLoader<HistoryLoader, HashMapCache>,
     pub timers: DataLoader<TimerLoader, HashMapCache>,
     pub provisional: DataLoader<ProvisionalLoader, HashMapCache>,
+    pub notices: DataLoader<NoticeLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -76,6 +89,7 @@ impl Loaders {
             history: DataLoader::with_cache(HistoryLoader(db.clone()), tokio::spawn, HashMapCache::default()),
             timers: DataLoader::with_cache(TimerLoader(db.clone()), tokio::spawn, HashMapCache::default()),
             provisional: DataLoader::with_cache(ProvisionalLoader(db.clone()), tokio::spawn, HashMapCache::default()),
+            notices: DataLoader::with_cache(NoticeLoader(db.clone()), tokio::spawn, HashMapCache::default()),
         }
     }
 

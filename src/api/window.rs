@@ -117,6 +117,16 @@ impl InspectionOutcome {
     }
 }
 
+/// A written notice sent to the applicant.
+#[derive(SimpleObject)]
+pub struct CaseNotice {
+    /// The template it was rendered from (`acceptance_notice`, `correction_notice`, …).
+    pub topic: String,
+    pub subject: String,
+    pub text: String,
+    pub sent_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// A case: its workflow instance with what the window recorded.
 pub struct Case {
     row: intake::CaseRow,
@@ -187,6 +197,16 @@ impl Case {
                 Ok(InspectionOutcome::of(&task))
             })
             .collect()
+    }
+    /// The written notices its applicant was sent (受理、补正、决定、告知, …), oldest first, worded
+    /// as they were sent.
+    async fn notices(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CaseNotice>> {
+        let loaders = ctx.data::<super::loaders::Loaders>()?;
+        let rows = loaders.notices.load_one(self.row.instance_id.clone()).await.map_err(|e| e.internal())?.unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .map(|n| CaseNotice { topic: n.topic, subject: n.subject, text: n.body, sent_at: crate::store::millis::from_ms(n.sent_at) })
+            .collect())
     }
     async fn materials(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CaseMaterial>> {
         let engine = ctx.data::<Engine>()?;

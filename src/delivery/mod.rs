@@ -231,8 +231,14 @@ impl Outbox {
                     _ => None,
                 };
                 let to = self.addresses(&d.recipient, &payload["context"])?;
+                let kept = (d.recipient == "applicant").then(|| (body.subject.clone(), body.text.clone()));
                 let message = email::build(&c.mailer.from, email::Envelope { to, message_id, calendar }, body)?;
-                c.mailer.send(message).await
+                let sent = c.mailer.send(message).await?;
+                // What the enterprise received stays with its case, worded as sent.
+                if let Some((subject, text)) = kept {
+                    store::notices::keep(&self.engine.db, d, &subject, &text, now).await.map_err(|e| ChannelError::Transient(e.to_string()))?;
+                }
+                Ok(sent)
             }
             "sms" => {
                 let mobile = message::inherited(&payload["context"], &d.recipient)["mobile"]

@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod instances;
 pub mod millis;
 pub mod name_index;
+pub mod notices;
 pub mod outbox;
 pub mod provisional;
 pub mod rollup;

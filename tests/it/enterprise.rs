@@ -80,3 +80,60 @@ async fn the_enterprise_file_shows_each_caller_what_is_theirs_to_see() {
     let r = graphql_as(&d.http, &d.base, &d.supervisor, json!({"query": "{ enterprise(uscc: \"91310110666007217X\") { uscc } }"})).await;
     assert_eq!((&r["errors"][0]["extensions"]["code"], &r["errors"][0]["extensions"]["field"]), (&json!("BAD_USER_INPUT"), &json!("uscc")), "{r}");
 }
+
+/// No N+1: the enterprise file and a search answer in as many statements for an enterprise with
+/// twelve more cases as with one (each list one query, a page of cases two, the nested deadlines,
+/// histories and timers one each), on SQLite and on PostgreSQL.
+#[tokio::test]
+async fn the_enterprise_file_and_a_search_take_as_many_statements_for_many_cases_as_for_one() {
+    use std::sync::{Arc, Mutex};
+    use pledgeflow::clock::Clock;
+    use pledgeflow::window::catalogue::Mode;
+    use pledgeflow::window::intake::{self, MaterialInput, MaterialStatus, OpenCaseInput};
+    const Y: &str = "91350100M000100Y43";
+    for db in crate::helpers::backends().await {
+        let clock = pledgeflow::clock::ManualClock::at(crate::helpers::monday_morning());
+        let engine = crate::helpers::engine(&db, &clock).await;
+        pledgeflow::demo::seed(&engine).await.unwrap();
+        let recorded: Arc<Mutex<Vec<String>>> = Arc::default();
+        let mut conn = pledgeflow::store::connect(&db.url, 2).await.unwrap();
+        let sink = recorded.clone();
+        conn.set_metric_callback(move |info| sink.lock().unwrap().push(info.statement.sql.clone()));
+        let dir = tempfile::tempdir().unwrap();
+        let api = crate::helpers::Api::new(pledgeflow::runtime::Engine { db: conn, ..engine.clone() }, dir.path());
+        let mut window = pledgeflow::auth::Claims::new("window-01", vec!["window".into()], clock.now(), chrono::Duration::hours(1));
+        window.region = Some("310101".into());
+        window.department = Some("310101-SCJG".into());
+        let mut supervisor = pledgeflow::auth::Claims::new("supervisor-01", vec!["supervisor".into()], clock.now(), chrono::Duration::hours(1));
+        supervisor.region = Some("310101".into());
+        let open = || OpenCaseInput {
+            applicant_uscc: Y.into(),
+            item_code: "310101-FOOD-01".into(),
+            mode: Mode::AfterTheFact,
+            materials: ["M01", "M02", "M03"].iter().map(|c| MaterialInput { code: c.to_string(), status: MaterialStatus::Provided, file_ref: Some(format!("DOC-{c}")), licence_number: None }).collect(),
+            deferral_working_days: None,
+            signed_by: "陈六".into(),
+        };
+        let file = "query($u: String!) { enterprise(uscc: $u) { registration { uscc } cases(first: 50) { totalCount nodes { id state instance { deadlines { name at } history { seq } timers { name } } } }
+            licences { licenceNumber } supervisionTasks(first: 50) { nodes { state findings } } creditRecords { id } returns { id } bundles(first: 5) { totalCount } } }";
+        let search = "query($u: String!) { workflowInstances(filter: {applicantUscc: $u}, first: 50) { totalCount nodes { id deadlines { name } history { seq } timers { name } } } }";
+        let mut counts = Vec::new();
+        for more in [1, 12] {
+            for _ in 0..more {
+                let case = intake::open_case(&engine, &window, open()).await.unwrap();
+                let approver = pledgeflow::auth::Claims { sub: "approver-01".into(), roles: vec!["approver".into()], ..window.clone() };
+                intake::issue_licence(&engine, &approver, &case.id, None).await.unwrap();
+            }
+            let mut per = Vec::new();
+            for (who, doc) in [(&supervisor, file), (&window, search)] {
+                recorded.lock().unwrap().clear();
+                let data = api.ok(who, doc, json!({"u": Y})).await;
+                assert!(!data.to_string().contains("null,\"nodes\":[]"), "{data}");
+                per.push(recorded.lock().unwrap().len());
+            }
+            counts.push(per);
+        }
+        assert_eq!(counts[0], counts[1], "statements for 1 and 13 cases of the enterprise: {counts:?}");
+        db.cleanup().await;
+    }
+}

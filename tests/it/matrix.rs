@@ -214,6 +214,7 @@ fn queries() -> Vec<Probe> {
             Lists(&["enterprise", "creditRecords"], |t| t.credit_record.clone())
         ),
         probe!("EnterpriseFile.returns", "query($u: String!) { enterprise(uscc: $u) { returns { id category } } }", |_| json!({"u": X}), V(&["enterprise", "returns"])),
+        probe!("Case.notices", "query($id: ID!) { case(id: $id) { notices { topic } } }", |t| json!({"id": t.case_licensed}), V(&["case", "notices"])),
         probe!("Case.materials", "query($id: ID!) { case(id: $id) { materials { code } } }", |t| json!({"id": t.case_awaiting}), V(&["case", "materials"])),
         probe!(
             "WorkflowInstance.history",

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::http::{advance_clock_to, graphql_as, mails_eventually, open_case, token_as, Demo};
+use crate::http::{advance_clock_to, eventually, graphql_as, mails_eventually, open_case, token_as, Demo};
 
 const FOOD_APPLICANT: &str = "91310110666007217T";
 const APPLICANT_MAIL: &str = "contact0@applicant.demo.pledgeflow.localhost";
@@ -144,7 +144,18 @@ async fn a_dishonest_applicant_refused_commitment_takes_the_ordinary_route_and_i
     let before = d.smtp.received().len();
     let r = graphql_as(&d.http, &d.base, &d.approver, issue).await;
     assert_eq!(r["data"]["issueLicence"]["case"]["state"], "licensed", "{r}");
-    mail_with(&d, APPLICANT_MAIL, before, &id, "准予行政许可决定书").await;
+    let decision = mail_with(&d, APPLICANT_MAIL, before, &id, "准予行政许可决定书").await;
+    // Every notice stays with the case as it was worded when sent, for the window and the enterprise alike.
+    let q = json!({"query": "query($id: ID!) { case(id: $id) { notices { topic subject text sentAt } } }", "variables": {"id": id}});
+    let applicant = token_as(&d.url, FOOD_APPLICANT, &["--role", "applicant", "--uscc", FOOD_APPLICANT]);
+    for who in [&d.window, &applicant] {
+        // Kept once the message is sent: a moment after the SMTP server has it.
+        let r = eventually(&d.http, &d.base, who, q.clone(), |r| r["data"]["case"]["notices"].as_array().is_some_and(|n| n.len() >= 3)).await;
+        let topics: Vec<&str> = r["data"]["case"]["notices"].as_array().unwrap_or_else(|| panic!("{r}")).iter().map(|n| n["topic"].as_str().unwrap()).collect();
+        assert_eq!(topics, ["correction_notice", "acceptance_notice", "licensed_ordinary"], "{r}");
+        let last = &r["data"]["case"]["notices"][2];
+        assert_eq!(last["text"].as_str().map(|t| t.replace("\r\n", "\n").trim().to_string()), Some(decision.replace("\r\n", "\n").trim().to_string()), "{r}");
+    }
     // Within the limit: nothing escalated; the statistics count it under its mode.
     let q = json!({"query": "query($f: StatisticsFilter!) { statistics(filter: $f) { casesByModeAndState { mode state count } legalLimitsPassed } }",
         "variables": {"f": {"from": "2020-01-01T00:00:00Z", "to": "2099-01-01T00:00:00Z"}}});
