@@ -183,7 +183,17 @@ pub async fn instance_page(
     page: &Page,
 ) -> async_graphql::Result<(Vec<crate::store::entities::instance::Model>, u64)> {
     use crate::store::entities::instance::{Column, Entity};
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait};
+    // The count and the page from one snapshot: a list whose totalCount disagrees with its
+    // pages while the outbox and the sweeper move cases is no list (SQLite's read transaction is
+    // one snapshot; PostgreSQL's needs REPEATABLE READ).
+    let txn = if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.begin_with_config(Some(sea_orm::IsolationLevel::RepeatableRead), Some(sea_orm::AccessMode::ReadOnly)).await
+    } else {
+        db.begin().await
+    }
+    .map_err(|e| e.internal())?;
+    let db = &txn;
     let total = query.clone().count(db).await.map_err(|e| e.internal())?;
     let ids = query
         .select_only()
@@ -200,6 +210,7 @@ pub async fn instance_page(
         .all(db)
         .await
         .map_err(|e| e.internal())?;
+    txn.commit().await.map_err(|e| e.internal())?;
     Ok((rows, total))
 }
 
