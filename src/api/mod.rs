@@ -101,20 +101,26 @@ pub struct WorkflowInstanceFilter {
 
 /// The search conditions of a filter, each an index lookup within the caller's scope (the scope
 /// condition is the query's already).
+/// A condition written with `?` placeholders, in the backend's own (sea-query reads `$n` in a
+/// PostgreSQL condition and renumbers it into the statement).
+fn condition<V: Into<sea_orm::Value>>(backend: sea_orm::DbBackend, sql: impl AsRef<str>, values: impl IntoIterator<Item = V>) -> sea_orm::sea_query::Expr {
+    sea_orm::sea_query::Expr::cust_with_values(crate::store::placeholders(backend, sql.as_ref()), values)
+}
+
 fn search(
     mut query: sea_orm::Select<crate::store::entities::instance::Entity>,
     f: &WorkflowInstanceFilter,
+    backend: sea_orm::DbBackend,
 ) -> sea_orm::Select<crate::store::entities::instance::Entity> {
     use crate::store::entities::instance::Column;
-    use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, QueryFilter};
     if let Some(u) = &f.applicant_uscc {
         query = query.filter(Column::ApplicantUscc.eq(u.trim().to_uppercase()));
     }
     if let Some((sql, values)) = f.applicant_name.as_deref().and_then(|n| crate::store::name_index::condition("workflow_instances.applicant_uscc", n)) {
-        query = query.filter(Expr::cust_with_values(sql, values));
+        query = query.filter(condition(backend, sql, values));
     }
-    let on_case = |column: &str, value: sea_orm::Value| Expr::cust_with_values(format!("workflow_instances.id IN (SELECT instance_id FROM cases WHERE {column} = ?)"), [value]);
+    let on_case = |column: &str, value: sea_orm::Value| condition(backend, format!("workflow_instances.id IN (SELECT instance_id FROM cases WHERE {column} = ?)"), [value]);
     if let Some(n) = &f.licence_number {
         query = query.filter(on_case("licence_number", n.trim().into()));
     }
@@ -131,7 +137,8 @@ fn search(
         query = query.filter(Column::CreatedAt.lt(t.timestamp_millis()));
     }
     if let Some(t) = f.deadline_before {
-        query = query.filter(Expr::cust_with_values(
+        query = query.filter(condition(
+            backend,
             "workflow_instances.id IN (SELECT instance_id FROM workflow_timers WHERE status = 'pending' AND due_at < ?)",
             [t.timestamp_millis()],
         ));
@@ -206,7 +213,7 @@ impl WorkflowQuery {
         if let Some(p) = &filter.parent_id {
             query = query.filter(Column::ParentId.eq(p.to_string()));
         }
-        query = search(query, &filter);
+        query = search(query, &filter, engine.db.get_database_backend());
         let (rows, total) = access::instance_page(&engine.db, query, &page).await?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         ctx.data::<loaders::Loaders>()?.prefetch(ctx, &ids).await.map_err(|e| e.internal())?;

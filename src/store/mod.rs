@@ -121,7 +121,14 @@ pub(crate) async fn count(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_
 /// A statement written with `?` placeholders, numbered `$n` for PostgreSQL.
 pub fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     let backend = db.get_database_backend();
-    let sql = match backend {
+    Statement::from_sql_and_values(backend, placeholders(backend, sql), values)
+}
+
+/// SQL written with `?` placeholders in the backend's own: `$1`, `$2`, … for PostgreSQL (a
+/// statement of its own, or a condition sea-query places into a larger one, which renumbers
+/// them). The SQL holds no `?` but placeholders.
+pub fn placeholders(backend: DbBackend, sql: &str) -> String {
+    match backend {
         DbBackend::Postgres => {
             let mut out = String::new();
             let mut n = 0;
@@ -136,8 +143,7 @@ pub fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -
             out
         }
         _ => sql.to_string(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
+    }
 }
 
 
