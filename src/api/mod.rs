@@ -107,18 +107,26 @@ fn condition<V: Into<sea_orm::Value>>(backend: sea_orm::DbBackend, sql: impl AsR
     sea_orm::sea_query::Expr::cust_with_values(crate::store::placeholders(backend, sql.as_ref()), values)
 }
 
-fn search(
+async fn search(
     mut query: sea_orm::Select<crate::store::entities::instance::Entity>,
     f: &WorkflowInstanceFilter,
-    backend: sea_orm::DbBackend,
-) -> sea_orm::Select<crate::store::entities::instance::Entity> {
+    db: &sea_orm::DatabaseConnection,
+) -> Result<sea_orm::Select<crate::store::entities::instance::Entity>, sea_orm::DbErr> {
+    let backend = sea_orm::ConnectionTrait::get_database_backend(db);
     use crate::store::entities::instance::Column;
     use sea_orm::{ColumnTrait, QueryFilter};
     if let Some(u) = &f.applicant_uscc {
         query = query.filter(Column::ApplicantUscc.eq(u.trim().to_uppercase()));
     }
-    if let Some((sql, values)) = f.applicant_name.as_deref().and_then(|n| crate::store::name_index::condition("workflow_instances.applicant_uscc", n)) {
-        query = query.filter(condition(backend, sql, values));
+    if let Some(name) = f.applicant_name.as_deref() {
+        match crate::store::name_index::matching(db, name).await? {
+            Some(codes) => query = query.filter(Column::ApplicantUscc.is_in(codes)),
+            None => {
+                if let Some((sql, values)) = crate::store::name_index::condition("workflow_instances.applicant_uscc", name) {
+                    query = query.filter(condition(backend, sql, values));
+                }
+            }
+        }
     }
     let on_case = |column: &str, value: sea_orm::Value| condition(backend, format!("workflow_instances.id IN (SELECT instance_id FROM cases WHERE {column} = ?)"), [value]);
     if let Some(n) = &f.licence_number {
@@ -143,7 +151,7 @@ fn search(
             [t.timestamp_millis()],
         ));
     }
-    query
+    Ok(query)
 }
 
 #[Object]
@@ -213,7 +221,7 @@ impl WorkflowQuery {
         if let Some(p) = &filter.parent_id {
             query = query.filter(Column::ParentId.eq(p.to_string()));
         }
-        query = search(query, &filter, engine.db.get_database_backend());
+        query = search(query, &filter, &engine.db).await.map_err(|e| e.internal())?;
         let (rows, total) = access::instance_page(&engine.db, query, &page).await?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         ctx.data::<loaders::Loaders>()?.prefetch(ctx, &ids).await.map_err(|e| e.internal())?;

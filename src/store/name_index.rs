@@ -50,20 +50,43 @@ pub async fn write(db: &impl ConnectionTrait, uscc: &str, name: &str) -> Result<
 /// A condition on a column holding unified social credit codes: the applicants whose name
 /// contains `fragment`. `None` for an empty fragment.
 pub fn condition(column: &str, fragment: &str) -> Option<(String, Vec<sea_orm::Value>)> {
+    subquery(fragment).map(|(sql, values)| (format!("{column} IN ({sql})"), values))
+}
+
+/// The most codes `matching` hands back for a list of values; a fragment matching more is
+/// searched through the subquery (`condition`).
+pub const MAX_LISTED: usize = 2000;
+
+/// The codes of the applicants whose name contains `fragment`, when there are at most
+/// `MAX_LISTED` (else `None`). A search given them as values is planned on the number it will
+/// match — a page newest first then walks the scope's own index by time instead of sorting
+/// every match, which a subquery the planner cannot size does not get on PostgreSQL.
+pub async fn matching(db: &impl ConnectionTrait, fragment: &str) -> Result<Option<Vec<String>>, DbErr> {
+    #[derive(sea_orm::FromQueryResult)]
+    struct Code {
+        uscc: String,
+    }
+    let Some((sql, values)) = subquery(fragment) else { return Ok(Some(Vec::new())) };
+    let rows: Vec<Code> = super::fetch(db, &format!("{sql} LIMIT {}", MAX_LISTED + 1), values).await?;
+    Ok((rows.len() <= MAX_LISTED).then(|| rows.into_iter().map(|c| c.uscc).collect()))
+}
+
+/// `SELECT uscc …` of the applicants whose name contains `fragment`; `None` for an empty one.
+fn subquery(fragment: &str) -> Option<(String, Vec<sea_orm::Value>)> {
     let chars = folded(fragment);
     let pairs: Vec<String> = {
         match chars.len() {
             0 => return None,
             // Every character of a name starts one of its pairs (the last with the end mark).
-            1 => return Some((format!("{column} IN (SELECT DISTINCT uscc FROM applicant_name_bigrams WHERE head = ?)"), vec![chars[0].to_string().into()])),
+            1 => return Some(("SELECT DISTINCT uscc FROM applicant_name_bigrams WHERE head = ?".to_string(), vec![chars[0].to_string().into()])),
             _ => pairs(&chars),
         }
     };
     // Every pair present, then the name itself checked: pairs in another order match too.
     let marks = vec!["?"; pairs.len()].join(", ");
     let sql = format!(
-        "{column} IN (SELECT b.uscc FROM applicant_name_bigrams b JOIN applicants a ON a.uscc = b.uscc \
-         WHERE b.bigram IN ({marks}) GROUP BY b.uscc, a.name HAVING COUNT(*) = ? AND LOWER(REPLACE(a.name, ' ', '')) LIKE ? ESCAPE '\\')"
+        "SELECT b.uscc FROM applicant_name_bigrams b JOIN applicants a ON a.uscc = b.uscc \
+         WHERE b.bigram IN ({marks}) GROUP BY b.uscc, a.name HAVING COUNT(*) = ? AND LOWER(REPLACE(a.name, ' ', '')) LIKE ? ESCAPE '\\'"
     );
     let n = pairs.len() as i64;
     let mut values: Vec<sea_orm::Value> = pairs.into_iter().map(Into::into).collect();
