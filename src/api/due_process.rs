@@ -32,7 +32,7 @@ pub struct DecideRevocationInput {
 pub struct DueProcessMutation;
 
 /// NOT_FOUND unless the case is the caller's to see (before anything is checked of it).
-async fn in_scope(ctx: &Context<'_>, id: &str) -> async_graphql::Result<()> {
+pub(super) async fn in_scope(ctx: &Context<'_>, id: &str) -> async_graphql::Result<()> {
     visible_case(ctx, id).await?.map(|_| ()).ok_or_else(|| error("NOT_FOUND", format!("no case {id}")))
 }
 

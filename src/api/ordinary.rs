@@ -5,8 +5,9 @@
 
 use async_graphql::{Context, InputObject, Object, ID};
 
-use super::access::{self, error, DEPARTMENT_HEAD};
-use super::window::{case_after, visible_case, window_error, CasePayload, WINDOW_OR_APPROVER};
+use super::access::{self, DEPARTMENT_HEAD};
+use super::due_process::in_scope;
+use super::window::{case_after, window_error, CasePayload, WINDOW_OR_APPROVER};
 use crate::runtime::Engine;
 use crate::window::ordinary::{self, AcceptanceDecision, CorrectionItemInput, SuspensionKind};
 
@@ -53,11 +54,6 @@ pub struct ExtendTimeLimitInput {
 
 #[derive(Default)]
 pub struct OrdinaryMutation;
-
-/// NOT_FOUND unless the case is the caller's to see (before anything is checked of it).
-async fn in_scope(ctx: &Context<'_>, id: &str) -> async_graphql::Result<()> {
-    visible_case(ctx, id).await?.map(|_| ()).ok_or_else(|| error("NOT_FOUND", format!("no case {id}")))
-}
 
 #[Object]
 impl OrdinaryMutation {

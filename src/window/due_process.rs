@@ -33,21 +33,10 @@ impl RevocationDecision {
     }
 }
 
-const MAX_TEXT: usize = 2000;
-
-fn text(field: &'static str, value: &str) -> Result<String, WindowError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(WindowError::BadInput { field, message: format!("{field} must not be empty") });
-    }
-    if value.chars().count() > MAX_TEXT {
-        return Err(WindowError::BadInput { field, message: format!("{field} is longer than {MAX_TEXT} characters") });
-    }
-    Ok(value.to_string())
-}
+pub(super) use super::error::text;
 
 /// Fires `event` with `payload` as `caller` through the typed act `act`, in one transaction.
-async fn fire(engine: &Engine, caller: &Claims, act: &'static str, id: &str, event: &str, payload: serde_json::Value) -> Result<InstanceRecord, WindowError> {
+pub(super) async fn fire(engine: &Engine, caller: &Claims, act: &'static str, id: &str, event: &str, payload: serde_json::Value) -> Result<InstanceRecord, WindowError> {
     let actor = Actor::act(caller.sub.clone(), caller.roles.clone(), act);
     let txn = store::begin_write(&engine.db).await?;
     let fired = instances::fire(&txn, &engine.workflows, id, event, &actor, &payload, None, engine.now()).await?;

@@ -28,6 +28,21 @@ impl From<DbErr> for WindowError {
     }
 }
 
+/// Longest text an act takes from a person (a statement, a reason, a requirement).
+const MAX_TEXT: usize = 2000;
+
+/// A person's text for `field`, trimmed: not empty, at most 2,000 characters.
+pub fn text(field: &'static str, value: &str) -> Result<String, WindowError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(WindowError::BadInput { field, message: format!("{field} must not be empty") });
+    }
+    if value.chars().count() > MAX_TEXT {
+        return Err(WindowError::BadInput { field, message: format!("{field} is longer than {MAX_TEXT} characters") });
+    }
+    Ok(value.to_string())
+}
+
 pub fn bad(field: &'static str, message: impl Into<String>) -> WindowError {
     WindowError::BadInput { field, message: message.into() }
 }

@@ -7,9 +7,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::ConnectionTrait;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::error::{bad, WindowError};
+use super::due_process::fire;
+use super::error::{bad, text, WindowError};
 use super::intake::{case_row, end_of_working_day, CaseRow};
 use crate::auth::Claims;
 use crate::domain::definitions::MAX_EXTENSION_WORKING_DAYS;
@@ -17,7 +18,6 @@ use crate::runtime::Engine;
 use crate::store::{self, instances, stmt, InstanceRecord};
 use crate::workflow::Actor;
 
-const MAX_TEXT: usize = 2000;
 /// The longest correction period a list may give, in working days.
 const MAX_CORRECTION_WORKING_DAYS: i64 = 30;
 /// A correction period where the officer gives none.
@@ -73,17 +73,6 @@ pub struct CorrectionItemInput {
     pub requirement: String,
 }
 
-fn text(field: &'static str, value: &str) -> Result<String, WindowError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(bad(field, format!("{field} must not be empty")));
-    }
-    if value.chars().count() > MAX_TEXT {
-        return Err(bad(field, format!("{field} is longer than {MAX_TEXT} characters")));
-    }
-    Ok(value.to_string())
-}
-
 /// The case, if it is the caller's department's and runs the ordinary procedure. The API has
 /// checked the caller's scope before; this says what the act needs of the case itself.
 async fn ordinary_case(engine: &Engine, caller: &Claims, id: &str) -> Result<CaseRow, WindowError> {
@@ -95,14 +84,6 @@ async fn ordinary_case(engine: &Engine, caller: &Claims, id: &str) -> Result<Cas
         return Err(WindowError::Invalid(format!("case {id} is a commitment case ({}): only the ordinary procedure has this act", case.mode)));
     }
     Ok(case)
-}
-
-async fn fire(engine: &Engine, caller: &Claims, act: &'static str, id: &str, event: &str, payload: Value) -> Result<InstanceRecord, WindowError> {
-    let actor = Actor::act(caller.sub.clone(), caller.roles.clone(), act);
-    let txn = store::begin_write(&engine.db).await?;
-    let fired = instances::fire(&txn, &engine.workflows, id, event, &actor, &payload, None, engine.now()).await?;
-    txn.commit().await?;
-    Ok(fired.instance)
 }
 
 fn today(engine: &Engine) -> NaiveDate {
