@@ -20,6 +20,9 @@ struct RawConfig {
     timezone: String,
     workflows_dir: PathBuf,
     graphiql: bool,
+    demo_login: bool,
+    oidc_client_id: Option<String>,
+    oidc_scope: String,
     database_max_connections: u32,
     log_format: String,
     sweep_schedule: String,
@@ -114,6 +117,9 @@ impl Default for RawConfig {
             timezone: "Asia/Shanghai".into(),
             workflows_dir: PathBuf::from("workflows"),
             graphiql: true,
+            demo_login: false,
+            oidc_client_id: None,
+            oidc_scope: "openid profile".into(),
             database_max_connections: 8,
             log_format: "text".into(),
             sweep_schedule: "0 * * * * *".into(),
@@ -177,6 +183,13 @@ pub struct Config {
     pub timezone: Tz,
     pub workflows_dir: PathBuf,
     pub graphiql: bool,
+    /// The console's demo sign-in (pick a demo identity, the server mints its token): on with
+    /// `serve --demo` or this training switch (`PLEDGEFLOW_DEMO_LOGIN`), absent otherwise.
+    pub demo_login: bool,
+    /// The console's client at the identity provider (`jwt_issuer`): with it, the console signs
+    /// people in by OpenID Connect (authorization code with PKCE) and sends the ID token.
+    pub oidc_client_id: Option<String>,
+    pub oidc_scope: String,
     pub database_max_connections: u32,
     pub log_format: LogFormat,
     /// When due timers are swept (cron, seconds first, in `timezone`).
@@ -305,7 +318,10 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 44] = [
+const ENV_KEYS: [&str; 47] = [
+    "demo_login",
+    "oidc_client_id",
+    "oidc_scope",
     "audit_key_file",
     "audit_retired_key_files",
     "audit_checkpoint_file",
@@ -446,6 +462,9 @@ impl RawConfig {
             (_, _, Some(url)) if !(url.starts_with("https://") || url.starts_with("http://")) => return Err(invalid("PLEDGEFLOW_JWT_JWKS_URL", url, "expected an http(s) URL")),
             _ => {}
         }
+        if let (Some(client), None) = (&self.oidc_client_id, &self.jwt_issuer) {
+            return Err(invalid("PLEDGEFLOW_OIDC_CLIENT_ID", client, "needs PLEDGEFLOW_JWT_ISSUER (the identity provider) and its key set"));
+        }
         for origin in &self.cors_origins {
             if origin.parse::<axum::http::HeaderValue>().is_err() || !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 return Err(invalid("PLEDGEFLOW_CORS_ORIGINS", origin, "expected origins like https://zwfw.example.gov.cn"));
@@ -519,6 +538,9 @@ impl RawConfig {
             timezone,
             workflows_dir: self.workflows_dir,
             graphiql: self.graphiql,
+            demo_login: self.demo_login,
+            oidc_client_id: self.oidc_client_id,
+            oidc_scope: self.oidc_scope,
             database_max_connections: self.database_max_connections,
             log_format,
         })

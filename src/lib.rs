@@ -14,6 +14,7 @@ pub mod load_bench;
 pub mod search_bench;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod edge;
 pub mod demo;

@@ -193,6 +193,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve { demo } => {
             let mut config = config;
+            if demo {
+                config.demo_login = true;
+            }
             if demo && config.contacts.is_empty() {
                 config.contacts = pledgeflow::demo::contacts();
             }

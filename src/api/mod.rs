@@ -21,16 +21,17 @@ pub mod public;
 pub mod quality;
 pub mod types;
 pub mod supervision;
+pub mod viewer;
 pub mod window;
 pub mod ws;
 
 use std::sync::Arc;
 
-use async_graphql::{http::GraphiQLSource, MergedObject, Object, Schema, ID};
+use async_graphql::{MergedObject, Object, Schema, ID};
 use axum::{
     extract::State,
     http::StatusCode,
-    response::{Html, IntoResponse},
+    response::IntoResponse,
     routing::get,
     Json, Router,
 };
@@ -68,7 +69,7 @@ pub struct Services {
 }
 
 #[derive(MergedObject, Default)]
-pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery, quality::QualityQuery, audit::AuditQuery, insight::InsightQuery, bundle::BundleQuery, licences::LicenceQuery, enterprise::EnterpriseQuery);
+pub struct Query(WorkflowQuery, window::WindowQuery, supervision::SupervisionQuery, operations::OperationsQuery, public::PublicQuery, quality::QualityQuery, audit::AuditQuery, insight::InsightQuery, bundle::BundleQuery, licences::LicenceQuery, enterprise::EnterpriseQuery, viewer::ViewerQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(events::EventMutation, window::WindowMutation, due_process::DueProcessMutation, ordinary::OrdinaryMutation, supervision::SupervisionMutation, operations::OperationsMutation, quality::QualityMutation, bundle::BundleMutation);
@@ -257,6 +258,8 @@ struct AppState {
     keys: Keys,
     schema: PledgeflowSchema,
     graphiql: bool,
+    /// Serves GraphiQL's page to a browser asking `/graphql` for HTML.
+    console: crate::console::Console,
     loops: crate::health::Loops,
     public_limiter: Arc<public::PublicLimiter>,
 }
@@ -275,6 +278,7 @@ pub fn router(services: Services, config: &crate::config::Config) -> Router {
     let metrics = services.metrics.clone();
     let loops = services.loops.clone();
     let public_limiter = services.public_limiter.clone();
+    let console = crate::console::Console::new(engine.db.clone(), keys.clone(), config);
     let schema = schema(Some(services));
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -282,13 +286,14 @@ pub fn router(services: Services, config: &crate::config::Config) -> Router {
         .route("/metrics", get(prometheus))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
+        .with_state(AppState { metrics, engine, keys, schema, graphiql, console: console.clone(), public_limiter, loops })
+        .merge(console.router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // The request timeout covers reading the body and answering; the body timeout the
         // pauses between its pieces (a body trickled faster is still cut by the former).
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_timeout))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
-        .layer(axum::middleware::map_response(http::timeout_as_json))
-        .with_state(AppState { metrics, engine, keys, schema, graphiql, public_limiter, loops });
+        .layer(axum::middleware::map_response(http::timeout_as_json));
     if cors_origins.is_empty() {
         return router;
     }
@@ -404,7 +409,7 @@ async fn graphql_get(
         .is_some_and(|a| a.contains("text/html"));
     if wants_page && query.is_none() {
         return if state.graphiql {
-            Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
+            state.console.graphiql_page(&headers)
         } else {
             StatusCode::NOT_FOUND.into_response()
         };

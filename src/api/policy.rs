@@ -126,6 +126,19 @@ fn registry_refusal(reason: &'static str, message: impl Into<String>) -> AuthErr
 /// the registry's region, department and division in place of (and equal to) any the token
 /// claims. Applicants are their `uscc` claim and hold no staff scope.
 pub async fn resolve(db: &DatabaseConnection, mut claims: Claims) -> Result<Claims, AuthError> {
+    if claims.roles.is_empty() {
+        // An identity provider's token says who the person is, not what they may do here: a
+        // registered member of staff gets the registry's roles, an enterprise's login its own.
+        match registry::staff(db, &claims.sub).await {
+            Ok(Some(staff)) => claims.roles = staff.roles,
+            Ok(None) if claims.uscc.as_deref().is_some_and(|u| !u.trim().is_empty()) => claims.roles = vec!["applicant".into()],
+            Ok(None) => return Err(registry_refusal(reason::STAFF_NOT_REGISTERED, format!("{} is not in the staff registry", claims.sub))),
+            Err(e) => {
+                tracing::error!(error = %e, "the staff registry could not be read");
+                return Err(registry_refusal(reason::REGISTRY_UNAVAILABLE, "the staff registry cannot be read now; try again"));
+            }
+        }
+    }
     let staff_roles: Vec<&String> = claims.roles.iter().filter(|r| *r != "applicant").collect();
     if staff_roles.is_empty() {
         if claims.uscc.as_deref().is_none_or(|u| u.trim().is_empty()) {

@@ -1,0 +1,2 @@
+// placeholder until the page is written
+import { route } from '../core.js';
