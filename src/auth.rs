@@ -172,6 +172,11 @@ impl Keys {
     }
 
     /// Signs a token; `None` when tokens come from an outside issuer.
+    /// Whether this installation signs its own tokens (an outside issuer's keys cannot).
+    pub fn can_mint(&self) -> bool {
+        self.encoding.is_some()
+    }
+
     pub fn mint(&self, claims: &Claims) -> Option<String> {
         let key = self.encoding.as_ref()?;
         Some(encode(&Header::new(Algorithm::HS256), claims, key).expect("HS256 signing of plain claims cannot fail"))

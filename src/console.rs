@@ -60,14 +60,21 @@ impl Console {
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self' data:; \
              connect-src 'self'{provider}; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
         );
-        Self { db, keys, demo_login: config.demo_login, oidc, graphiql: config.graphiql, csp: HeaderValue::from_str(&csp).expect("a CSP of ASCII") }
+        // Demo identities need this server's own signing key: with an outside issuer there is none.
+        let demo_login = config.demo_login && keys.can_mint();
+        Self { db, keys, demo_login, oidc, graphiql: config.graphiql, csp: HeaderValue::from_str(&csp).expect("a CSP of ASCII") }
     }
 
     pub fn router(self) -> Router {
         let mut router = Router::new()
             .route("/", get(|State(c): State<Console>, h: HeaderMap| async move { c.file("index.html", &h) }))
             .route("/console/config.json", get(config_json))
-            .route("/console/{*path}", get(|State(c): State<Console>, Path(path): Path<String>, h: HeaderMap| async move { c.file(&path, &h) }));
+            .route(
+                "/console/{*path}",
+                // Other methods on the files are not found, not "not allowed": nothing says that
+                // a demo sign-in would be there on another server.
+                get(|State(c): State<Console>, Path(path): Path<String>, h: HeaderMap| async move { c.file(&path, &h) }).fallback(|| async { StatusCode::NOT_FOUND }),
+            );
         if self.graphiql {
             router = router.route("/graphiql", get(|State(c): State<Console>, h: HeaderMap| async move { c.graphiql_page(&h) }));
         }

@@ -209,3 +209,39 @@ async fn a_server_that_cannot_read_its_issuers_keys_does_not_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("PLEDGEFLOW_JWT_JWKS_URL") && stderr.contains("503"), "{stderr}");
 }
+
+/// An identity provider's ID token vouches for the person, not for our roles: a registered
+/// subject gets the registry's roles and scope, anyone else is refused, and a role the token
+/// does claim must still be one the registry gives (issue #20: the console's sign-in).
+#[tokio::test]
+async fn an_id_token_without_roles_gets_the_registrys_and_a_stranger_gets_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = IssuerKey::new(dir.path(), "k1");
+    let issuer = Issuer::default();
+    issuer.publish(&[&key]);
+    let url = issuer.serve().await;
+    let (_server, base, _) = crate::http::start(dir.path(), &server_env(&url, "0")).await;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let id_token = |claims: Value| {
+        let now = Utc::now().timestamp();
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("k1".into());
+        let mut body = json!({"iss": ISSUER, "iat": now, "exp": now + 600, "nonce": "n", "auth_time": now});
+        body.as_object_mut().unwrap().extend(claims.as_object().unwrap().clone());
+        encode(&header, &body, &key.signing).unwrap()
+    };
+    let viewer = |token: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move { crate::http::graphql_as(&http, &base, &token, json!({"query": "{ viewer { subject roles department } }"})).await }
+    };
+    let officer = viewer(id_token(json!({"sub": "window-01"}))).await;
+    assert_eq!(officer["data"]["viewer"], json!({"subject": "window-01", "roles": ["window"], "department": "310101-SCJG"}), "{officer}");
+    let stranger = viewer(id_token(json!({"sub": "someone-else"}))).await;
+    assert_eq!(stranger["errors"][0]["extensions"]["reason"], "STAFF_NOT_REGISTERED", "{stranger}");
+    let overreach = viewer(id_token(json!({"sub": "window-01", "roles": ["regional_admin"]}))).await;
+    assert_eq!(overreach["errors"][0]["extensions"]["reason"], "CLAIMS_DISAGREE_WITH_REGISTRY", "{overreach}");
+    // This server signs nothing itself: no demo sign-in, whatever the switch says.
+    let config: Value = http.get(format!("{base}/console/config.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(config["demoLogin"], false, "{config}");
+}

@@ -21,6 +21,7 @@ mod layers;
 mod matrix;
 mod schema;
 mod search;
+mod console;
 mod cost;
 mod cursors;
 mod delivery;

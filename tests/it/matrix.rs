@@ -156,6 +156,7 @@ fn queries() -> Vec<Probe> {
         probe!("Query.slaBreaches", "{ slaBreaches(first: 10) { taskId } }", none, Lists(&["slaBreaches"], |t| t.task_notified.clone())),
         probe!("Query.inspectionDraws", "{ inspectionDraws(first: 50) { id } }", none, Lists(&["inspectionDraws"], |t| t.draw.clone())),
         probe!("Query.outbox", "{ outbox(first: 200) { nodes { instanceId } } }", none, Lists(&["outbox"], |t| t.case_licensed.clone())),
+        probe!("Query.viewer", "{ viewer { subject roles } }", none, V(&["viewer"])),
         probe!("Query.serverClock", "{ serverClock { now } }", none, V(&["serverClock"])),
         probe!("Query.publicCommitments", "query($u: String!) { publicCommitments(uscc: $u) { uscc } }", |_| json!({"u": X}), V(&["publicCommitments"])),
         probe!("Query.officerSuspensions", "{ officerSuspensions { officer } }", none, Lists(&["officerSuspensions"], |_| "window-03".into())),
