@@ -214,6 +214,7 @@ export async function show() {
   fill(main, h('div', { id: 'notice', 'aria-live': 'polite' }));
   if (!hit) {
     main.append(h('h1', {}, t('页面不存在', 'Page not found')));
+    main.dataset.ready = path;
     return;
   }
   const [r, m] = hit;
