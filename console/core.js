@@ -238,7 +238,7 @@ function renderHeader() {
   fill(top,
     h('div', { class: 'brand' }, t('告知承诺制 · 审批与监管', 'Commitment approval & supervision')),
     h('nav', { 'aria-label': t('主导航', 'Main') }, h('ul', {}, nav.map((r) => h('li', {}, link(r.pattern, typeof r.nav === 'function' ? r.nav() : r.nav)))),
-      h('li', {}, h('a', { href: '/graphiql', target: '_blank' }, 'GraphiQL'))),
+      h('li', {}, h('a', { href: '/graphiql', target: '_blank', rel: 'opener' }, 'GraphiQL'))),
     h('div', { class: 'who' },
       v ? h('span', {}, `${v.name || v.subject}（${v.roles.map(roleName).join('、')}）`) : null,
       h('button', { type: 'button', class: 'link', onclick: () => { session.lang = session.lang === 'zh' ? 'en' : 'zh'; document.documentElement.lang = session.lang === 'zh' ? 'zh-CN' : 'en'; show(); } }, session.lang === 'zh' ? 'English' : '中文'),
