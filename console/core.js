@@ -237,8 +237,9 @@ function renderHeader() {
   const nav = v ? routes.filter((r) => r.nav && (!r.roles || r.roles.some((x) => v.roles.includes(x)))) : [];
   fill(top,
     h('div', { class: 'brand' }, t('告知承诺制 · 审批与监管', 'Commitment approval & supervision')),
-    h('nav', { 'aria-label': t('主导航', 'Main') }, h('ul', {}, nav.map((r) => h('li', {}, link(r.pattern, typeof r.nav === 'function' ? r.nav() : r.nav)))),
-      h('li', {}, h('a', { href: '/graphiql', target: '_blank', rel: 'opener' }, 'GraphiQL'))),
+    h('nav', { 'aria-label': t('主导航', 'Main') }, h('ul', {}, nav.map((r) => h('li', {}, link(r.pattern, typeof r.nav === 'function' ? r.nav() : r.nav))),
+      // Opened with the opener kept, so GraphiQL can take this tab's token (same origin only).
+      v ? h('li', {}, h('a', { href: '/graphiql', target: '_blank', rel: 'opener' }, 'GraphiQL')) : null)),
     h('div', { class: 'who' },
       v ? h('span', {}, `${v.name || v.subject}（${v.roles.map(roleName).join('、')}）`) : null,
       h('button', { type: 'button', class: 'link', onclick: () => { session.lang = session.lang === 'zh' ? 'en' : 'zh'; document.documentElement.lang = session.lang === 'zh' ? 'zh-CN' : 'en'; show(); } }, session.lang === 'zh' ? 'English' : '中文'),
