@@ -11,6 +11,8 @@ import './pages/case.js';
 import './pages/enterprise.js';
 
 window.addEventListener('hashchange', () => show());
+// The skip link moves focus to the content without touching the hash the router reads.
+document.querySelector('.skip').addEventListener('click', (e) => { e.preventDefault(); document.getElementById('main').focus(); });
 finishOidc()
   .then((signedIn) => signedIn || show())
   .catch(async (e) => { await show(); notify(describe(e), 'error'); });

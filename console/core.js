@@ -67,6 +67,13 @@ export function link(hash, text) {
   return h('a', { href: `#${hash}` }, text);
 }
 
+/** Prints the commitment letter alone (the print stylesheet hides the rest while this runs). */
+export function printLetter() {
+  document.body.classList.add('print-letter');
+  window.print();
+  document.body.classList.remove('print-letter');
+}
+
 // ---- messages ------------------------------------------------------------------------------
 /** Says something in the page's live region (read out by screen readers). */
 export function notify(message, kind = 'info') {
@@ -153,8 +160,10 @@ export async function signIn(token) {
     session.token = null;
     throw new Error(t('无法识别登录身份', 'The sign-in was not recognised'));
   }
-  location.hash = startPage();
-  await show();
+  // A changed hash renders through the router's hashchange; an unchanged one needs a render.
+  const target = `#${startPage()}`;
+  if (location.hash !== target) location.hash = target;
+  else await show();
 }
 
 export function signOut(message) {
@@ -262,14 +271,15 @@ export function roleName(role) {
   return n ? t(n[0], n[1]) : role;
 }
 
+// The commitment modes: the API's enum (`DEFERRAL`) and a case row's (`deferral`) name the same.
 export const MODES = {
   DEFERRAL: ['容缺后补', 'Materials later'],
   VERIFICATION: ['事后核查', 'Verified later'],
-  INSPECTION: ['事后检查', 'Inspected later'],
+  AFTER_THE_FACT: ['事后监管', 'Checked after the fact'],
   ORDINARY: ['一般程序', 'Ordinary procedure'],
 };
 export function modeName(mode) {
-  const n = MODES[mode];
+  const n = MODES[String(mode || '').toUpperCase()];
   return n ? t(n[0], n[1]) : mode;
 }
 
@@ -280,6 +290,15 @@ export function dateTime(iso) {
   if (!iso) return '—';
   return new Intl.DateTimeFormat('zh-CN', { timeZone: ZONE, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false }).format(new Date(iso));
 }
+/** The office's calendar date of an instant, as `YYYY-MM-DD` (what a date input holds). */
+export function officeDate(instant) {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: ZONE, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(instant));
+}
+/** The time the server acts on: a training server runs on its own clock, far from the browser's. */
+export async function serverNow() {
+  const { serverClock } = await gql(`query Clock { serverClock { now manual } }`);
+  return { now: serverClock.now, manual: serverClock.manual, exact: true };
+}
 export function date(iso) {
   if (!iso) return '—';
   return new Intl.DateTimeFormat('zh-CN', { timeZone: ZONE, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(iso));
@@ -287,3 +306,71 @@ export function date(iso) {
 
 // GraphiQL, opened from the console in a new tab of this origin, reads the token from here.
 window.pledgeflowToken = () => session.token;
+
+/** A key's words from a `{key: [zh, en]}` table, the key itself when it has none. */
+export function word(dict, key) {
+  return dict[key] ? t(dict[key][0], dict[key][1]) : key;
+}
+
+// ---- limits --------------------------------------------------------------------------------
+// The names the definitions give their timers and deadlines, as the office says them.
+const LIMIT_NAMES = {
+  materials_due: ['容缺材料补齐期限', 'Deferred materials due'],
+  expiry: ['承诺期限届满', 'Commitment expires'],
+  reminder: ['到期提醒', 'Reminder'],
+  decision_limit: ['审批决定时限', 'Decision limit'],
+  decision_due: ['撤销决定期限', 'Decision due'],
+  acceptance_limit: ['受理决定时限', 'Acceptance limit'],
+  legal_limit: ['法定办理时限', 'Legal time limit'],
+  legal_due: ['法定办理期限', 'Legal limit due'],
+  legal_limit_reminder: ['法定时限提醒', 'Legal limit reminder'],
+  correction_limit: ['补正期限', 'Correction limit'],
+  correction_due: ['补正期限', 'Corrections due'],
+  correction_reminder: ['补正提醒', 'Correction reminder'],
+  response_limit: ['陈述申辩期限', 'Statement period'],
+  response_due: ['陈述申辩期限', 'Statement due'],
+  grace_limit: ['宽限期', 'Grace period'],
+  grace_due: ['宽限期届满', 'Grace period ends'],
+  look_at_limit: ['查看分派时限（3个工作日）', 'Look-at limit (3 working days)'],
+  look_at_reminder: ['查看分派提醒', 'Look-at reminder'],
+  feedback_limit: ['核查反馈时限（5个工作日）', 'Feedback limit (5 working days)'],
+  feedback_reminder: ['核查反馈提醒', 'Feedback reminder'],
+  rectification_limit: ['整改期限', 'Rectification limit'],
+  rectification_due: ['整改期限', 'Rectification due'],
+  rectification_reminder: ['整改提醒', 'Rectification reminder'],
+  bundle_due: ['一照通行办结期限', 'Bundle due'],
+  limit_near: ['临近时限', 'Limit near'],
+  notice: ['告知', 'Notice'],
+};
+// The supervision limits an SLA breach names.
+export const BREACH_LIMITS = {
+  look_at: ['3个工作日内查看', 'Look at in 3 working days'],
+  feedback: ['5个工作日内反馈', 'Feed back in 5 working days'],
+  legal_limit: ['法定办理时限', 'Legal time limit'],
+  revocation_decision: ['撤销决定时限', 'Revocation decision limit'],
+};
+export function limitName(name) {
+  const n = LIMIT_NAMES[name];
+  return n ? t(n[0], n[1]) : name;
+}
+
+/** "3 个工作日后" / "今天到期" / "已逾期 2 个工作日", with its class; provisional said in words. */
+export function daysLeft(n, provisional) {
+  const text = n == null ? '—'
+    : n > 0 ? t(`剩 ${n} 个工作日`, `${n} working days left`)
+      : n === 0 ? t('今日到期', 'due today')
+        : t(`已逾期 ${-n} 个工作日`, `${-n} working days overdue`);
+  const cls = n == null ? '' : n < 0 ? 'overdue' : n <= 1 ? 'soon' : '';
+  return h('span', { class: cls }, text, provisional ? h('span', { class: 'provisional' }, t('（暂定：节假日安排未公布）', ' (provisional: holidays not yet published)')) : null);
+}
+
+// Titles of the states, by definition name, from the newest definitions (loaded once).
+let stateTitles = null;
+export async function stateTitle(definition, state) {
+  if (!stateTitles) {
+    const { workflowDefinitions } = await gql(`{ workflowDefinitions(first: 100) { nodes { name title states { name title } } } }`);
+    stateTitles = new Map(workflowDefinitions.nodes.map((d) => [d.name, { title: d.title, states: new Map(d.states.map((s) => [s.name, s.title])) }]));
+  }
+  const d = stateTitles.get(definition);
+  return (d && d.states.get(state)) || state;
+}

@@ -155,6 +155,11 @@ pub struct DueItem {
     /// The limit's timer (`expiry`, `decision_limit`, `look_at_limit`, `rectification_limit`, …).
     pub timer: String,
     pub due_at: DateTime<Utc>,
+    /// Working days after today up to the due day (0: due today; negative: passed that many
+    /// working days ago), counted on the office's calendar; null beyond its years.
+    pub working_days_left: Option<i32>,
+    /// Counted over a provisional calendar year: the date may still move.
+    pub provisional: bool,
 }
 
 #[derive(Default)]
@@ -227,13 +232,14 @@ impl InsightQuery {
         let ids: Vec<String> = timers.iter().map(|t| t.instance_id.clone()).collect();
         let instances: std::collections::HashMap<String, instance::Model> =
             instance::Entity::find().filter(instance::Column::Id.is_in(ids)).all(&engine.db).await.map_err(|e| e.internal())?.into_iter().map(|i| (i.id.clone(), i)).collect();
-        Ok(timers
-            .into_iter()
-            .filter_map(|t| {
-                let i = instances.get(&t.instance_id)?;
-                Some(DueItem { instance_id: ID(t.instance_id.clone()), definition_name: i.definition_name.clone(), state: i.state.clone(), timer: t.name, due_at: from_ms(t.due_at) })
-            })
-            .collect())
+        let mut due = Vec::with_capacity(timers.len());
+        for t in timers {
+            let Some(i) = instances.get(&t.instance_id) else { continue };
+            let due_at = from_ms(t.due_at);
+            let working_days_left = super::types::working_days_left(engine, due_at);
+            due.push(DueItem { instance_id: ID(t.instance_id.clone()), definition_name: i.definition_name.clone(), state: i.state.clone(), timer: t.name, due_at, working_days_left, provisional: t.provisional != 0 });
+        }
+        Ok(due)
     }
 }
 

@@ -137,6 +137,18 @@ pub struct Deadline {
     /// Counted over a year whose official holiday notice is not on file yet: recounted, and
     /// told if it moves, once the notice is loaded.
     pub provisional: bool,
+    /// Working days from today to the deadline's day (0: today; negative: passed), on the
+    /// office's calendar; null beyond the years the calendar holds.
+    pub working_days_left: Option<i32>,
+}
+
+/// Working days from the engine's today to the day `due` falls on, in the office's zone; `None`
+/// beyond the calendar's years.
+pub fn working_days_left(engine: &crate::runtime::Engine, due: DateTime<Utc>) -> Option<i32> {
+    let env = &engine.workflows.env;
+    let today = engine.now().with_timezone(&env.tz).date_naive();
+    let n = env.calendar.working_days_until(today, due.with_timezone(&env.tz).date_naive()).ok()?;
+    i32::try_from(n).ok()
 }
 
 /// One entry of an instance's audit trail.
@@ -219,7 +231,13 @@ impl WorkflowInstance {
         // The deadlines still to be recounted: a row each until the official notice confirms it.
         let loaders = ctx.data::<super::loaders::Loaders>()?;
         let provisional = loaders.provisional.load_one(self.0.id.clone()).await.map_err(|e| e.internal())?.unwrap_or_default();
-        Ok(self.0.deadlines.iter().map(|(name, at)| Deadline { name: name.clone(), at: *at, provisional: provisional.contains(name) }).collect())
+        let engine = ctx.data::<crate::runtime::Engine>()?;
+        Ok(self
+            .0
+            .deadlines
+            .iter()
+            .map(|(name, at)| Deadline { name: name.clone(), at: *at, provisional: provisional.contains(name), working_days_left: working_days_left(engine, *at) })
+            .collect())
     }
     async fn parent_id(&self) -> Option<ID> {
         self.0.parent_id.clone().map(ID)

@@ -422,12 +422,7 @@ impl WindowQuery {
     #[graphql(guard = "STAFF")]
     async fn departments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DepartmentView>> {
         let engine = ctx.data::<Engine>()?;
-        let claims = access::claims(ctx)?;
-        let region = match (&claims.region, &claims.department) {
-            (Some(r), _) => r.clone(),
-            (None, Some(d)) => registry::department(&engine.db, d).await.map_err(|e| e.internal())?.map(|d| d.region).unwrap_or_default(),
-            (None, None) => return Ok(Vec::new()),
-        };
+        let Some(region) = caller_region(ctx).await? else { return Ok(Vec::new()) };
         let all = registry::departments(&engine.db, &region).await.map_err(|e| e.internal())?;
         Ok(all
             .into_iter()
@@ -442,11 +437,51 @@ impl WindowQuery {
             .collect())
     }
 
+    /// The staff of the caller's region (the directory a division admin assigns inspectors
+    /// from), by id; each filter narrows it.
+    #[graphql(guard = "STAFF")]
+    async fn staff(&self, ctx: &Context<'_>, department: Option<String>, division: Option<String>, role: Option<String>) -> async_graphql::Result<Vec<StaffMember>> {
+        let engine = ctx.data::<Engine>()?;
+        let Some(region) = caller_region(ctx).await? else { return Ok(Vec::new()) };
+        let all = registry::staff_of_region(&engine.db, &region).await.map_err(|e| e.internal())?;
+        Ok(all
+            .into_iter()
+            .filter(|s| department.as_ref().is_none_or(|d| s.department.as_ref() == Some(d)))
+            .filter(|s| division.as_ref().is_none_or(|d| s.division.as_ref() == Some(d)))
+            .filter(|s| role.as_ref().is_none_or(|r| s.roles.contains(r)))
+            .map(|s| StaffMember { id: s.id, name: s.name, department: s.department, division: s.division, roles: s.roles, email: s.email, active: s.active })
+            .collect())
+    }
+
     /// A case in the caller's scope.
     #[graphql(guard = "access::ANYONE")]
     async fn case(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Case>> {
         visible_case(ctx, &id).await
     }
+}
+
+/// The region a staff caller belongs to: the token's, else its department's.
+async fn caller_region(ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+    let engine = ctx.data::<Engine>()?;
+    let claims = access::claims(ctx)?;
+    Ok(match (&claims.region, &claims.department) {
+        (Some(r), _) => Some(r.clone()),
+        (None, Some(d)) => Some(registry::department(&engine.db, d).await.map_err(|e| e.internal())?.map(|d| d.region).unwrap_or_default()),
+        (None, None) => None,
+    })
+}
+
+/// A staff member as the registry holds them.
+#[derive(SimpleObject)]
+pub struct StaffMember {
+    pub id: String,
+    pub name: String,
+    pub department: Option<String>,
+    pub division: Option<String>,
+    pub roles: Vec<String>,
+    pub email: Option<String>,
+    /// An inactive account signs in to nothing.
+    pub active: bool,
 }
 
 #[derive(InputObject)]

@@ -233,6 +233,15 @@ impl WorkingCalendar {
         }
     }
 
+    /// Working days from `today` to `day`: ahead positive, 0 on the day, passed negative.
+    pub fn working_days_until(&self, today: NaiveDate, day: NaiveDate) -> Result<i64, CalendarError> {
+        if day >= today {
+            self.working_days_between(today, day)
+        } else {
+            Ok(-self.working_days_between(day, today)?)
+        }
+    }
+
     /// Working days after `from` up to and including `to` (0 when `to <= from`).
     pub fn working_days_between(&self, from: NaiveDate, to: NaiveDate) -> Result<i64, CalendarError> {
         let mut count = 0;

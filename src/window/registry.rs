@@ -161,6 +161,19 @@ pub async fn put_staff_in(db: &impl ConnectionTrait, s: &StaffRecord, now: DateT
 
 /// The registry's record of staff member `id`.
 pub async fn staff(db: &impl ConnectionTrait, id: &str) -> Result<Option<StaffRecord>, DbErr> {
+    let rows = db.query_all_raw(stmt(db, &format!("{STAFF_COLUMNS} WHERE id = ?"), vec![id.into()])).await?;
+    Ok(staff_records(&rows)?.pop())
+}
+
+/// Every staff member of `region`, by id.
+pub async fn staff_of_region(db: &impl ConnectionTrait, region: &str) -> Result<Vec<StaffRecord>, DbErr> {
+    let rows = db.query_all_raw(stmt(db, &format!("{STAFF_COLUMNS} WHERE region = ? ORDER BY id"), vec![region.into()])).await?;
+    staff_records(&rows)
+}
+
+const STAFF_COLUMNS: &str = "SELECT id, name, region, department, division, roles, email, active FROM staff";
+
+fn staff_records(rows: &[sea_orm::QueryResult]) -> Result<Vec<StaffRecord>, DbErr> {
     #[derive(FromQueryResult)]
     struct Row {
         id: String,
@@ -172,12 +185,13 @@ pub async fn staff(db: &impl ConnectionTrait, id: &str) -> Result<Option<StaffRe
         email: Option<String>,
         active: i64,
     }
-    let row = db
-        .query_one_raw(stmt(db, "SELECT id, name, region, department, division, roles, email, active FROM staff WHERE id = ?", vec![id.into()]))
-        .await?;
-    let Some(row) = row.map(|r| Row::from_query_result(&r, "")).transpose()? else { return Ok(None) };
-    let roles: Vec<String> = serde_json::from_str(&row.roles).map_err(|e| DbErr::Custom(format!("staff {}: roles: {e}", row.id)))?;
-    Ok(Some(StaffRecord { id: row.id, name: row.name, region: row.region, department: row.department, division: row.division, roles, email: row.email, active: row.active != 0 }))
+    rows.iter()
+        .map(|r| {
+            let row = Row::from_query_result(r, "")?;
+            let roles: Vec<String> = serde_json::from_str(&row.roles).map_err(|e| DbErr::Custom(format!("staff {}: roles: {e}", row.id)))?;
+            Ok(StaffRecord { id: row.id, name: row.name, region: row.region, department: row.department, division: row.division, roles, email: row.email, active: row.active != 0 })
+        })
+        .collect()
 }
 
 /// Marks (or unmarks) a department as its region's registration authority: the one that

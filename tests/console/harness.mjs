@@ -133,6 +133,13 @@ export async function signIn(page, base, pick) {
     const ready = document.getElementById('main')?.dataset.ready;
     return ready && ready !== '/login';
   });
+  await noErrorShown(page);
+}
+
+/** The page shows no error of the API or of its own (a refusal the test expects is no `.error`). */
+export async function noErrorShown(page) {
+  const shown = await page.locator('main .notice.error').allInnerTexts();
+  assert.deepEqual(shown, [], `errors on ${await page.evaluate(() => location.hash)}`);
 }
 
 /** Goes to a route of the console and waits until it has rendered. */
@@ -140,6 +147,7 @@ export async function visit(page, base, hash) {
   await page.evaluate(() => { delete document.getElementById('main').dataset.ready; });
   await page.goto(`${base}/#${hash}`);
   await page.waitForFunction((h) => document.getElementById('main')?.dataset.ready === h, hash);
+  await noErrorShown(page);
 }
 
 export async function shot(page, name) {

@@ -152,6 +152,7 @@ fn queries() -> Vec<Probe> {
         probe!("Query.creditRecords", "query($u: String!) { creditRecords(uscc: $u) { id } }", |_| json!({"u": X}), Lists(&["creditRecords"], |t| t.credit_record.clone())),
         probe!("Query.applicantChanges", "query($u: String!) { applicantChanges(uscc: $u) { field } }", |_| json!({"u": X}), V(&["applicantChanges"])),
         probe!("Query.departments", "{ departments { code } }", none, Lists(&["departments"], |_| "310101-SCJG\"".into())),
+        probe!("Query.staff", "{ staff { id } }", none, Lists(&["staff"], |_| "\"inspector-sp-1\"".into())),
         probe!("Query.case", "query($id: ID!) { case(id: $id) { id } }", |t| json!({"id": t.case_awaiting}), V(&["case"])),
         probe!("Query.slaBreaches", "{ slaBreaches(first: 10) { taskId } }", none, Lists(&["slaBreaches"], |t| t.task_notified.clone())),
         probe!("Query.inspectionDraws", "{ inspectionDraws(first: 50) { id } }", none, Lists(&["inspectionDraws"], |t| t.draw.clone())),
