@@ -109,6 +109,73 @@ export function returnForm({ caseId = null, itemCode, applicantUscc = null, done
   });
 }
 
+// ---- the ordinary procedure --------------------------------------------------------------------
+export function acceptanceForm(caseId, done) {
+  return actForm({
+    id: `acceptance-${caseId}`,
+    legend: t('受理决定', 'Acceptance decision'),
+    fields: [
+      ['decision', t('决定', 'Decision'), select('decision', [['ACCEPT', t('受理', 'Accept')], ['NOT_ACCEPT', t('不予受理', 'Do not accept')], ['REQUEST_CORRECTION', t('一次性告知补正', 'Ask for corrections')]], 'ACCEPT')],
+      ['reason', t('理由或补正要求', 'Reasons or corrections'), textarea(false)],
+    ],
+    submit: t('作出决定', 'Decide'),
+    run: ({ decision, reason }) => gql(`mutation($input: DecideAcceptanceInput!) { decideAcceptance(input: $input) { case { id state } } }`,
+      { input: { caseId, decision, reason: reason || null, corrections: decision === 'REQUEST_CORRECTION' ? [{ requirement: reason }] : [] } }),
+    done,
+  });
+}
+
+export function receiveCorrectionForm(caseId, done) {
+  return actForm({
+    id: `correction-${caseId}`,
+    legend: t('收取补正材料', 'Receive the corrections'),
+    fields: [['fileRef', t('补正材料文件编号', 'File reference'), input()]],
+    submit: t('登记收取', 'Record as received'),
+    run: ({ fileRef }) => gql(`mutation($input: ReceiveCorrectionInput!) { receiveCorrection(input: $input) { case { id state } } }`, { input: { caseId, fileRef } }),
+    done,
+  });
+}
+
+const suspensionKinds = () => [
+  ['HEARING', t('听证', 'Hearing')],
+  ['EXPERT_REVIEW', t('专家评审', 'Expert review')],
+  ['ON_SITE_CHECK', t('现场核查', 'On-site check')],
+  ['CORRECTION', t('补正', 'Correction')],
+];
+
+export function suspendForm(caseId, done) {
+  return actForm({
+    id: `suspend-${caseId}`,
+    legend: t('中止审查（法定时限暂停计算）', 'Suspend the review (the legal clock stops)'),
+    fields: [['kind', t('中止事由', 'Why'), select('kind', suspensionKinds(), 'HEARING')], ['reason', t('说明', 'Reasons'), textarea()]],
+    submit: t('中止', 'Suspend'),
+    run: ({ kind, reason }) => gql(`mutation($input: SuspendReviewInput!) { suspendReview(input: $input) { case { id state } } }`, { input: { caseId, kind, reason } }),
+    done,
+  });
+}
+
+export function resumeForm(caseId, done) {
+  return actForm({
+    id: `resume-${caseId}`,
+    legend: t('恢复审查（法定时限继续计算）', 'Resume the review (the legal clock runs again)'),
+    fields: [['note', t('说明', 'Note'), textarea(false)]],
+    submit: t('恢复', 'Resume'),
+    run: ({ note }) => gql(`mutation($input: ResumeReviewInput!) { resumeReview(input: $input) { case { id state } } }`, { input: { caseId, note: note || null } }),
+    done,
+  });
+}
+
+export function extendForm(caseId, done) {
+  return actForm({
+    id: `extend-${caseId}`,
+    legend: t('延长办理时限（仅一次，至多十个工作日）', 'Extend the time limit (once, up to ten working days)'),
+    fields: [['workingDays', t('延长工作日数', 'Working days'), input({ type: 'number', min: 1, max: 10 })], ['reason', t('理由', 'Reasons'), textarea()]],
+    submit: t('批准延长', 'Extend'),
+    run: ({ workingDays, reason }) => gql(`mutation($input: ExtendTimeLimitInput!) { extendTimeLimit(input: $input) { case { id state } } }`, { input: { caseId, workingDays: Number(workingDays), reason } }),
+    done,
+  });
+}
+
 // ---- the applicant -----------------------------------------------------------------------------
 export function stateCaseForm(caseId, done) {
   return actForm({

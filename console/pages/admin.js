@@ -1,6 +1,7 @@
 // The regional admin's page: dead letters of the outbox (requeued one by one), the catalogue,
 // the departments with their divisions, and the staff of the region (with a form to put one).
-import { route, h, t, gql, fill, field, select, table, notify, describe, dateTime, roleName, modeName } from '../core.js';
+import { route, h, t, gql, fill, field, select, table, notify, describe, dateTime, roleName, modeName, serverNow } from '../core.js';
+import { actForm } from '../acts.js';
 
 const DEAD = `query Dead { outbox(filter: {status: DEAD}, first: 100) { totalCount nodes {
   id instanceId channel recipient topic status attempts lastError nextAttemptAt createdAt
@@ -39,7 +40,8 @@ route('/admin', async (page) => {
   const catalogue = h('section', { id: 'catalogue', 'aria-labelledby': 'adm-cat' }, h('h2', { id: 'adm-cat' }, t('审批事项目录', 'Catalogue of approval items')));
   const departments = h('section', { id: 'departments', 'aria-labelledby': 'adm-dep' }, h('h2', { id: 'adm-dep' }, t('部门与处室', 'Departments and divisions')));
   const staff = h('section', { id: 'staff', 'aria-labelledby': 'adm-staff' }, h('h2', { id: 'adm-staff' }, t('工作人员', 'Staff')));
-  page.append(dead, catalogue, departments, staff);
+  const clock = h('section', { id: 'clock', 'aria-labelledby': 'adm-clock' }, h('h2', { id: 'adm-clock' }, t('培训时钟', 'Training clock')));
+  page.append(dead, catalogue, departments, staff, clock);
   let deptNames = {};
   let divisionNames = {};
 
@@ -104,7 +106,27 @@ route('/admin', async (page) => {
           ]), t('目录为空。', 'The catalogue is empty.')));
     }),
     showStaff(),
+    showClock(),
   ]);
+
+  // A training server's clock moves on request (the due reminders and limits fire at once); a
+  // production server's does not, and says so.
+  async function showClock() {
+    const now = await serverNow();
+    fill(clock, clock.firstChild,
+      h('p', {}, t(`服务器时间：${dateTime(now.now)}`, `Server time: ${dateTime(now.now)}`), now.manual ? t('（培训时钟）', ' (training clock)') : t('（真实时钟，不可调整）', ' (the real clock: it cannot be moved)')),
+      now.manual ? actForm({
+        id: 'advance-clock',
+        legend: t('拨快时钟', 'Move the clock on'),
+        fields: [['days', t('天数', 'Days'), h('input', { type: 'number', min: 0, max: 400, value: 1, required: true })], ['hours', t('小时数', 'Hours'), h('input', { type: 'number', min: 0, max: 23, value: 0, required: true })]],
+        submit: t('拨快并执行到期事项', 'Move on and run what falls due'),
+        run: ({ days, hours }) => gql(`mutation($input: AdvanceClockInput!) { advanceClock(input: $input) { now timersFired messagesDelivered } }`, { input: { bySeconds: Number(days) * 86400 + Number(hours) * 3600 } }),
+        done: async ({ advanceClock: r }) => {
+          await showClock();
+          notify(t(`时钟已到 ${dateTime(r.now)}：触发计时器 ${r.timersFired} 个，投递消息 ${r.messagesDelivered} 条`, `Now ${dateTime(r.now)}: ${r.timersFired} timers fired, ${r.messagesDelivered} messages delivered`), 'ok');
+        },
+      }) : null);
+  }
 
   function showStaff() {
     return load(staff, STAFF, ({ staff: list }) => {

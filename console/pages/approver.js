@@ -2,16 +2,16 @@
 // system's number) or a refusal, the acceptance decision of the ordinary procedure, and the
 // revocation decisions of the due-process procedure. Which states wait for which decision is
 // read from the deployed definitions (the transitions open to the viewer's roles), not kept here.
-import { route, h, t, fill, select, gql, link, table, notify, describe, session, modeName, dateTime, stateTitle } from '../core.js';
-import { actForm, issueLicence, refuseForm, decideRevocationForm } from '../acts.js';
+import { route, h, t, fill, gql, link, notify, describe, session, modeName, dateTime, stateTitle } from '../core.js';
+import { issueLicence, refuseForm, decideRevocationForm, acceptanceForm } from '../acts.js';
 
 const ROLES = ['approver', 'department_head'];
 
 // The decisions this page offers, by the event a definition's transition is fired by.
 const QUEUES = [
-  { on: 'approve', heading: () => t('待审批决定', 'Awaiting the decision'), id: 'decide' },
-  { on: 'accept_application', heading: () => t('待受理决定（一般程序）', 'Awaiting acceptance (ordinary procedure)'), id: 'accept' },
-  { on: 'decide_revoke', heading: () => t('待作出撤销决定（陈述申辩程序）', 'Revocation decisions (due process)'), id: 'revocation' },
+  { on: ['approve', 'decide_on_spot'], heading: () => t('待审批决定', 'Awaiting the decision'), id: 'decide' },
+  { on: ['accept_application'], heading: () => t('待受理决定（一般程序）', 'Awaiting acceptance (ordinary procedure)'), id: 'accept' },
+  { on: ['decide_revoke'], heading: () => t('待作出撤销决定（陈述申辩程序）', 'Revocation decisions (due process)'), id: 'revocation' },
 ];
 
 route('/approver', async (page) => {
@@ -21,7 +21,7 @@ route('/approver', async (page) => {
   for (const queue of QUEUES) {
     const pairs = [];
     for (const d of workflowDefinitions.nodes) {
-      for (const tr of d.transitions.filter((x) => x.on === queue.on && mine(x))) for (const state of tr.from) pairs.push([d.name, state]);
+      for (const tr of d.transitions.filter((x) => queue.on.includes(x.on) && mine(x))) for (const state of tr.from) pairs.push([d.name, state]);
     }
     const unique = [...new Map(pairs.map((p) => [p.join('/'), p])).values()];
     const found = await Promise.all(unique.map(([definition, state]) => gql(`query($f: WorkflowInstanceFilter) { workflowInstances(filter: $f, first: 50) { nodes { id definitionName state createdAt context } } }`, { f: { definition, state } })));
@@ -53,7 +53,7 @@ async function queueTable(queue, instances) {
 
 function actsFor(queue, i) {
   const gone = (row) => () => { row.closest('tr')?.remove(); notify(t('已办理', 'Done'), 'ok'); };
-  if (queue.on === 'approve') {
+  if (queue.id === 'decide') {
     const holder = h('div', {});
     const issue = h('button', { type: 'button', class: 'primary', 'data-act': 'issue', onclick: async () => {
       issue.disabled = true;
@@ -70,23 +70,12 @@ function actsFor(queue, i) {
     holder.append(issue, h('details', {}, h('summary', {}, t('不予许可…', 'Refuse…')), refuseForm(i.id, gone(holder))));
     return holder;
   }
-  if (queue.on === 'decide_revoke') {
+  if (queue.id === 'revocation') {
     const holder = h('div', {});
     holder.append(decideRevocationForm(i.id, gone(holder)));
     return holder;
   }
   const holder = h('div', {});
-  holder.append(actForm({
-    id: `acceptance-${i.id}`,
-    legend: t('受理决定', 'Acceptance decision'),
-    fields: [
-      ['decision', t('决定', 'Decision'), select('decision', [['ACCEPT', t('受理', 'Accept')], ['NOT_ACCEPT', t('不予受理', 'Do not accept')], ['REQUEST_CORRECTION', t('一次性告知补正', 'Ask for corrections')]], 'ACCEPT')],
-      ['reason', t('理由或补正要求', 'Reasons or corrections'), h('textarea', { rows: 2, cols: 40 })],
-    ],
-    submit: t('作出决定', 'Decide'),
-    run: ({ decision, reason }) => gql(`mutation($input: DecideAcceptanceInput!) { decideAcceptance(input: $input) { case { id state } } }`,
-      { input: { caseId: i.id, decision, reason: reason || null, corrections: decision === 'REQUEST_CORRECTION' ? [{ requirement: reason }] : [] } }),
-    done: gone(holder),
-  }));
+  holder.append(acceptanceForm(i.id, gone(holder)));
   return holder;
 }

@@ -3,9 +3,9 @@
 // supervision task, the audit timeline with its actors, and the acts the viewer's role may take.
 // It follows the case live through the `caseEvents` subscription. A case outside the viewer's
 // scope is not found, exactly as the API says.
-import { route, printLetter, h, t, fill, gql, link, table, notify, describe, session, hasRole, modeName, roleName, limitName, daysLeft, dateTime, date, subscribeWhileShown, stateTitle } from '../core.js';
+import { route, printLetter, h, t, fill, gql, link, table, notify, describe, session, modeName, roleName, limitName, daysLeft, dateTime, date, subscribeWhileShown, stateTitle } from '../core.js';
 import { diagram } from '../diagram.js';
-import { issueLicence, refuseForm, decideRevocationForm, receiveMaterialForm, returnForm, stateCaseForm, withdrawForm } from '../acts.js';
+import { issueLicence, refuseForm, decideRevocationForm, receiveMaterialForm, returnForm, stateCaseForm, withdrawForm, acceptanceForm, receiveCorrectionForm, suspendForm, resumeForm, extendForm } from '../acts.js';
 
 const INSTANCE = `id definitionName definitionVersion state version createdAt updatedAt parentId context
   deadlines { name at provisional workingDaysLeft }
@@ -77,7 +77,7 @@ async function render(page, id) {
     c && c.notices.length ? section('notices', t('已发送的告知', 'Notices sent'), table(null,
       [t('发送时间', 'Sent'), t('主题', 'Subject'), t('内容', 'Text')],
       c.notices.map((n) => [dateTime(n.sentAt), n.subject, h('div', { class: 'pre' }, n.text)]))) : null,
-    acts(c, instance, () => render(page, id)),
+    acts(c, instance, definition, () => render(page, id)),
     section('timeline', t('审计时间线', 'Audit timeline'), timeline(instance.history, title)));
   return true;
 }
@@ -148,31 +148,41 @@ function supervision(c, children) {
       outcomes.map((o) => [o.inspectedOn || date(o.decidedAt), o.result || o.state, o.conditionsNotKept.join('；') || '—', o.rectificationOrder ? `${o.rectificationOrder}（${t('期限', 'due')} ${o.rectificationDue || '—'}）` : '—'])) : null);
 }
 
-/** The acts the viewer's roles may take here; the API decides whether the state allows them. */
-function acts(c, instance, again) {
+/**
+ * The acts open here: the definition's transitions from the current state that the viewer's
+ * roles may fire, each as its form. Whether this case's scope and facts allow it is the API's.
+ */
+function acts(c, instance, definition, again) {
   if (!c) return null;
-  const open = !['closed', 'revoked', 'refused', 'withdrawn', 'deregistered', 'returned', 'licensed'].includes(instance.state);
-  const forms = [];
+  const roles = session.viewer.roles;
+  const open = new Set(definition.transitions
+    .filter((tr) => tr.from.includes(instance.state) && tr.roles.some((r) => roles.includes(r)))
+    .map((tr) => tr.on));
+  const any = (...events) => events.some((e) => open.has(e));
   const done = async () => { await again(); notify(t('已办理', 'Done'), 'ok'); };
-  if (hasRole('window')) {
-    for (const m of c.materials.filter((x) => x.status === 'deferred' || x.status === 'to_verify')) forms.push(receiveMaterialForm(c.id, m, done));
-    if (open) forms.push(returnForm({ caseId: c.id, itemCode: c.itemCode, done }));
+  const forms = [];
+  if (any('materials_complete', 'supplied', 'verified', 'unverifiable')) {
+    for (const m of c.materials.filter((x) => !['provided', 'received', 'verified'].includes(x.status))) forms.push(receiveMaterialForm(c.id, m, done));
   }
-  if (hasRole('approver', 'department_head') && open) {
+  if (any('approve', 'decide_on_spot')) {
     const issue = h('button', { type: 'button', class: 'primary', 'data-act': 'issue', onclick: async () => {
       issue.disabled = true;
       try { await issueLicence(c.id); await again(); } catch (e) { notify(describe(e), 'error'); issue.disabled = false; }
     } }, t('审批通过并发证', 'Approve and issue the licence'));
     forms.push(h('div', { class: 'act' }, issue));
-    forms.push(refuseForm(instance.id, done));
-    forms.push(decideRevocationForm(c.id, done));
   }
-  if (hasRole('applicant') && session.viewer.uscc === c.applicantUscc && open) {
-    forms.push(stateCaseForm(c.id, done));
-    forms.push(withdrawForm(instance.id, done));
-  }
+  if (any('accept_application', 'not_accept', 'request_correction')) forms.push(acceptanceForm(c.id, done));
+  if (any('correction_received')) forms.push(receiveCorrectionForm(c.id, done));
+  if (any('suspend')) forms.push(suspendForm(c.id, done));
+  if (any('resume')) forms.push(resumeForm(c.id, done));
+  if (any('extend')) forms.push(extendForm(c.id, done));
+  if (any('decide_revoke', 'decide_grace', 'decide_close')) forms.push(decideRevocationForm(c.id, done));
+  if (any('statement')) forms.push(stateCaseForm(c.id, done));
+  if (any('refuse')) forms.push(refuseForm(instance.id, done));
+  if (any('return')) forms.push(returnForm({ caseId: c.id, itemCode: c.itemCode, done }));
+  if (any('withdraw')) forms.push(withdrawForm(instance.id, done));
   if (!forms.length) return null;
-  return section('acts', t('办理', 'Act on the case'), h('p', { class: 'hint' }, t('系统按流程规则校验每一项操作；不允许的操作会被拒绝并说明原因。', 'The API checks every act against the workflow; what it refuses is shown with its reason.')), forms);
+  return section('acts', t('办理', 'Act on the case'), h('p', { class: 'hint' }, t('按流程定义列出当前状态下您的角色可办理的事项；系统逐项校验，不允许的操作会被拒绝并说明原因。', 'The acts the workflow opens to your role in this state; the API checks each and says why it refuses one.')), forms);
 }
 
 function timeline(history, title) {

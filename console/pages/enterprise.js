@@ -9,7 +9,7 @@ const FILE = `query Enterprise($uscc: String!) {
   enterprise(uscc: $uscc) {
     uscc name
     registration { uscc name legalRepresentative email mobile creditTier dishonest }
-    cases(first: 100) { totalCount nodes { id state itemCode mode licenceNumber instance { definitionName createdAt } } }
+    cases(first: 100) { totalCount nodes { id state itemCode itemName mode licenceNumber instance { definitionName createdAt } } }
     supervisionTasks(first: 100) { totalCount nodes { caseId state findings rectificationOrder instance { id createdAt definitionName } } }
     licences { licenceNumber caseId itemCode itemName mode issuedAt validUntil standing }
     creditRecords { id kind caseId reason createdAt repairedAt repairReason category publishUntil }
@@ -83,7 +83,7 @@ async function enterprisePage(page, uscc) {
       table(null, [t('办件', 'Case'), t('事项', 'Item'), t('办理方式', 'Mode'), t('状态', 'State'), t('许可证号', 'Licence'), t('受理时间', 'Opened')],
         e.cases.nodes.map((c) => [
           link(`/case/${c.id}`, c.id),
-          c.itemCode,
+          c.itemName ? `${c.itemName}（${c.itemCode}）` : c.itemCode,
           modeName(c.mode),
           titleOf(c.instance.definitionName, c.state),
           c.licenceNumber || '—',

@@ -153,6 +153,10 @@ impl Case {
     async fn item_code(&self) -> &str {
         &self.row.item_code
     }
+    /// The item's name as the case started on it.
+    async fn item_name(&self) -> Option<&str> {
+        self.instance.context.pointer("/item/name").and_then(serde_json::Value::as_str)
+    }
     /// The catalogue version the case started on, and keeps.
     async fn item_version(&self) -> i64 {
         self.row.item_version

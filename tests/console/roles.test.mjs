@@ -53,6 +53,7 @@ test('a window officer finds an applicant by name fragment, opens a deferral cas
     await page.selectOption('select[name=mode]', 'DEFERRAL');
     await page.fill('input[name=signedBy]', '张伟');
     await page.selectOption('select[name="material-M02"]', 'DEFERRED');
+    await page.selectOption('select[name="material-M03"]', 'DEFERRED');
     await shot(page, 'window-open');
     await accessible(page, 'open a case');
     await page.click('#open-case button[type=submit]');
@@ -71,9 +72,14 @@ test('a window officer finds an applicant by name fragment, opens a deferral cas
     await shot(page, 'case-deferral');
     await accessible(page, 'case awaiting materials');
 
-    // The deferred material comes in at the window: the case goes before the approver.
+    // One deferred material comes in at this window, through the page's form …
     await page.fill(`#receive-${caseId}-M02 input[name=fileRef]`, 'DOC-M02');
     await page.click(`#receive-${caseId}-M02 button[type=submit]`);
+    await page.waitForSelector(`#receive-${caseId}-M02`, { state: 'detached' });
+    assert.equal(await page.locator('[data-case-state]').getAttribute('data-case-state'), 'awaiting_materials');
+    // … the other is recorded elsewhere (another client of the API): the open page follows the
+    // case live, through the subscription, to the approver's desk.
+    await gqlAs(server.base, token, 'mutation($id: ID!) { submitMaterial(input: {caseId: $id, code: "M03", fileRef: "DOC-M03"}) { case { state } } }', { id: caseId });
     await page.waitForSelector('[data-case-state="under_review"]');
   });
 });
