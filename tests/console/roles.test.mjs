@@ -12,6 +12,7 @@ const APPLICANT = '91310110666007217T'; // 上海示例餐饮管理有限公司 
 const OTHER_APPLICANT = '91310101MA00000153'; // 上海示例小馆餐饮有限公司
 let server, browser;
 let caseId;
+let assignedTask;
 
 before(async () => { server = await startServer(); browser = await launch(); });
 after(async () => { await browser?.close(); await server?.stop(); });
@@ -115,6 +116,29 @@ test('the division admin assigns an inspector to a new task', async () => {
     assert.notEqual(task.state, 'notified', `the task moved on: ${JSON.stringify(task)}`);
     assert.ok(JSON.stringify(task.context).includes('inspector-sp-1'));
     await shot(page, 'division-assigned');
+    assignedTask = taskId;
+  });
+});
+
+test('the assigned inspector records a finding per condition and feeds the result back', async () => {
+  assert.ok(assignedTask, 'a task was assigned');
+  await as('staff:inspector-sp-1', async (page) => {
+    const form = page.locator(`#inspect-${assignedTask}`);
+    const conditions = await form.locator('fieldset.finding').count();
+    assert.ok(conditions >= 1, 'a finding for every condition of the licence');
+    for (const radio of await form.locator('input[type=radio][value=kept]').all()) await radio.check();
+    await form.locator('textarea[name=evidence]').fill('现场照片 IMG-0101');
+    await accessible(page, 'inspection record');
+    await shot(page, 'inspector-record');
+    await form.locator('button[type=submit]').click();
+    await page.waitForSelector(`#feedback-${assignedTask}`);
+    await page.click(`#feedback-${assignedTask} button[type=submit]`);
+    const token = await demoToken(server.base, { staff: 'inspector-sp-1' });
+    const state = async () => (await gqlAs(server.base, token, 'query($id: ID!) { workflowInstance(id: $id) { state context } }', { id: assignedTask })).workflowInstance;
+    for (let i = 0; i < 50 && (await state()).state !== 'closed_kept'; i++) await new Promise((r) => setTimeout(r, 100));
+    const task = await state();
+    assert.equal(task.state, 'closed_kept');
+    assert.equal(task.context.inspection.findings.length, conditions);
   });
 });
 
