@@ -73,13 +73,17 @@ async function render(page, id) {
     c && c.commitmentText ? section('commitment', t('告知承诺书', 'Commitment letter'),
       h('div', { class: 'letter' }, c.commitmentText),
       h('button', { type: 'button', class: 'no-print', onclick: printLetter }, t('打印承诺书', 'Print the letter'))) : null,
-    c ? supervision(c, data.children.nodes) : null,
+    c ? supervision(c, await titled(data.children.nodes)) : null,
     c && c.notices.length ? section('notices', t('已发送的告知', 'Notices sent'), table(null,
       [t('发送时间', 'Sent'), t('主题', 'Subject'), t('内容', 'Text')],
       c.notices.map((n) => [dateTime(n.sentAt), n.subject, h('div', { class: 'pre' }, n.text)]))) : null,
     acts(c, instance, definition, () => render(page, id)),
     section('timeline', t('审计时间线', 'Audit timeline'), timeline(instance.history, title)));
   return true;
+}
+
+async function titled(instances) {
+  return Promise.all(instances.map(async (x) => ({ ...x, title: await stateTitle(x.definitionName, x.state) })));
 }
 
 function section(id, heading, ...body) {
@@ -112,10 +116,13 @@ function fact(term, value) {
 
 function limits(instance) {
   const pending = instance.timers.filter((x) => x.status === 'pending');
+  const running = (d) => pending.some((x) => new Date(x.dueAt).getTime() === new Date(d.at).getTime());
   return [
     instance.deadlines.length
       ? h('ul', { class: 'deadlines' }, instance.deadlines.map((d) => h('li', { 'data-deadline': d.name },
-        h('strong', {}, limitName(d.name)), '：', date(d.at), ' ', h('span', { class: 'muted' }, dateTime(d.at).slice(-5)), ' · ', daysLeft(d.workingDaysLeft, d.provisional))))
+        h('strong', {}, limitName(d.name)), '：', date(d.at), ' ', h('span', { class: 'muted' }, dateTime(d.at).slice(-5)), ' · ',
+        // A deadline no pending timer waits on any more (met, or the case moved on) is history.
+        running(d) ? daysLeft(d.workingDaysLeft, d.provisional) : h('span', { class: 'muted' }, t('已不再计时', 'no longer running')))))
       : h('p', { class: 'empty' }, t('无期限', 'No deadlines')),
     table(t('计时器', 'Timers'), [t('名称', 'Name'), t('触发事件', 'Fires'), t('到期', 'Due'), t('状态', 'Status')],
       instance.timers.map((x) => [limitName(x.name), x.event, [dateTime(x.dueAt), x.provisional ? h('span', { class: 'provisional' }, t('（暂定）', ' (provisional)')) : null], timerStatus(x.status)]),
@@ -143,7 +150,7 @@ function supervision(c, children) {
   const outcomes = c.inspectionOutcomes;
   if (!tasks.length && !outcomes.length) return null;
   return section('supervision', t('监管核查', 'Supervision'),
-    tasks.length ? h('ul', {}, tasks.map((x) => h('li', {}, link(`/case/${x.id}`, t(`监管任务（${dateTime(x.createdAt)}）`, `Supervision task (${dateTime(x.createdAt)})`)), ' · ', x.state))) : null,
+    tasks.length ? h('ul', {}, tasks.map((x) => h('li', {}, link(`/case/${x.id}`, t(`监管任务（${dateTime(x.createdAt)}）`, `Supervision task (${dateTime(x.createdAt)})`)), ' · ', x.title))) : null,
     outcomes.length ? table(t('核查结果', 'Inspection outcomes'), [t('日期', 'Date'), t('结果', 'Result'), t('未履行的条件', 'Conditions not kept'), t('整改', 'Rectification')],
       outcomes.map((o) => [o.inspectedOn || date(o.decidedAt), o.result || o.state, o.conditionsNotKept.join('；') || '—', o.rectificationOrder ? `${o.rectificationOrder}（${t('期限', 'due')} ${o.rectificationDue || '—'}）` : '—'])) : null);
 }
