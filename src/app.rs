@@ -16,9 +16,10 @@ use crate::workflow::{self, TimeEnv};
 /// Loads and checks the definitions, connects, migrates and deploys them. Refuses to go on
 /// when any definition has a problem.
 pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Engine> {
-    let loaded = workflow::load_dir(&config.workflows_dir).map_err(|problems| {
+    let source = config.workflows();
+    let loaded = workflow::load(&source).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("workflow definitions have {} problem(s):\n{}", list.len(), list.join("\n"))
+        anyhow::anyhow!("workflow definitions from {} have {} problem(s):\n{}", source.describe(), list.len(), list.join("\n"))
     })?;
     let db = store::connect(&config.database_url, config.database_max_connections)
         .await

@@ -53,6 +53,28 @@ async fn plain_commits(db: &DatabaseConnection, n: usize) -> anyhow::Result<f64>
     Ok(rate)
 }
 
+/// The settings row that marks a database as a bench's own: seeded by a bench, so another bench
+/// may reuse its fixtures (the million-case ones take long to build).
+const BENCH_MARK: &str = "bench_fixtures";
+
+/// Takes the database for a bench: refused when it holds instances no bench seeded (a real
+/// installation's, a demo's), unless `force`; then marked, so later benches reuse it.
+pub async fn claim_database(db: &DatabaseConnection, force: bool) -> anyhow::Result<()> {
+    let marked = store::count(db, "SELECT COUNT(*) AS n FROM settings WHERE key = ?", vec![BENCH_MARK.into()]).await? > 0;
+    let instances = store::count(db, "SELECT COUNT(*) AS n FROM workflow_instances", vec![]).await?;
+    if instances > 0 && !marked && !force {
+        anyhow::bail!(
+            "this database holds {instances} workflow instance(s) no bench seeded: a bench fills the database it is given, so point \
+             PLEDGEFLOW_DATABASE_URL at a scratch database (or pass --force to run on this one anyway)"
+        );
+    }
+    if !marked {
+        db.execute_raw(store::stmt(db, "INSERT INTO settings (key, value, created_at) VALUES (?, ?, ?)", vec![BENCH_MARK.into(), "seeded by a bench".into(), chrono::Utc::now().timestamp_millis().into()]))
+            .await?;
+    }
+    Ok(())
+}
+
 pub async fn run(engine: Engine, opts: BenchOptions) -> anyhow::Result<()> {
     let backend = format!("{:?}", engine.db.get_database_backend());
     println!("backend: {backend}");

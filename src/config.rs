@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     database_url: String,
+    #[serde(deserialize_with = "string_or_number")]
     listen: String,
     timezone: String,
-    workflows_dir: PathBuf,
+    workflows_dir: Option<PathBuf>,
     graphiql: bool,
     demo_login: bool,
     oidc_client_id: Option<String>,
@@ -28,7 +29,7 @@ struct RawConfig {
     sweep_schedule: String,
     digest_schedule: String,
     housekeeping_schedule: String,
-    templates_dir: PathBuf,
+    templates_dir: Option<PathBuf>,
     data_dir: PathBuf,
     mail_url: Option<String>,
     mail_from: String,
@@ -115,7 +116,7 @@ impl Default for RawConfig {
             database_url: "sqlite://pledgeflow.db".into(),
             listen: "127.0.0.1:8080".into(),
             timezone: "Asia/Shanghai".into(),
-            workflows_dir: PathBuf::from("workflows"),
+            workflows_dir: None,
             graphiql: true,
             demo_login: false,
             oidc_client_id: None,
@@ -125,7 +126,7 @@ impl Default for RawConfig {
             sweep_schedule: "0 * * * * *".into(),
             digest_schedule: "0 30 8 * * *".into(),
             housekeeping_schedule: "0 15 3 * * *".into(),
-            templates_dir: PathBuf::from("templates"),
+            templates_dir: None,
             data_dir: PathBuf::from("data"),
             mail_url: None,
             mail_from: "政务服务中心 <noreply@pledgeflow.localhost>".into(),
@@ -181,7 +182,9 @@ pub struct Config {
     pub database_url: String,
     pub listen: SocketAddr,
     pub timezone: Tz,
-    pub workflows_dir: PathBuf,
+    /// The definitions, event policy and calendars: a folder replacing the built-in set, or
+    /// none (the set built into the binary).
+    pub workflows_dir: Option<PathBuf>,
     pub graphiql: bool,
     /// The console's demo sign-in (pick a demo identity, the server mints its token): on with
     /// `serve --demo` or this training switch (`PLEDGEFLOW_DEMO_LOGIN`), absent otherwise.
@@ -198,8 +201,9 @@ pub struct Config {
     pub digest_schedule: cron::Schedule,
     /// Nightly clean-up of delivered messages and finished job records.
     pub housekeeping_schedule: cron::Schedule,
-    /// Message templates a department may edit (`email/*.toml`, `sms/*.txt`).
-    pub templates_dir: PathBuf,
+    /// Message templates a department may edit (`email/*.toml`, `sms/*.txt`): a folder
+    /// replacing the built-in set, or none.
+    pub templates_dir: Option<PathBuf>,
     /// Where the embedded defaults write mail (.eml) and unconfigured webhooks (.json).
     pub data_dir: PathBuf,
     /// `smtp://[user:pass@]host:port[?tls=required]` or `smtps://…`; unset writes .eml files.
@@ -385,9 +389,7 @@ impl RawConfig {
                 "expected sqlite://FILE or postgres://USER@HOST/DB",
             ));
         }
-        let listen = self.listen.parse().map_err(|_| {
-            invalid("PLEDGEFLOW_LISTEN", &self.listen, "expected an address like 127.0.0.1:8080")
-        })?;
+        let listen = parse_listen(&self.listen).map_err(|why| invalid("PLEDGEFLOW_LISTEN", &self.listen, why))?;
         let timezone: Tz = self.timezone.parse().map_err(|_| {
             invalid("PLEDGEFLOW_TIMEZONE", &self.timezone, "not an IANA time zone name")
         })?;
@@ -482,7 +484,7 @@ impl RawConfig {
             housekeeping_schedule,
             draw_schedule,
             sampling: crate::supervision::draw::Sampling { ratios: self.sampling, no_repeat_days: self.draw_no_repeat_days },
-            templates_dir: self.templates_dir,
+            templates_dir: self.templates_dir.filter(|d| !d.as_os_str().is_empty()),
             data_dir: self.data_dir,
             mail_url: self.mail_url,
             mail_from,
@@ -536,7 +538,7 @@ impl RawConfig {
             database_url: self.database_url,
             listen,
             timezone,
-            workflows_dir: self.workflows_dir,
+            workflows_dir: self.workflows_dir.filter(|d| !d.as_os_str().is_empty()),
             graphiql: self.graphiql,
             demo_login: self.demo_login,
             oidc_client_id: self.oidc_client_id,
@@ -582,6 +584,18 @@ impl RawConfig {
     }
 }
 
+impl Config {
+    /// Where the definitions, policy and calendars come from.
+    pub fn workflows(&self) -> crate::shipped::Source {
+        crate::shipped::Source::of(crate::shipped::Set::Workflows, self.workflows_dir.as_deref())
+    }
+
+    /// Where the message templates come from.
+    pub fn templates(&self) -> crate::shipped::Source {
+        crate::shipped::Source::of(crate::shipped::Set::Templates, self.templates_dir.as_deref())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         RawConfig::default().validate().expect("built-in defaults are valid")
@@ -622,6 +636,49 @@ impl Config {
 }
 
 /// A database URL with any password replaced, for logs and messages.
+/// A setting given as text that an environment variable may spell as a number (`LISTEN=8080`).
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Text(String),
+        Number(i64),
+    }
+    Ok(match Given::deserialize(d)? {
+        Given::Text(s) => s,
+        Given::Number(n) => n.to_string(),
+    })
+}
+
+/// An address to listen on: `HOST:PORT`, or a port alone (on 127.0.0.1: behind a proxy on the
+/// same machine, the usual place; say 0.0.0.0:PORT to take requests from elsewhere).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, &'static str> {
+    let text = text.trim();
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| "expected HOST:PORT (127.0.0.1:8080, [::1]:8080) or a port alone (8080)")
+}
+
+/// Every setting's environment variable with its default, for `--help`.
+pub fn settings_help() -> String {
+    let defaults = serde_json::to_value(RawConfig::default()).unwrap_or_default();
+    let mut keys: Vec<&str> = ENV_KEYS.to_vec();
+    keys.sort_unstable();
+    let mut out = String::from("Settings (environment variables; a --config TOML file takes the same names in lower case):\n");
+    for key in keys {
+        let default = match defaults.get(key) {
+            None | Some(serde_json::Value::Null) => "unset".to_string(),
+            Some(serde_json::Value::String(s)) if s.is_empty() => "\"\"".to_string(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+        };
+        out.push_str(&format!("  PLEDGEFLOW_{:<32} {default}\n", key.to_uppercase()));
+    }
+    out.push_str("Nested settings (office, contacts, webhooks, credit, return rule, sampling) are set in the TOML file; README.md lists each.");
+    out
+}
+
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
@@ -660,6 +717,9 @@ mod tests {
             jail.set_env("PLEDGEFLOW_TIMEZONE", "Asia/Shanghai");
             let c = Config::load(Some("p.toml".as_ref())).unwrap();
             assert_eq!(c.listen.port(), 9000);
+            assert_eq!(parse_listen("8080").unwrap().to_string(), "127.0.0.1:8080");
+            assert_eq!(parse_listen("[::1]:81").unwrap().port(), 81);
+            assert!(parse_listen("localhost").is_err());
             assert_eq!(c.timezone, chrono_tz::Asia::Shanghai);
 
             jail.set_env("PLEDGEFLOW_TIMEZONE", "Mars/Olympus");

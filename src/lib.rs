@@ -15,6 +15,7 @@ pub mod search_bench;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod shipped;
 pub mod delivery;
 pub mod edge;
 pub mod demo;

@@ -1,6 +1,6 @@
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use pledgeflow::{app, bench, clock::SystemClock, config::Config, config::LogFormat, store, workflow};
 
 /// pledgeflow: commitment-based licence approval (告知承诺制) as persistent state machines.
@@ -18,32 +18,45 @@ struct Cli {
 enum Command {
     /// Run the server: migrate, check and deploy definitions, serve HTTP.
     Serve {
-        /// Seed demo cases into an empty database.
+        /// Seed demo cases into an empty database, and offer the console's demo sign-in.
         #[arg(long)]
         demo: bool,
+        /// Where to listen, overriding PLEDGEFLOW_LISTEN: HOST:PORT, or a port alone (on 127.0.0.1).
+        #[arg(long, value_parser = listen_arg)]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Apply pending database migrations.
     Migrate,
     /// Load the demo organisation, catalogue, applicants and cases into an empty database.
     Demo,
-    /// Mint a bearer token signed with this installation's key (local use and tests).
+    /// Mint a bearer token signed with this installation's key (local use and tests). A staff
+    /// token is checked against the staff registry on every request: its claims must be the
+    /// registry's.
     Token {
+        /// The login subject: a staff member's registry id, or the applicant's login.
         #[arg(long, default_value = "local-user")]
         subject: String,
-        /// Repeat for several roles: window, approver, division_admin, inspector, supervisor, regional_admin, applicant.
-        #[arg(long = "role", required = true)]
+        /// Repeat for several roles. Each needs its scope: window, approver and department_head
+        /// --department; division_admin and inspector --department and --division; supervisor and
+        /// regional_admin --region; applicant --uscc.
+        #[arg(long = "role", required = true, value_parser = TOKEN_ROLES)]
         roles: Vec<String>,
+        /// The name shown for the caller.
         #[arg(long)]
         name: Option<String>,
+        /// The region (e.g. 310101) of a supervisor or regional admin.
         #[arg(long)]
         region: Option<String>,
+        /// The department code (e.g. 310101-SCJG).
         #[arg(long)]
         department: Option<String>,
+        /// The division code (e.g. 310101-SCJG-SP).
         #[arg(long)]
         division: Option<String>,
         /// The applicant's unified social credit code.
         #[arg(long)]
         uscc: Option<String>,
+        /// Lifetime in hours (at most PLEDGEFLOW_JWT_MAX_LIFETIME_HOURS).
         #[arg(long, default_value_t = 8)]
         hours: i64,
     },
@@ -84,6 +97,8 @@ enum Command {
     },
     /// Measure transitions per second beside plain single-row commits.
     Bench {
+        #[command(flatten)]
+        guard: BenchGuard,
         #[arg(long, default_value_t = 1000)]
         cases: usize,
         #[arg(long, default_value_t = 3000)]
@@ -93,11 +108,15 @@ enum Command {
     },
     /// Time each statistics figure over N cases (fills the database given; use a fresh one).
     BenchStats {
+        #[command(flatten)]
+        guard: BenchGuard,
         #[arg(long, default_value_t = 1_000_000)]
         cases: usize,
     },
     /// Measure timer sweeps: empty at 0 and N pending timers, and firing M due among them.
     BenchTimers {
+        #[command(flatten)]
+        guard: BenchGuard,
         #[arg(long, default_value_t = 1_000_000)]
         pending: usize,
         #[arg(long, default_value_t = 100_000)]
@@ -107,17 +126,21 @@ enum Command {
         #[arg(long, default_value = "remind", value_parser = ["remind", "expire"])]
         event: String,
     },
-    /// The real server under load: N background cases, intake-to-licence flows over HTTP at each
-    /// number of clients, inbox and case-detail latency at a fixed rate, peak memory.
     /// Search and the enterprise file over the bench's cases: p50/p95/p99 through the GraphQL
     /// schema beside the statements it ran, run on their own (BENCHMARKS.md, issue #19).
     BenchSearch {
+        #[command(flatten)]
+        guard: BenchGuard,
         #[arg(long, default_value_t = 1_000_000)]
         cases: usize,
         #[arg(long, default_value_t = 300)]
         runs: usize,
     },
+    /// The real server under load: N background cases, intake-to-licence flows over HTTP at each
+    /// number of clients, inbox and case-detail latency at a fixed rate, peak memory.
     BenchLoad {
+        #[command(flatten)]
+        guard: BenchGuard,
         #[arg(long, default_value_t = 1_000_000)]
         cases: usize,
         #[arg(long, value_delimiter = ',', default_value = "16,64")]
@@ -129,6 +152,22 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         seconds: u64,
     },
+}
+
+/// The roles a token may carry (`system` is the server's own and is never minted).
+const TOKEN_ROLES: [&str; 8] = ["window", "approver", "department_head", "division_admin", "inspector", "supervisor", "regional_admin", "applicant"];
+
+fn listen_arg(text: &str) -> Result<std::net::SocketAddr, String> {
+    pledgeflow::config::parse_listen(text).map_err(str::to_string)
+}
+
+/// Benchmarks fill the database they are given: they refuse one that holds anything but their
+/// own fixtures.
+#[derive(clap::Args)]
+struct BenchGuard {
+    /// Run even on a database that holds data no bench seeded (never a production one).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Subcommand)]
@@ -171,7 +210,12 @@ async fn main() -> ExitCode {
     unsafe {
         libc::umask(0o077);
     }
-    let cli = Cli::parse();
+    // `--help` lists every setting's environment variable with its default.
+    let matches = Cli::command().after_long_help(pledgeflow::config::settings_help()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -191,8 +235,11 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve { demo } => {
+        Command::Serve { demo, listen } => {
             let mut config = config;
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
             if demo {
                 config.demo_login = true;
             }
@@ -209,17 +256,42 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             application.run(app::shutdown_signal()).await?;
         }
         Command::Token { subject, roles, name, region, department, division, uscc, hours } => {
-            for role in &roles {
-                if !pledgeflow::workflow::vocabulary::ROLES.contains(&role.as_str()) || role == "system" {
-                    anyhow::bail!("unknown role {role:?}: expected one of {}", pledgeflow::workflow::vocabulary::ROLES.join(", "));
-                }
-            }
             // (Zero or fewer hours mints an expired token, which tests of expiry want.)
             if chrono::Duration::hours(hours) > config.jwt_max_lifetime {
                 anyhow::bail!("--hours {hours}: at most {} (PLEDGEFLOW_JWT_MAX_LIFETIME_HOURS); a longer-lived token is refused", config.jwt_max_lifetime.num_hours());
             }
             let db = store::connect(&config.database_url, 1).await?;
             store::migrate(&db).await?;
+            // Every staff request is checked against the registry: a registered subject's token
+            // takes the registry's scope where the flags leave it out; one the registry does not
+            // know is said to be refused, and refused outright when it lacks its scope.
+            let (mut region, mut department, mut division) = (region, department, division);
+            let staff_roles = roles.iter().any(|r| r != "applicant");
+            match (staff_roles, pledgeflow::window::registry::staff(&db, &subject).await?) {
+                (true, Some(member)) => {
+                    region = region.or(Some(member.region));
+                    department = department.or(member.department);
+                    division = division.or(member.division);
+                }
+                (true, None) => {
+                    for role in &roles {
+                        let need: &[(&str, bool)] = match role.as_str() {
+                            "window" | "approver" | "department_head" => &[("--department", department.is_some())],
+                            "division_admin" | "inspector" => &[("--department", department.is_some()), ("--division", division.is_some())],
+                            "supervisor" | "regional_admin" => &[("--region", region.is_some())],
+                            _ => &[],
+                        };
+                        let missing: Vec<&str> = need.iter().filter(|(_, given)| !given).map(|(flag, _)| *flag).collect();
+                        anyhow::ensure!(
+                            missing.is_empty(),
+                            "--role {role} needs {} (or a --subject the staff registry knows): its token would see nothing",
+                            missing.join(" and ")
+                        );
+                    }
+                    eprintln!("warning: {subject:?} is not in the staff registry: every request with this token is refused STAFF_NOT_REGISTERED until `pledgeflow staff --id {subject} …` registers it");
+                }
+                (false, _) => anyhow::ensure!(uscc.is_some(), "--role applicant needs --uscc: its token would see nothing"),
+            }
             let now = chrono::Utc::now();
             let keys = pledgeflow::auth::keys(&db, &config.tokens()).await?;
             let mut claims = pledgeflow::auth::Claims::new(&subject, roles, now, chrono::Duration::hours(hours));
@@ -274,10 +346,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             println!("migrations applied to {}", pledgeflow::config::redact(&config.database_url));
         }
         Command::CheckWorkflows { dir } => {
-            let dir = dir.unwrap_or(config.workflows_dir);
-            return Ok(match workflow::load_dir(&dir) {
+            let source = dir.map_or_else(|| config.workflows(), pledgeflow::shipped::Source::Folder);
+            let templates = config.templates();
+            return Ok(match workflow::load(&source) {
                 Ok(loaded) => {
-                    let template_problems = match pledgeflow::delivery::templates::Templates::load(&config.templates_dir) {
+                    let template_problems = match pledgeflow::delivery::templates::Templates::load(&templates) {
                         Ok(t) => t.missing_for(&loaded.workflows),
                         Err(problems) => problems,
                     };
@@ -285,7 +358,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                         for p in &template_problems {
                             println!("{p}");
                         }
-                        println!("{} template problem(s) found in {}", template_problems.len(), config.templates_dir.display());
+                        println!("{} template problem(s) found in {}", template_problems.len(), templates.describe());
                         return Ok(ExitCode::FAILURE);
                     }
                     let defs: Vec<String> = loaded.workflows.all().map(|d| format!("{} v{}", d.name, d.version)).collect();
@@ -295,6 +368,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                         .map(|y| if loaded.calendar.is_provisional_year(y) { format!("{y} (provisional: statutory holidays only)") } else { y.to_string() })
                         .collect();
                     println!("ok: {} definition(s): {}; calendar years: {}", defs.len(), defs.join(", "), years.join(", "));
+                    println!("definitions, policy and calendars from {}; message templates from {}", source.describe(), templates.describe());
                     println!("events people fire, and the act each is taken through:");
                     for line in loaded.workflows.policy().describe() {
                         println!("  {line}");
@@ -339,24 +413,29 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let c = pledgeflow::trail::write_checkpoint(&db, &keys, &path, chrono::Utc::now(), full).await?;
             println!("checkpoint of {} instance(s) ({} head(s)) appended to {}", c.instances, c.heads.len(), path.display());
         }
-        Command::Bench { cases, plain_commits, clients } => {
+        Command::Bench { cases, plain_commits, clients, guard } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
+            bench::claim_database(&engine.db, guard.force).await?;
             bench::run(engine, bench::BenchOptions { cases, plain_commits, clients }).await?;
         }
-        Command::BenchStats { cases } => {
+        Command::BenchStats { cases, guard } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
+            bench::claim_database(&engine.db, guard.force).await?;
             bench::run_stats(engine, cases).await?;
         }
-        Command::BenchTimers { pending, due, event } => {
+        Command::BenchTimers { pending, due, event, guard } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
+            bench::claim_database(&engine.db, guard.force).await?;
             bench::run_timers(engine, pending, due, &event).await?;
         }
-        Command::BenchSearch { cases, runs } => {
+        Command::BenchSearch { cases, runs, guard } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
+            bench::claim_database(&engine.db, guard.force).await?;
             pledgeflow::search_bench::run(engine, &config, pledgeflow::search_bench::SearchOptions { cases, runs }).await?;
         }
-        Command::BenchLoad { cases, clients, flows, rate, seconds } => {
+        Command::BenchLoad { cases, clients, flows, rate, seconds, guard } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
+            bench::claim_database(&engine.db, guard.force).await?;
             pledgeflow::load_bench::run(engine, &config, pledgeflow::load_bench::LoadOptions { cases, clients, flows, rate, seconds }).await?;
         }
     }

@@ -268,6 +268,8 @@ struct AppState {
 pub const MAX_DEPTH: usize = 15;
 /// Most expensive query accepted (each field costs 1; lists are bounded by their page size).
 pub const MAX_COMPLEXITY: usize = 2_000;
+/// The header naming each request, set on every response.
+pub const REQUEST_ID: &str = "x-request-id";
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
@@ -293,7 +295,11 @@ pub fn router(services: Services, config: &crate::config::Config) -> Router {
         // pauses between its pieces (a body trickled faster is still cut by the former).
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_timeout))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
-        .layer(axum::middleware::map_response(http::timeout_as_json));
+        .layer(axum::middleware::map_response(http::timeout_as_json))
+        // Every response names its request (the caller's own id kept, else a new one), so an
+        // error can be quoted to support and found in the log.
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid));
     if cors_origins.is_empty() {
         return router;
     }
@@ -303,7 +309,8 @@ pub fn router(services: Services, config: &crate::config::Config) -> Router {
         tower_http::cors::CorsLayer::new()
             .allow_origin(origins)
             .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-            .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE, axum::http::header::ACCEPT]),
+            .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE, axum::http::header::ACCEPT])
+            .expose_headers([axum::http::HeaderName::from_static(REQUEST_ID)]),
     )
 }
 
@@ -319,9 +326,10 @@ async fn execute(
     if let Some(refusal) = http::introspection_refused(state.graphiql, &caller, &request) {
         return http::respond(media, refusal);
     }
+    let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
     let span = tracing::info_span!(
         "graphql",
-        request_id = %uuid::Uuid::now_v7(),
+        request_id = %request_id,
         operation = request.operation_name.as_deref().unwrap_or("-"),
         actor = caller.0.as_ref().ok().and_then(|c| c.as_ref()).map_or("-", |c| c.sub.as_str()),
         case = case_of(&request).as_deref().unwrap_or("-"),
@@ -335,6 +343,10 @@ async fn execute(
     };
     access::code_coercion_errors(&query, &variables, &mut response.errors);
     access::code_request_errors(&mut response.errors);
+    // An internal error says nothing of its cause to the caller; the request id finds it in the log.
+    for e in response.errors.iter_mut().filter(|e| e.extensions.as_ref().and_then(|x| x.get("code")).is_some_and(|c| *c == async_graphql::Value::from("INTERNAL"))) {
+        e.extensions.get_or_insert_with(Default::default).set("requestId", request_id.clone());
+    }
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
     metrics::counter!(crate::telemetry::REQUESTS, "outcome" => outcome).increment(1);
     metrics::histogram!(crate::telemetry::REQUEST_SECONDS).record(started.elapsed().as_secs_f64());

@@ -46,7 +46,8 @@ impl Channels {
     /// Loads the templates (refusing any the definitions in `set` need but lack) and sets up
     /// the transports; inside the Tokio runtime.
     pub fn from_config(config: &Config, set: &crate::workflow::WorkflowSet) -> anyhow::Result<Self> {
-        let problems = match Templates::load(&config.templates_dir) {
+        let source = config.templates();
+        let problems = match Templates::load(&source) {
             Ok(t) => match t.missing_for(set) {
                 missing if missing.is_empty() => Ok(t),
                 missing => Err(missing),
@@ -54,7 +55,7 @@ impl Channels {
             Err(p) => Err(p),
         };
         let templates = problems
-            .map_err(|p| anyhow::anyhow!("message templates in {} have {} problem(s):\n{}", config.templates_dir.display(), p.len(), p.join("\n")))?;
+            .map_err(|p| anyhow::anyhow!("message templates in {} have {} problem(s):\n{}", source.describe(), p.len(), p.join("\n")))?;
         let mailer = email::Mailer::new(
             config.mail_url.as_deref(),
             config.data_dir.join("mail"),

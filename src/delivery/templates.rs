@@ -2,7 +2,7 @@
 //! HTML bodies, and optionally the calendar entry a reminder carries) and `sms/<topic>.txt`.
 //! Jinja syntax (minijinja); HTML bodies are auto-escaped.
 
-use std::{collections::BTreeMap, path::Path};
+use std::collections::BTreeMap;
 
 use minijinja::Environment;
 use serde::Deserialize;
@@ -60,33 +60,26 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Loads and compiles every template under `dir`; every problem as `file: message`.
-    pub fn load(dir: &Path) -> Result<Self, Vec<String>> {
+    /// Loads and compiles every template of `source` (a folder, or the built-in set); every
+    /// problem as `file: message`.
+    pub fn load(source: &crate::shipped::Source) -> Result<Self, Vec<String>> {
         let mut env: Environment<'static> = crate::templating::environment();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
         let mut problems = Vec::new();
         let mut calendars = BTreeMap::new();
         let mut sms = Vec::new();
         for (sub, ext) in [("email", "toml"), ("sms", "txt")] {
-            let folder = dir.join(sub);
-            let entries = match std::fs::read_dir(&folder) {
-                Ok(e) => e,
-                Err(e) => {
-                    problems.push(format!("{}: {e}", folder.display()));
+            let files = match source.files(sub, ext) {
+                Ok(files) => files,
+                Err(u) => {
+                    problems.push(format!("{}: {}", u.place, u.reason));
                     continue;
                 }
             };
-            let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-            paths.sort();
-            for path in paths.into_iter().filter(|p| p.extension().is_some_and(|x| x == ext)) {
+            for file in files {
+                let path = std::path::Path::new(&file.name);
                 let topic = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-                let text = match std::fs::read_to_string(&path) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        problems.push(format!("{}: {e}", path.display()));
-                        continue;
-                    }
-                };
+                let text = file.text.clone();
                 // (template name, source) pairs to compile once the file is understood.
                 let mut sources = Vec::new();
                 if sub == "sms" {

@@ -102,20 +102,17 @@ pub struct WorkingCalendar {
 impl WorkingCalendar {
     /// Loads every `*.toml` in `dir`; a year given twice is an error.
     pub fn load_dir(dir: &Path) -> Result<Self, CalendarError> {
+        let files = crate::shipped::Source::Folder(dir.to_path_buf())
+            .files("", "toml")
+            .map_err(|u| CalendarError::Malformed { file: u.place, line: None, message: u.reason })?;
+        Self::from_files(&files)
+    }
+
+    /// The calendar of these files' years, in order.
+    pub fn from_files(files: &[crate::shipped::File]) -> Result<Self, CalendarError> {
         let mut cal = Self::default();
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| CalendarError::Malformed { file: dir.display().to_string(), line: None, message: e.to_string() })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        files.sort();
-        for path in files {
-            let text = std::fs::read_to_string(&path).map_err(|e| CalendarError::Malformed {
-                file: path.display().to_string(),
-                line: None,
-                message: e.to_string(),
-            })?;
-            cal.add_toml(&path.display().to_string(), &text)?;
+        for f in files {
+            cal.add_toml(&f.name, &f.text)?;
         }
         Ok(cal)
     }

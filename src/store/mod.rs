@@ -33,8 +33,16 @@ use sea_orm::{
 
 pub use instances::{FireResult, InstanceRecord, StoreError, Workflows};
 
+/// How long a database that does not answer is waited for before it is reported.
+pub const REACH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Opens a pool. On SQLite the file is created if missing, in WAL mode with a busy timeout.
+/// A PostgreSQL server that cannot be reached is reported within `REACH_TIMEOUT`, naming the
+/// host and the cause (the pool alone waits out its acquire timeout, then says only that).
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    if url.starts_with("postgres") {
+        reach_postgres(url).await?;
+    }
     let mut opts = ConnectOptions::new(url.to_string());
     opts.max_connections(max_connections)
         .min_connections(1)
@@ -50,6 +58,21 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         });
     }
     Database::connect(opts).await
+}
+
+async fn reach_postgres(url: &str) -> Result<(), DbErr> {
+    use sea_orm::sqlx::{postgres::PgConnectOptions, Connection, PgConnection};
+    let refuse = DbErr::Custom;
+    let opts: PgConnectOptions = url.parse().map_err(|e| refuse(format!("{}: {e}", crate::config::redact(url))))?;
+    let place = format!("{}:{}/{}", opts.get_host(), opts.get_port(), opts.get_database().unwrap_or_default());
+    match tokio::time::timeout(REACH_TIMEOUT, PgConnection::connect_with(&opts)).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(refuse(format!("cannot connect to PostgreSQL at {place}: {e}"))),
+        Err(_) => Err(refuse(format!("no answer from PostgreSQL at {place} within {} s", REACH_TIMEOUT.as_secs()))),
+    }
 }
 
 /// Applies pending migrations. On PostgreSQL, under a transaction-scoped advisory lock, so

@@ -16,6 +16,7 @@ pub use engine::{Actor, Outcome, TimeEnv, TransitionError, Via};
 pub use policy::EventPolicy;
 
 use crate::domain::calendar::WorkingCalendar;
+use crate::shipped::Source;
 
 /// Every definition the engine can run, by name and version. The newest version of a name is
 /// used for new instances; older ones stay for the instances pinned to them.
@@ -63,7 +64,7 @@ impl WorkflowSet {
     }
 }
 
-/// What `check-workflows` and `serve` load from a workflows folder.
+/// What `check-workflows` and `serve` load from a workflows folder or the built-in set.
 pub struct Loaded {
     pub workflows: WorkflowSet,
     pub calendar: WorkingCalendar,
@@ -72,31 +73,30 @@ pub struct Loaded {
 /// Loads and checks every `*.toml` in `dir` and the calendars in `dir/calendars`, returning
 /// every problem found in any file.
 pub fn load_dir(dir: &Path) -> Result<Loaded, Vec<Problem>> {
+    load(&Source::Folder(dir.to_path_buf()))
+}
+
+/// Loads and checks the definitions, the event policy and the calendars of `source` (a folder,
+/// or the set built into the binary), returning every problem found in any file.
+pub fn load(source: &Source) -> Result<Loaded, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut defs = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            return Err(vec![Problem { file: dir.display().to_string(), line: None, place: "folder".into(), message: e.to_string() }])
-        }
+    let unreadable = |u: crate::shipped::Unreadable, place: &str| Problem { file: u.place, line: None, place: place.into(), message: u.reason };
+    let files = match source.files("", "toml") {
+        Ok(files) => files,
+        Err(u) => return Err(vec![unreadable(u, "folder")]),
     };
-    let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
-    files.sort();
-    for path in files {
-        let file = path.display().to_string();
-        match std::fs::read_to_string(&path) {
-            Err(e) => problems.push(Problem { file, line: None, place: "file".into(), message: e.to_string() }),
-            Ok(text) => match parse_definition(&file, &text) {
-                Ok(def) => defs.push((file, def)),
-                Err(mut found) => problems.append(&mut found),
-            },
+    for file in files {
+        match parse_definition(&file.name, &file.text) {
+            Ok(def) => defs.push((file.name, def)),
+            Err(mut found) => problems.append(&mut found),
         }
     }
     if defs.is_empty() && problems.is_empty() {
-        problems.push(Problem { file: dir.display().to_string(), line: None, place: "folder".into(), message: "no workflow definitions (*.toml) found".into() });
+        problems.push(Problem { file: source.name_of(""), line: None, place: "folder".into(), message: "no workflow definitions (*.toml) found".into() });
     }
     problems.extend(definition::check_set(&defs));
-    let policy = match EventPolicy::load_dir(dir) {
+    let policy = match EventPolicy::load(source) {
         Ok(policy) => {
             let people: Vec<policy::PeopleEvents> = defs
                 .iter()
@@ -106,7 +106,7 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, Vec<Problem>> {
                     events: d.transitions.iter().filter(|t| t.roles.iter().any(|r| r != "system")).map(|t| t.on.as_str()).collect(),
                 })
                 .collect();
-            problems.extend(policy.check(&dir.join(policy::FILE).display().to_string(), &people));
+            problems.extend(policy.check(&source.name_of(policy::FILE), &people));
             policy
         }
         Err(found) => {
@@ -114,14 +114,20 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, Vec<Problem>> {
             EventPolicy::default()
         }
     };
-    let calendar = WorkingCalendar::load_dir(&dir.join("calendars")).map(WorkingCalendar::with_provisional_next_year).unwrap_or_else(|e| {
-        let problem = match e {
-            crate::domain::calendar::CalendarError::Malformed { file, line, message } => Problem { file, line, place: "calendar".into(), message },
-            e => Problem { file: dir.join("calendars").display().to_string(), line: None, place: "calendar".into(), message: e.to_string() },
-        };
-        problems.push(problem);
-        WorkingCalendar::default()
-    });
+    let calendar = source
+        .sub("calendars")
+        .files("toml")
+        .map_err(|u| crate::domain::calendar::CalendarError::Malformed { file: u.place, line: None, message: u.reason })
+        .and_then(|files| WorkingCalendar::from_files(&files))
+        .map(WorkingCalendar::with_provisional_next_year)
+        .unwrap_or_else(|e| {
+            let problem = match e {
+                crate::domain::calendar::CalendarError::Malformed { file, line, message } => Problem { file, line, place: "calendar".into(), message },
+                e => Problem { file: source.name_of("calendars"), line: None, place: "calendar".into(), message: e.to_string() },
+            };
+            problems.push(problem);
+            WorkingCalendar::default()
+        });
     if problems.is_empty() {
         let mut workflows = WorkflowSet::with_policy(policy);
         for (_, d) in defs {

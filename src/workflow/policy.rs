@@ -7,7 +7,6 @@
 //! checks and builds its payload itself.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -196,13 +195,11 @@ struct Rule {
 
 impl EventPolicy {
     /// Reads `dir/policy/events.toml`.
-    pub fn load_dir(dir: &Path) -> Result<Self, Vec<Problem>> {
-        let path = dir.join(FILE);
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            vec![Problem { file: file.clone(), line: None, place: "file".into(), message: format!("the event policy cannot be read: {e}") }]
+    pub fn load(source: &crate::shipped::Source) -> Result<Self, Vec<Problem>> {
+        let file = source.file(FILE).map_err(|u| {
+            vec![Problem { file: u.place, line: None, place: "file".into(), message: format!("the event policy cannot be read: {}", u.reason) }]
         })?;
-        Self::parse(&file, &text)
+        Self::parse(&file.name, &file.text)
     }
 
     pub fn parse(file: &str, text: &str) -> Result<Self, Vec<Problem>> {

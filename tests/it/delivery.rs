@@ -24,7 +24,7 @@ fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
 
 fn config(smtp: Option<&SmtpServer>, data_dir: &Path, max_attempts: u32) -> Config {
     Config {
-        templates_dir: repo().join("templates"),
+        templates_dir: Some(repo().join("templates")),
         data_dir: data_dir.to_path_buf(),
         mail_url: smtp.map(SmtpServer::url),
         outbox_max_attempts: max_attempts,
@@ -328,7 +328,7 @@ async fn the_morning_digest_runs_once_per_day_however_many_processes_try() {
 #[test]
 fn a_reminder_says_the_real_day_of_its_deadline() {
     use pledgeflow::delivery::{message, templates::Templates};
-    let templates = Templates::load(&crate::helpers::repo().join("templates")).unwrap();
+    let templates = Templates::load(&pledgeflow::shipped::Source::Folder(crate::helpers::repo().join("templates"))).unwrap();
     let tz = chrono_tz::Asia::Shanghai;
     let local = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
     let due = local("2026-02-24T17:30:00+08:00");

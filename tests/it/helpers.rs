@@ -65,7 +65,7 @@ pub async fn backends() -> Vec<TestDb> {
 }
 
 pub fn config_for(db: &TestDb, workflows_dir: PathBuf) -> Config {
-    Config { database_url: db.url.clone(), workflows_dir, listen: "127.0.0.1:0".parse().unwrap(), ..Config::default() }
+    Config { database_url: db.url.clone(), workflows_dir: Some(workflows_dir), listen: "127.0.0.1:0".parse().unwrap(), ..Config::default() }
 }
 
 pub async fn engine_with(db: &TestDb, workflows_dir: PathBuf, clock: &ManualClock) -> Engine {
@@ -105,7 +105,7 @@ pub struct Api {
 
 impl Api {
     pub fn new(engine: Engine, data: &std::path::Path) -> Self {
-        let config = Config { templates_dir: repo().join("templates"), data_dir: data.to_path_buf(), ..Config::default() };
+        let config = Config { templates_dir: Some(repo().join("templates")), data_dir: data.to_path_buf(), ..Config::default() };
         let channels = pledgeflow::delivery::Channels::from_config(&config, &engine.workflows.set).unwrap();
         let outbox = pledgeflow::delivery::Outbox::new(engine.clone(), Arc::new(channels), &config);
         let services = pledgeflow::api::Services {

@@ -982,3 +982,29 @@ async fn a_terminated_server_finishes_releases_its_claims_and_exits_cleanly() {
     let claimed_messages = entities::outbox::Entity::find().filter(entities::outbox::Column::ClaimedBy.is_not_null()).filter(entities::outbox::Column::Status.eq("pending")).count(&db).await.unwrap();
     assert_eq!((claimed_timers, claimed_messages), (0, 0));
 }
+
+#[tokio::test]
+async fn every_response_names_its_request_and_an_internal_error_quotes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base, url) = start(dir.path(), &[]).await;
+    let http = reqwest::Client::new();
+    for path in ["/healthz", "/readyz", "/metrics", "/nothing", "/console/app.js", "/graphql?query=%7B__typename%7D"] {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        let id = r.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_string());
+        assert!(id.as_deref().is_some_and(|id| id.len() >= 32), "{path}: {id:?}");
+    }
+    // The caller's own id is kept, so a proxy's id follows the request through.
+    let r = http.get(format!("{base}/healthz")).header("x-request-id", "support-42").send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "support-42");
+    // The store broken under the server: the error says nothing of the cause, and quotes the id.
+    let db = store::connect(&url, 1).await.unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(&db, "DROP TABLE inspection_draws").await.unwrap();
+    let supervisor = token(&url, "supervisor");
+    let r = http.post(format!("{base}/graphql")).bearer_auth(&supervisor).json(&json!({"query": "{ inspectionDraws(first: 5) { id } }"})).send().await.unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(code(&body), "INTERNAL", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["requestId"], json!(id), "{body}");
+    assert!(!body.to_string().contains("inspection_draws"), "no cause leaks: {body}");
+    server.stop();
+}

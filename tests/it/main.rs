@@ -8,6 +8,7 @@ mod authz;
 mod bounded_templates;
 mod bundle;
 mod check_workflows;
+mod cli;
 mod crash;
 mod engine_store;
 mod enterprise;
