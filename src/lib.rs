@@ -14,6 +14,7 @@ pub mod load_bench;
 pub mod search_bench;
 pub mod clock;
 pub mod config;
+pub mod backup;
 pub mod console;
 pub mod shipped;
 pub mod delivery;

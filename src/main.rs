@@ -85,6 +85,21 @@ enum Command {
     },
     /// Check every workflow definition and calendar in DIR (default: the configured folder).
     CheckWorkflows { dir: Option<PathBuf> },
+    /// Back up a running installation into a new folder: on SQLite the database as one
+    /// consistent file, taken while the server writes; with it the signing and audit keys and
+    /// the audit checkpoints (on PostgreSQL the keys alone: the database by pg_dump).
+    Backup {
+        /// The folder to create.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup to where this configuration keeps the database and keys (a fresh
+    /// place: nothing is overwritten).
+    Restore {
+        /// The backup folder.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Write the GraphQL schema (SDL) to a file.
     ExportSchema {
         #[arg(long, default_value = "graphql/schema.graphql")]
@@ -383,6 +398,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     ExitCode::FAILURE
                 }
             });
+        }
+        Command::Backup { to } => {
+            let taken = pledgeflow::backup::take(&config, &to).await?;
+            match &taken.database {
+                Some(db) => println!("database backed up to {}", db.display()),
+                None => println!("the database is PostgreSQL: back it up with pg_dump or WAL archiving (docs/deploy.md); keys copied"),
+            }
+            for f in &taken.files {
+                println!("  {}", f.display());
+            }
+        }
+        Command::Restore { from } => {
+            for f in pledgeflow::backup::restore(&config, &from)? {
+                println!("restored {}", f.display());
+            }
         }
         Command::ExportSchema { out } => {
             std::fs::write(&out, pledgeflow::api::sdl())?;

@@ -4,6 +4,7 @@
 mod acts;
 mod api;
 mod audit_chain;
+mod backup;
 mod authz;
 mod bounded_templates;
 mod bundle;
