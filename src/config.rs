@@ -55,6 +55,7 @@ struct RawConfig {
     audit_checkpoint_file: Option<PathBuf>,
     audit_checkpoint_schedule: String,
     cors_origins: Vec<String>,
+    trusted_proxies: Vec<String>,
     office: Office,
     contacts: BTreeMap<String, String>,
     webhooks: BTreeMap<String, WebhookEndpoint>,
@@ -152,6 +153,7 @@ impl Default for RawConfig {
             audit_checkpoint_file: None,
             audit_checkpoint_schedule: "0 0 * * * *".into(),
             cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             office: Office::default(),
             contacts: BTreeMap::new(),
             webhooks: BTreeMap::new(),
@@ -247,6 +249,9 @@ pub struct Config {
     pub audit_checkpoint_schedule: cron::Schedule,
     /// Browser origins allowed to call the API (CORS); empty allows none.
     pub cors_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges): behind
+    /// one, the client is the nearest address before it that is not itself a trusted proxy.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub office: Office,
     /// Addresses of staff recipients by the name effects use (`department`, `supervisors`, …),
     /// until the organisation is kept in the database.
@@ -322,7 +327,7 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 47] = [
+const ENV_KEYS: [&str; 48] = [
     "demo_login",
     "oidc_client_id",
     "oidc_scope",
@@ -348,6 +353,7 @@ const ENV_KEYS: [&str; 47] = [
     "jwt_max_lifetime_hours",
     "key_file",
     "cors_origins",
+    "trusted_proxies",
     "sweep_schedule",
     "digest_schedule",
     "housekeeping_schedule",
@@ -467,6 +473,11 @@ impl RawConfig {
         if let (Some(client), None) = (&self.oidc_client_id, &self.jwt_issuer) {
             return Err(invalid("PLEDGEFLOW_OIDC_CLIENT_ID", client, "needs PLEDGEFLOW_JWT_ISSUER (the identity provider) and its key set"));
         }
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|p| p.parse::<ipnet::IpNet>().or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| invalid("PLEDGEFLOW_TRUSTED_PROXIES", p, "expected addresses or CIDR ranges like 127.0.0.1 or 10.0.0.0/8")))
+            .collect::<Result<Vec<_>, _>>()?;
         for origin in &self.cors_origins {
             if origin.parse::<axum::http::HeaderValue>().is_err() || !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 return Err(invalid("PLEDGEFLOW_CORS_ORIGINS", origin, "expected origins like https://zwfw.example.gov.cn"));
@@ -515,6 +526,7 @@ impl RawConfig {
                 h => return Err(invalid("jwt_max_lifetime_hours", &h.to_string(), "between 1 and 8760 (a year)")),
             },
             cors_origins: self.cors_origins,
+            trusted_proxies,
             office: self.office,
             contacts: self.contacts,
             webhooks: self.webhooks,

@@ -296,6 +296,7 @@ pub fn router(services: Services, config: &crate::config::Config) -> Router {
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_timeout))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
         .layer(axum::middleware::map_response(http::timeout_as_json))
+        .layer(axum::Extension(public::TrustedProxies(std::sync::Arc::new(config.trusted_proxies.clone()))))
         // Every response names its request (the caller's own id kept, else a new one), so an
         // error can be quoted to support and found in the log.
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())

@@ -187,10 +187,70 @@ impl PublicQuery {
     }
 }
 
+/// The reverse proxies whose `X-Forwarded-For` is believed (`PLEDGEFLOW_TRUSTED_PROXIES`).
+#[derive(Clone, Default)]
+pub struct TrustedProxies(pub std::sync::Arc<Vec<ipnet::IpNet>>);
+
+impl TrustedProxies {
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client behind `peer`: the peer itself unless it is a trusted proxy; then, walking
+    /// `X-Forwarded-For` from the nearest hop back, the first address that is not a trusted
+    /// proxy (anything further back was written by the client and proves nothing).
+    pub fn client(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let hops: Vec<&str> = forwarded_for.iter().flat_map(|v| v.split(',')).map(str::trim).collect();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) => {
+                    client = ip;
+                    if !self.trusts(ip) {
+                        break;
+                    }
+                }
+                // A hop that is no address: stop at the last good one.
+                Err(_) => break,
+            }
+        }
+        client
+    }
+}
+
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(ClientAddr(info.map(|c| c.0.ip())))
+        let Some(peer) = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()) else {
+            return Ok(ClientAddr(None));
+        };
+        let trusted = parts.extensions.get::<TrustedProxies>().cloned().unwrap_or_default();
+        let forwarded: Vec<&str> = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        Ok(ClientAddr(Some(trusted.client(peer, &forwarded))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_from_trusted_proxies_only() {
+        let trusted = TrustedProxies(std::sync::Arc::new(vec!["127.0.0.1/32".parse().unwrap(), "10.0.0.0/8".parse().unwrap()]));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Straight from a client: its own header is ignored.
+        assert_eq!(trusted.client(ip("203.0.113.9"), &["1.2.3.4"]), ip("203.0.113.9"));
+        // Through the proxy: the address the proxy saw.
+        assert_eq!(trusted.client(ip("127.0.0.1"), &["198.51.100.7"]), ip("198.51.100.7"));
+        // A client forging hops before the proxy's: the nearest untrusted one counts.
+        assert_eq!(trusted.client(ip("127.0.0.1"), &["1.1.1.1, 198.51.100.7", "10.1.2.3"]), ip("198.51.100.7"));
+        // No header, or nonsense: the proxy itself.
+        assert_eq!(trusted.client(ip("127.0.0.1"), &[]), ip("127.0.0.1"));
+        assert_eq!(trusted.client(ip("127.0.0.1"), &["unknown"]), ip("127.0.0.1"));
+        // Nothing trusted: never believed.
+        assert_eq!(TrustedProxies::default().client(ip("127.0.0.1"), &["198.51.100.7"]), ip("127.0.0.1"));
     }
 }

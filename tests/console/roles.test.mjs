@@ -139,6 +139,13 @@ test('the assigned inspector records a finding per condition and feeds the resul
     const task = await state();
     assert.equal(task.state, 'closed_kept');
     assert.equal(task.context.inspection.findings.length, conditions);
+    // The case hears of it through its own event, a moment later: the commitment is kept.
+    const parent = async () => (await gqlAs(server.base, token, 'query($id: ID!) { workflowInstance(id: $id) { parentId } }', { id: assignedTask })).workflowInstance.parentId;
+    const caseOf = await parent();
+    const window01 = await demoToken(server.base, { staff: 'window-01' });
+    const caseState = async () => (await gqlAs(server.base, window01, 'query($id: ID!) { workflowInstance(id: $id) { state } }', { id: caseOf })).workflowInstance.state;
+    for (let i = 0; i < 100 && (await caseState()) !== 'closed'; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await caseState(), 'closed', 'the case is closed as kept');
   });
 });
 
