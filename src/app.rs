@@ -13,6 +13,14 @@ use crate::runtime::Engine;
 use crate::store::{self, Workflows};
 use crate::workflow::{self, TimeEnv};
 
+/// From 1 October, next year's official calendar should be on file: until it is, deadlines
+/// counted into that year are provisional.
+pub fn warn_of_missing_year(calendar: &crate::domain::calendar::SharedCalendar, now: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) {
+    if let Some(year) = crate::domain::calendar::next_year_missing(&calendar.get(), now.with_timezone(&tz).date_naive()) {
+        tracing::warn!(year, "the official holiday calendar for {year} is not on file: deadlines counted into it are provisional; import the State Council's notice with `pledgeflow calendar import FILE`");
+    }
+}
+
 /// Loads and checks the definitions, connects, migrates and deploys them. Refuses to go on
 /// when any definition has a problem.
 pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Engine> {
@@ -36,7 +44,12 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     if !unserved.is_empty() {
         anyhow::bail!("workflow definitions name effects no module serves:\n{}", unserved.join("\n"));
     }
-    let workflows = Workflows { set, env: TimeEnv { calendar: loaded.calendar, tz: config.timezone }, credit: config.credit.clone(), returns: config.return_rule.clone(), audit, effects };
+    // The shipped (or configured) calendar files with the years imported into the database.
+    let shipped = source.sub("calendars").files("toml").map_err(|u| anyhow::anyhow!("{}: {}", u.place, u.reason))?;
+    let calendar = crate::domain::calendar::SharedCalendar::new(shipped)?;
+    store::calendar_files::refresh(&db, &calendar).await?;
+    warn_of_missing_year(&calendar, clock.now(), config.timezone);
+    let workflows = Workflows { set, env: TimeEnv { calendar, tz: config.timezone }, credit: config.credit.clone(), returns: config.return_rule.clone(), audit, effects };
     let confirmed = store::provisional::confirm(&db, &workflows, clock.now()).await.context("recomputing provisional deadlines")?;
     if confirmed != Default::default() {
         tracing::info!(extended = confirmed.extended, kept = confirmed.kept, still_provisional = confirmed.still_provisional, "provisional deadlines checked against the calendar on file");

@@ -117,7 +117,7 @@ impl Jobs {
     pub async fn upcoming(&self, now: DateTime<Utc>) -> Result<Vec<Upcoming>, DbErr> {
         let env = &self.outbox.engine.workflows.env;
         let today = now.with_timezone(&env.tz).date_naive();
-        let horizon_day = env.calendar.add_working_days(today, 1).unwrap_or(today + Duration::days(1));
+        let horizon_day = env.calendar.get().add_working_days(today, 1).unwrap_or(today + Duration::days(1));
         let horizon = crate::domain::calendar::local_instant(horizon_day.succ_opt().unwrap_or(horizon_day), NaiveTime::MIN, env.tz).unwrap_or(now);
         let db = &self.outbox.engine.db;
         let rows = db
@@ -133,6 +133,7 @@ impl Jobs {
     }
 
     async fn digest(&self, now: DateTime<Utc>) -> Result<String, JobError> {
+        crate::app::warn_of_missing_year(&self.outbox.engine.workflows.env.calendar, now, self.outbox.engine.workflows.env.tz);
         let channels = &self.outbox.channels;
         let Some(list) = channels.contacts.get("digest").or_else(|| channels.contacts.get("department")) else {
             tracing::warn!("no contacts.digest (or contacts.department) configured: the morning digest goes nowhere");
@@ -141,7 +142,7 @@ impl Jobs {
         let tz = self.outbox.engine.workflows.env.tz;
         // Cron cannot say "working days" (holidays, 调休 Saturdays): the calendar decides.
         let today = now.with_timezone(&tz).date_naive();
-        if !self.outbox.engine.workflows.env.calendar.is_working_day(today).unwrap_or(true) {
+        if !self.outbox.engine.workflows.env.calendar.get().is_working_day(today).unwrap_or(true) {
             return Ok(format!("skipped: {today} is not a working day"));
         }
         let upcoming = self.upcoming(now).await?;

@@ -100,6 +100,11 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// The working-day calendar: import the State Council's notice for a year.
+    Calendar {
+        #[command(subcommand)]
+        command: CalendarCommand,
+    },
     /// Write the GraphQL schema (SDL) to a file.
     ExportSchema {
         #[arg(long, default_value = "graphql/schema.graphql")]
@@ -183,6 +188,14 @@ struct BenchGuard {
     /// Run even on a database that holds data no bench seeded (never a production one).
     #[arg(long)]
     force: bool,
+}
+
+#[derive(Subcommand)]
+enum CalendarCommand {
+    /// Import a calendar file (one `[years.YYYY]` table per year, as in
+    /// workflows/calendars/cn-official.toml) into the database: every running server puts it in
+    /// force at its next sweep and recounts the provisional deadlines over it, without a restart.
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -413,6 +426,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             for f in pledgeflow::backup::restore(&config, &from)? {
                 println!("restored {}", f.display());
             }
+        }
+        Command::Calendar { command: CalendarCommand::Import { file } } => {
+            let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let name = file.file_name().and_then(|n| n.to_str()).ok_or_else(|| anyhow::anyhow!("{}: no file name", file.display()))?.to_string();
+            let db = store::connect(&config.database_url, 1).await?;
+            store::migrate(&db).await?;
+            // Checked as the servers will read it: with the shipped years and those imported before.
+            let source = config.workflows();
+            let shipped = source.sub("calendars").files("toml").map_err(|u| anyhow::anyhow!("{}: {}", u.place, u.reason))?;
+            let calendar = pledgeflow::domain::calendar::SharedCalendar::new(shipped)?;
+            let mut files: Vec<_> = store::calendar_files::imported(&db).await?.into_iter().filter(|f| !f.name.ends_with(&format!("/{name}"))).collect();
+            files.push(pledgeflow::shipped::File { name: file.display().to_string(), text: text.clone() });
+            let next = calendar.with_imported(&files)?;
+            store::calendar_files::put(&db, &name, &text, chrono::Utc::now()).await?;
+            let years: Vec<String> = next.years().map(|y| if next.is_provisional_year(y) { format!("{y} (provisional)") } else { y.to_string() }).collect();
+            println!("imported {name}: calendar years {}; running servers put it in force at their next sweep and recount provisional deadlines", years.join(", "));
         }
         Command::ExportSchema { out } => {
             std::fs::write(&out, pledgeflow::api::sdl())?;

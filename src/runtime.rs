@@ -68,6 +68,20 @@ impl Engine {
 
     /// Fires every timer due now, as `worker`.
     pub async fn sweep(&self, worker: &str) -> Result<timers::SweepReport, StoreError> {
+        self.put_imported_calendar_in_force().await;
         timers::sweep(&self.db, &self.workflows, worker, self.now(), 200).await
+    }
+
+    /// A calendar year imported since the last sweep is put in force, and the deadlines counted
+    /// provisionally over it recounted, before any timer fires on the old count.
+    async fn put_imported_calendar_in_force(&self) {
+        match crate::store::calendar_files::refresh(&self.db, &self.workflows.env.calendar).await {
+            Ok(true) => match crate::store::provisional::confirm(&self.db, &self.workflows, self.now()).await {
+                Ok(r) => tracing::info!(extended = r.extended, kept = r.kept, still_provisional = r.still_provisional, "provisional deadlines recounted on the imported calendar"),
+                Err(e) => tracing::error!(error = %e, "provisional deadlines could not be recounted; retried at the next start"),
+            },
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "the imported calendar could not be read; the calendar in force stays"),
+        }
     }
 }

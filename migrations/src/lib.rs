@@ -25,6 +25,7 @@ mod m20261203_000016_item_reexamination;
 mod m20261203_000017_name_search;
 mod m20261203_000018_enterprise_file;
 mod m20261203_000019_case_notices;
+mod m20261204_000020_calendar_files;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000017_name_search::Migration),
             Box::new(m20261203_000018_enterprise_file::Migration),
             Box::new(m20261203_000019_case_notices::Migration),
+            Box::new(m20261204_000020_calendar_files::Migration),
         ]
     }
 }
@@ -115,6 +117,7 @@ mod tests {
                 "m20261203_000017_name_search",
                 "m20261203_000018_enterprise_file",
                 "m20261203_000019_case_notices",
+                "m20261204_000020_calendar_files",
             ]
         );
     }

@@ -207,7 +207,7 @@ impl InsightQuery {
         let env = &engine.workflows.env;
         let now = engine.now();
         let today = now.with_timezone(&env.tz).date_naive();
-        let last = if working_days == 0 { today } else { env.calendar.add_working_days(today, i64::from(working_days)).map_err(|e| error("BAD_USER_INPUT", e.to_string()))? };
+        let last = if working_days == 0 { today } else { env.calendar.get().add_working_days(today, i64::from(working_days)).map_err(|e| error("BAD_USER_INPUT", e.to_string()))? };
         let until = crate::domain::calendar::local_instant(last + chrono::Duration::days(1), chrono::NaiveTime::MIN, env.tz).unwrap_or(now);
         // Each role's own inbox: the window and approvers their cases' limits, the division its
         // tasks'; supervisors everything in the region.

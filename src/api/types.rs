@@ -147,7 +147,7 @@ pub struct Deadline {
 pub fn working_days_left(engine: &crate::runtime::Engine, due: DateTime<Utc>) -> Option<i32> {
     let env = &engine.workflows.env;
     let today = engine.now().with_timezone(&env.tz).date_naive();
-    let n = env.calendar.working_days_until(today, due.with_timezone(&env.tz).date_naive()).ok()?;
+    let n = env.calendar.get().working_days_until(today, due.with_timezone(&env.tz).date_naive()).ok()?;
     i32::try_from(n).ok()
 }
 

@@ -253,6 +253,63 @@ impl WorkingCalendar {
     }
 }
 
+/// The calendar a running server counts on: the shipped (or configured) files with the years
+/// imported into the database (`pledgeflow calendar import`), replaced whole under every reader
+/// at once when an import is seen, without a restart.
+#[derive(Debug, Clone, Default)]
+pub struct SharedCalendar(std::sync::Arc<Shared>);
+
+#[derive(Debug, Default)]
+struct Shared {
+    shipped: Vec<crate::shipped::File>,
+    current: std::sync::RwLock<std::sync::Arc<WorkingCalendar>>,
+    /// The newest import the current calendar holds (milliseconds; 0: none).
+    stamp: std::sync::atomic::AtomicI64,
+}
+
+impl SharedCalendar {
+    /// The calendar of `shipped` files, the imported ones added as they come.
+    pub fn new(shipped: Vec<crate::shipped::File>) -> Result<Self, CalendarError> {
+        let calendar = WorkingCalendar::from_files(&shipped)?.with_provisional_next_year();
+        Ok(Self(std::sync::Arc::new(Shared { shipped, current: std::sync::RwLock::new(std::sync::Arc::new(calendar)), stamp: Default::default() })))
+    }
+
+    /// The calendar in force now (a count started on it finishes on it).
+    pub fn get(&self) -> std::sync::Arc<WorkingCalendar> {
+        self.0.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The calendar these imported files would make with the shipped ones: a year given twice,
+    /// or a malformed file, is refused.
+    pub fn with_imported(&self, imported: &[crate::shipped::File]) -> Result<WorkingCalendar, CalendarError> {
+        let all: Vec<crate::shipped::File> = self.0.shipped.iter().chain(imported).cloned().collect();
+        Ok(WorkingCalendar::from_files(&all)?.with_provisional_next_year())
+    }
+
+    pub fn stamp(&self) -> i64 {
+        self.0.stamp.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Puts `calendar` in force, as of the import stamped `stamp`.
+    pub fn replace(&self, calendar: WorkingCalendar, stamp: i64) {
+        *self.0.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(calendar);
+        self.0.stamp.store(stamp, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl From<WorkingCalendar> for SharedCalendar {
+    fn from(calendar: WorkingCalendar) -> Self {
+        Self(std::sync::Arc::new(Shared { shipped: Vec::new(), current: std::sync::RwLock::new(std::sync::Arc::new(calendar)), stamp: Default::default() }))
+    }
+}
+
+/// Whether next year's official notice is missing late in the year (from 1 October): the
+/// operator should import it before deadlines start counting over it.
+pub fn next_year_missing(calendar: &WorkingCalendar, today: NaiveDate) -> Option<i32> {
+    let next = today.year() + 1;
+    (today.month() >= 10 && (calendar.is_provisional_year(next) || !calendar.years().any(|y| y == next))).then_some(next)
+}
+
 /// The instant a local date and time of the office stands for (the earlier, where a clock
 /// change makes it ambiguous); `None` for a time that does not exist locally.
 pub fn local_instant(day: NaiveDate, time: chrono::NaiveTime, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {

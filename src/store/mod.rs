@@ -3,6 +3,7 @@
 //! the caller, never the pool behind a transaction's back (on SQLite that would deadlock).
 
 pub mod audit;
+pub mod calendar_files;
 pub mod credit;
 pub mod definitions;
 pub mod entities;

@@ -114,8 +114,8 @@ async fn confirm_one(db: &DatabaseTransaction, wf: &Workflows, t: &timer::Model,
     let entered = from_ms(armed.occurred_at);
     let deadline = |n: &str| current.deadlines.get(n).copied();
     let env = &wf.env;
-    let due = spec.due_at(entered, deadline, &env.calendar, env.tz).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    if spec.is_provisional(entered, deadline, due, &env.calendar, env.tz) {
+    let due = spec.due_at(entered, deadline, &env.calendar.get(), env.tz).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if spec.is_provisional(entered, deadline, due, &env.calendar.get(), env.tz) {
         return Ok(Confirmed::StillProvisional);
     }
     let was = from_ms(t.due_at);
@@ -168,8 +168,8 @@ async fn confirm_deadline(db: &DatabaseTransaction, wf: &Workflows, d: &Deadline
     let corrupt = |what: &str| StoreError::Corrupt(format!("provisional deadline {} of {}: {what}", d.name, d.instance_id));
     let from = NaiveDate::parse_from_str(&d.from_date, "%Y-%m-%d").map_err(|_| corrupt("from_date"))?;
     let time = NaiveTime::parse_from_str(&d.time_of_day, "%H:%M").map_err(|_| corrupt("time_of_day"))?;
-    let day = env.calendar.add_working_days(from, d.working_days).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    if env.calendar.is_provisional_between(from, day) {
+    let day = env.calendar.get().add_working_days(from, d.working_days).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if env.calendar.get().is_provisional_between(from, day) {
         return Ok(Confirmed::StillProvisional);
     }
     let due = crate::domain::calendar::local_instant(day, time, env.tz).ok_or_else(|| corrupt("no such local time"))?;
@@ -222,8 +222,8 @@ async fn confirm_deadline(db: &DatabaseTransaction, wf: &Workflows, d: &Deadline
         if cancelled.rows_affected() == 0 {
             continue; // already fired: nothing to move
         }
-        let at = spec.due_at(now, |n| current.deadlines.get(n).copied(), &env.calendar, env.tz).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let provisional = spec.is_provisional(now, |n| current.deadlines.get(n).copied(), at, &env.calendar, env.tz);
+        let at = spec.due_at(now, |n| current.deadlines.get(n).copied(), &env.calendar.get(), env.tz).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let provisional = spec.is_provisional(now, |n| current.deadlines.get(n).copied(), at, &env.calendar.get(), env.tz);
         arm.push(crate::workflow::engine::ArmTimer { name: spec.name.clone(), event: spec.fire.clone(), state: current.state.clone(), due_at: at, provisional });
     }
     let local = |t| crate::domain::calendar::local_text(t, env.tz);

@@ -73,10 +73,10 @@ const END_OF_DAY: (u32, u32) = (17, 30);
 /// The end of the office day `days` working days after `from`, and whether it was counted over
 /// a provisional calendar year (to be recounted once the official notice is on file).
 pub fn end_of_working_day(env: &TimeEnv, from: NaiveDate, days: i64) -> Result<(DateTime<Utc>, bool), String> {
-    let day = env.calendar.add_working_days(from, days).map_err(|e| e.to_string())?;
+    let day = env.calendar.get().add_working_days(from, days).map_err(|e| e.to_string())?;
     let (h, m) = END_OF_DAY;
     let at = local_instant(day, NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default(), env.tz).ok_or_else(|| format!("no local time {day} {h:02}:{m:02}"))?;
-    Ok((at, env.calendar.is_provisional_between(from, day)))
+    Ok((at, env.calendar.get().is_provisional_between(from, day)))
 }
 
 async fn item_for_officer(db: &impl ConnectionTrait, officer: &Claims, code: &str) -> Result<Item, WindowError> {
@@ -590,7 +590,7 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str, opinion:
     // Working days from intake to licence, counted now on the calendar in force (statistics).
     let tz = engine.workflows.env.tz;
     let opened = crate::store::millis::from_ms(case.created_at).with_timezone(&tz).date_naive();
-    let days = engine.workflows.env.calendar.working_days_between(opened, now.with_timezone(&tz).date_naive()).ok();
+    let days = engine.workflows.env.calendar.get().working_days_between(opened, now.with_timezone(&tz).date_naive()).ok();
     txn.execute_raw(stmt(
         &txn,
         "UPDATE cases SET licence_number = ?, licensed_at = ?, licence_working_days = ? WHERE instance_id = ?",

@@ -183,7 +183,7 @@ pub async fn suspend(engine: &Engine, caller: &Claims, id: &str, kind: Suspensio
     let reason = text("reason", reason)?;
     let due = legal_due(engine, id).await?;
     let tz = engine.workflows.env.tz;
-    let left = engine.workflows.env.calendar.working_days_between(today(engine), due.with_timezone(&tz).date_naive()).map_err(|e| WindowError::Invalid(e.to_string()))?;
+    let left = engine.workflows.env.calendar.get().working_days_between(today(engine), due.with_timezone(&tz).date_naive()).map_err(|e| WindowError::Invalid(e.to_string()))?;
     let payload = json!({"suspension": {
         "kind": kind.code(), "kind_title": kind.title(), "reason": reason, "by": caller.sub, "at": engine.now(),
         "since": crate::domain::calendar::local_text(engine.now(), tz), "working_days_left": left,

@@ -12,7 +12,6 @@ use super::definition::Definition;
 use super::policy::PolicyRefusal;
 use super::timing::TimingError;
 use super::vocabulary::{Effect, GuardInput};
-use crate::domain::calendar::WorkingCalendar;
 
 /// Where a deadline counted in working days ends on its last day.
 const END_OF_OFFICE_DAY: chrono::NaiveTime = match chrono::NaiveTime::from_hms_opt(17, 30, 0) {
@@ -65,7 +64,7 @@ impl Actor {
 /// The working-day calendar and the office's zone that timers are computed in.
 #[derive(Debug, Clone)]
 pub struct TimeEnv {
-    pub calendar: WorkingCalendar,
+    pub calendar: crate::domain::calendar::SharedCalendar,
     pub tz: Tz,
 }
 
@@ -147,8 +146,8 @@ fn arm_state(
     s.timers
         .iter()
         .map(|t| {
-            let due_at = t.due_at(now, |n| deadlines.get(n).copied(), &env.calendar, env.tz)?;
-            let provisional = t.is_provisional(now, |n| deadlines.get(n).copied(), due_at, &env.calendar, env.tz);
+            let due_at = t.due_at(now, |n| deadlines.get(n).copied(), &env.calendar.get(), env.tz)?;
+            let provisional = t.is_provisional(now, |n| deadlines.get(n).copied(), due_at, &env.calendar.get(), env.tz);
             Ok(ArmTimer { name: t.name.clone(), event: t.fire.clone(), state: state.to_string(), due_at, provisional })
         })
         .collect()
@@ -259,11 +258,11 @@ pub fn fire(
             Effect::DeadlineAfter { name, days, default } => {
                 let n = days.iter().fold(&context, |v, k| &v[k.as_str()]).as_i64().filter(|n| (1..=3650).contains(n)).unwrap_or(*default);
                 let today = now.with_timezone(&env.tz).date_naive();
-                let day = env.calendar.add_working_days(today, n).map_err(TimingError::from)?;
+                let day = env.calendar.get().add_working_days(today, n).map_err(TimingError::from)?;
                 let at = crate::domain::calendar::local_instant(day, END_OF_OFFICE_DAY, env.tz)
                     .ok_or_else(|| TransitionError::BadDeadline { name: name.clone(), reason: format!("{day} 17:30 does not exist in the office's zone") })?;
                 deadlines.get_or_insert_with(|| instance.deadlines.clone()).insert(name.clone(), at);
-                let provisional = env.calendar.is_provisional_between(today, day);
+                let provisional = env.calendar.get().is_provisional_between(today, day);
                 mark_provisional(&mut context, name, provisional);
                 counted.push(Counted { name: name.clone(), from: today, working_days: n, provisional });
             }

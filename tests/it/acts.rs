@@ -22,7 +22,7 @@ fn forged() -> Value {
 #[test]
 fn every_shipped_version_refuses_typed_act_events_and_system_keys_on_the_generic_path() {
     let loaded = pledgeflow::workflow::load_dir(&repo().join("workflows")).unwrap_or_else(|p| panic!("{p:?}"));
-    let env = engine::TimeEnv { calendar: loaded.calendar, tz: chrono_tz::Asia::Shanghai };
+    let env = engine::TimeEnv { calendar: loaded.calendar.into(), tz: chrono_tz::Asia::Shanghai };
     let now = Utc::now();
     let mut tried: BTreeMap<(String, String), usize> = BTreeMap::new();
     for def in loaded.workflows.all() {
@@ -72,7 +72,7 @@ fn every_shipped_version_refuses_typed_act_events_and_system_keys_on_the_generic
 #[test]
 fn a_caller_may_fire_an_open_event_with_its_declared_reason_only() {
     let loaded = pledgeflow::workflow::load_dir(&repo().join("workflows")).unwrap();
-    let env = engine::TimeEnv { calendar: loaded.calendar, tz: chrono_tz::Asia::Shanghai };
+    let env = engine::TimeEnv { calendar: loaded.calendar.into(), tz: chrono_tz::Asia::Shanghai };
     let def = loaded.workflows.latest("material-deferral").unwrap();
     let now = Utc::now();
     let deadlines = BTreeMap::from([("materials_due".to_string(), now + Duration::days(3))]);

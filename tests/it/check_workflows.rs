@@ -198,7 +198,7 @@ fn an_event_may_set_a_declared_deadline_from_its_payload_and_the_new_state_count
         .replace("roles = [\"approver\"]", "roles = [\"approver\", \"system\"]");
     assert_problem(&text.replace("deadline:from_payload:fix_by", "deadline:from_payload:later"), "sets undeclared deadline \"later\"");
     let def = parse_definition("t.toml", &text).unwrap_or_else(|p| panic!("{p:?}"));
-    let env = TimeEnv { calendar: WorkingCalendar::load_dir(&repo().join("workflows/calendars")).unwrap(), tz: chrono_tz::Asia::Shanghai };
+    let env = TimeEnv { calendar: WorkingCalendar::load_dir(&repo().join("workflows/calendars")).unwrap().into(), tz: chrono_tz::Asia::Shanghai };
     let now = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap();
     let due = std::collections::BTreeMap::from([("due".to_string(), now + chrono::Duration::days(9))]);
     let snapshot = engine::Snapshot { state: "a", context: &json!({}), deadlines: &due };

@@ -141,3 +141,24 @@ fn a_bench_refuses_a_database_it_did_not_seed() {
     let o = run_in(dir.path(), &["bench-stats", "--cases", "10"], &env);
     assert!(o.status.success(), "the bench's own fixtures are reused: {}", text(&o));
 }
+
+#[test]
+fn a_calendar_file_is_checked_before_it_is_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/c.db", dir.path().display());
+    let env = [("PLEDGEFLOW_DATABASE_URL", db.as_str()), ("PLEDGEFLOW_DATA_DIR", dir.path().to_str().unwrap())];
+    let file = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let twice = file("again.toml", "[years.2026]\noff_days = []\nmakeup_workdays = []\n");
+    let o = run_in(dir.path(), &["calendar", "import", &twice], &env);
+    assert!(!o.status.success() && text(&o).contains("2026 is given twice"), "{}", text(&o));
+    let wrong = file("wrong.toml", "[years.2027]\noff_days = [\"2026-05-01\"]\nmakeup_workdays = []\n");
+    let o = run_in(dir.path(), &["calendar", "import", &wrong], &env);
+    assert!(!o.status.success() && text(&o).contains("listed under year 2027"), "{}", text(&o));
+    let good = file("cn-2027.toml", "[years.2027]\noff_days = [\"2027-01-01\"]\nmakeup_workdays = []\n");
+    let o = run_in(dir.path(), &["calendar", "import", &good], &env);
+    assert!(o.status.success() && text(&o).contains("2026, 2027, 2028 (provisional)"), "{}", text(&o));
+}

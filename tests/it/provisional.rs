@@ -237,3 +237,35 @@ async fn a_response_period_counted_over_a_provisional_year_is_recounted_and_its_
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn an_imported_year_is_put_in_force_at_the_next_sweep_without_a_restart() {
+    let defs = shipped_definitions();
+    let defs: Vec<(&str, &str)> = defs.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    for db in backends().await {
+        let dir = workflows_dir(&defs);
+        let clock = ManualClock::at(local(2026, 12, 28, 10, 0));
+        let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
+        let december = awaiting_supply(&e).await;
+        assert_eq!(timers(&e, &december).await[1], ("expiry".into(), local(2027, 1, 5, 17, 30), 1));
+        assert!(e.workflows.env.calendar.get().is_provisional_year(2027));
+
+        // `pledgeflow calendar import` writes the notice to the database; the running engine's
+        // next sweep puts it in force and recounts, with no restart.
+        let text = "[years.2027]\nsource = \"test notice\"\noff_days = [\"2027-01-01\", \"2027-01-04\"]\nmakeup_workdays = []\n";
+        pledgeflow::store::calendar_files::put(&e.db, "cn-2027.toml", text, pledgeflow::clock::Clock::now(&clock)).await.unwrap();
+        e.sweep("w").await.unwrap();
+        assert!(!e.workflows.env.calendar.get().is_provisional_year(2027), "2027 is official now");
+        assert_eq!(
+            timers(&e, &december).await,
+            [("reminder".into(), local(2027, 1, 5, 9, 0), 0), ("expiry".into(), local(2027, 1, 6, 17, 30), 0)]
+        );
+        assert_eq!(events(&e, &december).await, ["start", "unverifiable", "reminder_recounted", "deadline_extended"]);
+        // Another sweep changes nothing; a restart reads the same calendar.
+        e.sweep("w").await.unwrap();
+        let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
+        assert!(!e.workflows.env.calendar.get().is_provisional_year(2027));
+        assert_eq!(events(&e, &december).await.len(), 4);
+        db.cleanup().await;
+    }
+}
