@@ -487,6 +487,9 @@ impl RawConfig {
             if !(endpoint.url.starts_with("http://") || endpoint.url.starts_with("https://")) {
                 return Err(invalid("webhooks.*.url", &format!("{channel}: {}", endpoint.url), "expected an http(s) URL"));
             }
+            if let Err(why) = crate::delivery::webhook::key_of(&endpoint.secret) {
+                return Err(invalid("webhooks.*.secret", &format!("{channel}: whsec_…"), &why));
+            }
         }
         let http = self.http_limits()?;
         Ok(Config {
@@ -598,13 +601,13 @@ impl RawConfig {
 
 impl Config {
     /// Where the definitions, policy and calendars come from.
-    pub fn workflows(&self) -> crate::shipped::Source {
-        crate::shipped::Source::of(crate::shipped::Set::Workflows, self.workflows_dir.as_deref())
+    pub fn workflows(&self) -> crate::domain::shipped::Source {
+        crate::domain::shipped::Source::of(crate::domain::shipped::Set::Workflows, self.workflows_dir.as_deref())
     }
 
     /// Where the message templates come from.
-    pub fn templates(&self) -> crate::shipped::Source {
-        crate::shipped::Source::of(crate::shipped::Set::Templates, self.templates_dir.as_deref())
+    pub fn templates(&self) -> crate::domain::shipped::Source {
+        crate::domain::shipped::Source::of(crate::domain::shipped::Set::Templates, self.templates_dir.as_deref())
     }
 }
 

@@ -16,7 +16,6 @@ pub mod clock;
 pub mod config;
 pub mod backup;
 pub mod console;
-pub mod shipped;
 pub mod delivery;
 pub mod edge;
 pub mod demo;

@@ -306,7 +306,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                         let need: &[(&str, bool)] = match role.as_str() {
                             "window" | "approver" | "department_head" => &[("--department", department.is_some())],
                             "division_admin" | "inspector" => &[("--department", department.is_some()), ("--division", division.is_some())],
-                            "supervisor" | "regional_admin" => &[("--region", region.is_some())],
+                            "supervisor" | "regional_admin" => &[("--region", region.is_some() || department.is_some())],
                             _ => &[],
                         };
                         let missing: Vec<&str> = need.iter().filter(|(_, given)| !given).map(|(flag, _)| *flag).collect();
@@ -374,7 +374,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             println!("migrations applied to {}", pledgeflow::config::redact(&config.database_url));
         }
         Command::CheckWorkflows { dir } => {
-            let source = dir.map_or_else(|| config.workflows(), pledgeflow::shipped::Source::Folder);
+            let source = dir.map_or_else(|| config.workflows(), pledgeflow::domain::shipped::Source::Folder);
             let templates = config.templates();
             return Ok(match workflow::load(&source) {
                 Ok(loaded) => {
@@ -437,7 +437,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let shipped = source.sub("calendars").files("toml").map_err(|u| anyhow::anyhow!("{}: {}", u.place, u.reason))?;
             let calendar = pledgeflow::domain::calendar::SharedCalendar::new(shipped)?;
             let mut files: Vec<_> = store::calendar_files::imported(&db).await?.into_iter().filter(|f| !f.name.ends_with(&format!("/{name}"))).collect();
-            files.push(pledgeflow::shipped::File { name: file.display().to_string(), text: text.clone() });
+            files.push(pledgeflow::domain::shipped::File { name: file.display().to_string(), text: text.clone() });
             let next = calendar.with_imported(&files)?;
             store::calendar_files::put(&db, &name, &text, chrono::Utc::now()).await?;
             let years: Vec<String> = next.years().map(|y| if next.is_provisional_year(y) { format!("{y} (provisional)") } else { y.to_string() }).collect();

@@ -2,9 +2,8 @@
 //! (requests, transitions, sweeps, deliveries), gauges read from the database at each scrape
 //! (timers pending and due, outbox depth by status) so they hold across processes.
 
-use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use sea_orm::{DbErr, FromQueryResult};
 
 use crate::store::{count, fetch};
 
@@ -41,13 +40,27 @@ struct Count {
     n: i64,
 }
 
+/// Days from `today` to the end of the last year the calendar holds an official notice for
+/// (negative once past it): how long deadlines can still be counted without provisional years.
+pub fn calendar_horizon_days(calendar: &crate::domain::calendar::WorkingCalendar, today: chrono::NaiveDate) -> i64 {
+    let last = calendar.years().filter(|y| !calendar.is_provisional_year(*y)).max();
+    last.and_then(|y| chrono::NaiveDate::from_ymd_opt(y, 12, 31)).map_or(0, |end| (end - today).num_days())
+}
+
 /// The current figures as Prometheus text: the recorded ones and the database's gauges.
-pub async fn render(handle: &PrometheusHandle, db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<String, DbErr> {
+pub async fn render(handle: &PrometheusHandle, engine: &crate::runtime::Engine) -> Result<String, DbErr> {
+    let (db, now) = (&engine.db, engine.now());
     let now_ms = now.timestamp_millis();
     let due = count(db, "SELECT COUNT(*) AS n FROM workflow_timers WHERE status = 'pending' AND due_at <= ?", vec![now_ms.into()]).await?;
     let pending = count(db, "SELECT COUNT(*) AS n FROM workflow_timers WHERE status = 'pending'", vec![]).await?;
     metrics::gauge!("pledgeflow_timers_pending").set(pending as f64);
     metrics::gauge!("pledgeflow_timers_due").set(due as f64);
+    // How long the oldest due timer has waited: a sweeper falling behind (or none running).
+    let oldest = count(db, "SELECT COALESCE(MIN(due_at), 0) AS n FROM workflow_timers WHERE status = 'pending' AND due_at <= ?", vec![now_ms.into()]).await?;
+    let lag = if oldest == 0 { 0.0 } else { (now_ms - oldest).max(0) as f64 / 1000.0 };
+    metrics::gauge!("pledgeflow_timer_sweep_lag_seconds").set(lag);
+    let env = &engine.workflows.env;
+    metrics::gauge!("pledgeflow_calendar_horizon_days").set(calendar_horizon_days(&env.calendar.get(), now.with_timezone(&env.tz).date_naive()) as f64);
     // Pending (of which retrying after a failure) and dead: both read through partial indexes.
     let rows: Vec<Count> = fetch(
         db,

@@ -448,7 +448,7 @@ async fn prometheus(State(state): State<AppState>) -> axum::response::Response {
     for l in state.loops.report(MAX_PASS) {
         metrics::gauge!(crate::telemetry::LOOP_UP, "loop" => l.name).set(if l.up { 1.0 } else { 0.0 });
     }
-    match crate::telemetry::render(handle, &state.engine.db, state.engine.now()).await {
+    match crate::telemetry::render(handle, &state.engine).await {
         Ok(text) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "metrics: database gauges unavailable");

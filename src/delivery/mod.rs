@@ -219,7 +219,9 @@ impl Outbox {
         }
         let payload: Value = serde_json::from_str(&d.payload).map_err(|e| ChannelError::Permanent(format!("payload: {e}")))?;
         let c = &self.channels;
-        let stamp = now.timestamp();
+        // A signature's timestamp is the receiver's freshness check: the wall clock's, even on a
+        // training server whose own time is moved.
+        let stamp = chrono::Utc::now().timestamp();
         match d.channel.as_str() {
             "email" => {
                 let marked = self.reminder_instant(d, &payload, now).await?;

@@ -62,7 +62,7 @@ pub struct Templates {
 impl Templates {
     /// Loads and compiles every template of `source` (a folder, or the built-in set); every
     /// problem as `file: message`.
-    pub fn load(source: &crate::shipped::Source) -> Result<Self, Vec<String>> {
+    pub fn load(source: &crate::domain::shipped::Source) -> Result<Self, Vec<String>> {
         let mut env: Environment<'static> = crate::templating::environment();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
         let mut problems = Vec::new();

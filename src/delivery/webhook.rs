@@ -1,25 +1,59 @@
-//! Signed JSON webhooks (SMS gateway, public credit platform, supervision platform). Each POST
-//! carries `Idempotency-Key` and an HMAC-SHA256 signature over `timestamp.body`; a channel
-//! with no URL configured is written as a .json file in a folder instead, like mail.
+//! Signed JSON webhooks (SMS gateway, public credit platform, supervision platform), signed as
+//! Standard Webhooks (https://www.standardwebhooks.com): `webhook-id` (the outbox message's
+//! idempotency key, the same on every retry: the receiver's dedup key), `webhook-timestamp`
+//! and `webhook-signature: v1,<base64 HMAC-SHA256 over "{id}.{timestamp}.{body}">`, which the
+//! published verifiers check as they are. A channel with no URL configured is written as a
+//! .json file in a folder instead, like mail.
+//!
+//! Secrets are written `whsec_<base64 of the key>`. A secret without the prefix — what the
+//! first releases took — keeps working: its key is its UTF-8 bytes, exactly the key it signed
+//! with before, so `whsec_` + base64(old secret) is the same secret for a receiver's library.
+//! The first releases' own headers (`x-pledgeflow-signature`, `x-pledgeflow-timestamp`) are
+//! still sent, with the same key, for one more version: deprecated.
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
+use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::ChannelError;
 use crate::config::WebhookEndpoint;
 
+pub const ID_HEADER: &str = "webhook-id";
+pub const STANDARD_TIMESTAMP_HEADER: &str = "webhook-timestamp";
+pub const STANDARD_SIGNATURE_HEADER: &str = "webhook-signature";
+/// Deprecated: the first releases' signature header, sent for one more version.
 pub const SIGNATURE_HEADER: &str = "x-pledgeflow-signature";
+/// Deprecated with `SIGNATURE_HEADER`.
 pub const TIMESTAMP_HEADER: &str = "x-pledgeflow-timestamp";
 
-/// `v1=<hex HMAC-SHA256(secret, "{timestamp}.{body}")>`, as a receiver recomputes it.
+/// The HMAC key a configured secret stands for: `whsec_<base64>` decoded, else the text's bytes.
+pub fn key_of(secret: &str) -> Result<Vec<u8>, String> {
+    match secret.strip_prefix("whsec_") {
+        Some(b64) => base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("a whsec_ secret is base64 after the prefix: {e}")),
+        None => Ok(secret.as_bytes().to_vec()),
+    }
+}
+
+fn mac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`: the Standard Webhooks signature.
+pub fn standard_signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let sig = mac(key, &[id.as_bytes(), b".", timestamp.to_string().as_bytes(), b".", body]);
+    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(sig))
+}
+
+/// Deprecated: `v1=<hex HMAC-SHA256(key, "{timestamp}.{body}")>`, the first releases' scheme.
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+    let key = key_of(secret).unwrap_or_else(|_| secret.as_bytes().to_vec());
+    format!("v1={}", hex::encode(mac(&key, &[timestamp.to_string().as_bytes(), b".", body])))
 }
 
 pub struct Webhooks {
@@ -46,11 +80,15 @@ impl Webhooks {
         let Some(endpoint) = self.endpoints.get(channel) else {
             return self.write_file(channel, key, &bytes).await;
         };
+        let secret = key_of(&endpoint.secret).map_err(|e| ChannelError::Permanent(format!("webhook {channel}: {e}")))?;
         let response = self
             .client
             .post(&endpoint.url)
             .header("content-type", "application/json")
             .header("idempotency-key", key)
+            .header(ID_HEADER, key)
+            .header(STANDARD_TIMESTAMP_HEADER, timestamp.to_string())
+            .header(STANDARD_SIGNATURE_HEADER, standard_signature(&secret, key, timestamp, &bytes))
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(SIGNATURE_HEADER, signature(&endpoint.secret, timestamp, &bytes))
             .body(bytes)
@@ -89,5 +127,14 @@ mod tests {
             super::signature("key", 1, b"{}"),
             "v1=1ba6b8171186efc613e8bcc0cbdab2748f24984d7c5a84faa2637afa0e40d224"
         );
+    }
+
+    #[test]
+    fn a_raw_secret_and_its_whsec_form_are_one_key() {
+        use base64::Engine as _;
+        let whsec = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode("key"));
+        assert_eq!(super::key_of("key").unwrap(), super::key_of(&whsec).unwrap());
+        assert_eq!(super::signature("key", 1, b"{}"), super::signature(&whsec, 1, b"{}"));
+        assert!(super::key_of("whsec_not base64!").is_err());
     }
 }

@@ -102,14 +102,14 @@ pub struct WorkingCalendar {
 impl WorkingCalendar {
     /// Loads every `*.toml` in `dir`; a year given twice is an error.
     pub fn load_dir(dir: &Path) -> Result<Self, CalendarError> {
-        let files = crate::shipped::Source::Folder(dir.to_path_buf())
+        let files = crate::domain::shipped::Source::Folder(dir.to_path_buf())
             .files("", "toml")
             .map_err(|u| CalendarError::Malformed { file: u.place, line: None, message: u.reason })?;
         Self::from_files(&files)
     }
 
     /// The calendar of these files' years, in order.
-    pub fn from_files(files: &[crate::shipped::File]) -> Result<Self, CalendarError> {
+    pub fn from_files(files: &[crate::domain::shipped::File]) -> Result<Self, CalendarError> {
         let mut cal = Self::default();
         for f in files {
             cal.add_toml(&f.name, &f.text)?;
@@ -261,7 +261,7 @@ pub struct SharedCalendar(std::sync::Arc<Shared>);
 
 #[derive(Debug, Default)]
 struct Shared {
-    shipped: Vec<crate::shipped::File>,
+    shipped: Vec<crate::domain::shipped::File>,
     current: std::sync::RwLock<std::sync::Arc<WorkingCalendar>>,
     /// The newest import the current calendar holds (milliseconds; 0: none).
     stamp: std::sync::atomic::AtomicI64,
@@ -269,7 +269,7 @@ struct Shared {
 
 impl SharedCalendar {
     /// The calendar of `shipped` files, the imported ones added as they come.
-    pub fn new(shipped: Vec<crate::shipped::File>) -> Result<Self, CalendarError> {
+    pub fn new(shipped: Vec<crate::domain::shipped::File>) -> Result<Self, CalendarError> {
         let calendar = WorkingCalendar::from_files(&shipped)?.with_provisional_next_year();
         Ok(Self(std::sync::Arc::new(Shared { shipped, current: std::sync::RwLock::new(std::sync::Arc::new(calendar)), stamp: Default::default() })))
     }
@@ -281,8 +281,8 @@ impl SharedCalendar {
 
     /// The calendar these imported files would make with the shipped ones: a year given twice,
     /// or a malformed file, is refused.
-    pub fn with_imported(&self, imported: &[crate::shipped::File]) -> Result<WorkingCalendar, CalendarError> {
-        let all: Vec<crate::shipped::File> = self.0.shipped.iter().chain(imported).cloned().collect();
+    pub fn with_imported(&self, imported: &[crate::domain::shipped::File]) -> Result<WorkingCalendar, CalendarError> {
+        let all: Vec<crate::domain::shipped::File> = self.0.shipped.iter().chain(imported).cloned().collect();
         Ok(WorkingCalendar::from_files(&all)?.with_provisional_next_year())
     }
 

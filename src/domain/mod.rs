@@ -4,3 +4,4 @@ pub mod definitions;
 pub mod ids;
 pub mod reason;
 pub mod return_rule;
+pub mod shipped;

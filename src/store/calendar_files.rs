@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use super::{count, fetch, stmt};
 use crate::domain::calendar::SharedCalendar;
-use crate::shipped::File;
+use crate::domain::shipped::File;
 
 /// The imported files, by name, as the calendar reads them.
 pub async fn imported(db: &impl ConnectionTrait) -> Result<Vec<File>, DbErr> {

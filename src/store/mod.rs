@@ -64,7 +64,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 async fn reach_postgres(url: &str) -> Result<(), DbErr> {
     use sea_orm::sqlx::{postgres::PgConnectOptions, Connection, PgConnection};
     let refuse = DbErr::Custom;
-    let opts: PgConnectOptions = url.parse().map_err(|e| refuse(format!("{}: {e}", crate::config::redact(url))))?;
+    let opts: PgConnectOptions = url.parse().map_err(|e| refuse(format!("the database URL is no PostgreSQL URL: {e}")))?;
     let place = format!("{}:{}/{}", opts.get_host(), opts.get_port(), opts.get_database().unwrap_or_default());
     match tokio::time::timeout(REACH_TIMEOUT, PgConnection::connect_with(&opts)).await {
         Ok(Ok(connection)) => {

@@ -16,7 +16,7 @@ pub use engine::{Actor, Outcome, TimeEnv, TransitionError, Via};
 pub use policy::EventPolicy;
 
 use crate::domain::calendar::WorkingCalendar;
-use crate::shipped::Source;
+use crate::domain::shipped::Source;
 
 /// Every definition the engine can run, by name and version. The newest version of a name is
 /// used for new instances; older ones stay for the instances pinned to them.
@@ -81,7 +81,7 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, Vec<Problem>> {
 pub fn load(source: &Source) -> Result<Loaded, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut defs = Vec::new();
-    let unreadable = |u: crate::shipped::Unreadable, place: &str| Problem { file: u.place, line: None, place: place.into(), message: u.reason };
+    let unreadable = |u: crate::domain::shipped::Unreadable, place: &str| Problem { file: u.place, line: None, place: place.into(), message: u.reason };
     let files = match source.files("", "toml") {
         Ok(files) => files,
         Err(u) => return Err(vec![unreadable(u, "folder")]),

@@ -195,7 +195,7 @@ struct Rule {
 
 impl EventPolicy {
     /// Reads `dir/policy/events.toml`.
-    pub fn load(source: &crate::shipped::Source) -> Result<Self, Vec<Problem>> {
+    pub fn load(source: &crate::domain::shipped::Source) -> Result<Self, Vec<Problem>> {
         let file = source.file(FILE).map_err(|u| {
             vec![Problem { file: u.place, line: None, place: "file".into(), message: format!("the event policy cannot be read: {}", u.reason) }]
         })?;

@@ -101,6 +101,15 @@ impl Two {
         self.mint(subject, &["--role", role])
     }
 
+    /// A token `pledgeflow token` refuses to mint (a role without the scope it needs), signed
+    /// here with the installation's key: the server must refuse it as well.
+    async fn mint_unchecked(&self, subject: &str, roles: &[&str]) -> String {
+        let config = pledgeflow::config::Config { database_url: self.url.clone(), key_file: Some(self.key_file.clone()), ..Default::default() };
+        let keys = pledgeflow::auth::keys(&self.db, &config.tokens()).await.unwrap();
+        let claims = pledgeflow::auth::Claims::new(subject, roles.iter().map(|r| r.to_string()).collect(), chrono::Utc::now(), chrono::Duration::hours(1));
+        keys.mint(&claims).unwrap()
+    }
+
     /// `pledgeflow token --subject SUBJECT ARGS…` with this installation's key.
     fn mint(&self, subject: &str, args: &[&str]) -> String {
         let out = Command::new(bin())
@@ -382,6 +391,7 @@ async fn a_token_the_staff_registry_does_not_bear_out_is_unauthenticated_and_cha
     for t in Two::all().await {
         let before = snapshot(&t.db).await;
         let input = json!({"i": {"uscc": HUANGPU_APPLICANT, "name": "劫持公司", "legalRepresentative": "冒名"}});
+        let no_enterprise = t.mint_unchecked("someone", &["applicant"]).await;
         let cases = [
             // A Huangpu window officer claiming the other region.
             (t.mint("window-01", &["--role", "window", "--region", OTHER]), "CLAIMS_DISAGREE_WITH_REGISTRY"),
@@ -391,7 +401,7 @@ async fn a_token_the_staff_registry_does_not_bear_out_is_unauthenticated_and_cha
             // Nobody the registry knows.
             (t.mint("stranger", &["--role", "regional_admin", "--region", "310101"]), "STAFF_NOT_REGISTERED"),
             // An applicant token naming no enterprise, and one mixing roles.
-            (t.mint("someone", &["--role", "applicant"]), "APPLICANT_WITHOUT_USCC"),
+            (no_enterprise, "APPLICANT_WITHOUT_USCC"),
             (t.mint("window-01", &["--role", "window", "--role", "applicant", "--uscc", HUANGPU_APPLICANT]), "CLAIMS_DISAGREE_WITH_REGISTRY"),
         ];
         for (token, reason) in cases {

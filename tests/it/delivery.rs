@@ -218,6 +218,18 @@ async fn webhooks_are_signed_retried_and_signals_reach_the_parent_once() {
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 2, "one refused, one accepted");
         let (headers, body) = &seen[1];
+        // Standard Webhooks, checked by the specification's own library: the configured raw
+        // secret is the whsec_ secret of its bytes.
+        use base64::Engine as _;
+        let whsec = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode("s3cret"));
+        let verifier = standardwebhooks::Webhook::new(&whsec).unwrap();
+        verifier.verify(body.as_bytes(), headers).expect("a delivery verifies");
+        assert!(verifier.verify(body.replace("breach", "kept").as_bytes(), headers).is_err(), "a changed body does not");
+        let stranger = standardwebhooks::Webhook::new(&format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode("other"))).unwrap();
+        assert!(stranger.verify(body.as_bytes(), headers).is_err(), "another secret does not");
+        assert_eq!(headers[webhook::ID_HEADER], seen[0].0[webhook::ID_HEADER], "a retry is the same message to the receiver");
+        assert!(verifier.verify(seen[0].1.as_bytes(), &seen[0].0).is_ok(), "the refused attempt was signed too");
+        // The first releases' headers, still sent (deprecated).
         let ts: i64 = headers[webhook::TIMESTAMP_HEADER].to_str().unwrap().parse().unwrap();
         assert_eq!(headers[webhook::SIGNATURE_HEADER].to_str().unwrap(), webhook::signature("s3cret", ts, body.as_bytes()));
         assert_eq!(headers["idempotency-key"], seen[0].0["idempotency-key"], "a retry carries the same key");
@@ -328,7 +340,7 @@ async fn the_morning_digest_runs_once_per_day_however_many_processes_try() {
 #[test]
 fn a_reminder_says_the_real_day_of_its_deadline() {
     use pledgeflow::delivery::{message, templates::Templates};
-    let templates = Templates::load(&pledgeflow::shipped::Source::Folder(crate::helpers::repo().join("templates"))).unwrap();
+    let templates = Templates::load(&pledgeflow::domain::shipped::Source::Folder(crate::helpers::repo().join("templates"))).unwrap();
     let tz = chrono_tz::Asia::Shanghai;
     let local = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
     let due = local("2026-02-24T17:30:00+08:00");

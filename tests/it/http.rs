@@ -186,6 +186,13 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
     assert!(value(&text, "pledgeflow_transitions_total{workflow=\"material-deferral\",event=\"approve\"}") >= 1.0, "{text}");
     assert!(value(&text, "pledgeflow_timers_pending") > 0.0, "{text}");
     assert_eq!(value(&text, "pledgeflow_outbox_depth{status=\"dead\"}"), 0.0, "{text}");
+    // A timer may fall due between two sweeps; nothing waits longer than a few sweep periods.
+    let lag = value(&text, "pledgeflow_timer_sweep_lag_seconds");
+    assert!((0.0..30.0).contains(&lag), "nothing waits past its time: {text}");
+    // The official calendar on file runs to the end of 2026: the days left of it, from today.
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let horizon = (chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap() - today).num_days() as f64;
+    assert_eq!(value(&text, "pledgeflow_calendar_horizon_days"), horizon, "{text}");
     // The demo's mail goes out (to .eml files) within moments of serving.
     let mut sent = value(&text, "pledgeflow_emails_sent_total");
     for _ in 0..50 {

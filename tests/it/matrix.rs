@@ -51,6 +51,8 @@ enum Home {
 /// belong to none, anyone-without-a-token has no scope).
 fn caller(role: &str, scope: &str, home: Home) -> Option<(&'static str, Vec<&'static str>)> {
     let staff = |s: &'static str| Some((s, vec!["--role", role_name(role)]));
+    // Registered after the tokens are minted: the token says the scope the registry will give.
+    let staff_at = |s: &'static str, scope: &[&'static str]| Some((s, [vec!["--role", role_name(role)], scope.to_vec()].concat()));
     let applicant = |u: &'static str| Some((u, vec!["--role", "applicant", "--uscc", u]));
     match (role, scope) {
         ("none", "own") => Some(("", vec![])),
@@ -63,21 +65,21 @@ fn caller(role: &str, scope: &str, home: Home) -> Option<(&'static str, Vec<&'st
         ("window", "own") if home == Home::ComprehensiveWindow => staff("window-00"),
         ("window", "own") => staff("window-01"),
         ("window", "other_department") => staff("window-02"),
-        ("window", "other_region") => staff("window-99"),
+        ("window", "other_region") => staff_at("window-99", &["--department", OTHER_DEPT]),
         ("approver", "own") => staff("approver-01"),
         ("approver", "other_department") => staff("approver-02"),
-        ("approver", "other_region") => staff("approver-99"),
+        ("approver", "other_region") => staff_at("approver-99", &["--department", OTHER_DEPT]),
         ("department_head", "own") => staff("head-01"),
         ("department_head", "other_department") => staff("head-02"),
-        ("department_head", "other_region") => staff("head-99"),
+        ("department_head", "other_region") => staff_at("head-99", &["--department", OTHER_DEPT]),
         ("division_admin", "own") => staff("divadmin-sp"),
-        ("division_admin", "other_department") => staff("divadmin-ws"),
-        ("division_admin", "other_region") => staff("divadmin-99"),
+        ("division_admin", "other_department") => staff_at("divadmin-ws", &["--department", "310101-WJW", "--division", "310101-WJW-WSJD"]),
+        ("division_admin", "other_region") => staff_at("divadmin-99", &["--department", OTHER_DEPT, "--division", OTHER_DIV]),
         ("inspector", "own") => staff("inspector-sp-1"),
-        ("inspector", "other_department") => staff("inspector-ws"),
-        ("inspector", "other_region") => staff("inspector-99"),
+        ("inspector", "other_department") => staff_at("inspector-ws", &["--department", "310101-WJW", "--division", "310101-WJW-WSJD"]),
+        ("inspector", "other_region") => staff_at("inspector-99", &["--department", OTHER_DEPT, "--division", OTHER_DIV]),
         ("supervisor", "own") => staff("supervisor-01"),
-        ("supervisor", "other_region") => staff("supervisor-99"),
+        ("supervisor", "other_region") => staff_at("supervisor-99", &["--department", OTHER_DEPT]),
         ("regional_admin", "own") => staff("admin-01"),
         ("regional_admin", "other_region") => staff("admin-99"),
         _ => None,
