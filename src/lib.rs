@@ -30,5 +30,6 @@ pub mod supervision;
 pub mod telemetry;
 pub mod templating;
 pub mod trail;
+pub mod traces;
 pub mod window;
 pub mod workflow;

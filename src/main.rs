@@ -1,7 +1,7 @@
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use pledgeflow::{app, bench, clock::SystemClock, config::Config, config::LogFormat, store, workflow};
+use pledgeflow::{app, bench, clock::SystemClock, config::Config, store, workflow};
 
 /// pledgeflow: commitment-based licence approval (告知承诺制) as persistent state machines.
 #[derive(Parser)]
@@ -220,16 +220,6 @@ enum AuditCommand {
     },
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PLEDGEFLOW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sea_orm=warn,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     // Everything this process creates — the database, key files, mail and webhook files — is
@@ -251,7 +241,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(config.log_format);
+    // Kept to the end of main: dropping it sends the spans still batched.
+    let _traces = pledgeflow::traces::init(config.log_format);
     match run(cli.command, config).await {
         Ok(code) => code,
         Err(e) => {

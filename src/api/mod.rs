@@ -328,13 +328,17 @@ async fn execute(
         return http::respond(media, refusal);
     }
     let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+    let operation = request.operation_name.as_deref().unwrap_or("-");
     let span = tracing::info_span!(
         "graphql",
+        otel.name = %format!("graphql {operation}"),
+        otel.kind = "server",
         request_id = %request_id,
-        operation = request.operation_name.as_deref().unwrap_or("-"),
+        operation,
         actor = caller.0.as_ref().ok().and_then(|c| c.as_ref()).map_or("-", |c| c.sub.as_str()),
         case = case_of(&request).as_deref().unwrap_or("-"),
     );
+    crate::traces::continue_trace(&span, headers);
     let loaders = loaders::Loaders::new(&state.engine.db);
     let started = std::time::Instant::now();
     let (query, variables) = (request.query.clone(), request.variables.clone());

@@ -147,6 +147,7 @@ fn timer_row(instance_id: &str, seq: i64, t: &ArmTimer) -> timer::ActiveModel {
 }
 
 /// Starts an instance of the newest version of `name`.
+#[tracing::instrument(level = "debug", name = "start", skip_all, fields(workflow = name, actor = %actor.subject))]
 pub async fn start(
     db: &DatabaseTransaction,
     wf: &Workflows,
@@ -245,7 +246,9 @@ pub async fn fire(
 }
 
 /// `fire` on an instance row the caller has already read (a timer's sweep reads it under lock).
+// A debug-level span: only the trace exporter listens at that level, so without it the span costs nothing.
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(level = "debug", name = "transition", skip_all, fields(workflow = %model.definition_name, instance = %model.id, event = event_name, from = %model.state, actor = %actor.subject))]
 pub(crate) async fn fire_model(
     db: &DatabaseTransaction,
     wf: &Workflows,

@@ -52,6 +52,7 @@ pub enum Fired {
 
 /// Fires one claimed timer: settles the timer and records the event in one transaction, so
 /// the event happens exactly once however often this is retried.
+#[tracing::instrument(level = "debug", name = "timer", skip_all, fields(timer = %timer.id, event = %timer.event))]
 pub async fn fire_claimed(
     db: &DatabaseConnection,
     wf: &Workflows,
@@ -157,6 +158,7 @@ const CHUNK_MAX: usize = 32;
 /// the event locks only its own rows. Everything else — and each group's later timers, fired
 /// after this commit so that an instance's timers keep their order — is handed back to be fired
 /// one at a time. A commit per timer was the sweep's cost: its round trips and WAL flushes.
+#[tracing::instrument(level = "debug", name = "timers", skip_all, fields(timers = chunk.iter().map(Vec::len).sum::<usize>()))]
 async fn fire_together(db: &DatabaseConnection, wf: &Workflows, chunk: &[Vec<DueTimer>], worker: &str, now: DateTime<Utc>) -> Result<(Vec<Fired>, Vec<Vec<DueTimer>>), StoreError> {
     let txn = begin_write(db).await?;
     let ids: Vec<&str> = chunk.iter().map(|g| g[0].instance_id.as_str()).collect();
