@@ -163,8 +163,12 @@ impl Application {
             move || scheduler::run_checkpoints(engine.clone(), schedule.clone(), path.clone(), stop.clone(), loops.clone())
         }));
         let keys = crate::auth::keys(&self.engine.db, &config.tokens()).await?;
+        let reads = match &config.read_database_url {
+            Some(url) => Some(crate::api::reads::ReadReplica::connect(url, config.database_max_connections).await?),
+            None => None,
+        };
         let engine = self.engine.clone();
-        let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker: worker.clone(), keys, live_poll: std::time::Duration::from_secs(1), loops, sampling: config.sampling.clone(), metrics: crate::telemetry::install(), public_limiter: std::sync::Arc::new(crate::api::public::PublicLimiter::per_minute(config.public_requests_per_minute)) };
+        let services = crate::api::Services { engine: self.engine, outbox, manual_clock: self.manual_clock, wake, worker: worker.clone(), keys, live_poll: std::time::Duration::from_secs(1), loops, sampling: config.sampling.clone(), metrics: crate::telemetry::install(), reads, public_limiter: std::sync::Arc::new(crate::api::public::PublicLimiter::per_minute(config.public_requests_per_minute)) };
         let router = crate::api::router(services, config);
         let mut limits = config.http.clone();
         crate::edge::fit_to_open_file_limit(&mut limits);

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     database_url: String,
+    read_database_url: Option<String>,
     #[serde(deserialize_with = "string_or_number")]
     listen: String,
     timezone: String,
@@ -115,6 +116,7 @@ impl Default for RawConfig {
     fn default() -> Self {
         Self {
             database_url: "sqlite://pledgeflow.db".into(),
+            read_database_url: None,
             listen: "127.0.0.1:8080".into(),
             timezone: "Asia/Shanghai".into(),
             workflows_dir: None,
@@ -182,6 +184,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
+    /// A PostgreSQL streaming replica for read-only requests (queries), each caller's own
+    /// writes still read from the primary until the replica has replayed them.
+    pub read_database_url: Option<String>,
     pub listen: SocketAddr,
     pub timezone: Tz,
     /// The definitions, event policy and calendars: a folder replacing the built-in set, or
@@ -327,7 +332,8 @@ impl Config {
 
 /// The env vars the config reads; others with the prefix (the test database URL, the clock)
 /// belong to other parts and must not trip `deny_unknown_fields`.
-const ENV_KEYS: [&str; 48] = [
+const ENV_KEYS: [&str; 49] = [
+    "read_database_url",
     "demo_login",
     "oidc_client_id",
     "oidc_scope",
@@ -394,6 +400,13 @@ impl RawConfig {
                 &self.database_url,
                 "expected sqlite://FILE or postgres://USER@HOST/DB",
             ));
+        }
+        let read_database_url = self.read_database_url.clone().filter(|u| !u.trim().is_empty());
+        if let Some(url) = &read_database_url {
+            let postgres = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");
+            if !postgres(url) || !postgres(&self.database_url) {
+                return Err(invalid("PLEDGEFLOW_READ_DATABASE_URL", url, "a PostgreSQL replica (postgres://…) of a PostgreSQL primary"));
+            }
         }
         let listen = parse_listen(&self.listen).map_err(|why| invalid("PLEDGEFLOW_LISTEN", &self.listen, why))?;
         let timezone: Tz = self.timezone.parse().map_err(|_| {
@@ -551,6 +564,7 @@ impl RawConfig {
             },
             sweep_schedule,
             database_url: self.database_url,
+            read_database_url,
             listen,
             timezone,
             workflows_dir: self.workflows_dir.filter(|d| !d.as_os_str().is_empty()),
@@ -781,5 +795,21 @@ mod tests {
             Ok(())
         });
     }
-}
 
+    #[test]
+    fn a_read_replica_is_a_postgresql_replica_of_a_postgresql_primary() {
+        Jail::expect_with(|jail| {
+            jail.set_env("PLEDGEFLOW_READ_DATABASE_URL", "postgres://r@replica/pf");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("PLEDGEFLOW_READ_DATABASE_URL"), "an SQLite primary has no replica: {err}");
+            jail.set_env("PLEDGEFLOW_DATABASE_URL", "postgres://p@primary/pf");
+            jail.set_env("PLEDGEFLOW_READ_DATABASE_URL", "sqlite://copy.db");
+            assert!(Config::load(None).unwrap_err().to_string().contains("PLEDGEFLOW_READ_DATABASE_URL"));
+            jail.set_env("PLEDGEFLOW_READ_DATABASE_URL", "postgres://r@replica/pf");
+            assert_eq!(Config::load(None).unwrap().read_database_url.as_deref(), Some("postgres://r@replica/pf"));
+            jail.set_env("PLEDGEFLOW_READ_DATABASE_URL", "");
+            assert_eq!(Config::load(None).unwrap().read_database_url, None);
+            Ok(())
+        });
+    }
+}

@@ -58,6 +58,7 @@ pub async fn run(engine: Engine, config: &Config, opts: SearchOptions) -> anyhow
         loops: Default::default(),
         sampling: Default::default(),
         metrics: None,
+        reads: None,
         public_limiter: Arc::new(crate::api::public::PublicLimiter::per_minute(std::num::NonZeroU32::new(1_000_000).unwrap_or(std::num::NonZeroU32::MIN))),
     };
     let schema = crate::api::schema(Some(services));

@@ -9,6 +9,8 @@ use crate::store::{count, fetch};
 
 pub const REQUESTS: &str = "pledgeflow_graphql_requests_total";
 pub const REQUEST_SECONDS: &str = "pledgeflow_graphql_request_duration_seconds";
+/// Query requests by where they read (`on`: replica or primary), with a read replica configured.
+pub const QUERIES_ROUTED: &str = "pledgeflow_graphql_queries_routed_total";
 /// Counted by the store, where every transition is written.
 pub use crate::store::instances::TRANSITIONS;
 pub const TIMERS_FIRED: &str = "pledgeflow_timers_fired_total";

@@ -19,6 +19,7 @@ pub mod plain_text;
 pub mod policy;
 pub mod public;
 pub mod quality;
+pub mod reads;
 pub mod types;
 pub mod supervision;
 pub mod viewer;
@@ -66,6 +67,8 @@ pub struct Services {
     pub public_limiter: Arc<public::PublicLimiter>,
     /// The Prometheus recorder: `/metrics` is served when present.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// A streaming replica for queries (`PLEDGEFLOW_READ_DATABASE_URL`).
+    pub reads: Option<Arc<reads::ReadReplica>>,
 }
 
 #[derive(MergedObject, Default)]
@@ -262,6 +265,7 @@ struct AppState {
     console: crate::console::Console,
     loops: crate::health::Loops,
     public_limiter: Arc<public::PublicLimiter>,
+    reads: Option<Arc<reads::ReadReplica>>,
 }
 
 /// Deepest query accepted; GraphiQL's introspection query needs 13.
@@ -280,6 +284,7 @@ pub fn router(services: Services, config: &crate::config::Config) -> Router {
     let metrics = services.metrics.clone();
     let loops = services.loops.clone();
     let public_limiter = services.public_limiter.clone();
+    let reads = services.reads.clone();
     let console = crate::console::Console::new(engine.db.clone(), keys.clone(), config);
     let schema = schema(Some(services));
     let router = Router::new()
@@ -288,7 +293,7 @@ pub fn router(services: Services, config: &crate::config::Config) -> Router {
         .route("/metrics", get(prometheus))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
-        .with_state(AppState { metrics, engine, keys, schema, graphiql, console: console.clone(), public_limiter, loops })
+        .with_state(AppState { metrics, engine, keys, schema, graphiql, console: console.clone(), public_limiter, loops, reads })
         .merge(console.router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // The request timeout covers reading the body and answering; the body timeout the
@@ -339,13 +344,32 @@ async fn execute(
         case = case_of(&request).as_deref().unwrap_or("-"),
     );
     crate::traces::continue_trace(&span, headers);
-    let loaders = loaders::Loaders::new(&state.engine.db);
+    // A query may read on the replica (the request's Engine then holds its connection); a
+    // mutation writes on the primary and holds its caller's queries there until replayed.
+    let subject = caller.0.as_ref().ok().and_then(|c| c.as_ref()).map(|c| c.sub.clone());
+    let query_only = state.reads.is_some() && reads::is_query(&request);
+    let on_replica = match state.reads.as_deref() {
+        Some(r) if query_only => {
+            let route = r.route(subject.as_deref());
+            metrics::counter!(crate::telemetry::QUERIES_ROUTED, "on" => if route == reads::Route::Replica { "replica" } else { "primary" }).increment(1);
+            (route == reads::Route::Replica).then(|| Engine { db: r.db().clone(), ..state.engine.clone() })
+        }
+        _ => None,
+    };
+    let loaders = loaders::Loaders::new(&on_replica.as_ref().unwrap_or(&state.engine).db);
     let started = std::time::Instant::now();
     let (query, variables) = (request.query.clone(), request.variables.clone());
+    let mut request = request.data(caller).data(loaders).data(client);
+    if let Some(engine) = on_replica {
+        request = request.data(engine);
+    }
     let mut response = {
         use tracing::Instrument;
-        state.schema.execute(request.data(caller).data(loaders).data(client)).instrument(span.clone()).await
+        state.schema.execute(request).instrument(span.clone()).await
     };
+    if let (Some(r), Some(subject), false) = (state.reads.as_deref(), subject.as_deref(), query_only) {
+        r.wrote(&state.engine.db, subject).await;
+    }
     access::code_coercion_errors(&query, &variables, &mut response.errors);
     access::code_request_errors(&mut response.errors);
     // An internal error says nothing of its cause to the caller; the request id finds it in the log.

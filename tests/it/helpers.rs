@@ -119,6 +119,7 @@ impl Api {
             loops: Default::default(),
             sampling: Default::default(),
             metrics: None,
+            reads: None,
             public_limiter: Arc::new(pledgeflow::api::public::PublicLimiter::per_minute(std::num::NonZeroU32::new(1000).unwrap())),
         };
         Self { schema: pledgeflow::api::schema(Some(services)), engine, outbox }

@@ -35,7 +35,7 @@ pub(crate) async fn graphql(http: &reqwest::Client, base: &str, body: Value) -> 
     http.post(format!("{base}/graphql")).json(&body).send().await.unwrap().json().await.unwrap()
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -326,7 +326,7 @@ async fn a_subscriber_over_graphql_transport_ws_hears_its_case() {
 }
 
 /// The next text frame as JSON, within 10 s.
-async fn next_text<S, E>(ws: &mut S) -> Value
+pub(crate) async fn next_text<S, E>(ws: &mut S) -> Value
 where
     S: futures::Stream<Item = Result<tokio_tungstenite::tungstenite::Message, E>> + Unpin,
     E: std::fmt::Debug,

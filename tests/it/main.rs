@@ -36,6 +36,7 @@ mod parsers;
 mod provisional;
 mod public;
 mod races;
+mod replica;
 mod returns;
 mod statistics;
 mod smtp;
