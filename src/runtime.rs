@@ -69,7 +69,12 @@ impl Engine {
     /// Fires every timer due now, as `worker`.
     pub async fn sweep(&self, worker: &str) -> Result<timers::SweepReport, StoreError> {
         self.put_imported_calendar_in_force().await;
-        timers::sweep(&self.db, &self.workflows, worker, self.now(), 200).await
+        let report = timers::sweep(&self.db, &self.workflows, worker, self.now(), 200).await;
+        // The statistics' changes since the last sweep, folded into their rows.
+        if let Err(e) = crate::store::rollup::fold(&self.db).await {
+            tracing::warn!(error = %e, "statistics changes not folded; the next sweep folds them");
+        }
+        report
     }
 
     /// A calendar year imported since the last sweep is put in force, and the deadlines counted

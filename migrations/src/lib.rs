@@ -26,6 +26,7 @@ mod m20261203_000017_name_search;
 mod m20261203_000018_enterprise_file;
 mod m20261203_000019_case_notices;
 mod m20261204_000020_calendar_files;
+mod m20261204_000021_rollup_deltas;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000018_enterprise_file::Migration),
             Box::new(m20261203_000019_case_notices::Migration),
             Box::new(m20261204_000020_calendar_files::Migration),
+            Box::new(m20261204_000021_rollup_deltas::Migration),
         ]
     }
 }
@@ -118,6 +120,7 @@ mod tests {
                 "m20261203_000018_enterprise_file",
                 "m20261203_000019_case_notices",
                 "m20261204_000020_calendar_files",
+                "m20261204_000021_rollup_deltas",
             ]
         );
     }

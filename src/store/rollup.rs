@@ -92,33 +92,78 @@ impl<'a> Deltas<'a> {
         self.rows.push((metric, String::new(), day, n));
     }
 
-    /// Applied in one order whatever the caller's, so that two PostgreSQL transactions moving
-    /// the same rows wait for each other instead of deadlocking.
-    async fn write(mut self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
-        self.rows.sort();
-        for (metric, key, day, n) in self.rows {
-            if n == 0 {
-                continue;
-            }
-            let mode = if metric == RETURNED { "" } else { self.dims.mode.as_str() };
-            db.execute_raw(stmt(
-                db,
-                "INSERT INTO statistics_rollup (department, day, item_code, mode, metric, key, n) VALUES (?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (department, day, item_code, mode, metric, key) DO UPDATE SET n = statistics_rollup.n + excluded.n",
-                vec![
-                    self.dims.department.clone().into(),
-                    day.into(),
-                    self.dims.item_code.clone().into(),
-                    mode.into(),
-                    metric.into(),
-                    key.into(),
-                    n.into(),
-                ],
-            ))
-            .await?;
+    /// Inserted, never updated: concurrent transactions moving the same figure take no lock on
+    /// a shared row; `fold` adds them into `statistics_rollup` later.
+    async fn write(self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let rows: Vec<_> = self.rows.into_iter().filter(|r| r.3 != 0).collect();
+        if rows.is_empty() {
+            return Ok(());
         }
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(rows.len() * 7);
+        for (metric, key, day, n) in &rows {
+            let mode = if *metric == RETURNED { "" } else { self.dims.mode.as_str() };
+            values.extend([
+                self.dims.department.clone().into(),
+                (*day).into(),
+                self.dims.item_code.clone().into(),
+                mode.into(),
+                (*metric).into(),
+                key.clone().into(),
+                (*n).into(),
+            ]);
+        }
+        let marks = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+        db.execute_raw(stmt(db, &format!("INSERT INTO {DELTAS} (department, day, item_code, mode, metric, key, n) VALUES {marks}"), values)).await?;
         Ok(())
     }
+}
+
+/// The rollup's unfolded changes.
+const DELTAS: &str = "statistics_rollup_deltas";
+/// Every row of the rollup as it stands: the folded counts and the tail not yet folded.
+const ROLLUP: &str = "(SELECT department, day, item_code, mode, metric, key, n FROM statistics_rollup \
+                       UNION ALL SELECT department, day, item_code, mode, metric, key, n FROM statistics_rollup_deltas) r";
+
+/// Adds the unfolded changes into `statistics_rollup` and removes them, atomically: a reader
+/// sees them on one side or the other, never both or neither. Returns the changes folded.
+pub async fn fold(db: &sea_orm::DatabaseConnection) -> Result<u64, DbErr> {
+    let txn = super::begin_write(db).await?;
+    let upsert = "ON CONFLICT (department, day, item_code, mode, metric, key) DO UPDATE SET n = statistics_rollup.n + excluded.n";
+    let folded = if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // One folder at a time across processes; a busy one is not waited for.
+        let mine = super::count(&txn, "SELECT CAST(CASE WHEN pg_try_advisory_xact_lock(7210221) THEN 1 ELSE 0 END AS BIGINT) AS n", vec![]).await? == 1;
+        if !mine {
+            txn.rollback().await?;
+            return Ok(0);
+        }
+        // One statement, one snapshot: exactly the rows deleted are added, whatever commits meanwhile.
+        let moved = super::count(
+            &txn,
+            &format!(
+                "WITH moved AS (DELETE FROM {DELTAS} RETURNING department, day, item_code, mode, metric, key, n), \
+                 added AS (INSERT INTO statistics_rollup (department, day, item_code, mode, metric, key, n) \
+                           SELECT department, day, item_code, mode, metric, key, SUM(n) FROM moved GROUP BY department, day, item_code, mode, metric, key {upsert} RETURNING 1) \
+                 SELECT COUNT(*) AS n FROM moved"
+            ),
+            vec![],
+        )
+        .await?;
+        moved as u64
+    } else {
+        // SQLite's write transaction excludes every other writer: the two statements see one set.
+        let n = super::count(&txn, &format!("SELECT COUNT(*) AS n FROM {DELTAS}"), vec![]).await?;
+        if n > 0 {
+            txn.execute_unprepared(&format!(
+                "INSERT INTO statistics_rollup (department, day, item_code, mode, metric, key, n) \
+                 SELECT department, day, item_code, mode, metric, key, SUM(n) FROM {DELTAS} WHERE true GROUP BY department, day, item_code, mode, metric, key {upsert}"
+            ))
+            .await?;
+            txn.execute_unprepared(&format!("DELETE FROM {DELTAS}")).await?;
+        }
+        n as u64
+    };
+    txn.commit().await?;
+    Ok(folded)
 }
 
 /// Events of `instance_id` before `seq` named in `events` (a quoted, comma-separated list).
@@ -379,6 +424,7 @@ pub fn facts(tz: chrono_tz::Tz) -> Vec<Fact> {
 /// Recounts every row from the source tables.
 pub async fn rebuild(db: &impl ConnectionTrait, tz: chrono_tz::Tz) -> Result<(), DbErr> {
     db.execute_unprepared("DELETE FROM statistics_rollup").await?;
+    db.execute_unprepared(&format!("DELETE FROM {DELTAS}")).await?;
     for fact in facts(tz) {
         db.execute_unprepared(&format!(
             "INSERT INTO statistics_rollup (department, day, item_code, mode, metric, key, n) \
@@ -459,7 +505,7 @@ pub async fn sums(
     sql.push_str(&format!(" AND metric IN ({})", vec!["?"; metrics.len()].join(", ")));
     values.extend(metrics.iter().map(|m| (*m).into()));
     let (select, group) = grouping(by_day);
-    fetch(db, &format!("SELECT {select}, CAST(SUM(n) AS BIGINT) AS n FROM statistics_rollup {sql} GROUP BY {group}"), values).await
+    fetch(db, &format!("SELECT {select}, CAST(SUM(n) AS BIGINT) AS n FROM {ROLLUP} {sql} GROUP BY {group}"), values).await
 }
 
 /// Every row, for comparing the running counts with a rebuild.
@@ -474,6 +520,14 @@ pub async fn snapshot(db: &impl ConnectionTrait) -> Result<Vec<(String, i64, Str
         key: String,
         n: i64,
     }
-    let rows: Vec<Row> = fetch(db, "SELECT department, day, item_code, mode, metric, key, n FROM statistics_rollup WHERE n <> 0 ORDER BY department, day, item_code, mode, metric, key", vec![]).await?;
+    let rows: Vec<Row> = fetch(
+        db,
+        &format!(
+            "SELECT department, day, item_code, mode, metric, key, CAST(SUM(n) AS BIGINT) AS n FROM {ROLLUP} \
+             GROUP BY department, day, item_code, mode, metric, key HAVING SUM(n) <> 0 ORDER BY department, day, item_code, mode, metric, key"
+        ),
+        vec![],
+    )
+    .await?;
     Ok(rows.into_iter().map(|r| (r.department, r.day, r.item_code, r.mode, r.metric, r.key, r.n)).collect())
 }

@@ -414,7 +414,7 @@ async fn everything(db: &sea_orm::DatabaseConnection) -> (Vec<(String, String, i
     let instances = rows(db, "SELECT id, state, version FROM workflow_instances ORDER BY id", vec![]).await;
     let instances = instances.iter().map(|r| (r.try_get("", "id").unwrap(), r.try_get("", "state").unwrap(), r.try_get("", "version").unwrap())).collect();
     let mut counts = Vec::new();
-    for table in ["workflow_events", "returns", "outbox", "statistics_rollup"] {
+    for table in ["workflow_events", "returns", "outbox", "statistics_rollup", "statistics_rollup_deltas"] {
         let n = rows(db, &format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM {table}"), vec![]).await;
         counts.push(n[0].try_get::<i64>("", "n").unwrap());
     }

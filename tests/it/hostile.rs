@@ -28,6 +28,7 @@ pub(crate) async fn snapshot(db: &sea_orm::DatabaseConnection) -> Vec<(String, i
         ("departments", "1"),
         ("licence_sequences", "1"),
         ("statistics_rollup", "1"),
+        ("statistics_rollup_deltas", "n"),
         ("applicant_changes", "1"),
         ("divisions", "1"),
         ("supervision_items", "1"),

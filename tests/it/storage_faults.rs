@@ -25,7 +25,7 @@ async fn footprint(db: &DatabaseConnection) -> Vec<i64> {
     for t in ["workflow_instances", "workflow_events", "workflow_timers", "cases", "case_materials", "outbox"] {
         out.push(n(db, &format!("SELECT COUNT(*) FROM {t}")).await);
     }
-    out.push(n(db, "SELECT COALESCE(SUM(n), 0) FROM statistics_rollup").await);
+    out.push(n(db, "SELECT COALESCE(SUM(n), 0) FROM statistics_rollup").await + n(db, "SELECT COALESCE(SUM(n), 0) FROM statistics_rollup_deltas").await);
     out
 }
 

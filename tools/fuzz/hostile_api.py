@@ -131,7 +131,18 @@ class Database:
     VOLATILE = {
         "outbox": {"status", "attempts", "next_attempt_at", "last_error", "claimed_by", "claimed_until", "delivered_at"},
         "outbox_attempts": None,  # the whole table: the worker's log of attempts
+        # The statistics' rows and their unfolded tail: the sweep folds one into the other, so
+        # they are compared as the figures they add up to (ROLLUP below), not row by row.
+        "statistics_rollup": None,
+        "statistics_rollup_deltas": None,
     }
+    ROLLUP = (
+        "SELECT department, day, item_code, mode, metric, key, SUM(n) FROM ("
+        "SELECT department, day, item_code, mode, metric, key, n FROM statistics_rollup UNION ALL "
+        "SELECT department, day, item_code, mode, metric, key, n FROM statistics_rollup_deltas) "
+        "GROUP BY department, day, item_code, mode, metric, key HAVING SUM(n) <> 0 "
+        "ORDER BY department, day, item_code, mode, metric, key"
+    )
 
     def __init__(self, path: Path):
         self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
@@ -153,6 +164,11 @@ class Database:
                     h.update(repr(row).encode())
                     n += 1
                 digests[table] = f"{n}:{h.hexdigest()[:16]}"
+            h = hashlib.sha256()
+            rows = self.conn.execute(self.ROLLUP).fetchall()
+            for row in rows:
+                h.update(repr(row).encode())
+            digests["statistics (rollup and tail)"] = f"{len(rows)}:{h.hexdigest()[:16]}"
         return digests
 
     def column(self, sql: str) -> list[str]:

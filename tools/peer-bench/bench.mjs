@@ -1,13 +1,16 @@
 // graphile-worker's side of the peer benchmark (issue #8): schedule N delayed jobs, then run
 // them with a worker and report jobs/s from the moment they fall due to the last one done.
-// Usage: node bench.mjs postgres://… [N] [concurrency]
+// Usage: node bench.mjs postgres://… [N] [concurrency] [plain|batched]
+// batched: the local queue (500 jobs fetched at a time) and batched completion
+// (completeJobBatchDelay 0), the settings graphile-worker's users run for throughput.
 import pg from "pg";
 import { run, makeWorkerUtils, Logger } from "graphile-worker";
 
 // Quiet: a log line per job would be measured too.
 const logger = new Logger(() => () => {});
 
-const [connectionString, n = "100000", concurrency = "10"] = process.argv.slice(2);
+const [connectionString, n = "100000", concurrency = "10", mode = "plain"] = process.argv.slice(2);
+if (!["plain", "batched"].includes(mode)) throw new Error(`mode ${mode}: plain or batched`);
 const N = Number(n);
 const utils = await makeWorkerUtils({ connectionString, logger });
 await utils.migrate();
@@ -41,6 +44,7 @@ const runner = await run({
   concurrency: Number(concurrency),
   noHandleSignals: true,
   pollInterval: 1000,
+  ...(mode === "batched" ? { preset: { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } } } : {}),
   taskList: {
     noop: async () => {
       completed += 1;
@@ -54,4 +58,4 @@ const seconds = (Date.now() - start) / 1000;
 await runner.stop();
 const left = (await client.query("SELECT count(*)::int AS n FROM graphile_worker._private_jobs")).rows[0].n;
 await client.end();
-console.log(JSON.stringify({ peer: "graphile-worker 0.16.6", jobs: N, concurrency: Number(concurrency), scheduling_seconds: scheduling, seconds, jobs_per_second: N / seconds, left }));
+console.log(JSON.stringify({ peer: "graphile-worker 0.16.6", mode, jobs: N, concurrency: Number(concurrency), scheduling_seconds: scheduling, seconds, jobs_per_second: N / seconds, left }));
