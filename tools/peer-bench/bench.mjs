@@ -58,4 +58,4 @@ const seconds = (Date.now() - start) / 1000;
 await runner.stop();
 const left = (await client.query("SELECT count(*)::int AS n FROM graphile_worker._private_jobs")).rows[0].n;
 await client.end();
-console.log(JSON.stringify({ peer: "graphile-worker 0.16.6", mode, jobs: N, concurrency: Number(concurrency), scheduling_seconds: scheduling, seconds, jobs_per_second: N / seconds, left }));
+console.log(JSON.stringify({ peer: "graphile-worker 0.18.0", mode, jobs: N, concurrency: Number(concurrency), scheduling_seconds: scheduling, seconds, jobs_per_second: N / seconds, left }));
