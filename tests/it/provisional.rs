@@ -31,6 +31,17 @@ fn shipped_definitions() -> Vec<(String, String)> {
 }
 
 /// A verification case whose unverifiable material must be supplied within 5 working days of now.
+/// The shipped definitions in a folder of their own, and an engine on them whose clock stands at
+/// Monday 28 December 2026, 10:00 (2027's notice not yet on file).
+async fn at_year_end(db: &crate::helpers::TestDb) -> (tempfile::TempDir, ManualClock, Engine) {
+    let defs = shipped_definitions();
+    let defs: Vec<(&str, &str)> = defs.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let dir = workflows_dir(&defs);
+    let clock = ManualClock::at(local(2026, 12, 28, 10, 0));
+    let e = engine_with(db, dir.path().to_path_buf(), &clock).await;
+    (dir, clock, e)
+}
+
 async fn awaiting_supply(e: &Engine) -> String {
     let w = Actor::person("w", "window");
     let ctx = json!({"applicant": {"name": "泉州示例旅馆有限公司", "email": "a@example.cn"}, "item": {"code": "X", "name": "旅馆业特种行业许可"}});
@@ -56,12 +67,8 @@ async fn events(e: &Engine, id: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn provisional_deadlines_are_recomputed_once_the_official_year_is_loaded_never_earlier() {
-    let defs = shipped_definitions();
-    let defs: Vec<(&str, &str)> = defs.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     for db in backends().await {
-        let dir = workflows_dir(&defs);
-        let clock = ManualClock::at(local(2026, 12, 28, 10, 0));
-        let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
+        let (dir, clock, e) = at_year_end(&db).await;
 
         // Monday 28 December 2026 + 5 working days, on the statutory 2027 (1 January off).
         let december = awaiting_supply(&e).await;
@@ -114,11 +121,7 @@ async fn provisional_deadlines_are_recomputed_once_the_official_year_is_loaded_n
 /// its workflows folder and clock, and a window officer of its department.
 async fn deferral_into_2027(db: &crate::helpers::TestDb) -> (Engine, tempfile::TempDir, ManualClock, pledgeflow::store::InstanceRecord, pledgeflow::auth::Claims) {
     use pledgeflow::window::{catalogue, intake, registry};
-    let defs = shipped_definitions();
-    let defs: Vec<(&str, &str)> = defs.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-    let dir = workflows_dir(&defs);
-    let clock = ManualClock::at(local(2026, 12, 28, 10, 0));
-    let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
+    let (dir, clock, e) = at_year_end(db).await;
     let now = e.now();
     registry::put_region(&e.db, "R", "区").await.unwrap();
     registry::put_department(&e.db, "D", "R", "局", "approval", Some("d@example.gov.cn")).await.unwrap();
@@ -240,12 +243,8 @@ async fn a_response_period_counted_over_a_provisional_year_is_recounted_and_its_
 
 #[tokio::test]
 async fn an_imported_year_is_put_in_force_at_the_next_sweep_without_a_restart() {
-    let defs = shipped_definitions();
-    let defs: Vec<(&str, &str)> = defs.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     for db in backends().await {
-        let dir = workflows_dir(&defs);
-        let clock = ManualClock::at(local(2026, 12, 28, 10, 0));
-        let e = engine_with(&db, dir.path().to_path_buf(), &clock).await;
+        let (dir, clock, e) = at_year_end(&db).await;
         let december = awaiting_supply(&e).await;
         assert_eq!(timers(&e, &december).await[1], ("expiry".into(), local(2027, 1, 5, 17, 30), 1));
         assert!(e.workflows.env.calendar.get().is_provisional_year(2027));
