@@ -250,3 +250,14 @@ mod tests {
         assert!(parse_post(&h, &Bytes::from_static(b"{\"query\":\"{x}\",\"variables\":null}")).is_ok());
     }
 }
+
+/// A caller's `x-request-id` is kept only if it is a plain token (letters, digits, `.`, `_`,
+/// `:`, `-`; at most 128): it is repeated in every log line, span and error of the request, so
+/// anything else is dropped here and a fresh id given instead.
+pub async fn plain_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
+    let plain = |v: &[u8]| !v.is_empty() && v.len() <= 128 && v.iter().all(|b| b.is_ascii_alphanumeric() || b".:_-".contains(b));
+    if request.headers().get(super::REQUEST_ID).is_some_and(|v| !plain(v.as_bytes())) {
+        request.headers_mut().remove(super::REQUEST_ID);
+    }
+    request
+}

@@ -305,7 +305,8 @@ pub fn router(services: Services, config: &crate::config::Config) -> Router {
         // Every response names its request (the caller's own id kept, else a new one), so an
         // error can be quoted to support and found in the log.
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
-        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid));
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
+        .layer(axum::middleware::map_request(http::plain_request_id));
     if cors_origins.is_empty() {
         return router;
     }

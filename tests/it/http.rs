@@ -1003,6 +1003,12 @@ async fn every_response_names_its_request_and_an_internal_error_quotes_it() {
     // The caller's own id is kept, so a proxy's id follows the request through.
     let r = http.get(format!("{base}/healthz")).header("x-request-id", "support-42").send().await.unwrap();
     assert_eq!(r.headers()["x-request-id"], "support-42");
+    // Anything but a plain token is replaced, not repeated into logs, spans and errors.
+    for hostile in ["x".repeat(129), "a b".to_string(), "id;drop".to_string(), "\"quoted\"".to_string()] {
+        let r = http.get(format!("{base}/healthz")).header("x-request-id", hostile.as_str()).send().await.unwrap();
+        let id = r.headers()["x-request-id"].to_str().unwrap();
+        assert!(id != hostile && id.len() == 36, "{hostile:?} answered with {id:?}");
+    }
     // The store broken under the server: the error says nothing of the cause, and quotes the id.
     let db = store::connect(&url, 1).await.unwrap();
     sea_orm::ConnectionTrait::execute_unprepared(&db, "DROP TABLE inspection_draws").await.unwrap();
