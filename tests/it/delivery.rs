@@ -231,7 +231,7 @@ async fn webhooks_are_signed_retried_and_signals_reach_the_parent_once() {
         assert!(verifier.verify(seen[0].1.as_bytes(), &seen[0].0).is_ok(), "the refused attempt was signed too");
         // The first releases' headers, still sent (deprecated).
         let ts: i64 = headers[webhook::TIMESTAMP_HEADER].to_str().unwrap().parse().unwrap();
-        assert_eq!(headers[webhook::SIGNATURE_HEADER].to_str().unwrap(), webhook::signature("s3cret", ts, body.as_bytes()));
+        assert_eq!(headers[webhook::SIGNATURE_HEADER].to_str().unwrap(), webhook::signature(b"s3cret", ts, body.as_bytes()));
         assert_eq!(headers["idempotency-key"], seen[0].0["idempotency-key"], "a retry carries the same key");
         let body: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!((body["topic"].as_str(), body["case_id"].as_str()), (Some("breach"), Some(id.as_str())));
