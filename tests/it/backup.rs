@@ -95,3 +95,27 @@ async fn a_backup_under_write_load_restores_verified_and_complete() {
     assert_eq!(r["data"]["viewer"]["subject"], "window-01", "{r}");
     server.stop();
 }
+
+#[test]
+fn a_backup_never_overwrites_and_a_restore_needs_a_whole_backup_and_a_fresh_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/live.db", dir.path().display());
+    let env = [("PLEDGEFLOW_DATABASE_URL", url.as_str())];
+    assert!(pledgeflow(&["migrate"], &env).status.success());
+    let folder = dir.path().join("backup");
+    let folder = folder.to_str().unwrap();
+    let o = pledgeflow(&["backup", "--to", folder], &env);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again = pledgeflow(&["backup", "--to", folder], &env);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already holds a backup"), "{}", String::from_utf8_lossy(&again.stderr));
+    // Over the live database: refused, nothing moved.
+    let o = pledgeflow(&["restore", "--from", folder], &env);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("restore into a fresh place"), "{}", String::from_utf8_lossy(&o.stderr));
+    // From a folder that holds no backup: said so.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let fresh = format!("sqlite://{}/fresh.db", dir.path().display());
+    let o = pledgeflow(&["restore", "--from", empty.to_str().unwrap()], &[("PLEDGEFLOW_DATABASE_URL", fresh.as_str())]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("is not a complete backup"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!dir.path().join("fresh.db").exists(), "a refused restore writes nothing");
+}
