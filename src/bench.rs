@@ -169,6 +169,42 @@ async fn insert_waiting_instances(engine: &Engine, count: usize, due_at: chrono:
     Ok(())
 }
 
+/// CPU seconds this process has used, and the machine's busy and total jiffies: where a timed
+/// stretch spent its time — in this process, or elsewhere on the machine (the database).
+struct CpuMark {
+    process: f64,
+    machine: Option<(u64, u64)>,
+}
+
+impl CpuMark {
+    fn now() -> Self {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage writes the struct it is given; RUSAGE_SELF cannot fail.
+        let usage = unsafe {
+            libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+            usage.assume_init()
+        };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        let machine = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+            let fields: Vec<u64> = s.lines().next()?.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+            let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+            Some((fields.iter().sum::<u64>() - idle, fields.iter().sum::<u64>()))
+        });
+        CpuMark { process: secs(usage.ru_utime) + secs(usage.ru_stime), machine }
+    }
+
+    /// "this process X s of CPU (Y % of one core), the machine Z % busy".
+    fn since(&self, wall: f64) -> String {
+        let later = CpuMark::now();
+        let process = later.process - self.process;
+        let machine = match (self.machine, later.machine) {
+            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => format!(", the machine {:.0} % busy (all cores)", (b1 - b0) as f64 * 100.0 / (t1 - t0) as f64),
+            _ => String::new(),
+        };
+        format!("this process {process:.1} s of CPU ({:.0} % of one core){machine}", process * 100.0 / wall)
+    }
+}
+
 async fn timed_sweep(engine: &Engine) -> anyhow::Result<(f64, usize)> {
     let started = Instant::now();
     let report = engine.sweep("bench").await?;
@@ -194,10 +230,12 @@ pub async fn run_timers(engine: Engine, pending: usize, due: usize, event: &str)
     if engine.db.get_database_backend() == sea_orm::DbBackend::Postgres && engine.db.execute_unprepared("SELECT pg_stat_statements_reset()").await.is_ok() {
         println!("pg_stat_statements reset: it counts the timed sweep alone");
     }
+    let cpu = CpuMark::now();
     let (secs, fired) = timed_sweep(&engine).await?;
     println!(
-        "fired {fired} due {event} timers with {pending} pending in {secs:.1}s: {:.0} timers/s",
-        fired as f64 / secs
+        "fired {fired} due {event} timers with {pending} pending in {secs:.1}s: {:.0} timers/s; {}",
+        fired as f64 / secs,
+        cpu.since(secs)
     );
     Ok(())
 }

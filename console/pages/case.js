@@ -210,6 +210,6 @@ function actorText(actor) {
 
 function reasonOf(payload) {
   if (!payload || typeof payload !== 'object') return null;
-  const said = payload.reason || payload.statement || payload.opinion || payload.licence_number;
+  const said = payload.reason || payload.statement || payload.opinion || (payload.decision && payload.decision.opinion) || payload.licence_number;
   return said ? h('span', { class: 'said' }, String(said)) : null;
 }

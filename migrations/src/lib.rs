@@ -27,6 +27,7 @@ mod m20261203_000018_enterprise_file;
 mod m20261203_000019_case_notices;
 mod m20261204_000020_calendar_files;
 mod m20261204_000021_rollup_deltas;
+mod m20261204_000022_licences;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000019_case_notices::Migration),
             Box::new(m20261204_000020_calendar_files::Migration),
             Box::new(m20261204_000021_rollup_deltas::Migration),
+            Box::new(m20261204_000022_licences::Migration),
         ]
     }
 }
@@ -121,6 +123,7 @@ mod tests {
                 "m20261203_000019_case_notices",
                 "m20261204_000020_calendar_files",
                 "m20261204_000021_rollup_deltas",
+                "m20261204_000022_licences",
             ]
         );
     }

@@ -217,7 +217,8 @@ impl Outbox {
         if crate::health::fault("deliver", &d.topic) {
             panic!("fault injected: delivering {}", d.topic);
         }
-        let payload: Value = serde_json::from_str(&d.payload).map_err(|e| ChannelError::Permanent(format!("payload: {e}")))?;
+        let mut payload: Value = serde_json::from_str(&d.payload).map_err(|e| ChannelError::Permanent(format!("payload: {e}")))?;
+        self.name_the_licence(&mut payload).await?;
         let c = &self.channels;
         // A signature's timestamp is the receiver's freshness check: the wall clock's, even on a
         // training server whose own time is moved.
@@ -261,6 +262,39 @@ impl Outbox {
             }
             other => Err(ChannelError::Permanent(format!("unknown channel {other:?}"))),
         }
+    }
+
+    /// Puts the case's licence number into a message's context: the approval's event does not
+    /// carry it (it is taken last, after the transition's rows are written: `window::intake`),
+    /// so the context the approval's messages and its supervision task were written with lacks
+    /// it — the case's own, or for a supervision task its case's — and every channel, template
+    /// and webhook body reads it from the context.
+    async fn name_the_licence(&self, payload: &mut Value) -> Result<(), ChannelError> {
+        let ctx = &payload["context"];
+        // Only the approval's own messages and its supervision task's carry the mark
+        // (`number_taken_last`); other contexts hold the number, or no licence yet.
+        if !message::inherited(ctx, "licence_number").is_object() {
+            return Ok(());
+        }
+        let ids: Vec<String> = [&payload["instance_id"], &ctx["parent"]["id"]].into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        #[derive(sea_orm::FromQueryResult)]
+        struct Numbered {
+            instance_id: String,
+            number: String,
+        }
+        let marks = vec!["?"; ids.len()].join(", ");
+        let found: Vec<Numbered> = store::fetch(&self.engine.db, &format!("SELECT instance_id, number FROM licences WHERE instance_id IN ({marks})"), ids.iter().map(|i| i.as_str().into()).collect())
+            .await
+            .map_err(|e| ChannelError::Transient(e.to_string()))?;
+        // The instance's own licence before its case's.
+        let number = ids.iter().find_map(|id| found.iter().find(|f| &f.instance_id == id)).map(|f| f.number.clone());
+        if let (Some(number), Some(ctx)) = (number, payload["context"].as_object_mut()) {
+            ctx.insert("licence_number".into(), Value::String(number));
+        }
+        Ok(())
     }
 
     fn template_context(&self, d: &outbox::Delivery, payload: &Value, marked: Option<DateTime<Utc>>, now: DateTime<Utc>) -> minijinja::Value {

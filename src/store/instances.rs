@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 use serde_json::{json, Value};
 
@@ -260,7 +260,7 @@ pub(crate) async fn fire_model(
     now: DateTime<Utc>,
 ) -> Result<FireResult, StoreError> {
     let decided = decide(wf, &model, event_name, actor, payload, expected_version, now)?;
-    apply(db, wf, model, &decided.definition, decided.current, decided.outcome, actor, payload, now).await
+    apply(db, wf, model, decided.definition, decided.current, decided.outcome, actor, payload, now).await
 }
 
 /// What the engine decided for an instance row, before anything is written.
@@ -302,136 +302,247 @@ pub(crate) async fn apply(
     db: &DatabaseTransaction,
     wf: &Workflows,
     model: instance::Model,
-    def: &Definition,
+    def: std::sync::Arc<Definition>,
     current: InstanceRecord,
     outcome: Outcome,
     actor: &Actor,
     payload: &Value,
     now: DateTime<Utc>,
 ) -> Result<FireResult, StoreError> {
-    let id = model.id.as_str();
-    let event_name = outcome.event.as_str();
-    let seq = model.version + 1;
+    let own = Own { model, decided: Decided { definition: def, current, outcome }, payload: payload.clone() };
+    let mut done = apply_all(db, wf, vec![own], actor, now).await?;
+    done.pop().ok_or_else(|| StoreError::Db(DbErr::Custom("a transition was written without its result".into())))
+}
+
+/// A decided event of an instance row the caller holds, for `apply_all`.
+pub(crate) struct Own {
+    pub model: instance::Model,
+    pub decided: Decided,
+    pub payload: Value,
+}
+
+/// Whether a decided event may share a transaction with other instances' (the timer sweep's
+/// batches): it writes rows of its own instance, rows only ever inserted (statistics changes,
+/// breaches) and credit rows, which `apply_all` takes last in one order. Not a child started, a
+/// bundle advanced or children signalled: those reach other instances' rows mid-transaction,
+/// where two batches could each hold what the other waits for.
+pub(crate) fn shares_a_transaction(decided: &Decided) -> bool {
+    !decided.outcome.effects.iter().any(|e| matches!(e, Effect::Spawn { .. } | Effect::BundleAdvance { .. } | Effect::SignalChildren { .. }))
+}
+
+/// What one item of `apply_all` writes to its instance row.
+struct RowWrite {
+    id: String,
+    seen: i64,
+    seq: i64,
+    hash: String,
+    state: String,
+    context: String,
+    deadlines: String,
+    /// Whether its state, context or deadlines change.
+    moved: bool,
+}
+
+/// Writes several instances' decided events in the caller's transaction — for each its row,
+/// one audit event, its timers, statistics changes, breaches, children, outbox rows and credit
+/// records — with one statement per table where the rows allow it rather than several per
+/// event. The one write path of every transition: `apply` is this with one item; the timer
+/// sweep gives it a batch (each `shares_a_transaction`). The rows several instances' events
+/// may both write — an applicant's credit — are written last, in the order of their keys, so
+/// two batches never wait on each other in opposite orders.
+pub(crate) async fn apply_all(db: &DatabaseTransaction, wf: &Workflows, items: Vec<Own>, actor: &Actor, now: DateTime<Utc>) -> Result<Vec<FireResult>, StoreError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
     let now_ms = now.timestamp_millis();
-    let ev = audit_event(&wf.audit, id, seq, &model.last_event_hash, &outcome, actor, payload, now_ms);
-    let mut update = instance::Entity::update_many();
-    if let Some(deadlines) = &outcome.deadlines {
-        update = update.col_expr(instance::Column::Deadlines, Expr::value(to_json(deadlines)));
-    }
-    // A deadline counted over a provisional year is kept to be recounted once the official one
-    // is on file (`provisional::confirm`); one counted on official years needs no recount.
-    for c in &outcome.counted {
-        db.execute_raw(super::stmt(db, "DELETE FROM provisional_deadlines WHERE instance_id = ? AND name = ?", vec![id.into(), c.name.clone().into()])).await?;
-        if c.provisional {
-            db.execute_raw(super::stmt(
-                db,
-                "INSERT INTO provisional_deadlines (instance_id, name, from_date, working_days, time_of_day) VALUES (?, ?, ?, ?, '17:30')",
-                vec![id.into(), c.name.clone().into(), c.from.to_string().into(), c.working_days.into()],
-            ))
-            .await?;
+    let (mut rows, mut events, mut arms, mut left) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for item in &items {
+        let (model, o, current) = (&item.model, &item.decided.outcome, &item.decided.current);
+        let seq = model.version + 1;
+        let ev = audit_event(&wf.audit, &model.id, seq, &model.last_event_hash, o, actor, &item.payload, now_ms);
+        // A reminder changes no state, context or deadline: its row is written narrowly, so that
+        // PostgreSQL can keep the row's new version on its page without touching any index.
+        let moved = o.to != model.state || o.deadlines.is_some() || o.context != current.context;
+        rows.push(RowWrite {
+            id: model.id.clone(),
+            seen: model.version,
+            seq,
+            hash: ev.hash.clone(),
+            state: o.to.clone(),
+            context: to_json(&o.context),
+            deadlines: to_json(o.deadlines.as_ref().unwrap_or(&current.deadlines)),
+            moved,
+        });
+        events.push(event::ActiveModel::from(ev));
+        if o.left_state {
+            left.push(sea_orm::Value::from(model.id.clone()));
         }
+        arms.extend(o.arm.iter().map(|t| timer_row(&model.id, seq, t)));
     }
-    let updated = update
-        .col_expr(instance::Column::State, Expr::value(outcome.to.clone()))
-        .col_expr(instance::Column::Context, Expr::value(to_json(&outcome.context)))
-        .col_expr(instance::Column::Version, Expr::value(seq))
-        .col_expr(instance::Column::LastEventHash, Expr::value(ev.hash.clone()))
-        .col_expr(instance::Column::UpdatedAt, Expr::value(now_ms))
-        .filter(instance::Column::Id.eq(id.to_string()))
-        .filter(instance::Column::Version.eq(model.version))
-        .exec(db)
+    write_rows(db, &rows, now_ms).await?;
+    event::Entity::insert_many(events).exec_without_returning(db).await?;
+    for item in &items {
+        let (id, o) = (item.model.id.as_str(), &item.decided.outcome);
+        // A deadline counted over a provisional year is kept to be recounted once the official
+        // one is on file (`provisional::confirm`); one counted on official years needs no recount.
+        for c in &o.counted {
+            db.execute_raw(super::stmt(db, "DELETE FROM provisional_deadlines WHERE instance_id = ? AND name = ?", vec![id.into(), c.name.clone().into()])).await?;
+            if c.provisional {
+                db.execute_raw(super::stmt(
+                    db,
+                    "INSERT INTO provisional_deadlines (instance_id, name, from_date, working_days, time_of_day) VALUES (?, ?, ?, ?, '17:30')",
+                    vec![id.into(), c.name.clone().into(), c.from.to_string().into(), c.working_days.into()],
+                ))
+                .await?;
+            }
+        }
+        let breaches: Vec<&str> = o.effects.iter().filter_map(|e| if let Effect::SlaBreach { limit } = e { Some(limit.as_str()) } else { None }).collect();
+        let current = &item.decided.current;
+        super::rollup::transition(
+            db,
+            wf.env.tz,
+            &item.decided.definition.name,
+            id,
+            item.model.parent_id.as_deref(),
+            current.scope.division.as_deref(),
+            item.model.version + 1,
+            (&o.event, &item.model.state, &o.to),
+            &breaches,
+            now,
+        )
         .await?;
-    if updated.rows_affected == 0 {
-        let actual = load_model(db, id).await?.version;
-        return Err(StoreError::Conflict { id: id.into(), expected: model.version, actual });
     }
-    insert_event(db, ev).await?;
-    let breaches: Vec<&str> = outcome.effects.iter().filter_map(|e| if let Effect::SlaBreach { limit } = e { Some(limit.as_str()) } else { None }).collect();
-    super::rollup::transition(
-        db,
-        wf.env.tz,
-        &def.name,
-        id,
-        model.parent_id.as_deref(),
-        current.scope.division.as_deref(),
-        seq,
-        (event_name, &model.state, &outcome.to),
-        &breaches,
-        now,
-    )
-    .await?;
-    if outcome.left_state {
-        timer::Entity::update_many()
-            .col_expr(timer::Column::Status, Expr::value(timer_status::CANCELLED))
-            .col_expr(timer::Column::SettledAt, Expr::value(now_ms))
-            .filter(timer::Column::InstanceId.eq(id.to_string()))
-            .filter(timer::Column::Status.eq(timer_status::PENDING))
-            .exec(db)
-            .await?;
+    if !left.is_empty() {
+        let marks = vec!["?"; left.len()].join(", ");
+        let mut values: Vec<sea_orm::Value> = vec![timer_status::CANCELLED.into(), now_ms.into(), timer_status::PENDING.into()];
+        values.extend(left);
+        db.execute_raw(super::stmt(db, &format!("UPDATE workflow_timers SET status = ?, settled_at = ? WHERE status = ? AND instance_id IN ({marks})"), values)).await?;
     }
-    arm_timers(db, id, seq, &outcome.arm).await?;
+    if !arms.is_empty() {
+        timer::Entity::insert_many(arms).exec_without_returning(db).await?;
+    }
 
-    let mut spawned = Vec::new();
-    let mut deliveries = Vec::new();
-    for (index, effect) in outcome.effects.iter().enumerate() {
-        let key = format!("{id}:{seq}:{index}");
-        match effect {
-            Effect::Spawn { definition } => {
-                let context = json!({ "parent": { "id": id, "definition": def.name, "context": outcome.context } });
-                let child = Box::pin(start(db, wf, definition, context, BTreeMap::new(), &Actor::system(), Some(id.into()), now)).await?;
-                spawned.push(child.id);
-            }
-            Effect::Deliver { .. } | Effect::SignalParent { .. } | Effect::SignalParentIfAny { .. } => {
-                deliveries.extend(delivery(effect, key, id, model.parent_id.as_deref())?);
-            }
-            Effect::BundleAdvance { event } => {
-                // The window's handler (a child it opens writes through this function again).
-                let advance = wf.effects.handler(super::workflows::BUNDLE_ADVANCE)?;
-                if advance.run(db, wf, def, id, now).await? {
-                    deliveries.push((key, "signal".into(), id.to_string(), event.clone()));
+    let mut outbox_rows = Vec::new();
+    let mut credit = Vec::new();
+    let mut spawned_of = Vec::with_capacity(items.len());
+    for item in &items {
+        let (model, def, o, current) = (&item.model, &item.decided.definition, &item.decided.outcome, &item.decided.current);
+        let (id, seq, event_name) = (model.id.as_str(), model.version + 1, o.event.as_str());
+        let mut spawned = Vec::new();
+        let mut deliveries = Vec::new();
+        for (index, effect) in o.effects.iter().enumerate() {
+            let key = format!("{id}:{seq}:{index}");
+            match effect {
+                Effect::Spawn { definition } => {
+                    let context = json!({ "parent": { "id": id, "definition": def.name, "context": o.context } });
+                    let child = Box::pin(start(db, wf, definition, context, BTreeMap::new(), &Actor::system(), Some(id.into()), now)).await?;
+                    spawned.push(child.id);
                 }
-            }
-            Effect::SignalChildren { event } => {
-                let children = instance::Entity::find()
-                    .filter(instance::Column::ParentId.eq(id.to_string()))
-                    .order_by_asc(instance::Column::Id)
-                    .all(db)
-                    .await?;
-                for child in children {
-                    deliveries.push((format!("{key}:{}", child.id), "signal".into(), child.id, event.clone()));
+                Effect::Deliver { .. } | Effect::SignalParent { .. } | Effect::SignalParentIfAny { .. } => {
+                    deliveries.extend(delivery(effect, key, id, model.parent_id.as_deref())?);
                 }
-            }
-            Effect::SlaBreach { limit } => {
-                // A case's own limit (the legal clock) is the approving department's, not the
-                // supervising division's its scope also names.
-                let scope = if super::scope::is_case_limit(limit) { Scope { division: None, ..current.scope.clone() } } else { current.scope.clone() };
-                super::sla::record(db, id, seq, &scope, limit, now).await?;
-            }
-            Effect::MergePayload | Effect::SetDeadline { .. } | Effect::DeadlineAfter { .. } => {}
-            Effect::CreditRecord { kind } => match &current.scope.applicant_uscc {
-                Some(uscc) => {
-                    let reason = payload["reason"].as_str().map_or_else(|| format!("{} {event_name}", def.name), str::to_string);
-                    super::credit::record(db, &wf.credit, &wf.audit, uscc, kind, Some(id), Some(seq), &reason, now).await?;
+                Effect::BundleAdvance { event } => {
+                    // The window's handler (a child it opens writes through this function again).
+                    let advance = wf.effects.handler(super::workflows::BUNDLE_ADVANCE)?;
+                    if advance.run(db, wf, def, id, now).await? {
+                        deliveries.push((key, "signal".into(), id.to_string(), event.clone()));
+                    }
                 }
-                None => tracing::warn!(instance = %id, event = %event_name, "credit:{kind} on an instance with no applicant: no record written"),
-            },
+                Effect::SignalChildren { event } => {
+                    let children = instance::Entity::find()
+                        .filter(instance::Column::ParentId.eq(id.to_string()))
+                        .order_by_asc(instance::Column::Id)
+                        .all(db)
+                        .await?;
+                    for child in children {
+                        deliveries.push((format!("{key}:{}", child.id), "signal".into(), child.id, event.clone()));
+                    }
+                }
+                Effect::SlaBreach { limit } => {
+                    // A case's own limit (the legal clock) is the approving department's, not the
+                    // supervising division's its scope also names.
+                    let scope = if super::scope::is_case_limit(limit) { Scope { division: None, ..current.scope.clone() } } else { current.scope.clone() };
+                    super::sla::record(db, id, seq, &scope, limit, now).await?;
+                }
+                Effect::MergePayload | Effect::SetDeadline { .. } | Effect::DeadlineAfter { .. } => {}
+                Effect::CreditRecord { kind } => match &current.scope.applicant_uscc {
+                    Some(uscc) => {
+                        let reason = item.payload["reason"].as_str().map_or_else(|| format!("{} {event_name}", def.name), str::to_string);
+                        credit.push((uscc.clone(), id.to_string(), seq, kind.clone(), reason));
+                    }
+                    None => tracing::warn!(instance = %id, event = %event_name, "credit:{kind} on an instance with no applicant: no record written"),
+                },
+            }
+        }
+        if !deliveries.is_empty() {
+            let body = outbox_body(id, def, seq, o, &current.deadlines, &item.payload);
+            outbox_rows.extend(deliveries.into_iter().map(|d| outbox_row(id, seq, d, &body, now_ms)));
+        }
+        spawned_of.push(spawned);
+    }
+    if !outbox_rows.is_empty() {
+        outbox::Entity::insert_many(outbox_rows).exec_without_returning(db).await?;
+    }
+    credit.sort();
+    for (uscc, id, seq, kind, reason) in credit {
+        super::credit::record(db, &wf.credit, &wf.audit, &uscc, &kind, Some(&id), Some(seq), &reason, now).await?;
+    }
+
+    let mut done = Vec::with_capacity(items.len());
+    for (item, spawned) in items.into_iter().zip(spawned_of) {
+        let Own { model, decided: Decided { definition: def, current, outcome }, .. } = item;
+        metrics::counter!(TRANSITIONS, "workflow" => def.name.clone(), "event" => outcome.event.clone()).increment(1);
+        let seq = model.version + 1;
+        let mut instance = current;
+        if let Some(deadlines) = outcome.deadlines {
+            instance.deadlines = deadlines;
+        }
+        instance.state = outcome.to;
+        instance.context = outcome.context;
+        instance.version = seq;
+        instance.updated_at = now;
+        done.push(FireResult { instance, seq, from: model.state, spawned });
+    }
+    Ok(done)
+}
+
+/// The instance rows of `apply_all`, one statement for all, each guarded by the version it was
+/// read at (the caller holds the rows). One row that changed meanwhile is a conflict the caller
+/// can name.
+async fn write_rows(db: &DatabaseTransaction, rows: &[RowWrite], now_ms: i64) -> Result<(), StoreError> {
+    let n = rows.len();
+    let narrow = rows.iter().all(|r| !r.moved);
+    let (columns, set) = if narrow {
+        ("(id, seen, version, hash, updated_at)", "")
+    } else {
+        ("(id, seen, version, hash, updated_at, state, context, deadlines)", "state = v.state, context = v.context, deadlines = v.deadlines, ")
+    };
+    let width = if narrow { 5 } else { 8 };
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(n * width);
+    for r in rows {
+        values.extend::<[sea_orm::Value; 5]>([r.id.clone().into(), r.seen.into(), r.seq.into(), r.hash.clone().into(), now_ms.into()]);
+        if !narrow {
+            values.extend::<[sea_orm::Value; 3]>([r.state.clone().into(), r.context.clone().into(), r.deadlines.clone().into()]);
         }
     }
-    if !deliveries.is_empty() {
-        let body = outbox_body(id, def, seq, &outcome, &current.deadlines, payload);
-        outbox::Entity::insert_many(deliveries.into_iter().map(|d| outbox_row(id, seq, d, &body, now_ms))).exec_without_returning(db).await?;
+    let mark = format!("({})", vec!["?"; width].join(", "));
+    let marks = vec![mark.as_str(); n].join(", ");
+    let sql = format!(
+        "WITH v {columns} AS (VALUES {marks}) \
+         UPDATE workflow_instances SET {set}version = v.version, last_event_hash = v.hash, updated_at = v.updated_at \
+         FROM v WHERE workflow_instances.id = v.id AND workflow_instances.version = v.seen"
+    );
+    let updated = db.execute_raw(super::stmt(db, &sql, values)).await?.rows_affected();
+    if updated == n as u64 {
+        return Ok(());
     }
-
-    metrics::counter!(TRANSITIONS, "workflow" => def.name.clone(), "event" => event_name.to_string()).increment(1);
-    let mut instance = current;
-    if let Some(deadlines) = outcome.deadlines {
-        instance.deadlines = deadlines;
+    match rows {
+        [one] => {
+            let actual = load_model(db, &one.id).await?.version;
+            Err(StoreError::Conflict { id: one.id.clone().into(), expected: one.seen, actual })
+        }
+        _ => Err(StoreError::Db(DbErr::Custom(format!("{} of {n} instances were changed meanwhile", n as u64 - updated)))),
     }
-    instance.state = outcome.to;
-    instance.context = outcome.context;
-    instance.version = seq;
-    instance.updated_at = now;
-    Ok(FireResult { instance, seq, from: model.state, spawned })
 }
 
 /// What an outbox row of a transition carries: the transition, for templates and webhooks.
@@ -474,90 +585,6 @@ fn outbox_row(id: &str, seq: i64, (key, channel, recipient, topic): (String, Str
         created_at: Set(now_ms),
         delivered_at: Set(None),
     }
-}
-
-/// A decided event of an instance row the caller holds, for `apply_own`.
-pub(crate) struct Own {
-    pub model: instance::Model,
-    pub decided: Decided,
-    pub payload: Value,
-}
-
-/// Whether a decided event writes only rows of its own instance — its row, one audit event,
-/// its timers, outbox rows — and no statistics count, credit, breach or child: rows other
-/// instances' events lock too. Such events may share a transaction (`apply_own`) without ever
-/// waiting on another's.
-pub(crate) fn writes_only_its_own(decided: &Decided, from: &str) -> bool {
-    let o = &decided.outcome;
-    let own = o.counted.is_empty()
-        && o.effects.iter().all(|e| matches!(e, Effect::MergePayload | Effect::SetDeadline { .. } | Effect::Deliver { .. } | Effect::SignalParent { .. } | Effect::SignalParentIfAny { .. }));
-    own && !super::rollup::moves(&decided.definition.name, (&o.event, from, &o.to), &[])
-}
-
-/// Writes several instances' decided events (each `writes_only_its_own`) in the caller's
-/// transaction, in one statement per table rather than several per event: what `apply` writes
-/// for each, no more. The timer sweep's shared transaction; a commit per timer was its cost.
-pub(crate) async fn apply_own(db: &impl ConnectionTrait, keys: &AuditKeys, items: Vec<Own>, actor: &Actor, now: DateTime<Utc>) -> Result<(), StoreError> {
-    if items.is_empty() {
-        return Ok(());
-    }
-    let now_ms = now.timestamp_millis();
-    let (mut rows, mut events, mut arms, mut left, mut deliveries) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for item in items {
-        if !writes_only_its_own(&item.decided, &item.model.state) {
-            return Err(StoreError::Db(DbErr::Custom(format!("{} on {} writes more than its own rows", item.decided.outcome.event, item.model.id))));
-        }
-        let Own { model, decided: Decided { definition: def, current, outcome }, payload } = item;
-        let (id, seq) = (model.id.as_str(), model.version + 1);
-        let ev = audit_event(keys, id, seq, &model.last_event_hash, &outcome, actor, &payload, now_ms);
-        let deadlines = to_json(outcome.deadlines.as_ref().unwrap_or(&current.deadlines));
-        rows.extend::<[sea_orm::Value; 8]>([
-            id.into(), model.version.into(), outcome.to.clone().into(), to_json(&outcome.context).into(), deadlines.into(), seq.into(), ev.hash.clone().into(), now_ms.into(),
-        ]);
-        events.push(event::ActiveModel::from(ev));
-        if outcome.left_state {
-            left.push(sea_orm::Value::from(id.to_string()));
-        }
-        arms.extend(outcome.arm.iter().map(|t| timer_row(id, seq, t)));
-        let body = outbox_body(id, &def, seq, &outcome, &current.deadlines, &payload);
-        for (index, effect) in outcome.effects.iter().enumerate() {
-            let d = delivery(effect, format!("{id}:{seq}:{index}"), id, model.parent_id.as_deref())?;
-            deliveries.extend(d.map(|d| outbox_row(id, seq, d, &body, now_ms)));
-        }
-        metrics::counter!(TRANSITIONS, "workflow" => def.name.clone(), "event" => outcome.event.clone()).increment(1);
-    }
-    let n = events.len();
-    let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; n].join(", ");
-    // The version each row was read at guards it as `apply`'s does (the caller holds the rows).
-    let updated = db
-        .execute_raw(super::stmt(
-            db,
-            &format!(
-                "WITH v (id, seen, state, context, deadlines, version, hash, updated_at) AS (VALUES {marks}) \
-                 UPDATE workflow_instances SET state = v.state, context = v.context, deadlines = v.deadlines, version = v.version, \
-                   last_event_hash = v.hash, updated_at = v.updated_at \
-                 FROM v WHERE workflow_instances.id = v.id AND workflow_instances.version = v.seen"
-            ),
-            rows,
-        ))
-        .await?;
-    if updated.rows_affected() != n as u64 {
-        return Err(StoreError::Db(DbErr::Custom(format!("{} of {n} instances were changed meanwhile", n as u64 - updated.rows_affected()))));
-    }
-    event::Entity::insert_many(events).exec_without_returning(db).await?;
-    if !left.is_empty() {
-        let marks = vec!["?"; left.len()].join(", ");
-        let mut values: Vec<sea_orm::Value> = vec![timer_status::CANCELLED.into(), now_ms.into(), timer_status::PENDING.into()];
-        values.extend(left);
-        db.execute_raw(super::stmt(db, &format!("UPDATE workflow_timers SET status = ?, settled_at = ? WHERE status = ? AND instance_id IN ({marks})"), values)).await?;
-    }
-    if !arms.is_empty() {
-        timer::Entity::insert_many(arms).exec_without_returning(db).await?;
-    }
-    if !deliveries.is_empty() {
-        outbox::Entity::insert_many(deliveries).exec_without_returning(db).await?;
-    }
-    Ok(())
 }
 
 pub async fn history(db: &impl ConnectionTrait, id: &str) -> Result<Vec<event::Model>, DbErr> {

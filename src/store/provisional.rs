@@ -146,7 +146,7 @@ async fn confirm_one(db: &DatabaseTransaction, wf: &Workflows, t: &timer::Model,
         "was_local": local(was), "now_local": local(due), "reason": "official calendar loaded",
     });
     let outcome = recount(&current, if ends { "deadline_extended" } else { "reminder_recounted" }, current.context.clone(), Vec::new(), effects, None);
-    instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
+    instances::apply(db, wf, model, def.clone(), current, outcome, &Actor::system(), &payload, now).await?;
     Ok(Confirmed::Extended)
 }
 
@@ -192,7 +192,7 @@ async fn confirm_deadline(db: &DatabaseTransaction, wf: &Workflows, d: &Deadline
             }
             let outcome = recount(&current, "deadline_confirmed", context, Vec::new(), Vec::new(), None);
             let payload = json!({"deadline": d.name, "at": was, "reason": "official calendar loaded"});
-            instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
+            instances::apply(db, wf, model, def.clone(), current, outcome, &Actor::system(), &payload, now).await?;
         }
         return Ok(Confirmed::Kept);
     }
@@ -236,7 +236,7 @@ async fn confirm_deadline(db: &DatabaseTransaction, wf: &Workflows, d: &Deadline
     }
     let told = vec![Effect::Deliver { channel: Channel::Email, recipient: "applicant".into(), topic: "deadline_extended".into() }];
     let outcome = recount(&current, "deadline_extended", context, arm, told, Some(current.deadlines.clone()));
-    instances::apply(db, wf, model, &def, current, outcome, &Actor::system(), &payload, now).await?;
+    instances::apply(db, wf, model, def.clone(), current, outcome, &Actor::system(), &payload, now).await?;
     Ok(Confirmed::Extended)
 }
 

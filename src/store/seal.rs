@@ -52,7 +52,24 @@ pub const APPLICANT_CHANGES: Table = Table {
     what: "applicant change",
 };
 
-pub const TABLES: [&Table; 3] = [&CREDIT_RECORDS, &APPLICANTS, &APPLICANT_CHANGES];
+// Written once, last in the transaction that issues the licence (`window::intake`).
+pub const LICENCES: Table = Table {
+    name: "licences",
+    key: "instance_id",
+    columns: &["instance_id", "number", "event_seq", "issued_at"],
+    later: &[],
+    what: "licence",
+};
+
+pub const TABLES: [&Table; 4] = [&CREDIT_RECORDS, &APPLICANTS, &APPLICANT_CHANGES, &LICENCES];
+
+/// The seal of a row about to be written with `values` (every column of `t`, as text, none
+/// later): for a row that must be written in one statement, without reading it back.
+pub fn seal_of(keys: &AuditKeys, t: &Table, values: &[&str]) -> String {
+    debug_assert!(t.later.is_empty() && values.len() == t.columns.len());
+    let parts: Vec<Option<&str>> = std::iter::once(Some(t.name)).chain(values.iter().map(|v| Some(*v))).collect();
+    keys.seal(&parts)
+}
 
 /// A row as text: every column cast, so that both backends give the same string for a number.
 struct Row {
@@ -166,8 +183,9 @@ pub async fn start_up(db: &sea_orm::DatabaseConnection, keys: &AuditKeys, now: D
 }
 
 /// Checks the cases of a page of instances against those instances' events: the applicant and
-/// the commitment text the first event recorded, the licence number the last one recording a
-/// licence number gave.
+/// the commitment text the first event recorded; the licence number against its sealed row
+/// (whose seal `check_rows` checks), or for a licence issued before those rows, the last event
+/// recording a licence number.
 pub async fn check_cases(db: &impl ConnectionTrait, ids: &[String], events: &HashMap<&str, &[event::Model]>, report: &mut VerifyReport) -> Result<(), DbErr> {
     #[derive(FromQueryResult)]
     struct Case {
@@ -175,6 +193,8 @@ pub async fn check_cases(db: &impl ConnectionTrait, ids: &[String], events: &Has
         applicant_uscc: String,
         commitment_text: Option<String>,
         licence_number: Option<String>,
+        sealed_number: Option<String>,
+        sealed_seq: Option<i64>,
     }
     if ids.is_empty() {
         return Ok(());
@@ -182,7 +202,10 @@ pub async fn check_cases(db: &impl ConnectionTrait, ids: &[String], events: &Has
     let marks = vec!["?"; ids.len()].join(", ");
     let cases: Vec<Case> = fetch(
         db,
-        &format!("SELECT instance_id, applicant_uscc, commitment_text, licence_number FROM cases WHERE instance_id IN ({marks})"),
+        &format!(
+            "SELECT c.instance_id, c.applicant_uscc, c.commitment_text, c.licence_number, l.number AS sealed_number, l.event_seq AS sealed_seq \
+             FROM cases c LEFT JOIN licences l ON l.instance_id = c.instance_id WHERE c.instance_id IN ({marks})"
+        ),
         ids.iter().map(|i| i.as_str().into()).collect(),
     )
     .await?;
@@ -202,9 +225,17 @@ pub async fn check_cases(db: &impl ConnectionTrait, ids: &[String], events: &Has
         if context["commitment"]["text"].as_str() != case.commitment_text.as_deref() {
             report.breaks.push(ChainBreak::row(&subject, "its commitment text is not the one its first event recorded"));
         }
-        let recorded = mine.iter().rev().find_map(|e| {
-            let p = payload(e);
-            p["licence_number"].as_str().map(|n| (e.seq, n.to_string()))
+        let sealed = case.sealed_number.clone().zip(case.sealed_seq).map(|(n, seq)| (seq, n));
+        if let Some((seq, _)) = &sealed {
+            if !mine.iter().any(|e| e.seq == *seq) {
+                report.breaks.push(ChainBreak::row(&subject, format!("its licence was issued by event {seq}, which it does not have")));
+            }
+        }
+        let recorded = sealed.or_else(|| {
+            mine.iter().rev().find_map(|e| {
+                let p = payload(e);
+                p["licence_number"].as_str().map(|n| (e.seq, n.to_string()))
+            })
         });
         match (&recorded, &case.licence_number) {
             (None, None) => {}

@@ -1,13 +1,16 @@
-//! Due timers: claimed in batches under a lease (so that several processes never fire the same
-//! timer, and a killed process's claims are retaken once the lease runs out), then each fired
-//! through the engine together with the timer's own settlement — several instances' at once on
-//! PostgreSQL, each instance's in due order; several instances' timers to a transaction where
-//! their events lock nothing but their own instance's rows.
+//! Due timers, fired by the sweep in batches: each batch takes its timers and their instances
+//! into one transaction (locked on PostgreSQL, skipping whatever another transaction holds, so
+//! several processes never fire the same timer and a killed one's locks go with its
+//! connection), settles them and writes their events together. What a batch cannot take — a
+//! timer whose event reaches other instances, or whose instance another transaction holds — is
+//! claimed under a lease and fired on its own (a killed process's claims are retaken once the
+//! lease runs out). Each instance's timers fire in due order.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, FromQueryResult, IdenStatic, Iterable, TransactionTrait};
 use serde_json::json;
 
+use super::entities::{instance, timer};
 use super::instances::{self, timer_status, StoreError, Workflows};
 use super::{begin_write, stmt};
 use crate::workflow::Actor;
@@ -24,6 +27,24 @@ pub struct SweepReport {
     pub failed: usize,
     /// Lost an optimistic-concurrency race: released, fired by a later sweep.
     pub retried: usize,
+}
+
+impl SweepReport {
+    fn add(&mut self, other: SweepReport) {
+        self.fired += other.fired;
+        self.stale += other.stale;
+        self.failed += other.failed;
+        self.retried += other.retried;
+    }
+
+    fn count(&mut self, fired: Fired) {
+        match fired {
+            Fired::Fired => self.fired += 1,
+            Fired::Stale => self.stale += 1,
+            Fired::Failed => self.failed += 1,
+            Fired::Retry => self.retried += 1,
+        }
+    }
 }
 
 /// Claims up to `limit` due, unclaimed (or lease-expired) timers for `worker`. Reads only due
@@ -143,104 +164,149 @@ async fn release(db: &DatabaseConnection, timers: &[DueTimer], worker: &str) {
     super::release_rows(db, "workflow_timers", &ids, worker).await;
 }
 
-/// Timers fired at once on PostgreSQL, each in its own transaction and task: one at a time a
+/// Batches run at once on PostgreSQL, each in its own transaction and task: one at a time a
 /// sweep waits on round trips and commit flushes (neither side busy), while concurrent commits
 /// share WAL flushes. Below the default pool of 8, so API requests still find connections.
 /// SQLite has one writer, so there they go one at a time.
 pub const CONCURRENCY: usize = 6;
 
-/// Most instances' timers fired in one transaction (see `fire_together`).
-const CHUNK_MAX: usize = 32;
+/// Most timers fired in one transaction.
+pub const BATCH: u64 = 64;
 
-/// Fires the first timer of each group in one transaction, where that is safe: the instance
-/// could be locked without waiting (`SKIP LOCKED`: another transaction holding it cannot then
-/// be waiting on this one), it is still in the timer's state, the engine accepts the event and
-/// the event locks only its own rows. Everything else — and each group's later timers, fired
-/// after this commit so that an instance's timers keep their order — is handed back to be fired
-/// one at a time. A commit per timer was the sweep's cost: its round trips and WAL flushes.
-#[tracing::instrument(level = "debug", name = "timers", skip_all, fields(timers = chunk.iter().map(Vec::len).sum::<usize>()))]
-async fn fire_together(db: &DatabaseConnection, wf: &Workflows, chunk: &[Vec<DueTimer>], worker: &str, now: DateTime<Utc>) -> Result<(Vec<Fired>, Vec<Vec<DueTimer>>), StoreError> {
-    let txn = begin_write(db).await?;
-    let ids: Vec<&str> = chunk.iter().map(|g| g[0].instance_id.as_str()).collect();
-    let locked = instances::lock_models(&txn, &ids, true).await?;
-    let mut locked: std::collections::HashMap<String, super::entities::instance::Model> = locked.into_iter().map(|m| (m.id.clone(), m)).collect();
-    let actor = Actor::system();
-    let mut rest = Vec::new();
-    let mut together = Vec::new();
-    for group in chunk {
-        let t = &group[0];
-        let decided = match locked.remove(&t.instance_id) {
-            Some(model) if model.state == t.state => instances::decide(wf, &model, &t.event, &actor, &payload(t), Some(model.version), now).ok().map(|d| (model, d)),
-            _ => None,
-        };
-        match decided {
-            Some((model, d)) if instances::writes_only_its_own(&d, &model.state) => {
-                together.push((t, model, d));
-                if group.len() > 1 {
-                    rest.push(group[1..].to_vec());
-                }
-            }
-            _ => rest.push(group.clone()),
-        }
-    }
-    if together.is_empty() {
-        txn.rollback().await?;
-        return Ok((Vec::new(), rest));
-    }
-    let mut values: Vec<sea_orm::Value> = vec![timer_status::FIRED.into(), now.timestamp_millis().into()];
-    values.extend(together.iter().map(|(t, ..)| sea_orm::Value::from(t.id.clone())));
-    values.extend([timer_status::PENDING.into(), worker.into()]);
-    let marks = vec!["?"; together.len()].join(", ");
-    #[derive(sea_orm::FromQueryResult)]
-    struct Id {
-        id: String,
-    }
-    let settled: std::collections::HashSet<String> =
-        super::fetch::<Id>(&txn, &format!("UPDATE workflow_timers SET status = ?, settled_at = ? WHERE id IN ({marks}) AND status = ? AND claimed_by = ? RETURNING id"), values)
-            .await?
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
-    let mut out = Vec::with_capacity(together.len());
-    let mut own = Vec::with_capacity(together.len());
-    for (t, model, decided) in together {
-        if settled.contains(&t.id) {
-            own.push(instances::Own { model, decided, payload: payload(t) });
-            out.push(Fired::Fired);
-        } else {
-            // Settled meanwhile by another process (its lease had run out).
-            out.push(Fired::Stale);
-        }
-    }
-    instances::apply_own(&txn, &wf.audit, own, &actor, now).await?;
-    txn.commit().await?;
-    Ok((out, rest))
+/// How long a claim keeps other sweepers off a timer: a killed process's claims are retaken
+/// once it runs out.
+const LEASE_MS: i64 = 5 * 60 * 1000;
+
+/// What one batch did.
+#[derive(Default)]
+struct Batch {
+    taken: usize,
+    report: SweepReport,
+    /// Claimed under a lease, to be fired one at a time: their events reach other instances.
+    handed: Vec<DueTimer>,
 }
 
-/// Fires a chunk of groups: as many first timers together as is safe, then the rest one at a
-/// time. When the shared transaction fails for any reason, the whole chunk goes the one-at-a-
-/// time way, which tells each timer's own outcome (or the database's error).
-async fn fire_chunk(db: &DatabaseConnection, wf: &Workflows, chunk: Vec<Vec<DueTimer>>, worker: &str, now: DateTime<Utc>) -> Result<Vec<Fired>, StoreError> {
-    let (mut out, rest) = match fire_together(db, wf, &chunk, worker, now).await {
-        Ok(done) => done,
-        Err(e) => {
-            tracing::debug!(error = %e, timers = chunk.len(), "timers fired one at a time: their shared transaction failed");
-            (Vec::new(), chunk)
+/// Takes up to `limit` due timers with their instances into the caller's transaction: each
+/// instance's earliest pending timer only, so that an instance's timers fire in due order
+/// whichever transaction takes them; on PostgreSQL locked, skipping any timer or instance
+/// another transaction holds, so that the batch never waits (nor can two batches wait on each
+/// other). Timers under another sweeper's lease are left to it.
+async fn take_due(txn: &DatabaseTransaction, now: DateTime<Utc>, limit: u64) -> Result<Vec<(DueTimer, instance::Model)>, DbErr> {
+    let columns = |alias: &str, names: Vec<&str>| names.iter().map(|c| format!("{alias}.{c} AS {alias}_{c}")).collect::<Vec<_>>().join(", ");
+    let timer_columns = columns("t", timer::Column::iter().map(|c| c.as_str()).collect());
+    let instance_columns = columns("i", instance::Column::iter().map(|c| c.as_str()).collect());
+    let lock = if txn.get_database_backend() == DbBackend::Postgres { " FOR UPDATE OF t, i SKIP LOCKED" } else { "" };
+    let sql = format!(
+        "SELECT {timer_columns}, {instance_columns} \
+         FROM workflow_timers t JOIN workflow_instances i ON i.id = t.instance_id \
+         WHERE t.status = ? AND t.due_at <= ? AND (t.claimed_until IS NULL OR t.claimed_until < ?) \
+           AND NOT EXISTS (SELECT 1 FROM workflow_timers e WHERE e.instance_id = t.instance_id AND e.status = ? \
+                           AND (e.due_at < t.due_at OR (e.due_at = t.due_at AND e.id < t.id))) \
+         ORDER BY t.due_at, t.id LIMIT ?{lock}"
+    );
+    let now_ms = now.timestamp_millis();
+    let values = vec![timer_status::PENDING.into(), now_ms.into(), now_ms.into(), timer_status::PENDING.into(), (limit as i64).into()];
+    let rows = txn.query_all_raw(stmt(txn, &sql, values)).await?;
+    rows.iter().map(|r| Ok((DueTimer::from_query_result(r, "t_")?, instance::Model::from_query_result(r, "i_")?))).collect()
+}
+
+/// Sets `status` (and `settled_at`, and the error where given) on the timers `ids`.
+async fn settle(txn: &DatabaseTransaction, ids: Vec<sea_orm::Value>, status: &str, now_ms: i64, error: Option<String>) -> Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let marks = vec!["?"; ids.len()].join(", ");
+    let mut values: Vec<sea_orm::Value> = vec![status.into(), now_ms.into(), error.into()];
+    values.extend(ids);
+    txn.execute_raw(stmt(txn, &format!("UPDATE workflow_timers SET status = ?, settled_at = ?, last_error = ? WHERE id IN ({marks})"), values)).await?;
+    Ok(())
+}
+
+/// Fires a batch of due timers in one transaction: each settled and its event written with the
+/// others' (`instances::apply_all`), a timer whose instance has left its state cancelled, one
+/// the engine refuses (or whose instance cannot be read) kept as `failed` with the reason, and
+/// one whose event reaches other instances claimed, to be fired on its own. A commit per timer
+/// was the sweep's cost: its round trips and WAL flushes; and a timer written twice (claimed,
+/// then settled) was most of its database time.
+#[tracing::instrument(level = "debug", name = "timers", skip_all)]
+async fn fire_batch(db: &DatabaseConnection, wf: &Workflows, worker: &str, now: DateTime<Utc>, limit: u64) -> Result<Batch, StoreError> {
+    let now_ms = now.timestamp_millis();
+    let txn = begin_write(db).await?;
+    let taken = take_due(&txn, now, limit).await?;
+    let mut batch = Batch { taken: taken.len(), ..Batch::default() };
+    if taken.is_empty() {
+        txn.rollback().await?;
+        return Ok(batch);
+    }
+    let actor = Actor::system();
+    let (mut own, mut fired, mut stale, mut handed) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (t, model) in taken {
+        if model.state != t.state {
+            stale.push(sea_orm::Value::from(t.id.clone()));
+            continue;
         }
-    };
-    let mut rest = rest.into_iter();
-    while let Some(group) = rest.next() {
-        match fire_group(db, wf, &group, worker, now).await {
-            Ok(fired) => out.extend(fired),
+        let payload = payload(&t);
+        match instances::decide(wf, &model, &t.event, &actor, &payload, Some(model.version), now) {
+            Ok(decided) if instances::shares_a_transaction(&decided) => {
+                fired.push(sea_orm::Value::from(t.id.clone()));
+                own.push(instances::Own { model, decided, payload });
+            }
+            Ok(_) => handed.push(t),
+            Err(StoreError::Db(e)) => return Err(StoreError::Db(e)),
+            // Refused by the engine, or unreadable (an unknown definition, corrupt data): the
+            // same every time, so kept as `failed` with the reason instead of failing every
+            // sweep (and holding up the timers beside it).
             Err(e) => {
-                for left in rest {
-                    release(db, &left, worker).await;
-                }
-                return Err(e);
+                tracing::error!(timer = %t.id, instance = %t.instance_id, event = %t.event, error = %e, "timer event refused; marked failed");
+                settle(&txn, vec![t.id.clone().into()], timer_status::FAILED, now_ms, Some(e.to_string())).await?;
+                batch.report.failed += 1;
             }
         }
     }
-    Ok(out)
+    batch.report.stale = stale.len();
+    batch.report.fired = fired.len();
+    // Settled before the events are written: an event leaving its state cancels the
+    // instance's pending timers, and this one is fired, not cancelled.
+    settle(&txn, stale, timer_status::CANCELLED, now_ms, None).await?;
+    settle(&txn, fired, timer_status::FIRED, now_ms, None).await?;
+    if !handed.is_empty() {
+        let marks = vec!["?"; handed.len()].join(", ");
+        let mut values: Vec<sea_orm::Value> = vec![worker.into(), (now_ms + LEASE_MS).into()];
+        values.extend(handed.iter().map(|t| sea_orm::Value::from(t.id.clone())));
+        txn.execute_raw(stmt(&txn, &format!("UPDATE workflow_timers SET claimed_by = ?, claimed_until = ? WHERE id IN ({marks})"), values)).await?;
+    }
+    instances::apply_all(&txn, wf, own, &actor, now).await?;
+    txn.commit().await?;
+    batch.handed = handed;
+    Ok(batch)
+}
+
+/// One task of the sweep: batches until none is left that it can take, then the timers it
+/// claimed to fire on their own.
+async fn sweep_task(db: &DatabaseConnection, wf: &Workflows, worker: &str, now: DateTime<Utc>) -> Result<SweepReport, StoreError> {
+    let mut report = SweepReport::default();
+    let mut handed = Vec::new();
+    loop {
+        let batch = match fire_batch(db, wf, worker, now, BATCH).await {
+            Ok(b) => b,
+            Err(e) => {
+                // Whatever failed the shared transaction (a row another writer made invalid, a
+                // deadlock detected) is rolled back; the one-at-a-time pass after the batches
+                // tells each timer's own outcome.
+                tracing::debug!(error = %e, "a batch of timers failed: its timers are fired one at a time");
+                break;
+            }
+        };
+        if batch.taken == 0 {
+            break;
+        }
+        report.add(batch.report);
+        handed.extend(batch.handed);
+    }
+    for fired in fire_group(db, wf, &handed, worker, now).await? {
+        report.count(fired);
+    }
+    Ok(report)
 }
 
 /// The claimed timers by instance, each instance's in due order: an instance's timers are fired
@@ -277,62 +343,55 @@ async fn fire_group(db: &DatabaseConnection, wf: &Workflows, group: &[DueTimer],
     Ok(out)
 }
 
-/// Fires every timer due at `now`, a batch at a time, until none is left.
+/// Fires every timer due at `now`: batches side by side until none is left that a batch can
+/// take, then — one at a time, waiting for them — the timers whose instances other
+/// transactions held, claimed `claim` at a time.
 pub async fn sweep(
     db: &DatabaseConnection,
     wf: &std::sync::Arc<Workflows>,
     worker: &str,
     now: DateTime<Utc>,
-    batch: u64,
+    claim: u64,
 ) -> Result<SweepReport, StoreError> {
+    let concurrency = if db.get_database_backend() == DbBackend::Postgres { CONCURRENCY } else { 1 };
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (db, wf, worker) = (db.clone(), wf.clone(), worker.to_string());
+        running.spawn(async move { sweep_task(&db, &wf, &worker, now).await });
+    }
     let mut report = SweepReport::default();
-    let lease = Duration::minutes(5);
-    let concurrency = if db.get_database_backend() == sea_orm::DbBackend::Postgres { CONCURRENCY } else { 1 };
+    let mut failure = None;
+    while let Some(done) = running.join_next().await {
+        match done.unwrap_or_else(|e| Err(StoreError::Db(DbErr::Custom(format!("a timer task ended abnormally: {e}"))))) {
+            Ok(r) => report.add(r),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let lease = Duration::milliseconds(LEASE_MS);
     loop {
-        let claimed = claim_due(db, worker, now, lease, batch).await?;
+        let claimed = claim_due(db, worker, now, lease, claim).await?;
         if claimed.is_empty() {
             return Ok(report);
         }
-        // Chunks of instances' timers, one task each, `concurrency` tasks at a time, on any core.
-        let groups = by_instance(claimed);
-        let size = groups.len().div_ceil(concurrency).clamp(1, CHUNK_MAX);
-        let mut groups = groups.into_iter().peekable();
-        let mut running = tokio::task::JoinSet::new();
-        let mut results: Vec<Result<Vec<Fired>, StoreError>> = Vec::new();
-        loop {
-            while running.len() < concurrency && groups.peek().is_some() {
-                let chunk: Vec<Vec<DueTimer>> = groups.by_ref().take(size).collect();
-                let (db, wf, worker) = (db.clone(), wf.clone(), worker.to_string());
-                running.spawn(async move { fire_chunk(&db, &wf, chunk, &worker, now).await });
-            }
-            match running.join_next().await {
-                Some(done) => results.push(done.unwrap_or_else(|e| Err(StoreError::Db(DbErr::Custom(format!("a timer task ended abnormally: {e}")))))),
-                None => break,
-            }
-        }
         let mut progressed = false;
-        let mut failure = None;
-        for result in results {
-            match result {
-                Ok(fired) => {
-                    for f in fired {
-                        match f {
-                            Fired::Fired => report.fired += 1,
-                            Fired::Stale => report.stale += 1,
-                            Fired::Failed => report.failed += 1,
-                            Fired::Retry => {
-                                report.retried += 1;
-                                continue;
-                            }
-                        }
-                        progressed = true;
+        let mut groups = by_instance(claimed).into_iter();
+        while let Some(group) = groups.next() {
+            let fired = match fire_group(db, wf, &group, worker, now).await {
+                Ok(f) => f,
+                Err(e) => {
+                    for left in groups {
+                        release(db, &left, worker).await;
                     }
+                    return Err(e);
                 }
-                Err(e) => failure = failure.or(Some(e)),
+            };
+            for f in fired {
+                progressed |= f != Fired::Retry;
+                report.count(f);
             }
-        }
-        if let Some(e) = failure {
-            return Err(e);
         }
         if !progressed {
             // Only races lost: leave them to the next sweep rather than spin.

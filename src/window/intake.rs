@@ -557,27 +557,10 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str, opinion:
         (_, "under_review" | "under_review_complete") => "approve",
         (_, state) => return Err(WindowError::Invalid(format!("the case is {state}: no licence can be issued"))),
     };
-    let year = now.with_timezone(&engine.workflows.env.tz).format("%Y").to_string();
     let txn = store::begin_write(db).await?;
-    #[derive(FromQueryResult)]
-    struct Seq {
-        seq: i64,
-    }
-    let seq = txn
-        .query_one_raw(stmt(
-            &txn,
-            "INSERT INTO licence_sequences (item_code, year, next) VALUES (?, ?, 2) \
-             ON CONFLICT (item_code, year) DO UPDATE SET next = licence_sequences.next + 1 RETURNING next - 1 AS seq",
-            vec![item.code.clone().into(), year.parse::<i64>().unwrap_or_default().into()],
-        ))
-        .await?
-        .map(|r| Seq::from_query_result(&r, ""))
-        .transpose()?
-        .map_or(1, |s| s.seq);
-    let number = licence_number(&item.spec.licence_pattern, &item.code, &year, seq);
     let actor = Actor::act(officer.sub.clone(), officer.roles.clone(), "issueLicence");
     let fired = instances::fire(&txn, &engine.workflows, id, event, &actor, &json!({
-        "licence_number": number,
+        "licence_number": number_taken_last(),
         "decision": {"by": officer.sub, "name": officer.name, "at": now, "opinion": opinion.map(str::trim).filter(|o| !o.is_empty()).unwrap_or(if commitment_mode { "符合告知承诺审批条件，准予许可" } else { "经审查，符合法定条件、标准，准予许可" })},
     }), None, now).await;
     let fired = match fired {
@@ -593,13 +576,65 @@ pub async fn issue_licence(engine: &Engine, officer: &Claims, id: &str, opinion:
     let days = engine.workflows.env.calendar.get().working_days_between(opened, now.with_timezone(&tz).date_naive()).ok();
     txn.execute_raw(stmt(
         &txn,
-        "UPDATE cases SET licence_number = ?, licensed_at = ?, licence_working_days = ? WHERE instance_id = ?",
-        vec![number.clone().into(), now.timestamp_millis().into(), days.into(), id.into()],
+        "UPDATE cases SET licensed_at = ?, licence_working_days = ? WHERE instance_id = ?",
+        vec![now.timestamp_millis().into(), days.into(), id.into()],
     ))
     .await?;
     crate::store::rollup::licensed(&txn, tz, id, days, now).await?;
+    let mut instance = fired.instance;
+    let number = take_number(&txn, engine, &item, &mut instance, fired.seq, now).await?;
     txn.commit().await?;
-    Ok((fired.instance, number))
+    Ok((instance, number))
+}
+
+/// What the approval's event carries for the licence number: the definitions' guard
+/// (`payload_has:licence_number`) sees that the licence gets one, given by the system; the
+/// number itself is taken after the event is written (`take_number`), sealed in `licences`, and
+/// put on the case and into its context, replacing this.
+pub fn number_taken_last() -> serde_json::Value {
+    json!({ "assigned_by": "system" })
+}
+
+/// The licence's number, taken last before the commit: the item's sequence row for the year is
+/// shared by every licence of the item, held by whoever takes a number until they commit, so it
+/// is taken after everything else is written (a few statements and the commit, not the whole
+/// approval). Gap-free, since a rolled-back transaction gives its number back. The number is
+/// written with it, sealed (`licences`), on the case and into the instance's context; the
+/// approval's event does not carry it.
+async fn take_number(txn: &DatabaseTransaction, engine: &Engine, item: &catalogue::Item, instance: &mut InstanceRecord, event_seq: i64, now: DateTime<Utc>) -> Result<String, WindowError> {
+    let year = now.with_timezone(&engine.workflows.env.tz).format("%Y").to_string();
+    #[derive(FromQueryResult)]
+    struct Seq {
+        seq: i64,
+    }
+    let seq = txn
+        .query_one_raw(stmt(
+            txn,
+            "INSERT INTO licence_sequences (item_code, year, next) VALUES (?, ?, 2) \
+             ON CONFLICT (item_code, year) DO UPDATE SET next = licence_sequences.next + 1 RETURNING next - 1 AS seq",
+            vec![item.code.clone().into(), year.parse::<i64>().unwrap_or_default().into()],
+        ))
+        .await?
+        .map(|r| Seq::from_query_result(&r, ""))
+        .transpose()?
+        .map_or(1, |s| s.seq);
+    let number = licence_number(&item.spec.licence_pattern, &item.code, &year, seq);
+    let id = instance.id.as_str();
+    let (seq_text, at) = (event_seq.to_string(), now.timestamp_millis());
+    let mac = crate::store::seal::seal_of(&engine.workflows.audit, &crate::store::seal::LICENCES, &[id, &number, &seq_text, &at.to_string()]);
+    txn.execute_raw(stmt(
+        txn,
+        "INSERT INTO licences (instance_id, number, event_seq, issued_at, mac) VALUES (?, ?, ?, ?, ?)",
+        vec![id.into(), number.clone().into(), event_seq.into(), at.into(), mac.into()],
+    ))
+    .await?;
+    txn.execute_raw(stmt(txn, "UPDATE cases SET licence_number = ? WHERE instance_id = ?", vec![number.clone().into(), id.into()])).await?;
+    if let Some(context) = instance.context.as_object_mut() {
+        context.insert("licence_number".into(), serde_json::Value::String(number.clone()));
+    }
+    let context = serde_json::to_string(&instance.context).map_err(|e| WindowError::Invalid(format!("the case's context: {e}")))?;
+    txn.execute_raw(stmt(txn, "UPDATE workflow_instances SET context = ? WHERE id = ?", vec![context.into(), instance.id.clone().into()])).await?;
+    Ok(number)
 }
 
 /// `{item}`, `{year}` and `{seq:0N}` (or `{seq}`) filled in.

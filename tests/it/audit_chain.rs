@@ -155,7 +155,11 @@ async fn every_finding_of_the_audit_is_reported_and_an_untouched_trail_verifies_
         // A case's licence number, another's commitment text.
         let licensed = one(&e.db, "SELECT instance_id FROM cases WHERE licence_number IS NOT NULL ORDER BY instance_id LIMIT 1").await;
         exec(&e.db, &format!("UPDATE cases SET licence_number = 'JY31010199999999' WHERE instance_id = '{licensed}'")).await;
-        let promised = one(&e.db, &format!("SELECT instance_id FROM cases WHERE commitment_text IS NOT NULL AND instance_id <> '{licensed}' ORDER BY instance_id LIMIT 1")).await;
+        // Another's number forged consistently, in its sealed licence row and on the case.
+        let forged = one(&e.db, &format!("SELECT instance_id FROM licences WHERE instance_id <> '{licensed}' ORDER BY instance_id LIMIT 1")).await;
+        exec(&e.db, &format!("UPDATE licences SET number = 'JY31010188888888' WHERE instance_id = '{forged}'")).await;
+        exec(&e.db, &format!("UPDATE cases SET licence_number = 'JY31010188888888' WHERE instance_id = '{forged}'")).await;
+        let promised = one(&e.db, &format!("SELECT instance_id FROM cases WHERE commitment_text IS NOT NULL AND instance_id NOT IN ('{licensed}', '{forged}') ORDER BY instance_id LIMIT 1")).await;
         exec(&e.db, &format!("UPDATE cases SET commitment_text = '本企业承诺：无' WHERE instance_id = '{promised}'")).await;
         // A revocation's credit record turned into a fulfilment.
         let record = one(&e.db, "SELECT id FROM credit_records WHERE kind = 'revocation' ORDER BY id LIMIT 1").await;
@@ -172,6 +176,7 @@ async fn every_finding_of_the_audit_is_reported_and_an_untouched_trail_verifies_
             format!("BREAK instance {unkeyed} event 1: a wholly unkeyed chain begun after the trail was keyed"),
             format!("BREAK case {licensed}: its licence number \"JY31010199999999\" is not the"),
             format!("BREAK case {promised}: its commitment text is not the one its first event recorded"),
+            format!("BREAK licence {forged}: its seal does not match its contents"),
             format!("BREAK credit record {record}: its seal does not match its contents"),
             format!("BREAK applicant {uscc}: its seal does not match its contents"),
             format!("BREAK applicant {uscc}: its name is not the one its latest change record gave"),

@@ -307,3 +307,32 @@ async fn a_mixed_batch_fires_each_timer_once_and_each_instances_in_order() {
         db.cleanup().await;
     }
 }
+
+/// One batch may mix events that change an instance's version only (a reminder) with events
+/// that move its state and deadlines (an expiry): every row is written whole then, the
+/// reminder's context and deadlines as they were (a narrow write is only for a batch of the
+/// first kind).
+#[tokio::test]
+async fn a_batch_of_reminders_and_expiries_keeps_every_instances_context() {
+    for db in backends().await {
+        let clock = ManualClock::at(local(2026, 11, 2, 10, 0));
+        let e = engine(&db, &clock).await;
+        let early = case_due(&e, local(2026, 11, 10, 17, 30)).await;
+        let late = case_due(&e, local(2026, 11, 12, 17, 30)).await;
+        clock.set(local(2026, 11, 9, 9, 30));
+        assert_eq!(e.sweep("w").await.unwrap().fired, 1, "{}: the early case's reminder", db.label);
+        // The early case's expiry (10th, 17:30) and the late one's reminder (11th, 09:00) together.
+        clock.set(local(2026, 11, 11, 9, 30));
+        assert_eq!(e.sweep("w").await.unwrap().fired, 2, "{}", db.label);
+        for (id, state, events) in [(&early, "breach_noticed", vec!["start", "remind", "expire"]), (&late, "awaiting_materials", vec!["start", "remind"])] {
+            let i = e.instance(id).await.unwrap().unwrap_or_else(|| panic!("{}: {id} unreadable", db.label));
+            assert_eq!(i.state, state, "{}", db.label);
+            assert_eq!(i.context["materials"][0]["code"], "M2", "{}: {id}", db.label);
+            assert!(i.deadlines.contains_key("materials_due"), "{}: {id}", db.label);
+            assert_eq!(events_of(&e, id).await, events, "{}", db.label);
+        }
+        let audit = pledgeflow::store::verify::verify_all(&e.db, &e.workflows.audit).await.unwrap();
+        assert!(audit.breaks.is_empty(), "{}: {:?}", db.label, audit.breaks);
+        db.cleanup().await;
+    }
+}
