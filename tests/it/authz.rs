@@ -69,7 +69,7 @@ impl Two {
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let db = pledgeflow::store::connect(&url, 1).await.unwrap();
-        let t = Self { server: Some(server), key_file, _dir: dir, pg, base, url, http: reqwest::Client::new(), db };
+        let t = Self { server: Some(server), key_file, _dir: dir, pg, base, url, http: crate::http::client(), db };
         let admin = t.token("admin-99", "regional_admin");
         let r = t
             .ask(&admin, "mutation($i: PutDepartmentInput!) { putDepartment(input: $i) { code } }", json!({"i": {"region": OTHER, "regionName": "外区", "code": OTHER_DEPT,

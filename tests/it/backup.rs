@@ -35,7 +35,7 @@ async fn a_backup_under_write_load_restores_verified_and_complete() {
     for _ in 0..2 {
         let (base, window, committed, stop) = (base.clone(), window.clone(), committed.clone(), stop.clone());
         writers.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let http = crate::http::client();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let r: Value = http.post(format!("{base}/graphql")).bearer_auth(&window).json(&json!({"query": OPEN})).send().await.unwrap().json().await.unwrap();
                 let id = r["data"]["openCase"]["case"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
@@ -91,7 +91,7 @@ async fn a_backup_under_write_load_restores_verified_and_complete() {
     }
     // The restored keys are the installation's: a token signed before still signs in.
     let (server, base, _) = crate::http::serve_on(fresh.path(), &restored_url, false, &[]).await;
-    let r: Value = reqwest::Client::new().post(format!("{base}/graphql")).bearer_auth(&window).json(&json!({"query": "{ viewer { subject } }"})).send().await.unwrap().json().await.unwrap();
+    let r: Value = crate::http::client().post(format!("{base}/graphql")).bearer_auth(&window).json(&json!({"query": "{ viewer { subject } }"})).send().await.unwrap().json().await.unwrap();
     assert_eq!(r["data"]["viewer"]["subject"], "window-01", "{r}");
     server.stop();
 }

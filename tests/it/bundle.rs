@@ -92,7 +92,7 @@ fn advance(seconds: i64) -> Value {
 async fn a_bundle_waits_for_the_business_licence_runs_in_parallel_and_completes_with_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual")]).await;
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     let staff = |subject: &str, role: &str, department: &str| token_as(&url, subject, &["--role", role, "--department", department]);
     let window = staff("window-00", "window", "310101-ZWZX");
     let market = staff("approver-01", "approver", "310101-SCJG");

@@ -56,7 +56,7 @@ async fn the_server_starts_outside_the_checkout_on_a_port_alone() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     let mut ready = None;
     for _ in 0..200 {
         if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/readyz")).send().await {

@@ -59,7 +59,7 @@ fn no_page_or_asset_names_an_outside_host_to_load() {
 async fn the_console_is_served_from_the_binary_with_its_guard_headers_and_demo_sign_in() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, base, _url) = start(dir.path(), &[]).await;
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
 
     let root = http.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(root.status(), 200);
@@ -112,7 +112,7 @@ async fn the_console_is_served_from_the_binary_with_its_guard_headers_and_demo_s
 async fn without_demo_or_the_training_switch_there_is_no_demo_sign_in() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/plain.db", dir.path().display());
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     {
         let (_server, base, _) = serve_on(dir.path(), &url, false, &[]).await;
         let config: Value = http.get(format!("{base}/console/config.json")).send().await.unwrap().json().await.unwrap();

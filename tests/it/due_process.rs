@@ -32,7 +32,7 @@ async fn a_verification_case_whose_supply_runs_out_ends_without_a_breach() {
 
     // Three weeks on: far past the five working days for the supply.
     let admin = token_as(&url, "admin-01", &["--role", "regional_admin"]);
-    let r = graphql_as(&reqwest::Client::new(), &base, &admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 1814400}) { now } }"})).await;
+    let r = graphql_as(&crate::http::client(), &base, &admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 1814400}) { now } }"})).await;
     assert!(r.get("errors").is_none(), "{r}");
 
     let state: String = one(format!("SELECT state FROM workflow_instances WHERE id = '{case}'")).await.try_get("", "state").unwrap();

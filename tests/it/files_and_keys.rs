@@ -24,7 +24,7 @@ async fn settings_key(url: &str) -> Option<String> {
 async fn files_are_private_and_the_signing_key_lives_outside_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let (server, base, url) = start(dir.path(), &[("PLEDGEFLOW_SWEEP_SCHEDULE", "0 0 0 1 1 * 2099")]).await;
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     let db_file = dir.path().join("serve.db");
     let key_file = dir.path().join("serve.db.key");
     // The demo's mail and webhooks are written meanwhile.

@@ -64,7 +64,7 @@ pub(crate) async fn serve_on(dir: &std::path::Path, url: &str, demo: bool, env: 
     }
     let server = Server(cmd.spawn().unwrap());
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     for _ in 0..200 {
         if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
             assert_eq!(r.status(), 200);
@@ -130,7 +130,7 @@ fn code(r: &Value) -> &str {
 async fn serve_with_demo_data_answers_probes_and_graphql() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, base, url) = start(dir.path(), &[]).await;
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().text().await.unwrap(), "ok");
     let page = http.get(format!("{base}/graphql")).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
     assert!(page.contains("graphiql"), "GraphiQL is served");
@@ -209,7 +209,7 @@ async fn serve_with_demo_data_answers_probes_and_graphql() {
 async fn operators_see_the_outbox_and_move_the_training_clock_only_when_it_is_on() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CLOCK", "manual")]).await;
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     let admin = token(&url, "regional_admin");
     let outbox = json!({"query": "{ outbox(filter: {status: DELIVERED}, first: 100) { totalCount edges { node { channel topic status history { outcome } } } } }"});
 
@@ -252,7 +252,7 @@ async fn operators_see_the_outbox_and_move_the_training_clock_only_when_it_is_on
 async fn the_clock_cannot_be_moved_unless_the_server_was_told_so() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_CORS_ORIGINS", "[\"https://zwfw.example.gov.cn\"]")]).await;
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     // CORS: the configured origin may call from a browser; another may not.
     for (origin, allowed) in [("https://zwfw.example.gov.cn", true), ("https://evil.example", false)] {
         let preflight = http
@@ -315,7 +315,7 @@ async fn a_subscriber_over_graphql_transport_ws_hears_its_case() {
     ws.send(send(subscribe)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     let fire = json!({"query": "mutation($i: FireEventInput!) { fireEvent(input: $i) { instance { state } } }",
         "variables": {"i": {"instanceId": case.id, "event": "withdraw", "payload": {"reason": "不再经营"}}}});
     let r = graphql_as(&http, &base, &window, fire).await;
@@ -344,7 +344,7 @@ where
 async fn hostile_requests_are_refused_before_they_cost_anything() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, base, url) = start(dir.path(), &[]).await;
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     let admin = token(&url, "regional_admin");
 
     // Too deep: refused at validation (no data, 400 with the spec's media type).
@@ -373,7 +373,7 @@ async fn hostile_requests_are_refused_before_they_cost_anything() {
     // Too big: 413 before parsing. On a client of its own: the server closes the connection
     // after refusing the body, and a pooled client's next request would meet a broken pipe.
     let huge = "x".repeat(300 * 1024);
-    let r = reqwest::Client::new().post(format!("{base}/graphql")).json(&json!({"query": format!("{{ __typename }} # {huge}")})).send().await.unwrap();
+    let r = crate::http::client().post(format!("{base}/graphql")).json(&json!({"query": format!("{{ __typename }} # {huge}")})).send().await.unwrap();
     assert_eq!(r.status(), 413);
 
     // A mutation by GET: 405, and nothing ran.
@@ -854,11 +854,18 @@ impl Demo {
             _server: server,
             base,
             url,
-            http: reqwest::Client::new(),
+            http: crate::http::client(),
             dir,
             smtp,
         }
     }
+}
+
+/// The tests' HTTP client: a pooled connection is dropped after a second idle, well inside the
+/// server's idle timeout (5 s), so that a request never goes out on a connection the server is
+/// closing at that moment (`IncompleteMessage` on a busy machine).
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(1)).build().expect("an HTTP client")
 }
 
 /// `openCase` with `input`, answering the case with its materials and timers.
@@ -969,7 +976,7 @@ pub(crate) async fn until(done: impl Fn() -> bool) {
 async fn a_terminated_server_finishes_releases_its_claims_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, base, url) = start(dir.path(), &[]).await;
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
     let pid = server.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
@@ -994,7 +1001,7 @@ async fn a_terminated_server_finishes_releases_its_claims_and_exits_cleanly() {
 async fn every_response_names_its_request_and_an_internal_error_quotes_it() {
     let dir = tempfile::tempdir().unwrap();
     let (server, base, url) = start(dir.path(), &[]).await;
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     for path in ["/healthz", "/readyz", "/metrics", "/nothing", "/console/app.js", "/graphql?query=%7B__typename%7D"] {
         let r = http.get(format!("{base}{path}")).send().await.unwrap();
         let id = r.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_string());

@@ -97,7 +97,7 @@ async fn tokens_not_yet_valid_without_audience_or_too_long_lived_are_refused() {
     let own = EncodingKey::from_secret(secret.as_bytes());
     let hs = |claims: serde_json::Value| encode(&Header::new(Algorithm::HS256), &claims, &own).unwrap();
     let staff = json!({"sub": "window-01", "roles": ["window"], "department": "310101-SCJG", "region": "310101", "iat": now, "exp": now + 600});
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     let ask = |token: String| {
         let http = http.clone();
         let base_url = base_url.clone();

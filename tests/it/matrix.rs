@@ -568,7 +568,7 @@ impl Fixture {
         let server = f.serve(&f.pristine.clone(), true).await;
         f.cli(&server.url, &["staff", "--id", "admin-99", "--name", "外区管理", "--role", "regional_admin", "--region", OTHER, "--region-name", "外区"]);
         f.mint_all(&server.url);
-        let http = reqwest::Client::new();
+        let http = crate::http::client();
         let ask = |who: &str, doc: &str, vars: Value| {
             let token = f.tokens[who].clone();
             let http = http.clone();
@@ -792,7 +792,7 @@ async fn ask(http: &reqwest::Client, base: &str, token: &str, doc: &str, vars: V
 }
 
 async fn run_queries(f: &Fixture, server: &Running, out: &mut Outcomes) {
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     for p in queries() {
         for role in ROLES {
             let row = out.entry((p.field.to_string(), role)).or_insert_with(blank);
@@ -808,7 +808,7 @@ async fn run_queries(f: &Fixture, server: &Running, out: &mut Outcomes) {
 
 /// Every mutation on its own copy; refused cells leave every table as it was.
 async fn run_mutations(f: &Fixture, out: &mut Outcomes, label: &str) {
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     for (n, p) in mutations().into_iter().enumerate() {
         let url = f.copy(n).await;
         let server = f.serve(&url, false).await;

@@ -28,7 +28,7 @@ async fn a_message_that_cannot_be_built_or_panics_is_dead_with_its_reason_and_th
         ("PLEDGEFLOW_SWEEP_SCHEDULE", "0 0 0 1 1 * 2099"),
     ];
     let (_server, base, url) = start(dir.path(), &env).await;
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     let db = pledgeflow::store::connect(&url, 1).await.unwrap();
     let window = token_as(&url, "window-01", &["--role", "window", "--department", "310101-SCJG", "--region", "310101"]);
 

@@ -39,7 +39,7 @@ fn the_public_types_hold_no_personal_or_internal_field() {
 async fn anyone_sees_an_enterprises_commitments_without_personal_data_and_is_rate_limited() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, base, url) = start(dir.path(), &[("PLEDGEFLOW_PUBLIC_REQUESTS_PER_MINUTE", "3")]).await;
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     let ask = |uscc: &str| json!({"query": "query($u: String!) { publicCommitments(uscc: $u) { uscc name commitments { itemName department mode conditions promisedOn materialsDue licenceNumber status settledOn creditRepaired } } }", "variables": {"u": uscc}});
 
     // The demo restaurant: cases in force, one revoked by its department; no sign-in needed.

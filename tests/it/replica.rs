@@ -130,7 +130,7 @@ async fn queries_read_on_a_lagging_replica_and_callers_still_see_their_own_write
         ("PLEDGEFLOW_AUDIT_KEY_FILE", audit_key.to_str().unwrap()),
     ];
     let (_server, base, url) = serve_on(dir.path(), &primary.url(), true, &env).await;
-    let http = reqwest::Client::new();
+    let http = crate::http::client();
     let food = ["--department", "310101-SCJG"];
     let window = token(&url, dir.path(), "window-01", &[&["--role", "window"][..], &food].concat());
     let approver = token(&url, dir.path(), "approver-01", &[&["--role", "approver"][..], &food].concat());

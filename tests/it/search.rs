@@ -60,7 +60,12 @@ async fn cases_are_found_by_code_name_fragment_licence_item_mode_and_deadline_wi
 
     // Opened in a window; a deadline ahead.
     assert!(find(&d, &d.window, json!({"openedTo": "2000-01-01T00:00:00Z"})).await.is_empty());
-    assert_eq!(find(&d, &d.window, json!({"openedFrom": "2000-01-01T00:00:00Z"})).await.len(), find(&d, &d.window, json!({})).await.len());
+    // The demo's server goes on opening cases meanwhile (bundle children as its outbox delivers
+    // their signals): every case before, and none beyond those after.
+    let before = find(&d, &d.window, json!({})).await.len();
+    let opened = find(&d, &d.window, json!({"openedFrom": "2000-01-01T00:00:00Z"})).await.len();
+    let after = find(&d, &d.window, json!({})).await.len();
+    assert!((before..=after).contains(&opened), "{before} ≤ {opened} ≤ {after}");
     assert!(find(&d, &d.window, json!({"deadlineBefore": "2000-01-01T00:00:00Z"})).await.is_empty());
     let ahead = find(&d, &d.window, json!({"deadlineBefore": "2100-01-01T00:00:00Z"})).await;
     assert!(!ahead.is_empty() && ahead.len() < find(&d, &d.window, json!({})).await.len(), "only instances with a pending timer");

@@ -9,7 +9,7 @@ use crate::http::{graphql_as, start, token_as};
 
 async fn clock(base: &str, url: &str) -> chrono::DateTime<chrono::Utc> {
     let admin = token_as(url, "admin-01", &["--role", "regional_admin"]);
-    let r: Value = graphql_as(&reqwest::Client::new(), base, &admin, json!({"query": "{ serverClock { now manual } }"})).await;
+    let r: Value = graphql_as(&crate::http::client(), base, &admin, json!({"query": "{ serverClock { now manual } }"})).await;
     assert_eq!(r["data"]["serverClock"]["manual"], true, "{r}");
     r["data"]["serverClock"]["now"].as_str().unwrap().parse().unwrap()
 }
@@ -27,7 +27,7 @@ async fn a_training_clock_starts_where_it_is_set_and_a_restart_resumes_where_it_
     let (server, base, url) = start(dir.path(), &env).await;
     assert_eq!(clock(&base, &url).await, at(start_at), "the demo was seeded on the chosen day");
     let admin = token_as(&url, "admin-01", &["--role", "regional_admin"]);
-    let r = graphql_as(&reqwest::Client::new(), &base, &admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 86400}) { now } }"})).await;
+    let r = graphql_as(&crate::http::client(), &base, &admin, json!({"query": "mutation { advanceClock(input: {bySeconds: 86400}) { now } }"})).await;
     assert!(r.get("errors").is_none(), "{r}");
     let moved = at("2026-02-14T09:00:00+08:00");
     assert_eq!(clock(&base, &url).await, moved);
