@@ -190,22 +190,28 @@ struct Batch {
 /// instance's earliest pending timer only, so that an instance's timers fire in due order
 /// whichever transaction takes them; on PostgreSQL locked, skipping any timer or instance
 /// another transaction holds, so that the batch never waits (nor can two batches wait on each
-/// other). Timers under another sweeper's lease are left to it.
+/// other). Timers under another sweeper's lease are left to it. `'pending'` is written in the
+/// statement, not bound: only then can a prepared statement's plan use the partial index of
+/// pending timers (SQLite's, and PostgreSQL's generic plans), in due order, stopping at `limit`.
 async fn take_due(txn: &DatabaseTransaction, now: DateTime<Utc>, limit: u64) -> Result<Vec<(DueTimer, instance::Model)>, DbErr> {
     let columns = |alias: &str, names: Vec<&str>| names.iter().map(|c| format!("{alias}.{c} AS {alias}_{c}")).collect::<Vec<_>>().join(", ");
     let timer_columns = columns("t", timer::Column::iter().map(|c| c.as_str()).collect());
     let instance_columns = columns("i", instance::Column::iter().map(|c| c.as_str()).collect());
-    let lock = if txn.get_database_backend() == DbBackend::Postgres { " FOR UPDATE OF t, i SKIP LOCKED" } else { "" };
+    let postgres = txn.get_database_backend() == DbBackend::Postgres;
+    let lock = if postgres { " FOR UPDATE OF t, i SKIP LOCKED" } else { "" };
+    if postgres {
+        txn.execute_unprepared(super::DUE_ORDER).await?;
+    }
     let sql = format!(
         "SELECT {timer_columns}, {instance_columns} \
          FROM workflow_timers t JOIN workflow_instances i ON i.id = t.instance_id \
-         WHERE t.status = ? AND t.due_at <= ? AND (t.claimed_until IS NULL OR t.claimed_until < ?) \
-           AND NOT EXISTS (SELECT 1 FROM workflow_timers e WHERE e.instance_id = t.instance_id AND e.status = ? \
+         WHERE t.status = 'pending' AND t.due_at <= ? AND (t.claimed_until IS NULL OR t.claimed_until < ?) \
+           AND NOT EXISTS (SELECT 1 FROM workflow_timers e WHERE e.instance_id = t.instance_id AND e.status = 'pending' \
                            AND (e.due_at < t.due_at OR (e.due_at = t.due_at AND e.id < t.id))) \
-         ORDER BY t.due_at, t.id LIMIT ?{lock}"
+         ORDER BY t.due_at LIMIT ?{lock}"
     );
     let now_ms = now.timestamp_millis();
-    let values = vec![timer_status::PENDING.into(), now_ms.into(), now_ms.into(), timer_status::PENDING.into(), (limit as i64).into()];
+    let values = vec![now_ms.into(), now_ms.into(), (limit as i64).into()];
     let rows = txn.query_all_raw(stmt(txn, &sql, values)).await?;
     rows.iter().map(|r| Ok((DueTimer::from_query_result(r, "t_")?, instance::Model::from_query_result(r, "i_")?))).collect()
 }
