@@ -19,7 +19,9 @@ before=$(tps)
 echo "pgbench -N, 8 clients, 30 s: $before TPS"
 # The flows' database is kept between runs (its background cases take minutes to seed).
 admin "CREATE DATABASE pf_flows" 2>/dev/null || true
-out=$(PLEDGEFLOW_DATABASE_URL="postgres://postgres@127.0.0.1:$port/pf_flows" PLEDGEFLOW_LOG=warn \
+# The server bench-load starts (its own data folder) takes the seeding's keys: the same token
+# signing key and audit key, as several servers on one PostgreSQL share them.
+out=$(PLEDGEFLOW_KEY_FILE="${PLEDGEFLOW_KEY_FILE:-/tmp/pf_flows.key}" PLEDGEFLOW_AUDIT_KEY_FILE="${PLEDGEFLOW_AUDIT_KEY_FILE:-/tmp/pf_flows.audit.key}" PLEDGEFLOW_DATABASE_URL="postgres://postgres@127.0.0.1:$port/pf_flows" PLEDGEFLOW_LOG=warn \
   ./target/release/pledgeflow bench-load --cases "$cases" --flows "$flows" --clients 1,16,64 --rate 50 --seconds 30)
 echo "$out"
 after=$(tps)
