@@ -147,16 +147,23 @@ fn payload(timer: &DueTimer) -> serde_json::Value {
 }
 
 async fn mark_failed(db: &DatabaseConnection, timer: &DueTimer, now_ms: i64, e: &StoreError) -> Result<Fired, StoreError> {
-    tracing::error!(timer = %timer.id, instance = %timer.instance_id, event = %timer.event, error = %e, "timer event refused; marked failed");
     let txn = db.begin().await?;
-    txn.execute_raw(stmt(
-        &txn,
+    keep_failed(&txn, timer, now_ms, e).await?;
+    txn.commit().await?;
+    Ok(Fired::Failed)
+}
+
+/// A timer the engine refuses, or whose instance cannot be read: the same every time, so kept
+/// as `failed` with the reason (and logged) instead of failing every sweep.
+async fn keep_failed(db: &impl ConnectionTrait, timer: &DueTimer, now_ms: i64, e: &StoreError) -> Result<(), DbErr> {
+    tracing::error!(timer = %timer.id, instance = %timer.instance_id, event = %timer.event, error = %e, "timer event refused; marked failed");
+    db.execute_raw(stmt(
+        db,
         "UPDATE workflow_timers SET status = ?, settled_at = ?, last_error = ? WHERE id = ? AND status = ?",
         vec![timer_status::FAILED.into(), now_ms.into(), e.to_string().into(), timer.id.clone().into(), timer_status::PENDING.into()],
     ))
     .await?;
-    txn.commit().await?;
-    Ok(Fired::Failed)
+    Ok(())
 }
 
 async fn release(db: &DatabaseConnection, timers: &[DueTimer], worker: &str) {
@@ -216,15 +223,15 @@ async fn take_due(txn: &DatabaseTransaction, now: DateTime<Utc>, limit: u64) -> 
     rows.iter().map(|r| Ok((DueTimer::from_query_result(r, "t_")?, instance::Model::from_query_result(r, "i_")?))).collect()
 }
 
-/// Sets `status` (and `settled_at`, and the error where given) on the timers `ids`.
-async fn settle(txn: &DatabaseTransaction, ids: Vec<sea_orm::Value>, status: &str, now_ms: i64, error: Option<String>) -> Result<(), DbErr> {
+/// Sets `status` and `settled_at` on the timers `ids`.
+async fn settle(txn: &DatabaseTransaction, ids: Vec<sea_orm::Value>, status: &str, now_ms: i64) -> Result<(), DbErr> {
     if ids.is_empty() {
         return Ok(());
     }
     let marks = vec!["?"; ids.len()].join(", ");
-    let mut values: Vec<sea_orm::Value> = vec![status.into(), now_ms.into(), error.into()];
+    let mut values: Vec<sea_orm::Value> = vec![status.into(), now_ms.into()];
     values.extend(ids);
-    txn.execute_raw(stmt(txn, &format!("UPDATE workflow_timers SET status = ?, settled_at = ?, last_error = ? WHERE id IN ({marks})"), values)).await?;
+    txn.execute_raw(stmt(txn, &format!("UPDATE workflow_timers SET status = ?, settled_at = ? WHERE id IN ({marks})"), values)).await?;
     Ok(())
 }
 
@@ -263,8 +270,7 @@ async fn fire_batch(db: &DatabaseConnection, wf: &Workflows, worker: &str, now: 
             // same every time, so kept as `failed` with the reason instead of failing every
             // sweep (and holding up the timers beside it).
             Err(e) => {
-                tracing::error!(timer = %t.id, instance = %t.instance_id, event = %t.event, error = %e, "timer event refused; marked failed");
-                settle(&txn, vec![t.id.clone().into()], timer_status::FAILED, now_ms, Some(e.to_string())).await?;
+                keep_failed(&txn, &t, now_ms, &e).await?;
                 batch.report.failed += 1;
             }
         }
@@ -273,8 +279,8 @@ async fn fire_batch(db: &DatabaseConnection, wf: &Workflows, worker: &str, now: 
     batch.report.fired = fired.len();
     // Settled before the events are written: an event leaving its state cancels the
     // instance's pending timers, and this one is fired, not cancelled.
-    settle(&txn, stale, timer_status::CANCELLED, now_ms, None).await?;
-    settle(&txn, fired, timer_status::FIRED, now_ms, None).await?;
+    settle(&txn, stale, timer_status::CANCELLED, now_ms).await?;
+    settle(&txn, fired, timer_status::FIRED, now_ms).await?;
     if !handed.is_empty() {
         let marks = vec!["?"; handed.len()].join(", ");
         let mut values: Vec<sea_orm::Value> = vec![worker.into(), (now_ms + LEASE_MS).into()];
