@@ -145,6 +145,12 @@ enum Command {
         /// (a revocation: the state left, credit, statistics, three notices).
         #[arg(long, default_value = "remind", value_parser = ["remind", "expire"])]
         event: String,
+        /// Batches fired at once (PostgreSQL; SQLite fires one at a time).
+        #[arg(long, default_value_t = pledgeflow::store::timers::Shape::default().tasks)]
+        tasks: usize,
+        /// Most timers fired in one transaction.
+        #[arg(long, default_value_t = pledgeflow::store::timers::Shape::default().batch)]
+        batch: u64,
     },
     /// Search and the enterprise file over the bench's cases: p50/p95/p99 through the GraphQL
     /// schema beside the statements it ran, run on their own (BENCHMARKS.md, issue #19).
@@ -473,10 +479,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             bench::claim_database(&engine.db, guard.force).await?;
             bench::run_stats(engine, cases).await?;
         }
-        Command::BenchTimers { pending, due, event, guard } => {
+        Command::BenchTimers { pending, due, event, tasks, batch, guard } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
             bench::claim_database(&engine.db, guard.force).await?;
-            bench::run_timers(engine, pending, due, &event).await?;
+            bench::run_timers(engine, pending, due, &event, pledgeflow::store::timers::Shape { tasks, batch }).await?;
         }
         Command::BenchSearch { cases, runs, guard } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;

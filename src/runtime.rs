@@ -68,8 +68,13 @@ impl Engine {
 
     /// Fires every timer due now, as `worker`.
     pub async fn sweep(&self, worker: &str) -> Result<timers::SweepReport, StoreError> {
+        self.sweep_shaped(worker, timers::Shape::default()).await
+    }
+
+    /// `sweep` with its work divided otherwise (the timer bench compares shapes).
+    pub async fn sweep_shaped(&self, worker: &str, shape: timers::Shape) -> Result<timers::SweepReport, StoreError> {
         self.put_imported_calendar_in_force().await;
-        let report = timers::sweep(&self.db, &self.workflows, worker, self.now(), 200).await;
+        let report = timers::sweep(&self.db, &self.workflows, worker, self.now(), 200, shape).await;
         // The statistics' changes since the last sweep, folded into their rows.
         if let Err(e) = crate::store::rollup::fold(&self.db).await {
             tracing::warn!(error = %e, "statistics changes not folded; the next sweep folds them");

@@ -28,6 +28,7 @@ mod m20261203_000019_case_notices;
 mod m20261204_000020_calendar_files;
 mod m20261204_000021_rollup_deltas;
 mod m20261204_000022_licences;
+mod m20261204_000023_instance_fillfactor;
 
 pub struct Migrator;
 
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000020_calendar_files::Migration),
             Box::new(m20261204_000021_rollup_deltas::Migration),
             Box::new(m20261204_000022_licences::Migration),
+            Box::new(m20261204_000023_instance_fillfactor::Migration),
         ]
     }
 }
@@ -124,6 +126,7 @@ mod tests {
                 "m20261204_000020_calendar_files",
                 "m20261204_000021_rollup_deltas",
                 "m20261204_000022_licences",
+                "m20261204_000023_instance_fillfactor",
             ]
         );
     }

@@ -184,6 +184,11 @@ pub fn placeholders(backend: DbBackend, sql: &str) -> String {
 /// thousands).
 pub(crate) const DUE_ORDER: &str = "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
 
+/// Undoes `DUE_ORDER` for the rest of a transaction that goes on to write: a batch's many-row
+/// statements keep their cached plans (planned afresh on every execution, the reminders' sweep
+/// ran at 8,200 a second instead of 10,300) and the planner its usual choices.
+pub(crate) const USUAL_PLANS: &str = "SET LOCAL plan_cache_mode TO DEFAULT; SET LOCAL enable_sort TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT";
+
 pub(crate) async fn claim_rows<T: sea_orm::FromQueryResult>(
     db: &DatabaseConnection,
     table: &str,

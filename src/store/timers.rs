@@ -171,14 +171,23 @@ async fn release(db: &DatabaseConnection, timers: &[DueTimer], worker: &str) {
     super::release_rows(db, "workflow_timers", &ids, worker).await;
 }
 
-/// Batches run at once on PostgreSQL, each in its own transaction and task: one at a time a
-/// sweep waits on round trips and commit flushes (neither side busy), while concurrent commits
-/// share WAL flushes. Below the default pool of 8, so API requests still find connections.
-/// SQLite has one writer, so there they go one at a time.
-pub const CONCURRENCY: usize = 6;
+/// How a sweep divides its work: `tasks` batches run at once on PostgreSQL, each in its own
+/// transaction and task, of at most `batch` timers. One at a time a sweep waits on round trips
+/// and commit flushes (neither side busy), while concurrent commits share WAL flushes. The
+/// default (measured against others on 2 cores: BENCHMARKS.md, issue #22) leaves half the
+/// default pool of 8 to API requests. SQLite has one writer, so there batches go one at a time
+/// whatever `tasks` says.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    pub tasks: usize,
+    pub batch: u64,
+}
 
-/// Most timers fired in one transaction.
-pub const BATCH: u64 = 64;
+impl Default for Shape {
+    fn default() -> Self {
+        Shape { tasks: 4, batch: 128 }
+    }
+}
 
 /// How long a claim keeps other sweepers off a timer: a killed process's claims are retaken
 /// once it runs out.
@@ -220,6 +229,9 @@ async fn take_due(txn: &DatabaseTransaction, now: DateTime<Utc>, limit: u64) -> 
     let now_ms = now.timestamp_millis();
     let values = vec![now_ms.into(), now_ms.into(), (limit as i64).into()];
     let rows = txn.query_all_raw(stmt(txn, &sql, values)).await?;
+    if postgres {
+        txn.execute_unprepared(super::USUAL_PLANS).await?;
+    }
     rows.iter().map(|r| Ok((DueTimer::from_query_result(r, "t_")?, instance::Model::from_query_result(r, "i_")?))).collect()
 }
 
@@ -295,11 +307,11 @@ async fn fire_batch(db: &DatabaseConnection, wf: &Workflows, worker: &str, now: 
 
 /// One task of the sweep: batches until none is left that it can take, then the timers it
 /// claimed to fire on their own.
-async fn sweep_task(db: &DatabaseConnection, wf: &Workflows, worker: &str, now: DateTime<Utc>) -> Result<SweepReport, StoreError> {
+async fn sweep_task(db: &DatabaseConnection, wf: &Workflows, worker: &str, now: DateTime<Utc>, batch: u64) -> Result<SweepReport, StoreError> {
     let mut report = SweepReport::default();
     let mut handed = Vec::new();
     loop {
-        let batch = match fire_batch(db, wf, worker, now, BATCH).await {
+        let batch = match fire_batch(db, wf, worker, now, batch).await {
             Ok(b) => b,
             Err(e) => {
                 // Whatever failed the shared transaction (a row another writer made invalid, a
@@ -364,12 +376,13 @@ pub async fn sweep(
     worker: &str,
     now: DateTime<Utc>,
     claim: u64,
+    shape: Shape,
 ) -> Result<SweepReport, StoreError> {
-    let concurrency = if db.get_database_backend() == DbBackend::Postgres { CONCURRENCY } else { 1 };
+    let concurrency = if db.get_database_backend() == DbBackend::Postgres { shape.tasks.max(1) } else { 1 };
     let mut running = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
         let (db, wf, worker) = (db.clone(), wf.clone(), worker.to_string());
-        running.spawn(async move { sweep_task(&db, &wf, &worker, now).await });
+        running.spawn(async move { sweep_task(&db, &wf, &worker, now, shape.batch).await });
     }
     let mut report = SweepReport::default();
     let mut failure = None;

@@ -23,6 +23,7 @@ mod layers;
 mod matrix;
 mod schema;
 mod search;
+mod sockets;
 mod console;
 mod cost;
 mod cursors;
