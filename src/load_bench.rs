@@ -2,9 +2,10 @@
 //! cases (every mode and end, their events, timers and supervision tasks) beside the demo
 //! office, starts `pledgeflow serve` on it as a child process, and drives it over HTTP:
 //! intake-to-licence flows (openCase → issueLicence over three departments' items, and bundles
-//! of two items) at each number of concurrent clients, then the window's inbox and a case's detail at a fixed request
-//! rate (open loop: requests are sent on schedule whether or not earlier ones have answered),
-//! and reads the server's peak resident memory.
+//! of two items) at each number of concurrent clients, then the window's inbox, a case's detail
+//! and the department's statistics at a fixed request rate (open loop: requests are sent on
+//! schedule whether or not earlier ones have answered), optionally while other clients keep
+//! running flows, and reads the server's peak resident memory.
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,12 +29,15 @@ pub struct LoadOptions {
     /// Requests per second in the latency phase, and for how long.
     pub rate: u32,
     pub seconds: u64,
+    /// Clients running flows all through the latency phase (the reads measured under write load).
+    pub write_clients: usize,
 }
 
 const OPEN: &str = "mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id } } }";
 const OPEN_BUNDLE: &str = "mutation($i: OpenBundleInput!) { openBundle(input: $i) { bundle { id children { itemCode instanceId } } } }";
 const ISSUE: &str = "mutation($id: ID!) { issueLicence(input: {caseId: $id}) { licenceNumber } }";
 const INBOX: &str = "query { workflowInstances(filter: {definition: \"material-deferral\", state: \"awaiting_materials\"}, first: 20) { totalCount edges { node { id state deadlines { name at } timers { name dueAt status } } } } }";
+const STATISTICS: &str = "query($f: StatisticsFilter!) { statistics(filter: $f) { casesByModeAndState { mode state count } legalLimitsPassed } }";
 const DETAIL: &str = "query($id: ID!) { workflowInstance(id: $id) { id state version context deadlines { name at } history { seq event actor occurredAt hash } timers { name event dueAt status } } }";
 /// The demo's applicant in good standing and its food business item (materials M01–M03).
 const APPLICANT: &str = "91310110666007217T";
@@ -230,7 +234,26 @@ pub async fn run(engine: Engine, config: &Config, opts: LoadOptions) -> anyhow::
         );
     }
 
-    // Open loop at a fixed rate: every tick sends the next request, alternating the two queries.
+    // Writers through the latency phase, numbered after the flows above so the mix goes on.
+    let writing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let written = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..opts.write_clients)
+        .map(|_| {
+            let (server, flow, writing, written) = (server.clone(), flow.clone(), writing.clone(), written.clone());
+            let next = Arc::new(AtomicUsize::new(0));
+            tokio::spawn(async move {
+                while writing.load(Ordering::SeqCst) {
+                    let n = next.fetch_add(1, Ordering::SeqCst);
+                    flow.run(&server, n).await?;
+                    written.fetch_add(1, Ordering::SeqCst);
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    let year = json!({"f": {"from": (now - chrono::Duration::days(366)).to_rfc3339(), "to": (now + chrono::Duration::days(1)).to_rfc3339()}});
+    let reading = Instant::now();
+    // Open loop at a fixed rate: every tick sends the next request, the three queries in turn.
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(opts.rate.max(1))));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let total = u64::from(opts.rate) * opts.seconds;
@@ -238,30 +261,46 @@ pub async fn run(engine: Engine, config: &Config, opts: LoadOptions) -> anyhow::
     for n in 0..total {
         tick.tick().await;
         let server = server.clone();
-        let (query, token, vars) = if n % 2 == 0 {
-            (INBOX, inbox_window.clone(), json!({}))
-        } else {
+        let (query, vars) = match n % 3 {
+            0 => (INBOX, json!({})),
             // A background case of B-D1, read by that department's window.
-            (DETAIL, inbox_window.clone(), json!({"id": detail_ids[(n as usize / 2) % detail_ids.len()]}))
+            1 => (DETAIL, json!({"id": detail_ids[(n as usize / 3) % detail_ids.len()]})),
+            _ => (STATISTICS, year.clone()),
         };
+        let token = inbox_window.clone();
         pending.push(tokio::spawn(async move {
             let t = Instant::now();
             let r = server.call(&token, query, vars).await;
-            (n % 2, t.elapsed().as_secs_f64() * 1e3, r.is_ok())
+            (n % 3, t.elapsed().as_secs_f64() * 1e3, r.is_ok())
         }));
     }
-    let (mut inbox, mut detail, mut failed) = (Vec::new(), Vec::new(), 0);
+    let mut latencies = [Vec::new(), Vec::new(), Vec::new()];
+    let mut failed = 0;
     for p in pending {
         let (kind, ms, ok) = p.await?;
         if !ok {
             failed += 1;
         }
-        if kind == 0 { &mut inbox } else { &mut detail }.push(ms);
+        latencies[kind as usize].push(ms);
     }
-    for (name, v) in [("window inbox (20 of B-D1's waiting deferrals, with totalCount)", &mut inbox), ("case detail (history, timers)", &mut detail)] {
+    writing.store(false, Ordering::SeqCst);
+    let read_for = reading.elapsed().as_secs_f64();
+    for w in writers {
+        w.await??;
+    }
+    if opts.write_clients > 0 {
+        let flows = written.load(Ordering::SeqCst);
+        println!("meanwhile {} clients ran {flows} flows ({:.0} flows/s)", opts.write_clients, flows as f64 / read_for);
+    }
+    let [inbox, detail, statistics] = &mut latencies;
+    for (name, v) in [
+        ("window inbox (20 of B-D1's waiting deferrals, with totalCount)", inbox),
+        ("case detail (history, timers)", detail),
+        ("statistics (B-D1, the past year)", statistics),
+    ] {
         v.sort_by(f64::total_cmp);
         println!(
-            "{name} at {} req/s (both queries together) for {}s: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms over {} requests",
+            "{name} at {} req/s (the three queries together) for {}s: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms over {} requests",
             opts.rate,
             opts.seconds,
             percentile(v, 0.5),

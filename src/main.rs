@@ -177,6 +177,9 @@ enum Command {
         rate: u32,
         #[arg(long, default_value_t = 30)]
         seconds: u64,
+        /// Clients running flows all through the latency phase: the reads measured under write load.
+        #[arg(long, default_value_t = 0)]
+        write_clients: usize,
     },
 }
 
@@ -489,10 +492,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             bench::claim_database(&engine.db, guard.force).await?;
             pledgeflow::search_bench::run(engine, &config, pledgeflow::search_bench::SearchOptions { cases, runs }).await?;
         }
-        Command::BenchLoad { cases, clients, flows, rate, seconds, guard } => {
+        Command::BenchLoad { cases, clients, flows, rate, seconds, write_clients, guard } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
             bench::claim_database(&engine.db, guard.force).await?;
-            pledgeflow::load_bench::run(engine, &config, pledgeflow::load_bench::LoadOptions { cases, clients, flows, rate, seconds }).await?;
+            pledgeflow::load_bench::run(engine, &config, pledgeflow::load_bench::LoadOptions { cases, clients, flows, rate, seconds, write_clients }).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -402,14 +402,10 @@ class Run:
         self.smtp.start()
         # The fake clock really reaches the Rust binary: a token minted under it is issued at
         # the fake time.
-        token = self.cli("token", "--role", "window", "--department", "310101-SCJG", "--subject", "faults-window", "--hours", "8760").stdout.strip()
-        import base64
-
-        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        claims = self.mint_window_token()
         if abs(claims["iat"] - self.clock.now()) > 120:
             sys.exit(f"libfaketime does not reach the binary: token issued at {claims['iat']}, fake now {self.clock.now():.0f}")
         log("fake clock reaches the binary: token issued at", self.clock.text(claims["iat"]))
-        self.window = token
         print(self.cli("demo").stdout.strip(), flush=True)
         # Staff tokens are checked against the staff registry: the run's window officer is registered.
         print(self.cli("staff", "--id", "faults-window", "--name", "faults", "--role", "window", "--region", "310101", "--department", "310101-SCJG").stdout.strip(), flush=True)
@@ -439,6 +435,22 @@ class Run:
             time.sleep(0.3)
         V.add("no server answered for two minutes")
         return None
+
+    def mint_window_token(self):
+        """The window officer's token, minted under the fake clock for a year (the longest a
+        token may live); answers its claims."""
+        import base64
+
+        self.window = self.cli("token", "--role", "window", "--department", "310101-SCJG", "--subject", "faults-window", "--hours", "8760").stdout.strip()
+        self.window_claims = json.loads(base64.urlsafe_b64decode(self.window.split(".")[1] + "=="))
+        return self.window_claims
+
+    def fresh_window_token(self):
+        """A run at length moves the fake clock by weeks a round, past a year in about twenty
+        rounds: the token is minted again before its last month, as an officer logs in again."""
+        if self.window_claims["exp"] - self.clock.now() < 30 * 86400:
+            self.mint_window_token()
+            log("window token minted again: issued", self.clock.text(self.window_claims["iat"]))
 
     def open_case(self, marker, days):
         q = (
@@ -591,6 +603,7 @@ class Run:
         log(f"round {r}: {n} cases, {days} working day(s), clock {self.clock.text()}: " + ", ".join(f"{k}" for k in kinds))
         opened = {}
         reminder_at = expiry_at = None
+        self.fresh_window_token()
         for k, kind in enumerate(kinds):
             case = self.open_case(f"faults-r{r}-{k}-{kind}", days)
             if case is None:
@@ -602,7 +615,7 @@ class Run:
                 self.submit(case["id"])
         if expiry_at is None:
             V.add(f"round {r}: no case could be opened")
-            return
+            return False
         # Cases whose response was lost are in the database all the same, and a submission
         # whose answer was lost may have happened: the database decides who is still waiting.
         cases = self.round_cases(r)
@@ -713,8 +726,11 @@ class Run:
                     break
                 smtp_outage = self.rng.random() < 0.25
                 pg_phase = self.rng.choice([None, None, None, "reminder", "expiry"])
-            self.one_round(r, smtp_outage, pg_phase)
+            opened = self.one_round(r, smtp_outage, pg_phase)
             r += 1
+            if opened is False:
+                # Whatever refused every case (recorded) would refuse the next round's too.
+                break
         self.rounds = r
         self.stop_chaos.set()
         for t in threads:
