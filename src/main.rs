@@ -145,11 +145,12 @@ enum Command {
         /// (a revocation: the state left, credit, statistics, three notices).
         #[arg(long, default_value = "remind", value_parser = ["remind", "expire"])]
         event: String,
-        /// Batches fired at once (PostgreSQL; SQLite fires one at a time).
-        #[arg(long, default_value_t = pledgeflow::store::timers::Shape::default().tasks)]
-        tasks: usize,
+        /// Batches fired at once (PostgreSQL; SQLite fires one at a time). Each holds a
+        /// connection of the pool, so no more than it has.
+        #[arg(long, default_value_t = pledgeflow::store::timers::Shape::default().tasks as u64, value_parser = clap::value_parser!(u64).range(1..=64))]
+        tasks: u64,
         /// Most timers fired in one transaction.
-        #[arg(long, default_value_t = pledgeflow::store::timers::Shape::default().batch)]
+        #[arg(long, default_value_t = pledgeflow::store::timers::Shape::default().batch, value_parser = clap::value_parser!(u64).range(1..=1024))]
         batch: u64,
     },
     /// Search and the enterprise file over the bench's cases: p50/p95/p99 through the GraphQL
@@ -485,7 +486,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::BenchTimers { pending, due, event, tasks, batch, guard } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
             bench::claim_database(&engine.db, guard.force).await?;
-            bench::run_timers(engine, pending, due, &event, pledgeflow::store::timers::Shape { tasks, batch }).await?;
+            bench::run_timers(engine, pending, due, &event, pledgeflow::store::timers::Shape { tasks: tasks as usize, batch }).await?;
         }
         Command::BenchSearch { cases, runs, guard } => {
             let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;

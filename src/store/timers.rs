@@ -307,11 +307,11 @@ async fn fire_batch(db: &DatabaseConnection, wf: &Workflows, worker: &str, now: 
 
 /// One task of the sweep: batches until none is left that it can take, then the timers it
 /// claimed to fire on their own.
-async fn sweep_task(db: &DatabaseConnection, wf: &Workflows, worker: &str, now: DateTime<Utc>, batch: u64) -> Result<SweepReport, StoreError> {
+async fn sweep_task(db: &DatabaseConnection, wf: &Workflows, worker: &str, now: DateTime<Utc>, limit: u64) -> Result<SweepReport, StoreError> {
     let mut report = SweepReport::default();
     let mut handed = Vec::new();
     loop {
-        let batch = match fire_batch(db, wf, worker, now, batch).await {
+        let batch = match fire_batch(db, wf, worker, now, limit).await {
             Ok(b) => b,
             Err(e) => {
                 // Whatever failed the shared transaction (a row another writer made invalid, a

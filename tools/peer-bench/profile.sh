@@ -13,15 +13,12 @@ cd "$(dirname "$0")/../.."
 n="${1:-100000}"
 events="${2:-remind expire}"
 shift $(( $# > 2 ? 2 : $# ))
-version=$(ls /usr/lib/postgresql | sort -n | tail -n1)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source tools/peer-bench/cluster.sh
+port=$(free_port)
 name="pf_profile_$port"
-pg_createcluster -p "$port" "$version" "$name" >/dev/null
 trap 'pg_dropcluster --stop "$version" "$name" >/dev/null 2>&1 || true' EXIT
-conf="/etc/postgresql/$version/$name"
-printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' > "$conf/pg_hba.conf"
-# The shared cluster's settings (fsync on), plus the statement statistics.
-printf "listen_addresses = '127.0.0.1'\nshared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\nmax_connections = 200\n" > "$conf/conf.d/profile.conf"
+# The statement statistics beside the usual settings.
+make_cluster "$name" "$port" "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n"
 pg_ctlcluster --skip-systemctl-redirect "$version" "$name" start
 sql() { psql -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d "$1" -Atc "$2"; }
 top() {

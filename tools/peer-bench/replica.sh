@@ -12,8 +12,7 @@ cases="${1:-20000}"
 writers="${2:-8}"
 rate="${3:-50}"
 seconds="${4:-30}"
-version=$(ls /usr/lib/postgresql | sort -n | tail -n1)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source tools/peer-bench/cluster.sh
 primary_port=$(free_port)
 replica_port=$(free_port)
 primary="pf_bench_primary_$primary_port"
@@ -25,13 +24,6 @@ cleanup() {
   rm -rf "$keys"
 }
 trap cleanup EXIT
-make_cluster() {  # name port
-  pg_createcluster -p "$2" "$version" "$1" >/dev/null
-  local conf="/etc/postgresql/$version/$1"
-  printf 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n' > "$conf/pg_hba.conf"
-  # The shared cluster's durability (fsync on): the figures are a service's, not a test's.
-  printf "listen_addresses = '127.0.0.1'\nmax_connections = 200\n" > "$conf/conf.d/bench.conf"
-}
 make_cluster "$primary" "$primary_port"
 pg_ctlcluster --skip-systemctl-redirect "$version" "$primary" start
 make_cluster "$replica" "$replica_port"
